@@ -1,0 +1,24 @@
+"""Exception types raised by the store."""
+
+from __future__ import annotations
+
+
+class SiteMemoryError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class LockTimeout(SiteMemoryError, TimeoutError):
+    """A lock could not be taken within its timeout."""
+
+    def __init__(self, name: str, timeout: float) -> None:
+        super().__init__(f"could not take lock {name!r} within {timeout:g} s")
+        self.name = name
+        self.timeout = timeout
+
+
+class StoreFormatError(SiteMemoryError, ValueError):
+    """A document is well-formed JSON but not a format this version can safely read or write."""
+
+
+class VersionTooNew(StoreFormatError):
+    """The store or a document was written by a newer version of this library."""

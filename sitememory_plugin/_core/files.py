@@ -1,0 +1,183 @@
+"""The store's directory layout and its durable file operations.
+
+::
+
+    <root>/store.json                 format marker
+    <root>/locks/store.lock           store-wide readers-writer lock (maintenance vs. updates)
+    <root>/locks/stripe-NN.lock       per-site exclusive locks, a fixed number of stripes
+    <root>/sites/XX/<site>.json       one document per site, in 256 shard directories
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from .errors import StoreFormatError, VersionTooNew
+from .keys import file_name, shard_of
+
+SHARDS = 256
+STRIPES = 64
+STORE_FORMAT = "sitememory.store"
+STORE_VERSION = 1
+TEMP_SUFFIX = ".tmp"
+
+
+class Layout:
+    """Where each file of a store lives. Pure path arithmetic, plus :meth:`create`."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+        self.sites = self.root / "sites"
+        self.locks = self.root / "locks"
+        self.marker = self.root / "store.json"
+        self.store_lock = self.locks / "store.lock"
+
+    def site_path(self, key: str) -> Path:
+        path = self.sites / f"{shard_of(key, SHARDS):02x}" / file_name(key)
+        # Keys are validated host names and file_name() quotes separators; this is the backstop.
+        if path.parent.parent != self.sites or path.name in (".", ".."):
+            raise ValueError(f"site key {key!r} does not map inside the store")
+        return path
+
+    def stripe_path(self, index: int) -> Path:
+        return self.locks / f"stripe-{index:02d}.lock"
+
+    def create(self) -> None:
+        """Create the directories (mode 0700) and the format marker; check an existing marker."""
+        for directory in (self.root, self.sites, self.locks):
+            try:
+                directory.mkdir(mode=0o700, parents=directory is self.root)
+            except FileExistsError:
+                if not directory.is_dir():
+                    raise NotADirectoryError(f"{directory} exists and is not a directory") from None
+        try:
+            marker = json.loads(self.marker.read_bytes())
+        except FileNotFoundError:
+            doc = {"format": STORE_FORMAT, "version": STORE_VERSION}
+            write_atomic(self.marker, json.dumps(doc).encode(), durable=True)
+            return
+        except ValueError:
+            raise StoreFormatError(f"{self.marker} is not valid JSON") from None
+        if not isinstance(marker, dict) or marker.get("format") != STORE_FORMAT:
+            raise StoreFormatError(f"{self.root} is not a sitememory store")
+        if not isinstance(marker.get("version"), int) or marker["version"] > STORE_VERSION:
+            raise VersionTooNew(f"store version {marker.get('version')!r} is newer than this "
+                                   f"library ({STORE_VERSION}); upgrade sitememory-plugin")
+
+    def site_files(self) -> Iterator[Path]:
+        """Every site document, in no particular order. O(number of sites)."""
+        for shard in _scandir(self.sites):
+            if shard.is_dir(follow_symlinks=False):
+                for entry in _scandir(Path(shard.path)):
+                    if entry.name.endswith(".json") and not entry.name.startswith("."):
+                        yield Path(entry.path)
+
+    def temp_files(self) -> Iterator[Path]:
+        """Temporary files left by writers that died before their rename."""
+        for shard in _scandir(self.sites):
+            if shard.is_dir(follow_symlinks=False):
+                for entry in _scandir(Path(shard.path)):
+                    if entry.name.startswith(".") and entry.name.endswith(TEMP_SUFFIX):
+                        yield Path(entry.path)
+
+
+def _scandir(path: Path) -> list[os.DirEntry[str]]:
+    try:
+        with os.scandir(path) as it:
+            return list(it)
+    except FileNotFoundError:
+        return []
+
+
+def temp_path(path: Path) -> Path:
+    """The one temp file of ``path``. Only the holder of the site's lock writes it, so a fixed
+    name is safe, and a temp file left by a crash is simply reused by the next writer."""
+    return path.with_name(f".{path.name}{TEMP_SUFFIX}")
+
+
+def read_file(path: Path) -> tuple[bytes, os.stat_result] | None:
+    """Bytes and ``fstat`` of ``path``, or ``None`` if it does not exist."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    try:
+        st = os.fstat(fd)
+        chunks = []
+        while chunk := os.read(fd, max(st.st_size, 4096) + 1):
+            chunks.append(chunk)
+        return b"".join(chunks), st
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: Path, data: bytes, *, durable: bool) -> os.stat_result:
+    """Replace ``path`` with ``data`` atomically: temp file, fsync, rename, fsync of the directory.
+
+    Readers see the old file or the new one, never a part. On any error (a full disk, a
+    read-only directory) the temp file is removed, the old file is untouched, and the
+    ``OSError`` propagates. Returns the ``fstat`` of the new file.
+    """
+    tmp = temp_path(path)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+    try:
+        fd = os.open(tmp, flags, 0o600)
+    except FileNotFoundError:
+        _make_parent(path.parent, durable)
+        fd = os.open(tmp, flags, 0o600)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            if durable:
+                os.fsync(fd)
+            st = os.fstat(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    if durable:
+        fsync_dir(path.parent)
+    return st
+
+
+def fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _make_parent(directory: Path, durable: bool) -> None:
+    directory.mkdir(mode=0o700, exist_ok=True)
+    if durable:
+        fsync_dir(directory.parent)
+
+
+def quarantine(path: Path) -> Path:
+    """Move a corrupt file aside as ``<name>.corrupt-<UTC time>`` and return its new path."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    target = path.with_name(f"{path.name}.corrupt-{stamp}-{time.time_ns() % 10**9:09d}")
+    os.replace(path, target)
+    return target
+
+
+def remove(path: Path, *, durable: bool) -> bool:
+    """Delete ``path``; ``False`` if it was not there."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        return False
+    if durable:
+        fsync_dir(path.parent)
+    return True

@@ -1,0 +1,219 @@
+"""Shared/exclusive file locks across processes, threads and asyncio tasks.
+
+Each acquisition opens its own descriptor and takes ``flock`` on it through portalocker, so holders
+in one process exclude each other exactly as holders in different processes do, and the kernel
+frees the lock the moment a holder dies: there are no stale lock files to delete.
+
+An uncontended acquisition is one non-blocking call. A contended one blocks in the kernel on a
+short-lived waiter thread instead of polling (portalocker's own timeout polls every 0.25 s): the
+waiter wakes the moment the lock is free, and the caller waits on it with its timeout. A waiter
+that wins after its caller gave up releases the lock straight away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import threading
+import time
+from collections.abc import Callable
+from types import TracebackType
+
+import portalocker
+
+from .errors import LockTimeout
+
+#: Called with (lock name, seconds waited) after every contended acquisition.
+WaitObserver = Callable[[str, float], None]
+
+
+class ReadWriteLock:
+    """A readers-writer lock on a file: ``shared()`` holders exclude ``exclusive()`` holders.
+
+    Use as ``with lock.exclusive():`` or ``async with lock.shared():``. Raises
+    :class:`LockTimeout` after ``timeout`` seconds (``None`` waits for ever).
+    """
+
+    def __init__(
+        self, path: str | os.PathLike[str], timeout: float | None = 10.0,
+        on_wait: WaitObserver | None = None,
+    ) -> None:
+        self.path = os.fspath(path)
+        self.timeout = timeout
+        self._on_wait = on_wait
+
+    def shared(self, timeout: float | None = None) -> Hold:
+        return Hold(self, portalocker.LockFlags.SHARED, timeout)
+
+    def exclusive(self, timeout: float | None = None) -> Hold:
+        return Hold(self, portalocker.LockFlags.EXCLUSIVE, timeout)
+
+    def __repr__(self) -> str:
+        return f"ReadWriteLock({self.path!r}, timeout={self.timeout!r})"
+
+    def _open(self) -> int:
+        return os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+
+    def _try(self, fd: int, flags: portalocker.LockFlags) -> bool:
+        try:
+            portalocker.lock(fd, flags | portalocker.LockFlags.NON_BLOCKING)
+        except portalocker.AlreadyLocked:
+            return False
+        return True
+
+    def _waited(self, started: float) -> None:
+        if self._on_wait is not None:
+            self._on_wait(self.path, time.perf_counter() - started)
+
+
+class Hold:
+    """One acquisition of a :class:`ReadWriteLock`; a sync and async context manager."""
+
+    def __init__(
+        self, lock: ReadWriteLock, flags: portalocker.LockFlags, timeout: float | None
+    ) -> None:
+        self._lock = lock
+        self._flags = flags
+        self._timeout = lock.timeout if timeout is None else timeout
+        self._fd: int | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def acquire(self) -> None:
+        """Block the calling thread until held, or raise :class:`LockTimeout`."""
+        fd = self._start()
+        if fd is not None:
+            self._fd = fd
+            return
+        waiter = self._waiter
+        started = time.perf_counter()
+        if not waiter.done.wait(self._timeout) and not waiter.finished_in_time():
+            raise LockTimeout(self._lock.path, self._timeout or 0.0)
+        self._fd = waiter.result()
+        self._lock._waited(started)
+
+    async def acquire_async(self) -> None:
+        """Like :meth:`acquire`, without blocking the event loop."""
+        fd = self._start()
+        if fd is not None:
+            self._fd = fd
+            return
+        waiter = self._waiter
+        loop = asyncio.get_running_loop()
+        woken = loop.create_future()
+        waiter.on_done(lambda: loop.call_soon_threadsafe(_resolve, woken))
+        started = time.perf_counter()
+        try:
+            await asyncio.wait_for(asyncio.shield(woken), self._timeout)
+        except TimeoutError:
+            if not waiter.finished_in_time():
+                raise LockTimeout(self._lock.path, self._timeout or 0.0) from None
+        except BaseException:
+            # Cancelled: a lock that arrives later must not stay held by nobody.
+            if waiter.finished_in_time():
+                with contextlib.suppress(Exception):  # a failed wait has nothing to release
+                    os.close(waiter.result())
+            raise
+        self._fd = waiter.result()
+        self._lock._waited(started)
+
+    def release(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            # Closing the last descriptor releases the flock; no explicit unlock needed.
+            os.close(fd)
+
+    def _start(self) -> int | None:
+        """Take the lock without waiting, or start a waiter and return ``None``."""
+        if self._fd is not None:
+            raise RuntimeError(f"lock {self._lock.path!r} is already held by this Hold")
+        fd = self._lock._open()
+        try:
+            if self._lock._try(fd, self._flags):
+                return fd
+            if self._timeout is not None and self._timeout <= 0:
+                raise LockTimeout(self._lock.path, 0.0)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._waiter = _Waiter(fd, self._flags)
+        self._waiter.start()
+        return None
+
+    def __enter__(self) -> Hold:
+        self.acquire()
+        return self
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.release()
+
+    async def __aenter__(self) -> Hold:
+        await self.acquire_async()
+        return self
+
+    async def __aexit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.release()
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+class _Waiter(threading.Thread):
+    """Blocks in ``flock`` for a caller that may give up; hands over or drops the lock."""
+
+    def __init__(self, fd: int, flags: portalocker.LockFlags) -> None:
+        super().__init__(name="sitememory-lock-waiter", daemon=True)
+        self.fd = fd
+        self.flags = flags
+        self.done = threading.Event()
+        self._mutex = threading.Lock()
+        self._finished = False
+        self._abandoned = False
+        self._error: BaseException | None = None
+        self._callbacks: list[Callable[[], object]] = []
+
+    def run(self) -> None:
+        try:
+            portalocker.lock(self.fd, self.flags)
+        except BaseException as exc:  # handed to the caller by result()
+            self._error = exc
+        with self._mutex:
+            self._finished = True
+            abandoned = self._abandoned
+            callbacks = list(self._callbacks)
+        if abandoned:
+            os.close(self.fd)
+        self.done.set()
+        for callback in callbacks:
+            with contextlib.suppress(RuntimeError):  # the caller's loop may be closed by now
+                callback()
+
+    def on_done(self, callback: Callable[[], object]) -> None:
+        with self._mutex:
+            if not self._finished:
+                self._callbacks.append(callback)
+                return
+        callback()
+
+    def finished_in_time(self) -> bool:
+        """True if the lock was won; otherwise mark the wait abandoned (the waiter cleans up)."""
+        with self._mutex:
+            if self._finished:
+                return True
+            self._abandoned = True
+            return False
+
+    def result(self) -> int:
+        if self._error is not None:
+            os.close(self.fd)
+            raise self._error
+        return self.fd

@@ -1,0 +1,268 @@
+"""The file store: one JSON document per site, updated by locked read-modify-write.
+
+Blocking by design: the sync API calls it directly, the async API runs it on worker threads.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from . import files
+from .cache import TTLCache, is_fresh
+from .errors import StoreFormatError, VersionTooNew
+from .files import STRIPES, Layout
+from .keys import key_from_file_name, shard_of
+from .locks import ReadWriteLock
+from .models import SiteProfile
+from .updates import Update, apply_all
+
+log = logging.getLogger("sitememory")
+
+Durability = Literal["fsync", "none"]
+
+
+@dataclass
+class StoreStats:
+    """Counters since the store was opened in this process."""
+
+    cache_hits: int = 0
+    cache_misses: int = 0
+    cache_revalidations: int = 0
+    reads: int = 0
+    writes: int = 0
+    lock_waits: int = 0
+    lock_wait_seconds: float = 0.0
+    lock_wait_max: float = 0.0
+    corrupt_files: int = 0
+    pending_updates: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def snapshot(self, pending: int = 0) -> StoreStats:
+        with self._lock:
+            return StoreStats(
+                self.cache_hits, self.cache_misses, self.cache_revalidations, self.reads,
+                self.writes, self.lock_waits, self.lock_wait_seconds, self.lock_wait_max,
+                self.corrupt_files, pending,
+            )
+
+    def add(self, name: str, amount: int = 1) -> None:
+        with self._lock:
+            setattr(self, name, getattr(self, name) + amount)
+
+    def waited(self, _lock_name: str, seconds: float) -> None:
+        with self._lock:
+            self.lock_waits += 1
+            self.lock_wait_seconds += seconds
+            self.lock_wait_max = max(self.lock_wait_max, seconds)
+
+
+class FileStore:
+    """Site documents under ``root``, shared safely by any number of threads and processes."""
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        *,
+        lock_timeout: float = 10.0,
+        cache_ttl: float | None = 60.0,
+        durability: Durability = "fsync",
+    ) -> None:
+        if durability not in ("fsync", "none"):
+            raise ValueError(f"durability must be 'fsync' or 'none', not {durability!r}")
+        if lock_timeout is not None and lock_timeout < 0:
+            raise ValueError("lock_timeout must be >= 0")
+        self.layout = Layout(root)
+        self.durable = durability == "fsync"
+        self.cache: TTLCache[SiteProfile] = TTLCache(cache_ttl)
+        self.stats = StoreStats()
+        self.store_lock = ReadWriteLock(self.layout.store_lock, lock_timeout, self.stats.waited)
+        self._stripes = [
+            ReadWriteLock(self.layout.stripe_path(i), lock_timeout, self.stats.waited)
+            for i in range(STRIPES)
+        ]
+        self._opened = False
+        self._open_lock = threading.Lock()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Create the store if needed and clean temp files left by crashed writers. Idempotent."""
+        if self._opened:
+            return
+        with self._open_lock:
+            if not self._opened:
+                self.layout.create()
+                self._clean_temp_files()
+                self._opened = True
+
+    @property
+    def opened(self) -> bool:
+        return self._opened
+
+    def _clean_temp_files(self) -> None:
+        for tmp in self.layout.temp_files():
+            key = key_from_file_name(tmp.name[1:].removesuffix(files.TEMP_SUFFIX))
+            lock = self._stripes[shard_of(key, STRIPES)] if key else None
+            # Only a writer holding the stripe writes a temp file: if we can take it, it is stale.
+            hold = lock.exclusive(timeout=0) if lock else self.store_lock.exclusive(timeout=0)
+            try:
+                hold.acquire()
+            except TimeoutError:
+                continue
+            try:
+                tmp.unlink(missing_ok=True)
+                log.info("removed temp file left by a crashed writer: %s", tmp)
+            finally:
+                hold.release()
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def cached(self, key: str) -> tuple[bool, SiteProfile | None]:
+        """``(True, profile)`` when the cache can answer without I/O, else ``(False, None)``."""
+        entry = self.cache.get(key)
+        if entry is not None and is_fresh(entry.checked_at, time.monotonic(), self.cache.ttl):
+            self.stats.add("cache_hits")
+            return True, entry.value
+        return False, None
+
+    def read(self, key: str) -> SiteProfile | None:
+        """The site's profile, from the cache while fresh, else revalidated or read from disk."""
+        self.open()
+        hit, value = self.cached(key)
+        if hit:
+            return value
+        path = self.layout.site_path(key)
+        entry = self.cache.get(key)
+        now = time.monotonic()
+        if entry is not None:
+            try:
+                st: os.stat_result | None = os.stat(path)
+            except FileNotFoundError:
+                st = None
+            if self.cache.confirm(entry, st, now):
+                self.stats.add("cache_revalidations")
+                return entry.value
+        self.stats.add("cache_misses")
+        return self._load(key, path, locked=False)
+
+    def _load(self, key: str, path: Path, *, locked: bool) -> SiteProfile | None:
+        """Read and parse the site's file and cache it; quarantine it if it is corrupt."""
+        got = files.read_file(path)
+        self.stats.add("reads")
+        if got is None:
+            self.cache.put(key, None, None, time.monotonic(), time.time_ns())
+            return None
+        data, st = got
+        try:
+            profile = parse(data, key)
+        except VersionTooNew:
+            raise
+        except StoreFormatError as exc:
+            if not locked:
+                # Move it aside only under the site's lock, and only if it is still the same bad file.
+                with self._stripe(key).exclusive():
+                    return self._load(key, path, locked=True)
+            self._quarantine(path, exc)
+            return None
+        self.cache.put(key, profile, st, time.monotonic(), time.time_ns())
+        return profile
+
+    def read_locked(self, key: str) -> SiteProfile | None:
+        """The site's state on disk, bypassing the cache; the caller holds its lock."""
+        return self._load(key, self.layout.site_path(key), locked=True)
+
+    def _quarantine(self, path: Path, reason: Exception) -> None:
+        moved = files.quarantine(path)
+        self.stats.add("corrupt_files")
+        log.warning("corrupt site file %s moved aside to %s (%s); the site starts fresh",
+                    path, moved.name, reason)
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def update(self, key: str, updates: Sequence[Update]) -> SiteProfile:
+        """Apply ``updates`` to the site's state on disk under its exclusive lock; return it."""
+        self.open()
+        path = self.layout.site_path(key)
+        with self.store_lock.shared(), self._stripe(key).exclusive():
+            current = self.read_locked(key)
+            profile = apply_all(current or SiteProfile(key), updates)
+            data = encode(profile)
+            try:
+                st = files.write_atomic(path, data, durable=self.durable)
+            except BaseException:
+                self.cache.drop(key)
+                raise
+            self.stats.add("writes")
+            self.cache.put(key, profile, st, time.monotonic(), time.time_ns())
+        return profile
+
+    def put(self, key: str, profile: SiteProfile) -> None:
+        """Write ``profile`` as is; the caller holds the store lock exclusively (maintenance)."""
+        st = files.write_atomic(self.layout.site_path(key), encode(profile), durable=self.durable)
+        self.cache.put(key, profile, st, time.monotonic(), time.time_ns())
+
+    def delete(self, key: str) -> bool:
+        """Forget a site; ``True`` if it had a file."""
+        self.open()
+        with self.store_lock.shared(), self._stripe(key).exclusive():
+            removed = files.remove(self.layout.site_path(key), durable=self.durable)
+            self.cache.drop(key)
+        return removed
+
+    @contextmanager
+    def maintenance(self) -> Iterator[None]:
+        """Hold the whole store exclusively: no update runs in any process meanwhile."""
+        self.open()
+        with self.store_lock.exclusive():
+            yield
+
+    # -- listing -----------------------------------------------------------------------------
+
+    def keys(self) -> list[str]:
+        """Every site key in the store, sorted. O(number of sites)."""
+        self.open()
+        found = []
+        for path in self.layout.site_files():
+            key = key_from_file_name(path.name)
+            if key is None:
+                key = self._key_from_document(path)
+            if key is not None:
+                found.append(key)
+        return sorted(found)
+
+    def _key_from_document(self, path: Path) -> str | None:
+        got = files.read_file(path)
+        if got is None:
+            return None
+        try:
+            return parse(got[0], None).domain
+        except StoreFormatError:
+            return None
+
+    def _stripe(self, key: str) -> ReadWriteLock:
+        return self._stripes[shard_of(key, STRIPES)]
+
+
+def encode(profile: SiteProfile) -> bytes:
+    return json.dumps(profile.to_dict(), indent=1, ensure_ascii=False, allow_nan=False).encode()
+
+
+def parse(data: bytes, key: str | None) -> SiteProfile:
+    """Parse a site document; :class:`StoreFormatError` if it is corrupt or not for ``key``."""
+    try:
+        doc = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise StoreFormatError(f"not valid JSON: {exc}") from None
+    profile = SiteProfile.from_dict(doc)
+    if key is not None and profile.domain != key:
+        raise StoreFormatError(f"document is for {profile.domain!r}, expected {key!r}")
+    return profile

@@ -1,0 +1,175 @@
+"""Updates as values: each one is applied, as a pure function, to the current state of a site.
+
+The store applies them under the site's lock to what is on disk (write-through), or keeps them as
+pending changes and applies them later in the same way (write-behind), so a batch never overwrites
+what another process wrote in between.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from types import MappingProxyType
+from typing import Any, Protocol
+
+from . import ranking
+from .models import LOAD_WINDOW, ActionPattern, Quirk, SiteProfile, freeze
+
+
+class Update(Protocol):
+    """One change to a site; ``apply`` returns the new state and never mutates its argument."""
+
+    def apply(self, profile: SiteProfile) -> SiteProfile: ...
+
+
+def apply_all(profile: SiteProfile, updates: Iterable[Update]) -> SiteProfile:
+    for update in updates:
+        profile = update.apply(profile)
+    return profile
+
+
+@dataclass(frozen=True)
+class Visit:
+    duration: float
+    at: float
+    status: int | None = None
+    error: str | None = None
+    timings: Mapping[str, float] | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.duration, bool) or not isinstance(self.duration, int | float):
+            raise TypeError("duration must be a number of seconds")
+        if not math.isfinite(self.duration) or self.duration < 0:
+            raise ValueError(f"duration must be a finite number of seconds >= 0, not {self.duration}")
+        if self.status is not None and (
+            isinstance(self.status, bool) or not isinstance(self.status, int)
+        ):
+            raise TypeError("status must be an int HTTP status or None")
+        if self.timings is not None:
+            for name, value in self.timings.items():
+                if isinstance(value, bool) or not isinstance(value, int | float):
+                    raise TypeError(f"timing {name!r} must be a number")
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and (self.status is None or self.status < 400)
+
+    def apply(self, profile: SiteProfile) -> SiteProfile:
+        return replace(
+            profile,
+            visit_count=profile.visit_count + 1,
+            success_count=profile.success_count + (1 if self.ok else 0),
+            failure_count=profile.failure_count + (0 if self.ok else 1),
+            first_visit=self.at if profile.first_visit is None else min(profile.first_visit, self.at),
+            last_visit=self.at if profile.last_visit is None else max(profile.last_visit, self.at),
+            last_status=self.status,
+            last_error=self.error,
+            load_times=(*profile.load_times, float(self.duration))[-LOAD_WINDOW:],
+            last_timings=(
+                MappingProxyType({str(k): float(v) for k, v in self.timings.items()})
+                if self.timings is not None else profile.last_timings
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class CacheSelector:
+    purpose: str
+    selector: str
+    fallbacks: tuple[str, ...]
+    at: float
+
+    def __post_init__(self) -> None:
+        _check_text("purpose", self.purpose)
+        _check_text("selector", self.selector)
+        for fallback in self.fallbacks:
+            _check_text("fallback", fallback)
+
+    def apply(self, profile: SiteProfile) -> SiteProfile:
+        current = profile.selectors.get(self.purpose)
+        new = ranking.with_candidates(current, self.purpose, self.selector, self.fallbacks, self.at)
+        return replace(profile, selectors=MappingProxyType({**profile.selectors, self.purpose: new}))
+
+
+@dataclass(frozen=True)
+class SelectorResult:
+    purpose: str
+    selector: str
+    ok: bool
+    at: float
+
+    def __post_init__(self) -> None:
+        _check_text("purpose", self.purpose)
+        _check_text("selector", self.selector)
+
+    def apply(self, profile: SiteProfile) -> SiteProfile:
+        current = profile.selectors.get(self.purpose)
+        new = ranking.record_result(current, self.purpose, self.selector, bool(self.ok), self.at)
+        return replace(profile, selectors=MappingProxyType({**profile.selectors, self.purpose: new}))
+
+
+@dataclass(frozen=True)
+class QuirkSeen:
+    description: str
+    workaround: str | None
+    at: float
+
+    def __post_init__(self) -> None:
+        _check_text("description", self.description)
+        if self.workaround is not None and not isinstance(self.workaround, str):
+            raise TypeError("workaround must be a str or None")
+
+    def apply(self, profile: SiteProfile) -> SiteProfile:
+        quirks = list(profile.quirks)
+        for i, quirk in enumerate(quirks):
+            if quirk.description == self.description:
+                quirks[i] = replace(
+                    quirk,
+                    occurrences=quirk.occurrences + 1,
+                    workaround=self.workaround if self.workaround is not None else quirk.workaround,
+                    last_seen=self.at,
+                )
+                break
+        else:
+            quirks.append(Quirk(self.description, self.workaround, 1, self.at, self.at))
+        return replace(profile, quirks=tuple(quirks))
+
+
+@dataclass(frozen=True)
+class CachePattern:
+    task_type: str
+    actions: tuple[Any, ...]
+    at: float
+
+    def __post_init__(self) -> None:
+        _check_text("task_type", self.task_type)
+
+    @classmethod
+    def create(cls, task_type: str, actions: Iterable[Any], at: float) -> CachePattern:
+        """Validate ``actions`` as JSON now, so a bad payload fails before anything is written."""
+        if isinstance(actions, str | bytes | Mapping):
+            raise TypeError("actions must be a sequence of JSON values, e.g. a list of dicts")
+        items = list(actions)
+        try:
+            json.dumps(items, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"actions are not JSON-serialisable: {exc}") from exc
+        return cls(task_type, freeze(items), at)
+
+    def apply(self, profile: SiteProfile) -> SiteProfile:
+        old = profile.patterns.get(self.task_type)
+        new = (
+            ActionPattern(self.task_type, self.actions, 1, self.at, self.at) if old is None
+            else replace(old, actions=self.actions, times_cached=old.times_cached + 1,
+                         updated_at=self.at)
+        )
+        return replace(profile, patterns=MappingProxyType({**profile.patterns, self.task_type: new}))
+
+
+def _check_text(name: str, value: object) -> None:
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, not {type(value).__name__}")
+    if not value.strip():
+        raise ValueError(f"{name} must not be empty")

@@ -1,0 +1,131 @@
+"""Write-behind: updates wait in memory and are merged into the store under its locks at flush.
+
+Pending updates are values (see :mod:`.updates`), applied at flush time to whatever is on disk
+then, so batching never overwrites what another process wrote meanwhile. Reads in this process
+see pending updates at once.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+import weakref
+from collections.abc import Callable
+
+from .models import SiteProfile
+from .store import FileStore
+from .updates import Update, apply_all
+
+log = logging.getLogger("sitememory")
+
+
+class WriteBehind:
+    """Pending updates per site, and a background thread that flushes them every ``interval``."""
+
+    def __init__(self, store: FileStore, interval: float) -> None:
+        if interval <= 0:
+            raise ValueError("flush_interval must be > 0 seconds (or None for write-through)")
+        self.store = store
+        self.interval = interval
+        self._pending: dict[str, list[Update]] = {}
+        self._ops_lock = threading.Lock()
+        # Held for a whole flush, and by reads of sites with pending updates, so that a read never
+        # sees a batch both on disk and still pending (or in neither place).
+        self._flush_lock = threading.RLock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._started = threading.Lock()
+        atexit.register(_flush_at_exit, weakref.ref(self))
+
+    def __len__(self) -> int:
+        with self._ops_lock:
+            return sum(len(ops) for ops in self._pending.values())
+
+    def add(self, key: str, update: Update) -> None:
+        with self._ops_lock:
+            self._pending.setdefault(key, []).append(update)
+        self._ensure_thread()
+
+    def has(self, key: str) -> bool:
+        return key in self._pending
+
+    def read(self, key: str, read: Callable[[str], SiteProfile | None]) -> SiteProfile | None:
+        """``read(key)`` with this process's pending updates for ``key`` applied on top."""
+        with self._flush_lock:
+            profile = read(key)
+            with self._ops_lock:
+                ops = list(self._pending.get(key, ()))
+        if not ops:
+            return profile
+        return apply_all(profile or SiteProfile(key), ops)
+
+    def keys(self) -> list[str]:
+        with self._ops_lock:
+            return list(self._pending)
+
+    def discard(self, key: str) -> bool:
+        """Drop the site's pending updates; ``True`` if it had any."""
+        with self._flush_lock, self._ops_lock:
+            return self._pending.pop(key, None) is not None
+
+    def flush(self) -> int:
+        """Write every pending update; returns how many. On error, what was not written stays
+        pending (to be retried) and the error propagates."""
+        with self._flush_lock:
+            with self._ops_lock:
+                batch, self._pending = self._pending, {}
+            written = 0
+            try:
+                while batch:
+                    key = next(iter(batch))
+                    self.store.update(key, batch[key])
+                    written += len(batch.pop(key))
+            finally:
+                if batch:
+                    with self._ops_lock:
+                        for key, ops in batch.items():
+                            self._pending[key] = ops + self._pending.get(key, [])
+            return written
+
+    def close(self) -> None:
+        """Stop the flusher thread, then flush what is left."""
+        self._stop.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
+        self.flush()
+
+    def _ensure_thread(self) -> None:
+        if self._thread is not None or self._stop.is_set():
+            return
+        with self._started:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=_run, args=(weakref.ref(self), self._stop, self.interval),
+                    name="sitememory-flusher", daemon=True,
+                )
+                self._thread.start()
+
+
+def _run(ref: weakref.ref[WriteBehind], stop: threading.Event, interval: float) -> None:
+    # Holds only a weak reference between rounds, so an unclosed memory can still be collected.
+    while not stop.wait(interval):
+        owner = ref()
+        if owner is None:
+            return
+        try:
+            owner.flush()
+        except Exception:
+            log.exception("write-behind flush failed; the updates stay pending and will be retried")
+        del owner
+
+
+def _flush_at_exit(ref: weakref.ref[WriteBehind]) -> None:
+    owner = ref()
+    if owner is None:
+        return
+    try:
+        owner.flush()
+    except Exception:
+        log.exception("write-behind flush at exit failed: %d updates lost", len(owner))

@@ -1,0 +1,371 @@
+"""``SiteMemory``: the public face of the store, as an async API and a sync twin of each method.
+
+Each operation is written once, as blocking code (``_x``). A ``_sync`` method calls it in the
+caller's thread and never touches an event loop, so it works inside a running loop and from many
+threads. The async method runs it on this memory's worker threads, so a lock wait, a read or an
+fsync never blocks the event loop; reads the cache can answer are served without a thread hop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType, TracebackType
+from typing import Any, ParamSpec, TypeVar
+
+import platformdirs
+
+from ._core import legacy
+from ._core.keys import site_key
+from ._core.models import ActionPattern, Quirk, Selector, SiteProfile
+from ._core.prompt import DEFAULT_MAX_CHARS, render_context
+from ._core.store import Durability, FileStore, StoreStats
+from ._core.updates import CachePattern, CacheSelector, QuirkSeen, SelectorResult, Update, Visit
+from ._core.writebehind import WriteBehind
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+ENV_PATH = "SITEMEMORY_PATH"
+
+
+@functools.lru_cache(maxsize=8192)
+def _key(url: str) -> str:
+    # The same URL strings come back again and again; parsing one costs more than a cached read.
+    return site_key(url)
+
+
+def default_storage_path() -> Path:
+    """``$SITEMEMORY_PATH`` if set, else the user data directory for ``sitememory``."""
+    return Path(os.environ.get(ENV_PATH) or platformdirs.user_data_dir("sitememory")).expanduser()
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What :meth:`SiteMemory.import_legacy` did: sites imported, and entries skipped with why."""
+
+    imported: tuple[str, ...]
+    skipped: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+
+class SiteMemory:
+    """A durable memory of websites, shared safely by threads, tasks and processes.
+
+    :param storage_path: the store's directory (default: :func:`default_storage_path`).
+    :param lock_timeout: seconds to wait for a lock before :class:`LockTimeout`.
+    :param cache_ttl: seconds a read is served from memory; ``None`` never expires, ``0``
+        revalidates every read (a ``stat``, re-parsing only when the file changed).
+    :param durability: ``"fsync"`` (default) makes each write survive power loss; ``"none"`` skips
+        the fsyncs (still atomic: readers never see a partial file).
+    :param flush_interval: ``None`` (default) writes through; seconds to batch updates in memory
+        (write-behind), flushed on :meth:`close` and at interpreter exit.
+    """
+
+    def __init__(
+        self,
+        storage_path: str | os.PathLike[str] | None = None,
+        lock_timeout: float = 10.0,
+        cache_ttl: float | None = 60.0,
+        *,
+        durability: Durability = "fsync",
+        flush_interval: float | None = None,
+        max_workers: int = 8,
+    ) -> None:
+        self.storage_path = (
+            Path(storage_path).expanduser() if storage_path is not None else default_storage_path()
+        )
+        self._store = FileStore(
+            self.storage_path, lock_timeout=lock_timeout, cache_ttl=cache_ttl, durability=durability
+        )
+        self._behind = WriteBehind(self._store, flush_interval) if flush_interval else None
+        self._max_workers = max_workers
+        self._executor: ThreadPoolExecutor | None = None
+        self._executor_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"SiteMemory({str(self.storage_path)!r})"
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def initialize(self) -> None:
+        """Create the store if needed. Optional: every method initializes on first use."""
+        await self._run(self._store.open)
+
+    def initialize_sync(self) -> None:
+        self._store.open()
+
+    async def close(self) -> None:
+        """Flush pending updates and release worker threads. The memory may be used again."""
+        await self._run(self._close_store)
+        self._shutdown_executor()
+
+    def close_sync(self) -> None:
+        self._close_store()
+        self._shutdown_executor()
+
+    async def __aenter__(self) -> SiteMemory:
+        await self.initialize()
+        return self
+
+    async def __aexit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    def __enter__(self) -> SiteMemory:
+        self.initialize_sync()
+        return self
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close_sync()
+
+    # -- profiles ----------------------------------------------------------------------------
+
+    async def get_profile(self, url: str) -> SiteProfile | None:
+        """What is known about ``url``'s site, or ``None`` if nothing is."""
+        key = _key(url)
+        if self._behind is None or not self._behind.has(key):
+            hit, profile = self._store.cached(key)
+            if hit:
+                return profile
+        return await self._run(self._read, key)
+
+    def get_profile_sync(self, url: str) -> SiteProfile | None:
+        return self._read(_key(url))
+
+    async def get_or_create_profile(self, url: str) -> SiteProfile:
+        """Like :meth:`get_profile`, creating an empty profile for a new site."""
+        return await self._run(self._get_or_create, _key(url))
+
+    def get_or_create_profile_sync(self, url: str) -> SiteProfile:
+        return self._get_or_create(_key(url))
+
+    async def list_sites(self) -> list[str]:
+        """Every site key in the store, sorted (reads the directory: O(number of sites))."""
+        return await self._run(self._list_sites)
+
+    def list_sites_sync(self) -> list[str]:
+        return self._list_sites()
+
+    async def forget(self, url: str) -> bool:
+        """Delete everything known about the site; ``True`` if there was anything."""
+        return await self._run(self._forget, _key(url))
+
+    def forget_sync(self, url: str) -> bool:
+        return self._forget(_key(url))
+
+    # -- visits ------------------------------------------------------------------------------
+
+    async def record_visit(
+        self, url: str, duration: float, *, status: int | None = None, error: str | None = None,
+        timings: Mapping[str, float] | None = None,
+    ) -> None:
+        """Record a visit that took ``duration`` seconds; a failure if ``error`` or status >= 400.
+
+        ``timings`` are the browser's figures (e.g. ``ttfb``, ``dom_content_loaded``, ``load``).
+        """
+        await self._apply(_key(url), _visit(duration, status, error, timings))
+
+    def record_visit_sync(
+        self, url: str, duration: float, *, status: int | None = None, error: str | None = None,
+        timings: Mapping[str, float] | None = None,
+    ) -> None:
+        self._apply_now(_key(url), _visit(duration, status, error, timings))
+
+    # -- selectors ---------------------------------------------------------------------------
+
+    async def cache_selector(
+        self, url: str, purpose: str, selector: str, fallbacks: Iterable[str] | None = None
+    ) -> None:
+        """Remember ``selector`` (first) and ``fallbacks`` for ``purpose`` on the site."""
+        await self._apply(_key(url), _cache_selector(purpose, selector, fallbacks))
+
+    def cache_selector_sync(
+        self, url: str, purpose: str, selector: str, fallbacks: Iterable[str] | None = None
+    ) -> None:
+        self._apply_now(_key(url), _cache_selector(purpose, selector, fallbacks))
+
+    async def get_selector(self, url: str, purpose: str) -> Selector | None:
+        """The remembered selector for ``purpose``; try ``.ranked()`` in order."""
+        profile = await self.get_profile(url)
+        return None if profile is None else profile.selectors.get(purpose)
+
+    def get_selector_sync(self, url: str, purpose: str) -> Selector | None:
+        profile = self.get_profile_sync(url)
+        return None if profile is None else profile.selectors.get(purpose)
+
+    async def record_selector_result(self, url: str, purpose: str, selector: str, ok: bool) -> None:
+        """Record whether ``selector`` worked for ``purpose``; re-ranks primary and fallbacks."""
+        await self._apply(_key(url), SelectorResult(purpose, selector, ok, time.time()))
+
+    def record_selector_result_sync(self, url: str, purpose: str, selector: str, ok: bool) -> None:
+        self._apply_now(_key(url), SelectorResult(purpose, selector, ok, time.time()))
+
+    # -- quirks ------------------------------------------------------------------------------
+
+    async def record_quirk(self, url: str, description: str, workaround: str | None = None) -> None:
+        """Record a quirk; the same description again increments its ``occurrences``."""
+        await self._apply(_key(url), QuirkSeen(description, workaround, time.time()))
+
+    def record_quirk_sync(self, url: str, description: str, workaround: str | None = None) -> None:
+        self._apply_now(_key(url), QuirkSeen(description, workaround, time.time()))
+
+    async def get_quirks(self, url: str) -> tuple[Quirk, ...]:
+        profile = await self.get_profile(url)
+        return () if profile is None else profile.quirks
+
+    def get_quirks_sync(self, url: str) -> tuple[Quirk, ...]:
+        profile = self.get_profile_sync(url)
+        return () if profile is None else profile.quirks
+
+    # -- action patterns ---------------------------------------------------------------------
+
+    async def cache_action_pattern(self, url: str, task_type: str, actions: Iterable[Any]) -> None:
+        """Remember the actions (JSON values) that accomplished ``task_type``.
+
+        Raises :class:`TypeError` before writing anything if they are not JSON-serialisable.
+        """
+        await self._apply(_key(url), CachePattern.create(task_type, actions, time.time()))
+
+    def cache_action_pattern_sync(self, url: str, task_type: str, actions: Iterable[Any]) -> None:
+        self._apply_now(_key(url), CachePattern.create(task_type, actions, time.time()))
+
+    async def get_action_pattern(self, url: str, task_type: str) -> ActionPattern | None:
+        profile = await self.get_profile(url)
+        return None if profile is None else profile.patterns.get(task_type)
+
+    def get_action_pattern_sync(self, url: str, task_type: str) -> ActionPattern | None:
+        profile = self.get_profile_sync(url)
+        return None if profile is None else profile.patterns.get(task_type)
+
+    # -- prompt context ----------------------------------------------------------------------
+
+    async def get_context_for_prompt(self, url: str, max_chars: int = DEFAULT_MAX_CHARS) -> str:
+        """A compact text about the site for an LLM prompt, at most ``max_chars`` long."""
+        return render_context(await self.get_profile(url), max_chars)
+
+    def get_context_for_prompt_sync(self, url: str, max_chars: int = DEFAULT_MAX_CHARS) -> str:
+        return render_context(self.get_profile_sync(url), max_chars)
+
+    # -- store-wide --------------------------------------------------------------------------
+
+    async def flush(self) -> int:
+        """Write pending updates now (write-behind); returns how many were written."""
+        return await self._run(self._flush)
+
+    def flush_sync(self) -> int:
+        return self._flush()
+
+    async def stats(self) -> StoreStats:
+        """Cache hits and misses, reads, writes and lock waits in this process."""
+        return self.stats_sync()
+
+    def stats_sync(self) -> StoreStats:
+        return self._store.stats.snapshot(len(self._behind) if self._behind else 0)
+
+    async def import_legacy(self, path: str | os.PathLike[str]) -> ImportResult:
+        """Merge a seed-format single JSON file (``{domain: profile}``) into the store."""
+        return await self._run(self._import_legacy, Path(path))
+
+    def import_legacy_sync(self, path: str | os.PathLike[str]) -> ImportResult:
+        return self._import_legacy(Path(path))
+
+    # -- the one implementation of each operation ----------------------------------------
+
+    def _read(self, key: str) -> SiteProfile | None:
+        if self._behind is not None and self._behind.has(key):
+            return self._behind.read(key, self._store.read)
+        return self._store.read(key)
+
+    def _get_or_create(self, key: str) -> SiteProfile:
+        profile = self._read(key)
+        return profile if profile is not None else self._store.update(key, ())
+
+    def _apply_now(self, key: str, update: Update) -> None:
+        if self._behind is not None:
+            self._store.open()
+            self._behind.add(key, update)
+        else:
+            self._store.update(key, (update,))
+
+    async def _apply(self, key: str, update: Update) -> None:
+        if self._behind is not None and self._store.opened:
+            self._behind.add(key, update)  # memory only: no reason to leave the loop
+        else:
+            await self._run(self._apply_now, key, update)
+
+    def _list_sites(self) -> list[str]:
+        keys = set(self._store.keys())
+        if self._behind is not None:
+            keys.update(self._behind.keys())
+        return sorted(keys)
+
+    def _forget(self, key: str) -> bool:
+        had_pending = self._behind is not None and self._behind.discard(key)
+        return self._store.delete(key) or had_pending
+
+    def _flush(self) -> int:
+        return self._behind.flush() if self._behind is not None else 0
+
+    def _close_store(self) -> None:
+        if self._behind is not None:
+            self._behind.close()
+
+    def _import_legacy(self, path: Path) -> ImportResult:
+        entries = legacy.read_legacy(path)
+        imported: list[str] = []
+        skipped: dict[str, str] = {}
+        profiles: dict[str, SiteProfile] = {}
+        for domain, data in entries.items():
+            try:
+                key = site_key(domain)
+                profiles[key] = legacy.merge(profiles.get(key), legacy.from_legacy(key, data))
+            except ValueError as exc:
+                skipped[domain] = str(exc)
+        self._flush()
+        with self._store.maintenance():
+            for key, profile in profiles.items():
+                self._store.put(key, legacy.merge(self._store.read_locked(key), profile))
+                imported.append(key)
+        return ImportResult(tuple(imported), MappingProxyType(skipped))
+
+    # -- threads -----------------------------------------------------------------------------
+
+    async def _run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool(), functools.partial(fn, *args, **kwargs))
+
+    def _pool(self) -> ThreadPoolExecutor:
+        with self._executor_lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(self._max_workers, "sitememory")
+            return self._executor
+
+    def _shutdown_executor(self) -> None:
+        with self._executor_lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=False)
+
+
+def _visit(
+    duration: float, status: int | None, error: object, timings: Mapping[str, float] | None
+) -> Visit:
+    return Visit(duration, time.time(), status, None if error is None else str(error), timings)
+
+
+def _cache_selector(
+    purpose: str, selector: str, fallbacks: Iterable[str] | None
+) -> CacheSelector:
+    if isinstance(fallbacks, str):
+        raise TypeError("fallbacks must be a list of selectors, not a str")
+    return CacheSelector(purpose, selector, tuple(fallbacks or ()), time.time())
