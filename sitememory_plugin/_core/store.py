@@ -10,9 +10,10 @@ import logging
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -22,7 +23,7 @@ from .errors import StoreFormatError, VersionTooNew
 from .files import STRIPES, Layout
 from .keys import key_from_file_name, shard_of
 from .locks import ReadWriteLock
-from .models import SiteProfile
+from .models import SiteProfile, percentile
 from .updates import Update, apply_all
 
 log = logging.getLogger("sitememory")
@@ -30,9 +31,9 @@ log = logging.getLogger("sitememory")
 Durability = Literal["fsync", "none"]
 
 
-@dataclass
+@dataclass(frozen=True)
 class StoreStats:
-    """Counters since the store was opened in this process."""
+    """Counters since the memory was created in this process; lock waits in seconds."""
 
     cache_hits: int = 0
     cache_misses: int = 0
@@ -41,28 +42,50 @@ class StoreStats:
     writes: int = 0
     lock_waits: int = 0
     lock_wait_seconds: float = 0.0
-    lock_wait_max: float = 0.0
+    lock_wait_p50: float | None = None
+    lock_wait_p99: float | None = None
+    lock_wait_max: float | None = None
     corrupt_files: int = 0
     pending_updates: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
-    def snapshot(self, pending: int = 0) -> StoreStats:
-        with self._lock:
-            return StoreStats(
-                self.cache_hits, self.cache_misses, self.cache_revalidations, self.reads,
-                self.writes, self.lock_waits, self.lock_wait_seconds, self.lock_wait_max,
-                self.corrupt_files, pending,
-            )
 
-    def add(self, name: str, amount: int = 1) -> None:
+class Counters:
+    """The mutable, thread-safe counters behind :class:`StoreStats`."""
+
+    #: How many recent lock waits the percentiles are computed over.
+    WAIT_WINDOW = 4096
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[str, int] = dict.fromkeys(
+            ("cache_hits", "cache_misses", "cache_revalidations", "reads", "writes", "lock_waits",
+             "corrupt_files"), 0)
+        self._wait_total = 0.0
+        self._waits: deque[float] = deque(maxlen=self.WAIT_WINDOW)
+
+    def add(self, name: str) -> None:
         with self._lock:
-            setattr(self, name, getattr(self, name) + amount)
+            self._counts[name] += 1
 
     def waited(self, _lock_name: str, seconds: float) -> None:
         with self._lock:
-            self.lock_waits += 1
-            self.lock_wait_seconds += seconds
-            self.lock_wait_max = max(self.lock_wait_max, seconds)
+            self._counts["lock_waits"] += 1
+            self._wait_total += seconds
+            self._waits.append(seconds)
+
+    def snapshot(self, pending: int = 0) -> StoreStats:
+        with self._lock:
+            waits = tuple(self._waits)
+            counts = dict(self._counts)
+            total = self._wait_total
+        return StoreStats(
+            **counts,
+            lock_wait_seconds=total,
+            lock_wait_p50=percentile(waits, 50),
+            lock_wait_p99=percentile(waits, 99),
+            lock_wait_max=max(waits, default=None),
+            pending_updates=pending,
+        )
 
 
 class FileStore:
@@ -83,7 +106,7 @@ class FileStore:
         self.layout = Layout(root)
         self.durable = durability == "fsync"
         self.cache: TTLCache[SiteProfile] = TTLCache(cache_ttl)
-        self.stats = StoreStats()
+        self.stats = Counters()
         self.store_lock = ReadWriteLock(self.layout.store_lock, lock_timeout, self.stats.waited)
         self._stripes = [
             ReadWriteLock(self.layout.stripe_path(i), lock_timeout, self.stats.waited)
