@@ -342,7 +342,16 @@ class SiteMemory:
 
     async def _run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool(), functools.partial(fn, *args, **kwargs))
+        call = functools.partial(fn, *args, **kwargs)
+        while True:
+            executor = self._pool()
+            try:
+                future = loop.run_in_executor(executor, call)
+            except RuntimeError:
+                if executor is self._executor:
+                    raise
+                continue  # a close() in another thread shut that pool down; the next one serves
+            return await future
 
     def _pool(self) -> ThreadPoolExecutor:
         with self._executor_lock:

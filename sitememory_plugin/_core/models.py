@@ -72,8 +72,9 @@ class CandidateStats:
 
     @property
     def score(self) -> float:
-        """Laplace-smoothed success rate: 0.5 for an untried selector."""
-        return (self.ok + 1) / (self.ok + self.failed + 2)
+        """Success rate shrunk by two imaginary failures: one lucky success (1/3) does not
+        outrank a proven selector (e.g. 2 of 3, 2/5), two successes in a row (2/4) do."""
+        return self.ok / (self.ok + self.failed + 2)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Self-healing selectors: record a candidate's outcome and re-rank primary and fallbacks.
 
 A candidate whose failing streak reaches :data:`DEMOTE_AFTER` drops behind every candidate that is
-not failing; among the rest the smoothed success rate decides, and ties keep the current order, so
+not failing; among the rest the shrunk success rate (:attr:`CandidateStats.score`) decides, and ties keep the current order, so
 a ranking only changes when the evidence does.
 """
 

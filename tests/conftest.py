@@ -1,0 +1,44 @@
+"""Shared fixtures: a store in tmp_path, and one test body run against both APIs."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from sitememory_plugin import SiteMemory
+
+
+class Api:
+    """Calls ``memory.<name>`` (async) or ``memory.<name>_sync`` (sync) behind one awaitable."""
+
+    def __init__(self, memory: SiteMemory, flavor: str) -> None:
+        self.memory = memory
+        self.flavor = flavor
+
+    def __getattr__(self, name: str) -> Callable[..., Awaitable[Any]]:
+        if self.flavor == "async":
+            method: Callable[..., Awaitable[Any]] = getattr(self.memory, name)
+            return method
+        sync = getattr(self.memory, f"{name}_sync")
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            # Called inside the running loop on purpose: the sync API must work there.
+            return sync(*args, **kwargs)
+
+        return call
+
+
+@pytest.fixture
+def store_path(tmp_path: Path) -> Path:
+    return tmp_path / "store"
+
+
+@pytest_asyncio.fixture(params=["sync", "async"])
+async def api(request: pytest.FixtureRequest, store_path: Path) -> AsyncIterator[Api]:
+    memory = SiteMemory(store_path, durability="none")
+    yield Api(memory, request.param)
+    await memory.close()

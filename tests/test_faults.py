@@ -1,0 +1,169 @@
+"""Bad input and faults: corrupt files, hostile hosts, full and read-only disks, newer formats."""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sitememory_plugin import SiteMemory, StoreFormatError, VersionTooNew
+
+
+def _site_file(store: Path, name: str) -> Path:
+    (path,) = store.glob(f"sites/*/{name}.json")
+    return path
+
+
+@pytest.mark.parametrize("garbage", [b"{not json", b"", b"\xff\xfe\x00", b"[1, 2]",
+                                     b'{"domain": "other.example", "visit_count": 3}'])
+def test_corrupt_file_is_moved_aside_and_site_starts_fresh(
+    store_path: Path, garbage: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    memory = SiteMemory(store_path, cache_ttl=0, durability="none")
+    memory.record_visit_sync("c.example", 1.0)
+    path = _site_file(store_path, "c.example")
+    path.write_bytes(garbage)
+    with caplog.at_level(logging.WARNING, logger="sitememory"):
+        assert SiteMemory(store_path).get_profile_sync("c.example") is None
+    assert "corrupt site file" in caplog.text
+    (aside,) = path.parent.glob("c.example.json.corrupt-*")
+    assert aside.read_bytes() == garbage
+    memory.record_visit_sync("c.example", 2.0)
+    assert memory.get_profile_sync("c.example").visit_count == 1
+    assert memory.stats_sync().corrupt_files == 0  # the other memory saw it
+
+
+def test_corrupt_file_found_by_an_update_is_moved_aside(store_path: Path) -> None:
+    memory = SiteMemory(store_path, durability="none")
+    memory.record_visit_sync("c.example", 1.0)
+    _site_file(store_path, "c.example").write_bytes(b"\x00" * 10)
+    memory.record_visit_sync("c.example", 1.0)
+    assert memory.get_profile_sync("c.example").visit_count == 1
+    assert memory.stats_sync().corrupt_files == 1
+
+
+def test_newer_document_is_refused_and_left_alone(store_path: Path) -> None:
+    memory = SiteMemory(store_path, durability="none")
+    memory.record_visit_sync("v.example", 1.0)
+    path = _site_file(store_path, "v.example")
+    doc = json.loads(path.read_bytes())
+    doc["version"] = 99
+    path.write_text(json.dumps(doc))
+    fresh = SiteMemory(store_path)
+    with pytest.raises(VersionTooNew):
+        fresh.get_profile_sync("v.example")
+    with pytest.raises(VersionTooNew):
+        fresh.record_visit_sync("v.example", 1.0)
+    assert json.loads(path.read_bytes())["version"] == 99
+
+
+def test_newer_or_foreign_store_is_refused(store_path: Path) -> None:
+    SiteMemory(store_path).initialize_sync()
+    (store_path / "store.json").write_text('{"format": "sitememory.store", "version": 7}')
+    with pytest.raises(VersionTooNew):
+        SiteMemory(store_path).record_visit_sync("a.example", 1.0)
+    (store_path / "store.json").write_text('{"format": "something else"}')
+    with pytest.raises(StoreFormatError):
+        SiteMemory(store_path).list_sites_sync()
+
+
+@pytest.mark.parametrize("url", ["http://../../etc/passwd", "http://a/\x00", "http://" + "a" * 300,
+                                 "http://%2F..%2F/", "..", "/etc/passwd", "http://exa\\mple/"])
+def test_hostile_hosts_never_write_outside_the_store(tmp_path: Path, url: str) -> None:
+    store = tmp_path / "store"
+    memory = SiteMemory(store, durability="none")
+    with pytest.raises(ValueError):
+        memory.record_visit_sync(url, 1.0)
+    memory.record_visit_sync("ok.example", 1.0)
+    outside = [p for p in tmp_path.rglob("*") if store not in p.parents and p != store]
+    assert outside == []
+
+
+# -- a real small file system, to fill up and to make read-only -----------------------------
+
+@pytest.fixture
+def tmpfs(tmp_path: Path) -> Iterator[Path]:
+    mount = tmp_path / f"tmpfs-{uuid.uuid4().hex[:8]}"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def _fill(directory: Path) -> None:
+    fd = os.open(directory / "filler", os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        while True:
+            os.write(fd, b"\0" * 4096)
+    except OSError as exc:
+        assert exc.errno == errno.ENOSPC
+    finally:
+        os.close(fd)
+
+
+def test_full_disk_raises_oserror_and_keeps_the_previous_file(tmpfs: Path) -> None:
+    memory = SiteMemory(tmpfs / "store")
+    memory.record_visit_sync("full.example", 1.0)
+    path = _site_file(tmpfs / "store", "full.example")
+    before = path.read_bytes()
+    _fill(tmpfs)
+    with pytest.raises(OSError) as info:
+        for i in range(200):  # grow the document until a write needs a new block
+            memory.cache_action_pattern_sync("full.example", f"task {i}", [{"step": "x" * 500}])
+    assert info.value.errno == errno.ENOSPC
+    after = json.loads(path.read_bytes())
+    assert after["visit_count"] == 1 and path.read_bytes() != b""
+    assert not list(path.parent.glob(".*.tmp"))
+    assert len(after["patterns"]) < 200
+    assert before  # the file was intact before, and parses after
+    os.unlink(tmpfs / "filler")
+    memory.record_visit_sync("full.example", 1.0)
+    assert SiteMemory(tmpfs / "store").get_profile_sync("full.example").visit_count == 2
+
+
+def test_read_only_store_raises_oserror_on_write_but_still_reads(tmpfs: Path) -> None:
+    SiteMemory(tmpfs / "store").record_visit_sync("ro.example", 1.0)
+    subprocess.run(["mount", "-o", "remount,ro", str(tmpfs)], check=True)
+    memory = SiteMemory(tmpfs / "store")
+    assert memory.get_profile_sync("ro.example").visit_count == 1
+    with pytest.raises(OSError) as info:
+        memory.record_visit_sync("ro.example", 1.0)
+    assert info.value.errno == errno.EROFS
+    assert memory.get_profile_sync("ro.example").visit_count == 1
+
+
+def test_file_size_limit_write_error_keeps_previous_file(store_path: Path) -> None:
+    """Without root: RLIMIT_FSIZE makes the temp-file write fail in a child process."""
+    SiteMemory(store_path).record_visit_sync("big.example", 1.0)
+    code = f"""
+import resource, signal, sys
+from sitememory_plugin import SiteMemory
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+m = SiteMemory({str(store_path)!r})
+try:
+    m.cache_action_pattern_sync("big.example", "t", [{{"x": "y" * 100000}}])
+except OSError as exc:
+    print("OSError", exc.errno)
+    sys.exit(0)
+sys.exit("no error")
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["OSError", str(errno.EFBIG)]
+    profile = SiteMemory(store_path).get_profile_sync("big.example")
+    assert profile.visit_count == 1 and not profile.patterns
+    assert not list(store_path.glob("sites/*/.*.tmp"))

@@ -1,0 +1,63 @@
+"""Importing the seed's single-file format into the store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from sitememory_plugin import SiteMemory, StoreFormatError
+
+SEED = {
+    "www.shop.example": {
+        "domain": "www.shop.example",
+        "visit_count": 12,
+        "avg_load_time": 2.5,
+        "last_visit": "2024-12-07T10:00:00",
+        "selectors": {"search": {"selector": "#q", "fallbacks": ["input[name=q]"], "success_count": 4}},
+        "quirks": ["slow on mondays", {"description": "cookie banner", "workaround": "click #ok",
+                                      "count": 3}],
+        "action_patterns": {"search": [{"fill": "#q"}]},
+        "notes": "kept as is",
+    },
+    "about:blank": {"visit_count": 1},
+}
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("flavor", ["sync", "async"])
+async def test_import_legacy(store_path: Path, tmp_path: Path, flavor: str) -> None:
+    seed = tmp_path / "site_memory.json"
+    seed.write_text(json.dumps(SEED))
+    memory = SiteMemory(store_path)
+    memory.record_visit_sync("shop.example", 1.0)
+    memory.record_quirk_sync("shop.example", "cookie banner")
+    if flavor == "sync":
+        result = memory.import_legacy_sync(seed)
+    else:
+        result = await memory.import_legacy(seed)
+    assert result.imported == ("shop.example",)
+    assert list(result.skipped) == ["about:blank"]
+    profile = SiteMemory(store_path).get_profile_sync("shop.example")
+    assert profile.visit_count == 13
+    assert profile.load_times == (2.5, 1.0)
+    assert profile.selectors["search"].primary == "#q"
+    assert profile.selectors["search"].success_count == 4
+    assert {q.description: q.occurrences for q in profile.quirks} == {
+        "cookie banner": 4, "slow on mondays": 1}
+    assert [dict(a) for a in profile.patterns["search"].actions] == [{"fill": "#q"}]
+    assert profile.extra["notes"] == "kept as is"
+    assert memory.get_profile_sync("shop.example").visit_count == 13  # own cache updated
+
+
+@pytest.mark.parametrize("content", ["not json", "[1, 2]", '{"a.example": 3}'])
+def test_bad_legacy_file_raises_and_writes_nothing(
+    store_path: Path, tmp_path: Path, content: str
+) -> None:
+    seed = tmp_path / "bad.json"
+    seed.write_text(content)
+    memory = SiteMemory(store_path)
+    with pytest.raises(StoreFormatError):
+        memory.import_legacy_sync(seed)
+    assert memory.list_sites_sync() == []

@@ -1,0 +1,94 @@
+"""Write-behind: batched updates, merged under the lock at flush, visible to their process at once."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sitememory_plugin import SiteMemory
+
+
+def _on_disk(store: Path, url: str) -> int:
+    profile = SiteMemory(store, cache_ttl=0).get_profile_sync(url)
+    return 0 if profile is None else profile.visit_count
+
+
+def test_updates_wait_in_memory_until_flush(store_path: Path) -> None:
+    memory = SiteMemory(store_path, flush_interval=3600)
+    for _ in range(5):
+        memory.record_visit_sync("wb.example", 1.0)
+    assert memory.get_profile_sync("wb.example").visit_count == 5  # own writes, at once
+    assert memory.stats_sync().pending_updates == 5
+    assert memory.list_sites_sync() == ["wb.example"]
+    assert _on_disk(store_path, "wb.example") == 0
+    assert memory.flush_sync() == 5
+    assert _on_disk(store_path, "wb.example") == 5
+    assert memory.stats_sync().writes == 1  # five updates, one locked write
+
+
+def test_flush_merges_with_other_writers_instead_of_overwriting(store_path: Path) -> None:
+    batched = SiteMemory(store_path, flush_interval=3600, cache_ttl=None)
+    direct = SiteMemory(store_path)
+    batched.record_visit_sync("m.example", 1.0)
+    batched.get_profile_sync("m.example")  # a stale copy in its cache
+    for _ in range(3):
+        direct.record_visit_sync("m.example", 1.0)
+    batched.record_quirk_sync("m.example", "popup")
+    batched.close_sync()
+    profile = SiteMemory(store_path).get_profile_sync("m.example")
+    assert profile.visit_count == 4 and profile.quirks[0].occurrences == 1
+
+
+def test_background_flush(store_path: Path) -> None:
+    memory = SiteMemory(store_path, flush_interval=0.05)
+    memory.record_visit_sync("bg.example", 1.0)
+    import time
+
+    deadline = time.monotonic() + 10
+    while _on_disk(store_path, "bg.example") != 1:
+        assert time.monotonic() < deadline, "the flusher thread never wrote"
+        time.sleep(0.02)
+    memory.close_sync()
+
+
+@pytest.mark.asyncio
+async def test_async_write_behind_and_close(store_path: Path) -> None:
+    async with SiteMemory(store_path, flush_interval=3600) as memory:
+        for _ in range(10):
+            await memory.record_visit("aw.example", 0.5)
+        assert (await memory.get_profile("aw.example")).visit_count == 10
+        assert _on_disk(store_path, "aw.example") == 0
+    assert _on_disk(store_path, "aw.example") == 10
+
+
+def test_forget_drops_pending_updates(store_path: Path) -> None:
+    memory = SiteMemory(store_path, flush_interval=3600)
+    memory.record_visit_sync("f.example", 1.0)
+    assert memory.forget_sync("f.example") is True
+    assert memory.get_profile_sync("f.example") is None
+    assert memory.flush_sync() == 0
+
+
+def test_pending_updates_are_flushed_at_interpreter_exit(store_path: Path) -> None:
+    code = f"""
+from sitememory_plugin import SiteMemory
+m = SiteMemory({str(store_path)!r}, flush_interval=3600)
+for _ in range(7):
+    m.record_visit_sync("exit.example", 1.0)
+"""  # no close(): atexit must flush
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+    assert _on_disk(store_path, "exit.example") == 7
+
+
+def test_failed_flush_keeps_updates_pending(store_path: Path) -> None:
+    memory = SiteMemory(store_path, flush_interval=3600, lock_timeout=0.2)
+    memory.record_visit_sync("lock.example", 1.0)
+    with memory._store.store_lock.exclusive(), pytest.raises(TimeoutError):
+        memory.flush_sync()
+    memory.record_visit_sync("lock.example", 1.0)
+    assert memory.get_profile_sync("lock.example").visit_count == 2
+    assert memory.flush_sync() == 2
+    assert _on_disk(store_path, "lock.example") == 2
