@@ -1,8 +1,8 @@
 """Self-healing selectors: record a candidate's outcome and re-rank primary and fallbacks.
 
 A candidate whose failing streak reaches :data:`DEMOTE_AFTER` drops behind every candidate that is
-not failing; among the rest the shrunk success rate (:attr:`CandidateStats.score`) decides, and ties keep the current order, so
-a ranking only changes when the evidence does.
+not failing; among the rest the shrunk success rate (:attr:`CandidateStats.score`) decides, and
+ties keep the current order, so a ranking only changes when the evidence does.
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ class WriteBehind:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._started = threading.Lock()
-        atexit.register(_flush_at_exit, weakref.ref(self))
+        _LIVE.add(self)
 
     def __len__(self) -> int:
         with self._ops_lock:
@@ -121,11 +121,15 @@ def _run(ref: weakref.ref[WriteBehind], stop: threading.Event, interval: float) 
         del owner
 
 
-def _flush_at_exit(ref: weakref.ref[WriteBehind]) -> None:
-    owner = ref()
-    if owner is None:
-        return
-    try:
-        owner.flush()
-    except Exception:
-        log.exception("write-behind flush at exit failed: %d updates lost", len(owner))
+# Every write-behind buffer still alive, flushed by one exit handler (held weakly: an unclosed
+# memory can still be collected, and flushes nothing it no longer has).
+_LIVE: weakref.WeakSet[WriteBehind] = weakref.WeakSet()
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    for owner in list(_LIVE):
+        try:
+            owner.flush()
+        except Exception:
+            log.exception("write-behind flush at exit failed: %d updates lost", len(owner))
