@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +10,8 @@ import pytest
 import pytest_asyncio
 
 from sitememory_plugin import SiteMemory
+
+from ._workers import Spawner
 
 
 class Api:
@@ -42,3 +44,11 @@ async def api(request: pytest.FixtureRequest, store_path: Path) -> AsyncIterator
     memory = SiteMemory(store_path, durability="none")
     yield Api(memory, request.param)
     await memory.close()
+
+
+@pytest.fixture
+def spawn(tmp_path: Path) -> Iterator[Spawner]:
+    """Starts worker processes (tests/_workers.py) and kills any still running at teardown."""
+    spawner = Spawner(tmp_path / "logs")
+    yield spawner
+    spawner.close()

@@ -47,6 +47,11 @@ class Layout:
     def stripe_path(self, index: int) -> Path:
         return self.locks / f"stripe-{index:02d}.lock"
 
+    @staticmethod
+    def stripe_for(key: str) -> int:
+        """The lock stripe guarding a site's file."""
+        return stripe_of_name(file_name(key))
+
     def create(self) -> None:
         """Create the directories (mode 0700) and the format marker; check an existing marker."""
         for directory in (self.root, self.sites, self.locks):
@@ -58,8 +63,7 @@ class Layout:
         try:
             marker = json.loads(self.marker.read_bytes())
         except FileNotFoundError:
-            doc = {"format": STORE_FORMAT, "version": STORE_VERSION}
-            write_atomic(self.marker, json.dumps(doc).encode(), durable=True)
+            self._create_marker()
             return
         except ValueError:
             raise StoreFormatError(f"{self.marker} is not valid JSON") from None
@@ -68,6 +72,24 @@ class Layout:
         if not isinstance(marker.get("version"), int) or marker["version"] > STORE_VERSION:
             raise VersionTooNew(f"store version {marker.get('version')!r} is newer than this "
                                    f"library ({STORE_VERSION}); upgrade sitememory-plugin")
+
+    def _create_marker(self) -> None:
+        # Many processes may open a new store at once: each writes its own temp file and links it
+        # into place, so the marker appears complete, once, and a loser simply finds it there.
+        doc = json.dumps({"format": STORE_FORMAT, "version": STORE_VERSION}).encode()
+        tmp = self.root / f".store.json.{os.getpid()}.{time.time_ns()}{TEMP_SUFFIX}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        try:
+            try:
+                os.write(fd, doc)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            with contextlib.suppress(FileExistsError):
+                os.link(tmp, self.marker)
+        finally:
+            os.unlink(tmp)
+        fsync_dir(self.root)
 
     def site_files(self) -> Iterator[Path]:
         """Every site document, in no particular order. O(number of sites)."""
@@ -92,6 +114,16 @@ def _scandir(path: Path) -> list[os.DirEntry[str]]:
             return list(it)
     except FileNotFoundError:
         return []
+
+
+def stripe_of_name(name: str) -> int:
+    """The lock stripe of a site file's name; a temp file's final name gives its stripe."""
+    return shard_of(name, STRIPES)
+
+
+def final_name(temp_name: str) -> str:
+    """The file name a temp file (see :func:`temp_path`) is renamed to."""
+    return temp_name[1:].removesuffix(TEMP_SUFFIX)
 
 
 def temp_path(path: Path) -> Path:

@@ -107,7 +107,10 @@ class Hold:
         waiter.on_done(lambda: loop.call_soon_threadsafe(_resolve, woken))
         started = time.perf_counter()
         try:
-            await asyncio.wait_for(asyncio.shield(woken), self._timeout)
+            # Not wait_for: on Python 3.11 it can swallow a cancellation that arrives just as the
+            # lock is won, and the cancelled task would run its critical section anyway.
+            async with asyncio.timeout(self._timeout):
+                await asyncio.shield(woken)
         except TimeoutError:
             if not waiter.finished_in_time():
                 raise LockTimeout(self._lock.path, self._timeout or 0.0) from None

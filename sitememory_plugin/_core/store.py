@@ -19,9 +19,9 @@ from typing import Literal
 
 from . import files
 from .cache import TTLCache, is_fresh
-from .errors import StoreFormatError, VersionTooNew
+from .errors import LockTimeout, StoreFormatError, VersionTooNew
 from .files import STRIPES, Layout
-from .keys import key_from_file_name, shard_of
+from .keys import key_from_file_name
 from .locks import ReadWriteLock
 from .models import SiteProfile, percentile
 from .updates import Update, apply_all
@@ -132,20 +132,30 @@ class FileStore:
         return self._opened
 
     def _clean_temp_files(self) -> None:
-        for tmp in self.layout.temp_files():
-            key = key_from_file_name(tmp.name[1:].removesuffix(files.TEMP_SUFFIX))
-            lock = self._stripes[shard_of(key, STRIPES)] if key else None
-            # Only a writer holding the stripe writes a temp file: if we can take it, it is stale.
-            hold = lock.exclusive(timeout=0) if lock else self.store_lock.exclusive(timeout=0)
-            try:
-                hold.acquire()
-            except TimeoutError:
-                continue
-            try:
-                tmp.unlink(missing_ok=True)
-                log.info("removed temp file left by a crashed writer: %s", tmp)
-            finally:
-                hold.release()
+        temps = list(self.layout.temp_files())
+        if not temps:
+            return
+        # A temp file is live while its writer holds what every writer holds: the store lock
+        # (shared by updates, exclusive by maintenance) and, for updates, the site's stripe.
+        store_hold = self.store_lock.shared(timeout=0)
+        try:
+            store_hold.acquire()
+        except LockTimeout:
+            return  # maintenance is running; its temp files are live
+        try:
+            for tmp in temps:
+                hold = self._stripes[files.stripe_of_name(files.final_name(tmp.name))].exclusive(0)
+                try:
+                    hold.acquire()
+                except LockTimeout:
+                    continue
+                try:
+                    tmp.unlink(missing_ok=True)
+                    log.info("removed temp file left by a crashed writer: %s", tmp)
+                finally:
+                    hold.release()
+        finally:
+            store_hold.release()
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -272,7 +282,7 @@ class FileStore:
             return None
 
     def _stripe(self, key: str) -> ReadWriteLock:
-        return self._stripes[shard_of(key, STRIPES)]
+        return self._stripes[self.layout.stripe_for(key)]
 
 
 def encode(profile: SiteProfile) -> bytes:
