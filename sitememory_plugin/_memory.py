@@ -66,6 +66,8 @@ class SiteMemory:
         the fsyncs (still atomic: readers never see a partial file).
     :param flush_interval: ``None`` (default) writes through; seconds to batch updates in memory
         (write-behind), flushed on :meth:`close` and at interpreter exit.
+    :param max_pending: with write-behind, an update that finds this many pending flushes them
+        in the caller (backpressure), so memory and the cost of the next flush stay bounded.
     """
 
     def __init__(
@@ -76,6 +78,7 @@ class SiteMemory:
         *,
         durability: Durability = "fsync",
         flush_interval: float | None = None,
+        max_pending: int = 10_000,
         max_workers: int = 8,
     ) -> None:
         self.storage_path = (
@@ -84,7 +87,9 @@ class SiteMemory:
         self._store = FileStore(
             self.storage_path, lock_timeout=lock_timeout, cache_ttl=cache_ttl, durability=durability
         )
-        self._behind = WriteBehind(self._store, flush_interval) if flush_interval else None
+        self._behind = (
+            WriteBehind(self._store, flush_interval, max_pending) if flush_interval else None
+        )
         self._max_workers = max_workers
         self._executor: ThreadPoolExecutor | None = None
         self._executor_lock = threading.Lock()
@@ -291,17 +296,18 @@ class SiteMemory:
         return profile if profile is not None else self._store.update(key, ())
 
     def _apply_now(self, key: str, update: Update) -> None:
-        if self._behind is not None:
-            self._store.open()
-            self._behind.add(key, update)
-        else:
+        if self._behind is None:
             self._store.update(key, (update,))
+            return
+        self._store.open()
+        if self._behind.add(key, update):
+            self._behind.flush()
 
     async def _apply(self, key: str, update: Update) -> None:
-        if self._behind is not None and self._store.opened:
-            self._behind.add(key, update)  # memory only: no reason to leave the loop
-        else:
+        if self._behind is None or not self._store.opened:
             await self._run(self._apply_now, key, update)
+        elif self._behind.add(key, update):  # memory only: no reason to leave the loop
+            await self._run(self._flush)
 
     def _list_sites(self) -> list[str]:
         keys = set(self._store.keys())
@@ -317,8 +323,11 @@ class SiteMemory:
         return self._behind.flush() if self._behind is not None else 0
 
     def _close_store(self) -> None:
-        if self._behind is not None:
-            self._behind.close()
+        try:
+            if self._behind is not None:
+                self._behind.close()
+        finally:
+            self._store.close()
 
     def _import_legacy(self, path: Path) -> ImportResult:
         entries = legacy.read_legacy(path)

@@ -108,3 +108,43 @@ async def test_async_cached_read_needs_no_thread(store_path: Path) -> None:
     memory._shutdown_executor()
     assert (await memory.get_profile("a.example")).visit_count == 1
     assert memory._executor is None  # answered from the cache on the loop
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_update_after_own_write_skips_the_reread(store_path: Path) -> None:
+    memory = SiteMemory(store_path, durability="none")
+    memory.record_visit_sync("pin.example", 1.0)
+    reads = memory.stats_sync().reads
+    for _ in range(5):
+        memory.record_visit_sync("pin.example", 1.0)
+    assert memory.stats_sync().reads == reads  # the pinned file is provably the current one
+    SiteMemory(store_path, durability="none").record_visit_sync("pin.example", 1.0)
+    memory.record_visit_sync("pin.example", 1.0)  # another writer: must re-read, not overwrite
+    assert memory.stats_sync().reads == reads + 1
+    assert SiteMemory(store_path).get_profile_sync("pin.example").visit_count == 8
+
+
+def test_pins_are_bounded_and_released_by_close(store_path: Path) -> None:
+    from sitememory_plugin._core.cache import MAX_PINS
+
+    memory = SiteMemory(store_path, durability="none")
+    memory.initialize_sync()
+    before = _open_fds()
+    for i in range(MAX_PINS + 40):
+        memory.record_visit_sync(f"s{i}.example", 1.0)
+    assert _open_fds() - before == MAX_PINS
+    memory.close_sync()
+    assert _open_fds() == before
+
+
+def test_pins_of_a_dropped_memory_are_closed(store_path: Path) -> None:
+    import gc
+
+    SiteMemory(store_path, durability="none").initialize_sync()
+    before = _open_fds()
+    SiteMemory(store_path, durability="none").record_visit_sync("gc.example", 1.0)
+    gc.collect()
+    assert _open_fds() == before

@@ -64,6 +64,20 @@ async def test_async_write_behind_and_close(store_path: Path) -> None:
     assert _on_disk(store_path, "aw.example") == 10
 
 
+def test_background_flush_resumes_after_close(store_path: Path) -> None:
+    memory = SiteMemory(store_path, flush_interval=0.05)
+    memory.record_visit_sync("again.example", 1.0)
+    memory.close_sync()
+    memory.record_visit_sync("again.example", 1.0)
+    import time
+
+    deadline = time.monotonic() + 10
+    while _on_disk(store_path, "again.example") != 2:
+        assert time.monotonic() < deadline, "no background flush after close()"
+        time.sleep(0.02)
+    memory.close_sync()
+
+
 def test_forget_drops_pending_updates(store_path: Path) -> None:
     memory = SiteMemory(store_path, flush_interval=3600)
     memory.record_visit_sync("f.example", 1.0)
@@ -92,3 +106,18 @@ def test_failed_flush_keeps_updates_pending(store_path: Path) -> None:
     assert memory.get_profile_sync("lock.example").visit_count == 2
     assert memory.flush_sync() == 2
     assert _on_disk(store_path, "lock.example") == 2
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("flavor", ["sync", "async"])
+async def test_backpressure_flushes_at_max_pending(store_path: Path, flavor: str) -> None:
+    memory = SiteMemory(store_path, flush_interval=3600, max_pending=5)
+    for i in range(12):
+        if flavor == "sync":
+            memory.record_visit_sync("bp.example", 1.0)
+        else:
+            await memory.record_visit("bp.example", 1.0)
+        assert memory.stats_sync().pending_updates == (i + 1) % 5
+    assert _on_disk(store_path, "bp.example") == 10
+    await memory.close()
+    assert _on_disk(store_path, "bp.example") == 12

@@ -4,13 +4,17 @@ Files in the store are never modified in place (every write is a rename of a new
 file's identity (inode, size, mtime) names its content. The one trap is a coarse file-system
 clock: a file replaced within the same clock tick, reusing a freed inode and with the same size,
 would look unchanged. Like git's "racy" index entries, an entry recorded within
-:data:`RACY_NS` of its file's mtime is never trusted on ``stat`` alone.
+:data:`RACY_NS` of its file's mtime is never trusted on ``stat`` alone, unless it is *pinned*:
+for a file this process wrote, the cache may keep the written descriptor open, so the inode cannot
+be freed and reused, and the same inode at the path then proves the same content. That lets an
+update skip re-reading and re-parsing the file it wrote last, even a moment ago.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+import weakref
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -18,6 +22,8 @@ V = TypeVar("V")
 Signature = tuple[int, int, int, int]
 #: Larger than any file-system timestamp granularity we expect on Linux (a jiffy is 1 to 10 ms).
 RACY_NS = 100_000_000
+#: At most this many descriptors held open for pinned entries (most recently written sites).
+MAX_PINS = 64
 
 
 def signature(st: os.stat_result) -> Signature:
@@ -42,6 +48,7 @@ class Entry(Generic[V]):
     signature: Signature | None
     checked_at: float
     racy: bool
+    pin: int | None = None  # an open descriptor of the file, owned by the cache
 
 
 class TTLCache(Generic[V]):
@@ -53,39 +60,78 @@ class TTLCache(Generic[V]):
         self.ttl = ttl
         self.maxsize = maxsize
         self._entries: dict[str, Entry[V]] = {}
+        # Pinned descriptors by key, oldest first; the one owner that closes them, also when the
+        # cache is collected without clear().
+        self._pinned: dict[str, int] = {}
         self._lock = threading.Lock()
+        weakref.finalize(self, _close_all, self._pinned)
 
     def get(self, key: str) -> Entry[V] | None:
         return self._entries.get(key)
 
     def put(
-        self, key: str, value: V | None, st: os.stat_result | None, now: float, wall_ns: int
+        self, key: str, value: V | None, st: os.stat_result | None, now: float, wall_ns: int,
+        pin: int | None = None,
     ) -> None:
+        """Cache ``value`` read or written with ``st``; ``pin``, if given, now belongs to the cache."""
         entry = Entry(
             value,
             None if st is None else signature(st),
             now,
             st is not None and is_racy(st, wall_ns),
+            pin,
         )
         with self._lock:
-            self._entries.pop(key, None)
+            self._unpin(key, self._entries.pop(key, None))
             self._entries[key] = entry
+            if pin is not None:
+                self._pinned[key] = pin
+                if len(self._pinned) > MAX_PINS:
+                    oldest = next(iter(self._pinned))
+                    self._unpin(oldest, self._entries.get(oldest))
             while len(self._entries) > self.maxsize:
                 # Oldest insertion first: cheap, and good enough for a working set of sites.
-                del self._entries[next(iter(self._entries))]
+                oldest = next(iter(self._entries))
+                self._unpin(oldest, self._entries.pop(oldest))
 
     def confirm(self, entry: Entry[V], st: os.stat_result | None, now: float) -> bool:
         """True (and the entry's TTL restarts) if ``st`` proves the entry still current."""
         current = None if st is None else signature(st)
-        if current != entry.signature or entry.racy:
-            return False
-        entry.checked_at = now
-        return True
+        with self._lock:
+            if current != entry.signature or (entry.racy and entry.pin is None):
+                return False
+            entry.checked_at = now
+            return True
+
+    def pinned(self, key: str, st: os.stat_result | None) -> tuple[bool, V | None]:
+        """``(True, value)`` if ``key`` is pinned and ``st`` is its file: no need to read it."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry.pin is None or st is None or signature(st) != entry.signature:
+                return False, None
+            return True, entry.value
 
     def drop(self, key: str) -> None:
         with self._lock:
-            self._entries.pop(key, None)
+            self._unpin(key, self._entries.pop(key, None))
 
     def clear(self) -> None:
+        """Forget everything and close every pinned descriptor."""
         with self._lock:
+            for key, entry in self._entries.items():
+                self._unpin(key, entry)
             self._entries.clear()
+
+    def _unpin(self, key: str, entry: Entry[V] | None) -> None:
+        # Called with the lock held.
+        fd = self._pinned.pop(key, None)
+        if entry is not None:
+            entry.pin = None
+        if fd is not None:
+            os.close(fd)
+
+
+def _close_all(pinned: dict[str, int]) -> None:
+    for fd in pinned.values():
+        os.close(fd)
+    pinned.clear()

@@ -25,6 +25,7 @@ STRIPES = 64
 STORE_FORMAT = "sitememory.store"
 STORE_VERSION = 1
 TEMP_SUFFIX = ".tmp"
+_PATH_MEMO = 4096
 
 
 class Layout:
@@ -36,12 +37,18 @@ class Layout:
         self.locks = self.root / "locks"
         self.marker = self.root / "store.json"
         self.store_lock = self.locks / "store.lock"
+        self._paths: dict[str, Path] = {}
 
     def site_path(self, key: str) -> Path:
-        path = self.sites / f"{shard_of(key, SHARDS):02x}" / file_name(key)
-        # Keys are validated host names and file_name() quotes separators; this is the backstop.
-        if path.parent.parent != self.sites or path.name in (".", ".."):
-            raise ValueError(f"site key {key!r} does not map inside the store")
+        path = self._paths.get(key)
+        if path is None:
+            path = self.sites / f"{shard_of(key, SHARDS):02x}" / file_name(key)
+            # Keys are validated host names and file_name() quotes separators; this is the backstop.
+            if path.parent.parent != self.sites or path.name in (".", ".."):
+                raise ValueError(f"site key {key!r} does not map inside the store")
+            if len(self._paths) >= _PATH_MEMO:
+                self._paths.clear()
+            self._paths[key] = path
         return path
 
     def stripe_path(self, index: int) -> Path:
@@ -148,12 +155,15 @@ def read_file(path: Path) -> tuple[bytes, os.stat_result] | None:
         os.close(fd)
 
 
-def write_atomic(path: Path, data: bytes, *, durable: bool) -> os.stat_result:
+def write_atomic(
+    path: Path, data: bytes, *, durable: bool, keep_open: bool = False
+) -> tuple[os.stat_result, int | None]:
     """Replace ``path`` with ``data`` atomically: temp file, fsync, rename, fsync of the directory.
 
     Readers see the old file or the new one, never a part. On any error (a full disk, a
     read-only directory) the temp file is removed, the old file is untouched, and the
-    ``OSError`` propagates. Returns the ``fstat`` of the new file.
+    ``OSError`` propagates. Returns the ``fstat`` of the new file and, with ``keep_open``, a
+    read-only descriptor of it that the caller must close.
     """
     tmp = temp_path(path)
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
@@ -163,23 +173,28 @@ def write_atomic(path: Path, data: bytes, *, durable: bool) -> os.stat_result:
         _make_parent(path.parent, durable)
         fd = os.open(tmp, flags, 0o600)
     try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            if durable:
-                os.fsync(fd)
-            st = os.fstat(fd)
-        finally:
-            os.close(fd)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        if durable:
+            os.fsync(fd)
+        st = os.fstat(fd)
+        fd, closing = -1, fd
+        os.close(closing)
+        if keep_open:
+            # Read-only: a descriptor open for writing would keep the file system from going
+            # read-only (mount -o remount,ro) while it is held.
+            fd = os.open(tmp, os.O_RDONLY | os.O_CLOEXEC)
         os.replace(tmp, path)
+        if durable:
+            fsync_dir(path.parent)
     except BaseException:
+        if fd >= 0:
+            os.close(fd)
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    if durable:
-        fsync_dir(path.parent)
-    return st
+    return st, fd if keep_open else None
 
 
 def fsync_dir(directory: Path) -> None:

@@ -24,6 +24,14 @@ import portalocker
 
 from .errors import LockTimeout
 
+# Flag combinations made once: operations on enum flags cost microseconds each.
+_SHARED = portalocker.LockFlags.SHARED
+_EXCLUSIVE = portalocker.LockFlags.EXCLUSIVE
+_NON_BLOCKING = {
+    _SHARED: _SHARED | portalocker.LockFlags.NON_BLOCKING,
+    _EXCLUSIVE: _EXCLUSIVE | portalocker.LockFlags.NON_BLOCKING,
+}
+
 #: Called with (lock name, seconds waited) after every contended acquisition.
 WaitObserver = Callable[[str, float], None]
 
@@ -44,10 +52,10 @@ class ReadWriteLock:
         self._on_wait = on_wait
 
     def shared(self, timeout: float | None = None) -> Hold:
-        return Hold(self, portalocker.LockFlags.SHARED, timeout)
+        return Hold(self, _SHARED, timeout)
 
     def exclusive(self, timeout: float | None = None) -> Hold:
-        return Hold(self, portalocker.LockFlags.EXCLUSIVE, timeout)
+        return Hold(self, _EXCLUSIVE, timeout)
 
     def __repr__(self) -> str:
         return f"ReadWriteLock({self.path!r}, timeout={self.timeout!r})"
@@ -57,7 +65,7 @@ class ReadWriteLock:
 
     def _try(self, fd: int, flags: portalocker.LockFlags) -> bool:
         try:
-            portalocker.lock(fd, flags | portalocker.LockFlags.NON_BLOCKING)
+            portalocker.lock(fd, _NON_BLOCKING[flags])
         except portalocker.AlreadyLocked:
             return False
         return True

@@ -52,10 +52,21 @@ def _split(data: Mapping[str, Any], cls: type) -> tuple[dict[str, Any], Mapping[
     return mine, freeze(extra) if extra else _EMPTY
 
 
+_NUMBERS = (int, float)  # exact types: bool is not a number here
+
+
 def _num(value: Any, default: float | None = None) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if type(value) not in _NUMBERS or not math.isfinite(value):
         return default
     return float(value)
+
+
+def _floats(values: Any) -> tuple[float, ...]:
+    """The finite numbers of a JSON list, as floats (a hot path: every update reads a window)."""
+    if not isinstance(values, list | tuple):
+        return ()
+    isfinite = math.isfinite
+    return tuple(float(v) for v in values if type(v) in _NUMBERS and isfinite(v))
 
 
 def _count(value: Any) -> int:
@@ -287,9 +298,7 @@ class SiteProfile:
             last_visit=_num(mine.get("last_visit")),
             last_status=status if isinstance(status, int) and not isinstance(status, bool) else None,
             last_error=None if error is None else str(error),
-            load_times=tuple(
-                t for t in (_num(v) for v in mine.get("load_times") or ()) if t is not None
-            )[-LOAD_WINDOW:],
+            load_times=_floats(mine.get("load_times"))[-LOAD_WINDOW:],
             last_timings=MappingProxyType({
                 str(k): n for k, v in _mapping(mine.get("last_timings")).items()
                 if (n := _num(v)) is not None

@@ -30,6 +30,23 @@ def apply_all(profile: SiteProfile, updates: Iterable[Update]) -> SiteProfile:
     return profile
 
 
+def coalesce(updates: Iterable[Update]) -> list[Update]:
+    """The same changes in fewer steps: each run of consecutive visits becomes one batch."""
+    out: list[Update] = []
+    run: list[Visit] = []
+    for update in updates:
+        if isinstance(update, Visit):
+            run.append(update)
+            continue
+        if run:
+            out.append(run[0] if len(run) == 1 else VisitBatch(tuple(run)))
+            run = []
+        out.append(update)
+    if run:
+        out.append(run[0] if len(run) == 1 else VisitBatch(tuple(run)))
+    return out
+
+
 @dataclass(frozen=True)
 class Visit:
     duration: float
@@ -70,6 +87,39 @@ class Visit:
             last_timings=(
                 MappingProxyType({str(k): float(v) for k, v in self.timings.items()})
                 if self.timings is not None else profile.last_timings
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class VisitBatch:
+    """Several visits applied in one step; equal to applying them one by one."""
+
+    visits: tuple[Visit, ...]
+
+    def apply(self, profile: SiteProfile) -> SiteProfile:
+        visits = self.visits
+        ok = sum(1 for v in visits if v.ok)
+        times = [v.at for v in visits]
+        if profile.first_visit is not None:
+            times.append(profile.first_visit)
+        latest = [v.at for v in visits]
+        if profile.last_visit is not None:
+            latest.append(profile.last_visit)
+        timings = next((v.timings for v in reversed(visits) if v.timings is not None), None)
+        return replace(
+            profile,
+            visit_count=profile.visit_count + len(visits),
+            success_count=profile.success_count + ok,
+            failure_count=profile.failure_count + len(visits) - ok,
+            first_visit=min(times),
+            last_visit=max(latest),
+            last_status=visits[-1].status,
+            last_error=visits[-1].error,
+            load_times=(*profile.load_times, *(float(v.duration) for v in visits))[-LOAD_WINDOW:],
+            last_timings=(
+                MappingProxyType({str(k): float(v) for k, v in timings.items()})
+                if timings is not None else profile.last_timings
             ),
         )
 

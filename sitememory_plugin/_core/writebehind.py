@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from .models import SiteProfile
 from .store import FileStore
-from .updates import Update, apply_all
+from .updates import Update, apply_all, coalesce
 
 log = logging.getLogger("sitememory")
 
@@ -23,11 +23,13 @@ log = logging.getLogger("sitememory")
 class WriteBehind:
     """Pending updates per site, and a background thread that flushes them every ``interval``."""
 
-    def __init__(self, store: FileStore, interval: float) -> None:
+    def __init__(self, store: FileStore, interval: float, max_pending: int = 10_000) -> None:
         if interval <= 0:
             raise ValueError("flush_interval must be > 0 seconds (or None for write-through)")
         self.store = store
         self.interval = interval
+        self.max_pending = max_pending
+        self._count = 0
         self._pending: dict[str, list[Update]] = {}
         self._ops_lock = threading.Lock()
         # Held for a whole flush, and by reads of sites with pending updates, so that a read never
@@ -39,13 +41,17 @@ class WriteBehind:
         _LIVE.add(self)
 
     def __len__(self) -> int:
-        with self._ops_lock:
-            return sum(len(ops) for ops in self._pending.values())
+        return self._count
 
-    def add(self, key: str, update: Update) -> None:
+    def add(self, key: str, update: Update) -> bool:
+        """Queue ``update``; ``True`` when ``max_pending`` is reached and the caller should flush
+        (backpressure: pending updates never grow without bound)."""
         with self._ops_lock:
             self._pending.setdefault(key, []).append(update)
+            self._count += 1
+            full = self._count >= self.max_pending
         self._ensure_thread()
+        return full
 
     def has(self, key: str) -> bool:
         return key in self._pending
@@ -58,7 +64,7 @@ class WriteBehind:
                 ops = list(self._pending.get(key, ()))
         if not ops:
             return profile
-        return apply_all(profile or SiteProfile(key), ops)
+        return apply_all(profile or SiteProfile(key), coalesce(ops))
 
     def keys(self) -> list[str]:
         with self._ops_lock:
@@ -67,7 +73,9 @@ class WriteBehind:
     def discard(self, key: str) -> bool:
         """Drop the site's pending updates; ``True`` if it had any."""
         with self._flush_lock, self._ops_lock:
-            return self._pending.pop(key, None) is not None
+            ops = self._pending.pop(key, None)
+            self._count -= len(ops or ())
+            return ops is not None
 
     def flush(self) -> int:
         """Write every pending update; returns how many. On error, what was not written stays
@@ -75,29 +83,33 @@ class WriteBehind:
         with self._flush_lock:
             with self._ops_lock:
                 batch, self._pending = self._pending, {}
+                self._count = 0
             written = 0
             try:
                 while batch:
                     key = next(iter(batch))
-                    self.store.update(key, batch[key])
+                    self.store.update(key, coalesce(batch[key]))
                     written += len(batch.pop(key))
             finally:
                 if batch:
                     with self._ops_lock:
                         for key, ops in batch.items():
                             self._pending[key] = ops + self._pending.get(key, [])
+                            self._count += len(ops)
             return written
 
     def close(self) -> None:
-        """Stop the flusher thread, then flush what is left."""
-        self._stop.set()
-        thread = self._thread
+        """Stop the flusher thread, then flush what is left. A later update starts a new one."""
+        with self._started:
+            thread, self._thread = self._thread, None
+            stop, self._stop = self._stop, threading.Event()
+        stop.set()
         if thread is not None and thread is not threading.current_thread():
             thread.join()
         self.flush()
 
     def _ensure_thread(self) -> None:
-        if self._thread is not None or self._stop.is_set():
+        if self._thread is not None:
             return
         with self._started:
             if self._thread is None:

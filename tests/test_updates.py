@@ -1,0 +1,51 @@
+"""Updates are pure values; batching visits changes nothing but the cost."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sitememory_plugin import SiteProfile
+from sitememory_plugin._core.updates import (
+    CacheSelector,
+    QuirkSeen,
+    Update,
+    Visit,
+    VisitBatch,
+    apply_all,
+    coalesce,
+)
+
+visits = st.builds(
+    Visit,
+    duration=st.floats(0, 100, allow_nan=False),
+    at=st.floats(0, 2e9, allow_nan=False),
+    status=st.one_of(st.none(), st.integers(100, 599)),
+    error=st.one_of(st.none(), st.text(max_size=5)),
+    timings=st.one_of(st.none(), st.dictionaries(st.sampled_from(["ttfb", "load"]),
+                                                 st.floats(0, 10, allow_nan=False), max_size=2)),
+)
+others = st.one_of(
+    st.builds(QuirkSeen, st.sampled_from(["a", "b"]), st.none(), st.floats(0, 2e9)),
+    st.builds(CacheSelector, st.just("p"), st.sampled_from(["#a", "#b"]), st.just(()), st.floats(0, 2e9)),
+)
+
+
+@given(st.lists(st.one_of(visits, others), max_size=150),
+       st.lists(st.floats(0, 100, allow_nan=False), max_size=100),
+       st.one_of(st.none(), st.floats(0, 2e9, allow_nan=False)))
+def test_coalesced_updates_give_the_same_profile(
+    updates: list[Update], window: list[float], first: float | None
+) -> None:
+    start = SiteProfile("a.example", visit_count=len(window), load_times=tuple(window),
+                        first_visit=first, last_visit=first)
+    assert apply_all(start, coalesce(updates)) == apply_all(start, updates)
+
+
+def test_coalesce_batches_runs_of_visits() -> None:
+    v = Visit(1.0, 0.0)
+    q = QuirkSeen("x", None, 0.0)
+    steps = coalesce([v, v, v, q, v, q, v, v])
+    assert [type(s).__name__ for s in steps] == [
+        "VisitBatch", "QuirkSeen", "Visit", "QuirkSeen", "VisitBatch"]
+    assert isinstance(steps[0], VisitBatch) and len(steps[0].visits) == 3
