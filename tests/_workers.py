@@ -487,7 +487,7 @@ def cmd_stall_writer(args: dict[str, Any]) -> None:
 
 
 def cmd_stall_import(args: dict[str, Any]) -> None:
-    """Import ``{url: {"visits": 3}}`` from a legacy file (a maintenance: the store lock held
+    """Import ``{url: {"visits": 3}}`` from a legacy file (a maintenance: every stripe held
     exclusively), stalling just before the rename of the site's new document."""
     memory = SiteMemory(args["root"], durability="fsync")
     memory.initialize_sync()

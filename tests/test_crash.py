@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from sitememory_plugin import LockTimeout, ReadWriteLock, SiteMemory, site_key
-from sitememory_plugin._core.files import SHARDS, Layout
+from sitememory_plugin._core.files import SHARDS, STRIPES, Layout
 from sitememory_plugin._core.keys import shard_of
 from tests._workers import Spawner, assert_clean_files, iter_ack_lines
 
@@ -43,8 +43,8 @@ def stripe_lock(root: Path, key: str, timeout: float = 10.0) -> ReadWriteLock:
 def assert_all_locks_free(root: Path, keys: list[str]) -> None:
     """Each lock a writer may hold can be taken exclusively at once, without waiting."""
     layout = Layout(root)
-    for lock in [ReadWriteLock(layout.store_lock), *(stripe_lock(root, k) for k in keys)]:
-        with lock.exclusive(timeout=0):
+    for index in range(STRIPES):
+        with ReadWriteLock(layout.stripe_path(index)).exclusive(timeout=0):
             pass
 
 
@@ -151,8 +151,7 @@ def test_stale_temp_file_with_hashed_name_is_removed_on_open(root: Path) -> None
 def test_temp_file_of_a_live_writer_is_kept(spawn: Spawner, root: Path) -> None:
     key = "example.com"
     tmp = stale_temp(root, key)
-    holder = spawn("hold", locks=[[str(Layout(root).store_lock), "shared"],
-                                  [str(stripe_lock(root, key).path), "exclusive"]])
+    holder = spawn("hold", locks=[[str(stripe_lock(root, key).path), "exclusive"]])
     holder.expect("held")
     SiteMemory(root).initialize_sync()
     assert tmp.exists(), "removed the temp file of a writer that holds the site's lock"
@@ -167,8 +166,7 @@ def test_temp_file_with_hashed_name_is_kept_while_an_update_runs(spawn: Spawner,
     # The stripe comes from the file name, so a hashed name is guarded like any other.
     key = site_key(LONG_HOST)
     tmp = stale_temp(root, key, name=Layout(root).site_path(key).stem)
-    holder = spawn("hold", locks=[[str(Layout(root).store_lock), "shared"],
-                                  [str(stripe_lock(root, key).path), "exclusive"]])
+    holder = spawn("hold", locks=[[str(stripe_lock(root, key).path), "exclusive"]])
     holder.expect("held")
     SiteMemory(root).initialize_sync()
     assert tmp.exists()
@@ -204,16 +202,17 @@ def test_writer_killed_between_temp_file_and_rename(spawn: Spawner, root: Path) 
 
 
 def test_temp_file_of_a_running_maintenance_is_kept(spawn: Spawner, root: Path, tmp_path: Path) -> None:
-    """A maintenance (here ``import_legacy``) writes documents holding the store lock exclusively,
-    not the sites' stripes: a process opening the store meanwhile must leave its temp files alone."""
+    """A maintenance (here ``import_legacy``) writes documents holding every stripe: a process
+    opening the store meanwhile must leave its temp files alone."""
     url = "https://imported.example/"
     key = site_key(url)
     importer = spawn("stall_import", root=str(root), url=url, legacy=str(tmp_path / "legacy.json"))
     importer.expect("stalled")
     tmp = Layout(root).site_path(key).with_name(f".{Layout(root).site_path(key).name}.tmp")
     assert tmp.exists()  # the imported document, written, not yet renamed
-    with pytest.raises(LockTimeout):
-        ReadWriteLock(Layout(root).store_lock).shared(timeout=0).acquire()
+    for index in (0, Layout.stripe_for(key), STRIPES - 1):
+        with pytest.raises(LockTimeout):
+            ReadWriteLock(Layout(root).stripe_path(index)).shared(timeout=0).acquire()
     SiteMemory(root).initialize_sync()
     assert tmp.exists(), "removed the temp file of a running maintenance (import_legacy)"
     importer.kill()
@@ -225,8 +224,7 @@ def test_temp_file_of_a_running_maintenance_is_kept(spawn: Spawner, root: Path, 
 def test_killed_lock_holder_frees_the_site_at_once(spawn: Spawner, root: Path) -> None:
     url = "https://held.example/"
     key = site_key(url)
-    holder = spawn("hold", locks=[[str(Layout(root).store_lock), "shared"],
-                                  [str(stripe_lock(root, key).path), "exclusive"]])
+    holder = spawn("hold", locks=[[str(stripe_lock(root, key).path), "exclusive"]])
     holder.expect("held")
     with pytest.raises(LockTimeout):
         SiteMemory(root, lock_timeout=0).record_visit_sync(url, 1.0)

@@ -31,6 +31,7 @@ from sitememory_plugin._core.keys import file_name, key_from_file_name
         ("https://BÜCHER.example/", "xn--bcher-kva.example"),
         ("http://example.com./", "example.com"),
         ("http://www.com/", "www.com"),
+        ("http://www.www.example.com/", "example.com"),
         ("https://user:pw@shop.example.org/", "shop.example.org"),
         ("wss://chat.example/", "chat.example"),
     ],
@@ -80,11 +81,15 @@ hosts = st.lists(label, min_size=2, max_size=4).map(".".join)
 @given(hosts, st.sampled_from(["http", "https"]), st.one_of(st.none(), st.integers(1, 65535)),
        st.booleans(), st.text(string.ascii_letters + "/?=&", max_size=20))
 def test_key_properties(host: str, scheme: str, port: int | None, www: bool, path: str) -> None:
-    netloc = ("www." if www else "") + host.upper() + ("" if port is None else f":{port}")
+    full = ("www." if www else "") + host
+    netloc = full.upper() + ("" if port is None else f":{port}")
     key = site_key(f"{scheme}://{netloc}/{path}")
-    # Lower-cased, www folded, default port dropped, other ports kept.
+    # Lower-cased, every leading www. folded (two labels stay), default port dropped.
     default = {"http": 80, "https": 443}[scheme]
-    folded = host[4:] if host.startswith("www.") and host.count(".") >= 2 else host
+    labels = full.split(".")
+    while labels[0] == "www" and len(labels) > 2:
+        labels.pop(0)
+    folded = ".".join(labels)
     assert key == folded if port in (None, default) else key == f"{folded}:{port}"
     # Idempotent: a key read as a URL is the same key.
     assert site_key(key) == key

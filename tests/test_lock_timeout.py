@@ -32,10 +32,20 @@ def root(tmp_path: Path) -> Path:
     return path
 
 
-def lock_file(root: Path, which: str) -> Path:
+def lock_file(root: Path) -> Path:
     """The lock an update of ``URL`` waits for while a maintenance or another update holds it."""
-    layout = Layout(root)
-    return layout.store_lock if which == "store" else layout.stripe_path(Layout.stripe_for(KEY))
+    return Layout(root).stripe_path(Layout.stripe_for(KEY))
+
+
+def block_updates(spawn: Spawner, root: Path, which: str) -> Child:
+    """A process that keeps updates of ``URL`` waiting: one holding its stripe, or a maintenance
+    (an ``import_legacy`` of another site, stalled while it holds every stripe)."""
+    if which == "stripe":
+        return hold(spawn, lock_file(root))
+    child = spawn("stall_import", root=str(root), url="https://other.example/",
+                  legacy=str(root.parent / "legacy.json"))
+    child.expect("stalled")
+    return child
 
 
 def hold(spawn: Spawner, path: Path, mode: str = "exclusive") -> Child:
@@ -72,10 +82,10 @@ async def ticking() -> AsyncIterator[Ticker]:
 # -- SiteMemory updates time out on a lock held by another process -----------------------------------
 
 
-@pytest.mark.parametrize("which", ["stripe", "store"])
+@pytest.mark.parametrize("which", ["stripe", "maintenance"])
 def test_update_times_out_then_succeeds_once_holder_dies(spawn: Spawner, root: Path, which: str) -> None:
-    path = lock_file(root, which)
-    holder = hold(spawn, path)
+    path = lock_file(root)
+    holder = block_updates(spawn, root, which)
     memory = SiteMemory(root, lock_timeout=TIMEOUT, durability="none")
     started = time.monotonic()
     with pytest.raises(LockTimeout) as caught:
@@ -95,12 +105,12 @@ def test_update_times_out_then_succeeds_once_holder_dies(spawn: Spawner, root: P
 
 
 @pytest.mark.asyncio
-@pytest.mark.parametrize("which", ["stripe", "store"])
+@pytest.mark.parametrize("which", ["stripe", "maintenance"])
 async def test_async_update_times_out_without_blocking_the_loop(
     spawn: Spawner, root: Path, which: str
 ) -> None:
-    path = lock_file(root, which)
-    holder = hold(spawn, path)
+    path = lock_file(root)
+    holder = block_updates(spawn, root, which)
     memory = SiteMemory(root, lock_timeout=TIMEOUT, durability="none")
     await memory.initialize()
     async with ticking() as ticker:
@@ -147,7 +157,7 @@ async def test_async_lock_times_out_without_blocking_the_loop(spawn: Spawner, tm
 
 
 def test_waiting_update_proceeds_when_the_holder_releases(spawn: Spawner, root: Path) -> None:
-    holder = hold(spawn, lock_file(root, "stripe"))
+    holder = hold(spawn, lock_file(root))
     memory = SiteMemory(root, lock_timeout=60.0, durability="none")
     errors: list[BaseException] = []
 

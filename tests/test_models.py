@@ -46,7 +46,8 @@ def profiles(draw: st.DrawFn) -> SiteProfile:
         failure_count=draw(counts), first_visit=draw(times), last_visit=draw(times),
         last_status=draw(st.one_of(st.none(), st.integers(100, 599))),
         last_error=draw(st.one_of(st.none(), text)),
-        load_times=tuple(draw(st.lists(st.floats(0, 1e4, allow_nan=False), max_size=LOAD_WINDOW))),
+        load_times=tuple(draw(st.lists(st.integers(0, 10**7).map(lambda ms: ms / 1000),
+                                       max_size=LOAD_WINDOW))),
         last_timings=freeze(draw(st.dictionaries(text, st.floats(0, 1e4, allow_nan=False), max_size=3))),
         selectors=freeze({s.purpose: s for s in sels}),
         quirks=tuple(draw(st.lists(quirks, max_size=3))),
@@ -82,6 +83,13 @@ def test_document_is_versioned_human_readable_json() -> None:
     assert doc["domain"] == "example.com" and doc["visit_count"] == 2
 
 
+def test_load_times_are_kept_in_milliseconds() -> None:
+    doc = SiteProfile("a.com", load_times=(1.5, 0.0004, 12.3456)).to_dict()
+    assert doc["load_times_ms"] == [1500, 0, 12346]
+    assert "load_times" not in doc
+    assert SiteProfile.from_dict(doc).load_times == (1.5, 0.0, 12.346)
+
+
 def test_newer_version_is_refused() -> None:
     with pytest.raises(VersionTooNew):
         SiteProfile.from_dict({"format": "sitememory.site", "version": 99, "domain": "a.com"})
@@ -95,7 +103,7 @@ def test_not_a_site_document(doc: Any) -> None:
 
 def test_wrong_field_types_are_read_leniently() -> None:
     profile = SiteProfile.from_dict({
-        "domain": "a.com", "visit_count": "7", "load_times": [1.0, "x", None, 2.0],
+        "domain": "a.com", "visit_count": "7", "load_times_ms": [1000, "x", None, -5, 2000.4],
         "last_status": True, "selectors": {"s": "not a dict"}, "quirks": {"no": "list"},
     })
     assert profile.visit_count == 0 and profile.load_times == (1.0, 2.0)

@@ -32,7 +32,7 @@ others = st.one_of(
 
 
 @given(st.lists(st.one_of(visits, others), max_size=150),
-       st.lists(st.floats(0, 100, allow_nan=False), max_size=100),
+       st.lists(st.integers(0, 10**5).map(lambda ms: ms / 1000), max_size=100),
        st.one_of(st.none(), st.floats(0, 2e9, allow_nan=False)))
 def test_coalesced_updates_give_the_same_profile(
     updates: list[Update], window: list[float], first: float | None

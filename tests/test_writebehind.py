@@ -100,7 +100,7 @@ for _ in range(7):
 def test_failed_flush_keeps_updates_pending(store_path: Path) -> None:
     memory = SiteMemory(store_path, flush_interval=3600, lock_timeout=0.2)
     memory.record_visit_sync("lock.example", 1.0)
-    with memory._store.store_lock.exclusive(), pytest.raises(TimeoutError):
+    with memory._store.maintenance(), pytest.raises(TimeoutError):
         memory.flush_sync()
     memory.record_visit_sync("lock.example", 1.0)
     assert memory.get_profile_sync("lock.example").visit_count == 2

@@ -3,8 +3,8 @@
 ::
 
     <root>/store.json                 format marker
-    <root>/locks/store.lock           store-wide readers-writer lock (maintenance vs. updates)
-    <root>/locks/stripe-NN.lock       per-site exclusive locks, a fixed number of stripes
+    <root>/locks/stripe-NN.lock       readers-writer locks, a fixed number of stripes: an update
+                                      holds its site's stripe, maintenance holds them all
     <root>/sites/XX/<site>.json       one document per site, in 256 shard directories
 """
 
@@ -36,7 +36,6 @@ class Layout:
         self.sites = self.root / "sites"
         self.locks = self.root / "locks"
         self.marker = self.root / "store.json"
-        self.store_lock = self.locks / "store.lock"
         self._paths: dict[str, Path] = {}
 
     def site_path(self, key: str) -> Path:

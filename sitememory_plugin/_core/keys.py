@@ -72,9 +72,9 @@ def _normalise_host(host: str, url: str) -> str:
     labels = ascii_host.split(".")
     if not all(_LABEL.match(label) for label in labels):
         raise ValueError(f"invalid host name in URL {_show(url)}")
-    if labels[0] == "www" and len(labels) > 2:
-        ascii_host = ascii_host[4:]
-    return ascii_host
+    while labels[0] == "www" and len(labels) > 2:
+        labels = labels[1:]  # every leading www., so that a key is its own key
+    return ".".join(labels)
 
 
 def file_name(key: str) -> str:

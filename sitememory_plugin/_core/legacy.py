@@ -7,6 +7,7 @@ The seed's field names varied; this reads the common spellings and keeps everyth
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
@@ -15,7 +16,7 @@ from types import MappingProxyType
 from typing import Any
 
 from .errors import StoreFormatError
-from .models import LOAD_WINDOW, SiteProfile
+from .models import LOAD_WINDOW, SiteProfile, to_millis
 
 _ALIASES = {
     "visits": "visit_count",
@@ -48,11 +49,15 @@ def from_legacy(key: str, data: Mapping[str, Any]) -> SiteProfile:
         doc[_ALIASES.get(name, name)] = value
     for name in ("first_visit", "last_visit"):
         doc[name] = _timestamp(doc.get(name))
-    load_times = doc.get("load_times")
+    seconds = doc.pop("load_times", None)
     average = doc.pop("avg_load_time", doc.pop("average_load_time", None))
-    if not isinstance(load_times, list) and isinstance(average, int | float):
+    if not isinstance(seconds, list) and isinstance(average, int | float):
         # The seed kept only a running average: keep it as the one sample we have.
-        doc["load_times"] = [float(average)]
+        seconds = [average]
+    if isinstance(seconds, list):
+        doc["load_times_ms"] = [
+            to_millis(t) for t in seconds if isinstance(t, int | float) and math.isfinite(t)
+        ]
     doc["selectors"] = {
         str(p): _selector(s) for p, s in _mapping(doc.get("selectors")).items()
     }

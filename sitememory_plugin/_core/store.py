@@ -12,7 +12,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -107,7 +107,6 @@ class FileStore:
         self.durable = durability == "fsync"
         self.cache: TTLCache[SiteProfile] = TTLCache(cache_ttl)
         self.stats = Counters()
-        self.store_lock = ReadWriteLock(self.layout.store_lock, lock_timeout, self.stats.waited)
         self._stripes = [
             ReadWriteLock(self.layout.stripe_path(i), lock_timeout, self.stats.waited)
             for i in range(STRIPES)
@@ -132,30 +131,19 @@ class FileStore:
         return self._opened
 
     def _clean_temp_files(self) -> None:
-        temps = list(self.layout.temp_files())
-        if not temps:
-            return
-        # A temp file is live while its writer holds what every writer holds: the store lock
-        # (shared by updates, exclusive by maintenance) and, for updates, the site's stripe.
-        store_hold = self.store_lock.shared(timeout=0)
-        try:
-            store_hold.acquire()
-        except LockTimeout:
-            return  # maintenance is running; its temp files are live
-        try:
-            for tmp in temps:
-                hold = self._stripes[files.stripe_of_name(files.final_name(tmp.name))].exclusive(0)
-                try:
-                    hold.acquire()
-                except LockTimeout:
-                    continue
-                try:
-                    tmp.unlink(missing_ok=True)
-                    log.info("removed temp file left by a crashed writer: %s", tmp)
-                finally:
-                    hold.release()
-        finally:
-            store_hold.release()
+        # A temp file is live while its writer holds the stripe of its final name (an update
+        # holds one stripe, maintenance all): if we can take that stripe now, it is stale.
+        for tmp in self.layout.temp_files():
+            hold = self._stripes[files.stripe_of_name(files.final_name(tmp.name))].exclusive(0)
+            try:
+                hold.acquire()
+            except LockTimeout:
+                continue
+            try:
+                tmp.unlink(missing_ok=True)
+                log.info("removed temp file left by a crashed writer: %s", tmp)
+            finally:
+                hold.release()
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -220,7 +208,7 @@ class FileStore:
         """Apply ``updates`` to the site's state on disk under its exclusive lock; return it."""
         self.open()
         path = self.layout.site_path(key)
-        with self.store_lock.shared(), self._stripe(key).exclusive():
+        with self._stripe(key).exclusive():
             known, current = self.cache.pinned(key, _stat(path))
             if not known:
                 current = self.read_locked(key)
@@ -236,14 +224,14 @@ class FileStore:
         return profile
 
     def put(self, key: str, profile: SiteProfile) -> None:
-        """Write ``profile`` as is; the caller holds the store lock exclusively (maintenance)."""
+        """Write ``profile`` as is; the caller holds :meth:`maintenance`."""
         st, _ = files.write_atomic(self.layout.site_path(key), encode(profile), durable=self.durable)
         self.cache.put(key, profile, st, time.monotonic(), time.time_ns())
 
     def delete(self, key: str) -> bool:
         """Forget a site; ``True`` if it had a file."""
         self.open()
-        with self.store_lock.shared(), self._stripe(key).exclusive():
+        with self._stripe(key).exclusive():
             removed = files.remove(self.layout.site_path(key), durable=self.durable)
             self.cache.drop(key)
         return removed
@@ -254,9 +242,21 @@ class FileStore:
 
     @contextmanager
     def maintenance(self) -> Iterator[None]:
-        """Hold the whole store exclusively: no update runs in any process meanwhile."""
+        """Hold the whole store exclusively: every stripe, in order, within one ``lock_timeout``.
+
+        No update runs in any process meanwhile. Updates hold one stripe and maintenance takes
+        them in a fixed order, so neither can deadlock the other.
+        """
         self.open()
-        with self.store_lock.exclusive():
+        timeout = self._stripes[0].timeout
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with ExitStack() as held:
+            for stripe in self._stripes:
+                left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                try:
+                    held.enter_context(stripe.exclusive(left))
+                except LockTimeout:
+                    raise LockTimeout(f"{self.layout.locks} (all stripes)", timeout or 0.0) from None
             yield
 
     # -- listing -----------------------------------------------------------------------------

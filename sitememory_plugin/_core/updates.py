@@ -15,7 +15,7 @@ from types import MappingProxyType
 from typing import Any, Protocol
 
 from . import ranking
-from .models import LOAD_WINDOW, ActionPattern, Quirk, SiteProfile, freeze
+from .models import LOAD_WINDOW, ActionPattern, Quirk, SiteProfile, freeze, quantize
 
 
 class Update(Protocol):
@@ -83,7 +83,7 @@ class Visit:
             last_visit=self.at if profile.last_visit is None else max(profile.last_visit, self.at),
             last_status=self.status,
             last_error=self.error,
-            load_times=(*profile.load_times, float(self.duration))[-LOAD_WINDOW:],
+            load_times=(*profile.load_times, quantize(self.duration))[-LOAD_WINDOW:],
             last_timings=(
                 MappingProxyType({str(k): float(v) for k, v in self.timings.items()})
                 if self.timings is not None else profile.last_timings
@@ -116,7 +116,7 @@ class VisitBatch:
             last_visit=max(latest),
             last_status=visits[-1].status,
             last_error=visits[-1].error,
-            load_times=(*profile.load_times, *(float(v.duration) for v in visits))[-LOAD_WINDOW:],
+            load_times=(*profile.load_times, *(quantize(v.duration) for v in visits))[-LOAD_WINDOW:],
             last_timings=(
                 MappingProxyType({str(k): float(v) for k, v in timings.items()})
                 if timings is not None else profile.last_timings
