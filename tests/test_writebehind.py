@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,13 @@ from sitememory_plugin import SiteMemory
 def _on_disk(store: Path, url: str) -> int:
     profile = SiteMemory(store, cache_ttl=0).get_profile_sync(url)
     return 0 if profile is None else profile.visit_count
+
+
+def _wait_on_disk(store: Path, url: str, visits: int, why: str) -> None:
+    deadline = time.monotonic() + 10
+    while _on_disk(store, url) != visits:
+        assert time.monotonic() < deadline, why
+        time.sleep(0.02)
 
 
 def test_updates_wait_in_memory_until_flush(store_path: Path) -> None:
@@ -45,12 +53,7 @@ def test_flush_merges_with_other_writers_instead_of_overwriting(store_path: Path
 def test_background_flush(store_path: Path) -> None:
     memory = SiteMemory(store_path, flush_interval=0.05)
     memory.record_visit_sync("bg.example", 1.0)
-    import time
-
-    deadline = time.monotonic() + 10
-    while _on_disk(store_path, "bg.example") != 1:
-        assert time.monotonic() < deadline, "the flusher thread never wrote"
-        time.sleep(0.02)
+    _wait_on_disk(store_path, "bg.example", 1, "the flusher thread never wrote")
     memory.close_sync()
 
 
@@ -69,12 +72,7 @@ def test_background_flush_resumes_after_close(store_path: Path) -> None:
     memory.record_visit_sync("again.example", 1.0)
     memory.close_sync()
     memory.record_visit_sync("again.example", 1.0)
-    import time
-
-    deadline = time.monotonic() + 10
-    while _on_disk(store_path, "again.example") != 2:
-        assert time.monotonic() < deadline, "no background flush after close()"
-        time.sleep(0.02)
+    _wait_on_disk(store_path, "again.example", 2, "no background flush after close()")
     memory.close_sync()
 
 
