@@ -15,15 +15,15 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
-from types import MappingProxyType, TracebackType
+from types import TracebackType
 from typing import Any, ParamSpec, TypeVar
 
 import platformdirs
 
 from ._core import legacy
 from ._core.keys import site_key
+from ._core.legacy import ImportResult
 from ._core.models import ActionPattern, Quirk, Selector, SiteProfile
 from ._core.prompt import DEFAULT_MAX_CHARS, render_context
 from ._core.store import Durability, FileStore, StoreStats
@@ -45,14 +45,6 @@ def _key(url: str) -> str:
 def default_storage_path() -> Path:
     """``$SITEMEMORY_PATH`` if set, else the user data directory for ``sitememory``."""
     return Path(os.environ.get(ENV_PATH) or platformdirs.user_data_dir("sitememory")).expanduser()
-
-
-@dataclass(frozen=True)
-class ImportResult:
-    """What :meth:`SiteMemory.import_legacy` did: sites imported, and entries skipped with why."""
-
-    imported: tuple[str, ...]
-    skipped: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
 
 class SiteMemory:
@@ -330,22 +322,7 @@ class SiteMemory:
             self._store.close()
 
     def _import_legacy(self, path: Path) -> ImportResult:
-        entries = legacy.read_legacy(path)
-        imported: list[str] = []
-        skipped: dict[str, str] = {}
-        profiles: dict[str, SiteProfile] = {}
-        for domain, data in entries.items():
-            try:
-                key = site_key(domain)
-                profiles[key] = legacy.merge(profiles.get(key), legacy.from_legacy(key, data))
-            except ValueError as exc:
-                skipped[domain] = str(exc)
-        self._flush()
-        with self._store.maintenance():
-            for key, profile in profiles.items():
-                self._store.put(key, legacy.merge(self._store.read_locked(key), profile))
-                imported.append(key)
-        return ImportResult(tuple(imported), MappingProxyType(skipped))
+        return legacy.import_file(self._store, path)
 
     # -- threads -----------------------------------------------------------------------------
 

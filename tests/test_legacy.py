@@ -61,3 +61,30 @@ def test_bad_legacy_file_raises_and_writes_nothing(
     with pytest.raises(StoreFormatError):
         memory.import_legacy_sync(seed)
     assert memory.list_sites_sync() == []
+
+
+def test_import_is_idempotent(store_path: Path, tmp_path: Path) -> None:
+    seed = tmp_path / "site_memory.json"
+    seed.write_text(json.dumps(SEED))
+    memory = SiteMemory(store_path)
+    assert memory.import_legacy_sync(seed).imported == ("shop.example",)
+    again = memory.import_legacy_sync(seed)
+    assert again.imported == () and again.skipped["shop.example"] == "already imported"
+    assert SiteMemory(store_path).get_profile_sync("shop.example").visit_count == 12
+    seed.write_text(json.dumps({"shop.example": {"visit_count": 5}}))  # a new entry still merges
+    assert memory.import_legacy_sync(seed).imported == ("shop.example",)
+    assert SiteMemory(store_path).get_profile_sync("shop.example").visit_count == 17
+
+
+def test_bad_entries_are_skipped_not_fatal(store_path: Path, tmp_path: Path) -> None:
+    seed = tmp_path / "site_memory.json"
+    seed.write_text(json.dumps({
+        "good.example": {"visit_count": 2},
+        "odd.example": {"quirks": 5, "selectors": {"p": {"selector": "#a", "fallbacks": 7}}},
+        "http://../x": {"visit_count": 1},
+    }))
+    result = SiteMemory(store_path).import_legacy_sync(seed)
+    assert set(result.imported) == {"good.example", "odd.example"}
+    assert list(result.skipped) == ["http://../x"]
+    odd = SiteMemory(store_path).get_profile_sync("odd.example")
+    assert odd.quirks == () and odd.selectors["p"].fallbacks == ()

@@ -164,3 +164,35 @@ async def test_context_managers(store_path: Path) -> None:
     with SiteMemory(store_path) as memory:
         memory.record_visit_sync("cm.example", 1.0)
         assert memory.get_profile_sync("cm.example").visit_count == 2
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [({"duration": 1.7e308}, ValueError), ({"timings": {"load": float("nan")}}, ValueError),
+     ({"timings": {"load": 10**400}}, ValueError), ({"error": "bad \udcff"}, ValueError),
+     ({"status": 10_000}, ValueError), ({"timings": [1.0]}, TypeError)],
+)
+async def test_record_visit_rejects_values_that_could_never_be_written(
+    api: Api, kwargs: dict[str, object], error: type
+) -> None:
+    args: dict[str, object] = {"duration": 1.0, **kwargs}
+    duration = args.pop("duration")
+    with pytest.raises(error):
+        await api.record_visit("v.example", duration, **args)
+    assert await api.get_profile("v.example") is None
+
+
+async def test_text_with_lone_surrogates_is_rejected_before_writing(api: Api) -> None:
+    with pytest.raises(ValueError):
+        await api.record_quirk("u.example", "bad \ud800")
+    with pytest.raises(ValueError):
+        await api.cache_selector("u.example", "p", "#\ud800")
+    with pytest.raises(TypeError):
+        await api.cache_action_pattern("u.example", "t", [{"k": "\ud800"}])
+    assert await api.get_profile("u.example") is None
+
+
+async def test_actions_are_kept_as_json_gives_them_back(api: Api) -> None:
+    await api.cache_action_pattern("j.example", "t", [{None: (1, 2)}])
+    pattern = await api.get_action_pattern("j.example", "t")
+    assert [dict(a) for a in pattern.actions] == [{"null": (1, 2)}]

@@ -119,3 +119,18 @@ async def test_backpressure_flushes_at_max_pending(store_path: Path, flavor: str
     assert _on_disk(store_path, "bp.example") == 10
     await memory.close()
     assert _on_disk(store_path, "bp.example") == 12
+
+
+def test_a_failing_site_does_not_hold_back_the_others(store_path: Path) -> None:
+    from sitememory_plugin._core.files import Layout
+
+    memory = SiteMemory(store_path, flush_interval=3600, lock_timeout=0.1)
+    for site in ("stuck.example", "a.example", "b.example"):
+        memory.record_visit_sync(site, 1.0)
+    stripe = memory._store._stripes[Layout.stripe_for("stuck.example")]
+    with stripe.exclusive(), pytest.raises(TimeoutError):
+        memory.flush_sync()
+    assert (_on_disk(store_path, "a.example"), _on_disk(store_path, "b.example")) == (1, 1)
+    assert memory.stats_sync().pending_updates == 1  # the stuck site is retried later
+    assert memory.flush_sync() == 1
+    assert _on_disk(store_path, "stuck.example") == 1

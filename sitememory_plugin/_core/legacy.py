@@ -1,22 +1,27 @@
-"""Reading the seed's single-file format (``{domain: profile}``) and merging profiles.
+"""Importing the seed's single-file format (``{domain: profile}``) into a store.
 
 The seed's field names varied; this reads the common spellings and keeps everything else in
-``extra`` so nothing is dropped.
+``extra`` so nothing is dropped. Each imported entry's digest is recorded in the site's document
+(``legacy_imports``), so importing the same file again, or retrying an import that failed
+halfway, never counts anything twice.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 from .errors import StoreFormatError
-from .models import LOAD_WINDOW, SiteProfile, to_millis
+from .keys import site_key
+from .models import LOAD_WINDOW, SiteProfile, freeze, mapping, thaw, to_millis
+from .store import FileStore
 
 _ALIASES = {
     "visits": "visit_count",
@@ -29,6 +34,50 @@ _ALIASES = {
     "last_visited": "last_visit",
     "first_visited": "first_visit",
 }
+
+
+#: Field of a site document listing the digests of the legacy entries merged into it.
+IMPORTED = "legacy_imports"
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What an import did: sites written, and entries skipped with the reason."""
+
+    imported: tuple[str, ...]
+    skipped: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+
+def import_file(store: FileStore, path: str | Path) -> ImportResult:
+    """Merge a seed-format file into ``store`` under :meth:`FileStore.maintenance`."""
+    incoming: dict[str, list[tuple[str, SiteProfile]]] = {}
+    skipped: dict[str, str] = {}
+    for domain, data in read_legacy(path).items():
+        try:
+            key = site_key(domain)
+            profile = from_legacy(key, data)
+        except (TypeError, ValueError, AttributeError) as exc:
+            skipped[domain] = str(exc)
+            continue
+        digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+        incoming.setdefault(key, []).append((digest, profile))
+    imported: list[str] = []
+    with store.maintenance():
+        for key, entries in incoming.items():
+            current = store.read_locked(key)
+            done = set(current.extra.get(IMPORTED, ())) if current is not None else set()
+            new = [(digest, profile) for digest, profile in entries if digest not in done]
+            if not new:
+                skipped[key] = "already imported"
+                continue
+            merged = current
+            for _, profile in new:
+                merged = merge(merged, profile)
+            assert merged is not None
+            digests = sorted(done | {digest for digest, _ in new})
+            store.put(key, replace(merged, extra=freeze({**thaw(merged.extra), IMPORTED: digests})))
+            imported.append(key)
+    return ImportResult(tuple(imported), MappingProxyType(skipped))
 
 
 def read_legacy(path: str | Path) -> dict[str, dict[str, Any]]:
@@ -59,10 +108,12 @@ def from_legacy(key: str, data: Mapping[str, Any]) -> SiteProfile:
             to_millis(t) for t in seconds if isinstance(t, int | float) and math.isfinite(t)
         ]
     doc["selectors"] = {
-        str(p): _selector(s) for p, s in _mapping(doc.get("selectors")).items()
+        str(p): _selector(s) for p, s in mapping(doc.get("selectors")).items()
     }
-    doc["quirks"] = [_quirk(q) for q in (doc.get("quirks") or []) if isinstance(q, str | dict)]
-    doc["patterns"] = {str(t): _pattern(a) for t, a in _mapping(doc.get("patterns")).items()}
+    quirks = doc.get("quirks")
+    doc["quirks"] = [_quirk(q) for q in (quirks if isinstance(quirks, list) else [])
+                     if isinstance(q, str | dict)]
+    doc["patterns"] = {str(t): _pattern(a) for t, a in mapping(doc.get("patterns")).items()}
     doc["domain"] = key
     doc.pop("format", None)
     doc.pop("version", None)
@@ -99,10 +150,6 @@ def _pick(choose: Any, a: float | None, b: float | None) -> float | None:
     return choose(values) if values else None
 
 
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
 def _timestamp(value: Any) -> float | None:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
@@ -117,7 +164,7 @@ def _timestamp(value: Any) -> float | None:
 def _selector(value: Any) -> dict[str, Any]:
     if isinstance(value, str):
         return {"primary": value}
-    data = dict(_mapping(value))
+    data = dict(mapping(value))
     if "primary" not in data:
         data["primary"] = data.pop("selector", "")
     for old, new in (("successes", "success_count"), ("failures", "failure_count"),
@@ -142,5 +189,5 @@ def _quirk(value: str | dict[str, Any]) -> dict[str, Any]:
 def _pattern(value: Any) -> dict[str, Any]:
     if isinstance(value, list):
         return {"actions": value}
-    return dict(_mapping(value))
+    return dict(mapping(value))
 

@@ -135,7 +135,7 @@ class Selector:
         return cls(
             purpose=purpose,
             primary=str(mine.get("primary", "")),
-            fallbacks=tuple(str(s) for s in mine.get("fallbacks") or ()),
+            fallbacks=_strings(mine.get("fallbacks")),
             success_count=_count(mine.get("success_count")),
             failure_count=_count(mine.get("failure_count")),
             candidates=MappingProxyType({
@@ -284,7 +284,7 @@ class SiteProfile:
         if not isinstance(data, Mapping):
             raise StoreFormatError(f"a site document is a JSON object, not {type(data).__name__}")
         version = data.get("version", FORMAT_VERSION)
-        if data.get("format", FORMAT) != FORMAT or not isinstance(version, int):
+        if data.get("format", FORMAT) != FORMAT or type(version) is not int:
             raise StoreFormatError(f"not a {FORMAT} document")
         if version > FORMAT_VERSION:
             raise VersionTooNew(
@@ -295,8 +295,8 @@ class SiteProfile:
         domain = mine.get("domain")
         if not isinstance(domain, str) or not domain:
             raise StoreFormatError("a site document needs a domain")
-        selectors = _mapping(mine.get("selectors"))
-        patterns = _mapping(mine.get("patterns"))
+        selectors = mapping(mine.get("selectors"))
+        patterns = mapping(mine.get("patterns"))
         quirks = mine.get("quirks")
         status = mine.get("last_status")
         error = mine.get("last_error")
@@ -311,7 +311,7 @@ class SiteProfile:
             last_error=None if error is None else str(error),
             load_times=_seconds(data.get("load_times_ms"))[-LOAD_WINDOW:],
             last_timings=MappingProxyType({
-                str(k): n for k, v in _mapping(mine.get("last_timings")).items()
+                str(k): n for k, v in mapping(mine.get("last_timings")).items()
                 if (n := _num(v)) is not None
             }),
             selectors=MappingProxyType({
@@ -330,7 +330,11 @@ class SiteProfile:
         )
 
 
-def _mapping(value: Any) -> Mapping[str, Any]:
+def _strings(value: Any) -> tuple[str, ...]:
+    return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list | tuple) else ()
+
+
+def mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else _EMPTY
 
 

@@ -307,9 +307,15 @@ def parse(data: bytes, key: str | None) -> SiteProfile:
     """Parse a site document; :class:`StoreFormatError` if it is corrupt or not for ``key``."""
     try:
         doc = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:
         raise StoreFormatError(f"not valid JSON: {exc}") from None
-    profile = SiteProfile.from_dict(doc)
+    try:
+        profile = SiteProfile.from_dict(doc)
+    except StoreFormatError:
+        raise
+    except (TypeError, ValueError, AttributeError, RecursionError) as exc:
+        # Valid JSON of an unexpected shape: as corrupt as bad JSON, never a crash of the reader.
+        raise StoreFormatError(f"unreadable site document: {exc!r}") from None
     if key is not None and profile.domain != key:
         raise StoreFormatError(f"document is for {profile.domain!r}, expected {key!r}")
     return profile

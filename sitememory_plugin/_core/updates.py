@@ -8,7 +8,6 @@ what another process wrote in between.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from types import MappingProxyType
@@ -56,18 +55,21 @@ class Visit:
     timings: Mapping[str, float] | None = None
 
     def __post_init__(self) -> None:
-        if isinstance(self.duration, bool) or not isinstance(self.duration, int | float):
-            raise TypeError("duration must be a number of seconds")
-        if not math.isfinite(self.duration) or self.duration < 0:
-            raise ValueError(f"duration must be a finite number of seconds >= 0, not {self.duration}")
+        _check_number("duration", self.duration)
         if self.status is not None and (
             isinstance(self.status, bool) or not isinstance(self.status, int)
         ):
             raise TypeError("status must be an int HTTP status or None")
+        if self.status is not None and not 0 <= self.status <= 999:
+            raise ValueError(f"status must be an HTTP status code, not {self.status}")
+        if self.error is not None:
+            _check_text("error", self.error, allow_empty=True)
         if self.timings is not None:
+            if not isinstance(self.timings, Mapping):
+                raise TypeError("timings must be a mapping of names to seconds")
             for name, value in self.timings.items():
-                if isinstance(value, bool) or not isinstance(value, int | float):
-                    raise TypeError(f"timing {name!r} must be a number")
+                _check_text("timing name", name)
+                _check_number(f"timing {name!r}", value)
 
     @property
     def ok(self) -> bool:
@@ -198,13 +200,16 @@ class CachePattern:
 
     @classmethod
     def create(cls, task_type: str, actions: Iterable[Any], at: float) -> CachePattern:
-        """Validate ``actions`` as JSON now, so a bad payload fails before anything is written."""
+        """Validate ``actions`` as JSON now, so a bad payload fails before anything is written.
+
+        They are kept as JSON would give them back (tuples as lists, keys as strings)."""
         if isinstance(actions, str | bytes | Mapping):
             raise TypeError("actions must be a sequence of JSON values, e.g. a list of dicts")
-        items = list(actions)
         try:
-            json.dumps(items, allow_nan=False)
-        except (TypeError, ValueError) as exc:
+            text = json.dumps(list(actions), allow_nan=False, ensure_ascii=False)
+            text.encode()  # a lone surrogate passes dumps but can never be written
+            items = json.loads(text)
+        except (TypeError, ValueError, RecursionError) as exc:
             raise TypeError(f"actions are not JSON-serialisable: {exc}") from exc
         return cls(task_type, freeze(items), at)
 
@@ -218,8 +223,24 @@ class CachePattern:
         return replace(profile, patterns=MappingProxyType({**profile.patterns, self.task_type: new}))
 
 
-def _check_text(name: str, value: object) -> None:
+#: Largest number of seconds a duration or timing may be (about 30 years): bounded, so that
+#: it converts to milliseconds and back exactly.
+MAX_SECONDS = 1e9
+
+
+def _check_number(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number of seconds, not {type(value).__name__}")
+    if not 0 <= value <= MAX_SECONDS:  # also false for NaN
+        raise ValueError(f"{name} must be a finite number of seconds in [0, 1e9], not {value!r:.40}")
+
+
+def _check_text(name: str, value: object, *, allow_empty: bool = False) -> None:
     if not isinstance(value, str):
         raise TypeError(f"{name} must be a str, not {type(value).__name__}")
-    if not value.strip():
+    if not allow_empty and not value.strip():
         raise ValueError(f"{name} must not be empty")
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise ValueError(f"{name} is not valid Unicode (it has a lone surrogate)") from None

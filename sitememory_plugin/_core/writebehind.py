@@ -31,6 +31,7 @@ class WriteBehind:
         self.max_pending = max_pending
         self._count = 0
         self._pending: dict[str, list[Update]] = {}
+        self._inflight: dict[str, list[Update]] = {}  # taken by a running flush, not yet written
         self._ops_lock = threading.Lock()
         # Held for a whole flush, and by reads of sites with pending updates, so that a read never
         # sees a batch both on disk and still pending (or in neither place).
@@ -54,7 +55,8 @@ class WriteBehind:
         return full
 
     def has(self, key: str) -> bool:
-        return key in self._pending
+        """Whether ``key`` has updates pending or being flushed (reads then go through :meth:`read`)."""
+        return key in self._pending or key in self._inflight
 
     def read(self, key: str, read: Callable[[str], SiteProfile | None]) -> SiteProfile | None:
         """``read(key)`` with this process's pending updates for ``key`` applied on top."""
@@ -78,24 +80,41 @@ class WriteBehind:
             return ops is not None
 
     def flush(self) -> int:
-        """Write every pending update; returns how many. On error, what was not written stays
-        pending (to be retried) and the error propagates."""
+        """Write every pending update; returns how many.
+
+        Each site is written on its own, so one failing site never holds back the others. A
+        site that failed on a lock timeout or an I/O error stays pending, to be retried; one
+        whose updates can never be written (a bug, or a file we refuse to touch) is dropped
+        with an error in the log. The first error propagates once every site was tried.
+        """
         with self._flush_lock:
             with self._ops_lock:
                 batch, self._pending = self._pending, {}
+                self._inflight = batch
                 self._count = 0
             written = 0
+            errors: list[BaseException] = []
+            retry: dict[str, list[Update]] = {}
             try:
-                while batch:
-                    key = next(iter(batch))
-                    self.store.update(key, coalesce(batch[key]))
-                    written += len(batch.pop(key))
+                for key, ops in batch.items():
+                    try:
+                        self.store.update(key, coalesce(ops))
+                        written += len(ops)
+                    except OSError as exc:  # includes LockTimeout: transient, try again later
+                        retry[key] = ops
+                        errors.append(exc)
+                    except Exception as exc:
+                        log.error("dropping %d pending updates of %s that cannot be written: %r",
+                                  len(ops), key, exc)
+                        errors.append(exc)
             finally:
-                if batch:
-                    with self._ops_lock:
-                        for key, ops in batch.items():
-                            self._pending[key] = ops + self._pending.get(key, [])
-                            self._count += len(ops)
+                with self._ops_lock:
+                    for key, ops in retry.items():
+                        self._pending[key] = ops + self._pending.get(key, [])
+                        self._count += len(ops)
+                    self._inflight = {}
+            if errors:
+                raise errors[0]
             return written
 
     def close(self) -> None:
