@@ -13,6 +13,7 @@ import functools
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -34,6 +35,17 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 ENV_PATH = "SITEMEMORY_PATH"
+
+
+_INSTANCES: weakref.WeakSet[SiteMemory] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for memory in list(_INSTANCES):
+        memory._after_fork()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 @functools.lru_cache(maxsize=8192)
@@ -86,8 +98,16 @@ class SiteMemory:
         self._executor: ThreadPoolExecutor | None = None
         self._executor_lock = threading.Lock()
 
+        _INSTANCES.add(self)
+
     def __repr__(self) -> str:
         return f"SiteMemory({str(self.storage_path)!r})"
+
+    def _after_fork(self) -> None:
+        # The parent's worker threads do not exist in a forked child; its locks may be held.
+        self._executor = None
+        self._executor_lock = threading.Lock()
+        self._store.after_fork()
 
     # -- lifecycle ---------------------------------------------------------------------------
 

@@ -148,3 +148,14 @@ def test_pins_of_a_dropped_memory_are_closed(store_path: Path) -> None:
     SiteMemory(store_path, durability="none").record_visit_sync("gc.example", 1.0)
     gc.collect()
     assert _open_fds() == before
+
+
+def test_an_unlocked_read_never_replaces_a_newer_cached_state() -> None:
+    cache: TTLCache[str] = TTLCache(None)
+    seen = cache.get("k")  # a reader starts: nothing cached yet
+    cache.put("k", "written by a writer meanwhile", None, 1.0, 0)
+    cache.put("k", "what the slow reader read", None, 2.0, 0, unless_changed_from=seen)
+    entry = cache.get("k")
+    assert entry is not None and entry.value == "written by a writer meanwhile"
+    cache.put("k", "newer", None, 3.0, 0, unless_changed_from=entry)
+    assert cache.get("k").value == "newer"

@@ -134,3 +134,76 @@ def test_a_failing_site_does_not_hold_back_the_others(store_path: Path) -> None:
     assert memory.stats_sync().pending_updates == 1  # the stuck site is retried later
     assert memory.flush_sync() == 1
     assert _on_disk(store_path, "stuck.example") == 1
+
+
+def test_a_read_during_a_flush_sees_the_updates_being_written(
+    store_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    memory = SiteMemory(store_path, flush_interval=3600, cache_ttl=None)
+    memory.record_visit_sync("f.example", 1.0)
+    memory.flush_sync()
+    memory.record_visit_sync("f.example", 1.0)
+    entered, go = threading.Event(), threading.Event()
+    update = memory._store.update
+
+    def slow_update(*args: object) -> object:
+        entered.set()
+        assert go.wait(10)
+        return update(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(memory._store, "update", slow_update)
+    flusher = threading.Thread(target=memory.flush_sync)
+    flusher.start()
+    assert entered.wait(10)
+    seen: list[int] = []
+    reader = threading.Thread(target=lambda: seen.append(memory.get_profile_sync("f.example").visit_count))
+    reader.start()
+    reader.join(0.2)
+    go.set()
+    flusher.join(10)
+    reader.join(10)
+    assert seen == [2]
+
+
+def test_a_memory_dropped_without_close_is_still_flushed_at_exit(store_path: Path) -> None:
+    code = f"""
+import asyncio, gc
+from sitememory_plugin import SiteMemory
+async def agent():
+    memory = SiteMemory({str(store_path)!r}, flush_interval=3600)
+    await memory.record_visit("dropped.example", 1.0)
+asyncio.run(agent())
+gc.collect()
+"""
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+    assert _on_disk(store_path, "dropped.example") == 1
+
+
+def test_a_forked_child_neither_repeats_the_parents_updates_nor_stops_flushing(
+    store_path: Path,
+) -> None:
+    import os
+
+    memory = SiteMemory(store_path, flush_interval=0.05)
+    memory.record_visit_sync("parent.example", 1.0)  # pending in the parent at the fork
+    pid = os.fork()
+    if pid == 0:  # the child: its own update must reach disk through its own flusher
+        code = 1
+        try:
+            memory.record_visit_sync("child.example", 1.0)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                if _on_disk(store_path, "child.example") == 1:
+                    code = 0
+                    break
+                time.sleep(0.02)
+            memory.close_sync()
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, "the child's update was never flushed"
+    memory.close_sync()
+    assert _on_disk(store_path, "parent.example") == 1  # not written twice
+    assert _on_disk(store_path, "child.example") == 1

@@ -26,6 +26,10 @@ RACY_NS = 100_000_000
 MAX_PINS = 64
 
 
+#: Default of :meth:`TTLCache.put`'s ``unless_changed_from``: store unconditionally.
+ANY = object()
+
+
 def signature(st: os.stat_result) -> Signature:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
@@ -66,14 +70,22 @@ class TTLCache(Generic[V]):
         self._lock = threading.Lock()
         weakref.finalize(self, _close_all, self._pinned)
 
+    def after_fork(self) -> None:
+        """In a forked child: a lock held by another thread of the parent would never be freed."""
+        self._lock = threading.Lock()
+
     def get(self, key: str) -> Entry[V] | None:
         return self._entries.get(key)
 
     def put(
         self, key: str, value: V | None, st: os.stat_result | None, now: float, wall_ns: int,
-        pin: int | None = None,
+        pin: int | None = None, *, unless_changed_from: Entry[V] | object | None = ANY,
     ) -> None:
-        """Cache ``value`` read or written with ``st``; ``pin``, if given, now belongs to the cache."""
+        """Cache ``value`` read or written with ``st``; ``pin``, if given, now belongs to the cache.
+
+        With ``unless_changed_from`` (the entry seen before an unlocked read), nothing is stored
+        if another thread cached something meanwhile: it is at least as new as what was read.
+        """
         entry = Entry(
             value,
             None if st is None else signature(st),
@@ -82,6 +94,8 @@ class TTLCache(Generic[V]):
             pin,
         )
         with self._lock:
+            if unless_changed_from is not ANY and self._entries.get(key) is not unless_changed_from:
+                return
             self._unpin(key, self._entries.pop(key, None))
             self._entries[key] = entry
             if pin is not None:

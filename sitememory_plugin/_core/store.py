@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Literal
 
 from . import files
-from .cache import TTLCache, is_fresh
+from .cache import ANY, Entry, TTLCache, is_fresh
 from .errors import LockTimeout, StoreFormatError, VersionTooNew
 from .files import STRIPES, Layout
 from .keys import key_from_file_name
@@ -62,6 +62,9 @@ class Counters:
              "corrupt_files"), 0)
         self._wait_total = 0.0
         self._waits: deque[float] = deque(maxlen=self.WAIT_WINDOW)
+
+    def after_fork(self) -> None:
+        self._lock = threading.Lock()
 
     def add(self, name: str) -> None:
         with self._lock:
@@ -126,6 +129,12 @@ class FileStore:
                 self._clean_temp_files()
                 self._opened = True
 
+    def after_fork(self) -> None:
+        """In a forked child: fresh locks (another parent thread may have held one at the fork)."""
+        self._open_lock = threading.Lock()
+        self.cache.after_fork()
+        self.stats.after_fork()
+
     @property
     def opened(self) -> bool:
         return self._opened
@@ -168,14 +177,21 @@ class FileStore:
             self.stats.add("cache_revalidations")
             return entry.value
         self.stats.add("cache_misses")
-        return self._load(key, path, locked=False)
+        return self._load(key, path, locked=False, seen=entry)
 
-    def _load(self, key: str, path: Path, *, locked: bool) -> SiteProfile | None:
-        """Read and parse the site's file and cache it; quarantine it if it is corrupt."""
+    def _load(
+        self, key: str, path: Path, *, locked: bool, seen: Entry[SiteProfile] | object | None = ANY
+    ) -> SiteProfile | None:
+        """Read and parse the site's file and cache it; quarantine it if it is corrupt.
+
+        ``seen``: the cache entry before an unlocked read; the result is cached only if no other
+        thread cached a (newer) state meanwhile.
+        """
         got = files.read_file(path)
         self.stats.add("reads")
         if got is None:
-            self.cache.put(key, None, None, time.monotonic(), time.time_ns())
+            self.cache.put(key, None, None, time.monotonic(), time.time_ns(),
+                           unless_changed_from=seen)
             return None
         data, st = got
         try:
@@ -189,7 +205,7 @@ class FileStore:
                     return self._load(key, path, locked=True)
             self._quarantine(path, exc)
             return None
-        self.cache.put(key, profile, st, time.monotonic(), time.time_ns())
+        self.cache.put(key, profile, st, time.monotonic(), time.time_ns(), unless_changed_from=seen)
         return profile
 
     def read_locked(self, key: str) -> SiteProfile | None:

@@ -2,13 +2,16 @@
 
 Pending updates are values (see :mod:`.updates`), applied at flush time to whatever is on disk
 then, so batching never overwrites what another process wrote meanwhile. Reads in this process
-see pending updates at once.
+see pending updates at once. While updates are pending, a module-level set holds the buffer, so
+a memory dropped without ``close()`` is still flushed (by its thread, or at exit) rather than
+collected with its updates.
 """
 
 from __future__ import annotations
 
 import atexit
 import logging
+import os
 import threading
 import weakref
 from collections.abc import Callable
@@ -39,7 +42,17 @@ class WriteBehind:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._started = threading.Lock()
-        _LIVE.add(self)
+        _ALL.add(self)
+
+    def after_fork(self) -> None:
+        """In a forked child: the parent's pending updates are the parent's to write, its
+        flusher thread does not exist here, and its locks may have been held at the fork."""
+        self._pending, self._inflight, self._count = {}, {}, 0
+        self._ops_lock = threading.Lock()
+        self._flush_lock = threading.RLock()
+        self._stop = threading.Event()
+        self._thread = None
+        self._started = threading.Lock()
 
     def __len__(self) -> int:
         return self._count
@@ -51,6 +64,7 @@ class WriteBehind:
             self._pending.setdefault(key, []).append(update)
             self._count += 1
             full = self._count >= self.max_pending
+            _LIVE.add(self)
         self._ensure_thread()
         return full
 
@@ -113,6 +127,8 @@ class WriteBehind:
                         self._pending[key] = ops + self._pending.get(key, [])
                         self._count += len(ops)
                     self._inflight = {}
+                    if not self._pending:
+                        _LIVE.discard(self)  # nothing left to lose: may be collected again
             if errors:
                 raise errors[0]
             return written
@@ -152,9 +168,19 @@ def _run(ref: weakref.ref[WriteBehind], stop: threading.Event, interval: float) 
         del owner
 
 
-# Every write-behind buffer still alive, flushed by one exit handler (held weakly: an unclosed
-# memory can still be collected, and flushes nothing it no longer has).
-_LIVE: weakref.WeakSet[WriteBehind] = weakref.WeakSet()
+# Buffers with pending updates, held strongly until flushed: flushed by one exit handler.
+_LIVE: set[WriteBehind] = set()
+# Every buffer, for the fork handler.
+_ALL: weakref.WeakSet[WriteBehind] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    _LIVE.clear()
+    for buffer in list(_ALL):
+        buffer.after_fork()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 @atexit.register
