@@ -167,3 +167,21 @@ sys.exit("no error")
     profile = SiteMemory(store_path).get_profile_sync("big.example")
     assert profile.visit_count == 1 and not profile.patterns
     assert not list(store_path.glob("sites/*/.*.tmp"))
+
+
+def test_a_failed_directory_fsync_after_the_rename_is_not_a_failed_write(
+    store_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from sitememory_plugin._core import files
+
+    memory = SiteMemory(store_path)
+    memory.record_visit_sync("d.example", 1.0)
+
+    def eio(directory: Path) -> None:
+        raise OSError(errno.EIO, "simulated EIO")
+
+    monkeypatch.setattr(files, "fsync_dir", eio)
+    with caplog.at_level(logging.ERROR, logger="sitememory"):
+        memory.record_visit_sync("d.example", 1.0)  # the file was replaced: no error to retry
+    assert "could not fsync its directory" in caplog.text
+    assert SiteMemory(store_path).get_profile_sync("d.example").visit_count == 2

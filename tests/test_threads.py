@@ -96,3 +96,32 @@ async def test_event_loop_keeps_running_during_a_lock_wait(tmp_path: Path) -> No
     async with lock.exclusive():
         assert ticks >= 10
     task.cancel()
+
+
+def test_repeated_timeouts_leave_one_waiter_not_one_each(tmp_path: Path) -> None:
+    lock = ReadWriteLock(tmp_path / "l.lock", timeout=0.01)
+    holder = lock.exclusive()
+    holder.acquire()
+    before = threading.active_count()
+    for _ in range(50):
+        with pytest.raises(TimeoutError):
+            lock.exclusive().acquire()
+    assert threading.active_count() - before <= 1
+    holder.release()
+    with lock.exclusive(timeout=5):  # the lingering waiter let go of what it won
+        pass
+
+
+def test_an_interrupted_wait_does_not_keep_the_lock(tmp_path: Path) -> None:
+    import os
+    import signal
+
+    lock = ReadWriteLock(tmp_path / "l.lock", timeout=5)
+    holder = lock.exclusive()
+    holder.acquire()
+    threading.Timer(0.2, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+    with pytest.raises(KeyboardInterrupt):
+        lock.exclusive().acquire()
+    holder.release()
+    with lock.exclusive(timeout=5):
+        pass

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import time
 from collections.abc import Iterator
@@ -19,6 +20,8 @@ from pathlib import Path
 
 from .errors import StoreFormatError, VersionTooNew
 from .keys import file_name, shard_of
+
+log = logging.getLogger("sitememory")
 
 SHARDS = 256
 STRIPES = 64
@@ -159,9 +162,10 @@ def write_atomic(
 ) -> tuple[os.stat_result, int | None]:
     """Replace ``path`` with ``data`` atomically: temp file, fsync, rename, fsync of the directory.
 
-    Readers see the old file or the new one, never a part. On any error (a full disk, a
-    read-only directory) the temp file is removed, the old file is untouched, and the
-    ``OSError`` propagates. Returns the ``fstat`` of the new file and, with ``keep_open``, a
+    Readers see the old file or the new one, never a part. On any error before the rename (a
+    full disk, a read-only directory) the temp file is removed, the old file is untouched, and
+    the ``OSError`` propagates. After the rename the write has happened: a failing directory
+    fsync is logged as an error, not raised. Returns the ``fstat`` of the new file and, with ``keep_open``, a
     read-only descriptor of it that the caller must close.
     """
     tmp = temp_path(path)
@@ -185,14 +189,20 @@ def write_atomic(
             # read-only (mount -o remount,ro) while it is held.
             fd = os.open(tmp, os.O_RDONLY | os.O_CLOEXEC)
         os.replace(tmp, path)
-        if durable:
-            fsync_dir(path.parent)
     except BaseException:
         if fd >= 0:
             os.close(fd)
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    if durable:
+        try:
+            fsync_dir(path.parent)
+        except OSError as exc:
+            # The new file is in place and visible: raising would make a caller retry and
+            # apply the update twice. Say loudly that it may not survive a power loss.
+            log.error("wrote %s but could not fsync its directory (%s): the write may not "
+                      "survive a power loss", path, exc)
     return st, fd if keep_open else None
 
 

@@ -50,6 +50,8 @@ class ReadWriteLock:
         self.path = os.fspath(path)
         self.timeout = timeout
         self._on_wait = on_wait
+        self._lingering: list[_Waiter] = []
+        self._lingering_lock = threading.Lock()
 
     def shared(self, timeout: float | None = None) -> Hold:
         return Hold(self, _SHARED, timeout)
@@ -69,6 +71,21 @@ class ReadWriteLock:
         except portalocker.AlreadyLocked:
             return False
         return True
+
+    def _linger(self, waiter: _Waiter) -> None:
+        """Keep a waiter whose caller gave up, for the next caller to adopt: against a holder that
+        never lets go, repeated timeouts then cost one blocked thread, not one each."""
+        with self._lingering_lock:
+            self._lingering.append(waiter)
+
+    def _adopt(self, flags: portalocker.LockFlags) -> _Waiter | None:
+        with self._lingering_lock:
+            for waiter in list(self._lingering):
+                if waiter.flags == flags and waiter.pid == os.getpid():
+                    self._lingering.remove(waiter)
+                    if waiter.adopt():
+                        return waiter
+        return None
 
     def _waited(self, started: float) -> None:
         if self._on_wait is not None:
@@ -98,7 +115,19 @@ class Hold:
             return
         waiter = self._waiter
         started = time.perf_counter()
-        if not waiter.done.wait(self._timeout) and not waiter.finished_in_time():
+        try:
+            won = waiter.done.wait(self._timeout)
+        except BaseException:
+            # Interrupted (KeyboardInterrupt, an exception from a signal handler): hand the lock
+            # back, now if it was won, or as soon as the waiter wins it.
+            if waiter.finished_in_time():
+                with contextlib.suppress(Exception):
+                    os.close(waiter.result())
+            else:
+                self._lock._linger(waiter)
+            raise
+        if not won and not waiter.finished_in_time():
+            self._lock._linger(waiter)
             raise LockTimeout(self._lock.path, self._timeout or 0.0)
         self._fd = waiter.result()
         self._lock._waited(started)
@@ -121,12 +150,15 @@ class Hold:
                 await asyncio.shield(woken)
         except TimeoutError:
             if not waiter.finished_in_time():
+                self._lock._linger(waiter)
                 raise LockTimeout(self._lock.path, self._timeout or 0.0) from None
         except BaseException:
             # Cancelled: a lock that arrives later must not stay held by nobody.
             if waiter.finished_in_time():
                 with contextlib.suppress(Exception):  # a failed wait has nothing to release
                     os.close(waiter.result())
+            else:
+                self._lock._linger(waiter)
             raise
         self._fd = waiter.result()
         self._lock._waited(started)
@@ -150,6 +182,11 @@ class Hold:
         except BaseException:
             os.close(fd)
             raise
+        adopted = self._lock._adopt(self._flags)
+        if adopted is not None:
+            os.close(fd)  # the adopted waiter has its own descriptor, already queued in the kernel
+            self._waiter = adopted
+            return None
         self._waiter = _Waiter(fd, self._flags)
         self._waiter.start()
         return None
@@ -185,6 +222,7 @@ class _Waiter(threading.Thread):
         super().__init__(name="sitememory-lock-waiter", daemon=True)
         self.fd = fd
         self.flags = flags
+        self.pid = os.getpid()  # a forked child has the object but not the thread
         self.done = threading.Event()
         self._mutex = threading.Lock()
         self._finished = False
@@ -214,6 +252,14 @@ class _Waiter(threading.Thread):
                 self._callbacks.append(callback)
                 return
         callback()
+
+    def adopt(self) -> bool:
+        """Take over an abandoned wait; False if it already ended (it released the lock)."""
+        with self._mutex:
+            if self._finished:
+                return False
+            self._abandoned = False
+            return True
 
     def finished_in_time(self) -> bool:
         """True if the lock was won; otherwise mark the wait abandoned (the waiter cleans up)."""
