@@ -92,7 +92,8 @@ class SiteMemory:
             self.storage_path, lock_timeout=lock_timeout, cache_ttl=cache_ttl, durability=durability
         )
         self._behind = (
-            WriteBehind(self._store, flush_interval, max_pending) if flush_interval else None
+            WriteBehind(self._store, flush_interval, max_pending)
+            if flush_interval is not None else None
         )
         self._max_workers = max_workers
         self._executor: ThreadPoolExecutor | None = None

@@ -111,6 +111,11 @@ async def test_async_cached_read_needs_no_thread(store_path: Path) -> None:
 
 
 def _open_fds() -> int:
+    import gc
+
+    # Memories kept alive only by reference cycles (e.g. a traceback's frames) close their
+    # pinned descriptors when collected: count after a collection.
+    gc.collect()
     return len(os.listdir("/proc/self/fd"))
 
 
@@ -159,3 +164,20 @@ def test_an_unlocked_read_never_replaces_a_newer_cached_state() -> None:
     assert entry is not None and entry.value == "written by a writer meanwhile"
     cache.put("k", "newer", None, 3.0, 0, unless_changed_from=entry)
     assert cache.get("k").value == "newer"
+
+
+def test_pins_have_a_process_wide_budget(tmp_path: Path) -> None:
+    from sitememory_plugin._core import cache
+
+    before = _open_fds()
+    memories = [SiteMemory(tmp_path / f"s{i}", durability="none") for i in range(6)]
+    for memory in memories:
+        memory.initialize_sync()
+    opened = _open_fds()
+    for memory in memories:
+        for i in range(cache.MAX_PINS):
+            memory.record_visit_sync(f"s{i}.example", 1.0)
+    assert _open_fds() - opened <= cache.MAX_PINS_PER_PROCESS
+    for memory in memories:
+        memory.close_sync()
+    assert _open_fds() == before

@@ -28,5 +28,6 @@ def test_invalid_options(store_path: Path) -> None:
         SiteMemory(store_path, durability="sometimes")  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         SiteMemory(store_path, cache_ttl=-1)
-    with pytest.raises(ValueError):
-        SiteMemory(store_path, flush_interval=-1)
+    for interval in (-1, 0):
+        with pytest.raises(ValueError):
+            SiteMemory(store_path, flush_interval=interval)

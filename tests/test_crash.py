@@ -25,7 +25,7 @@ URLS = ["https://crash-a.example/", "http://www.crash-b.example/x", "https://cra
 KEYS = [site_key(u) for u in URLS]
 ROUNDS = 40
 WRITERS_PER_ROUND = 2
-#: A host long enough that its document's file name is a hash of it ("h-<sha256>.json").
+#: A host long enough that its document's file name is a hash of it ("~<sha256>.json").
 LONG_HOST = ".".join(c * 60 for c in "abcd") + ".example"
 
 
@@ -142,7 +142,7 @@ def test_stale_temp_file_is_removed_on_open(root: Path, first_use: str) -> None:
 
 def test_stale_temp_file_with_hashed_name_is_removed_on_open(root: Path) -> None:
     key = site_key(LONG_HOST)
-    assert Layout(root).site_path(key).name.startswith("h-")
+    assert Layout(root).site_path(key).name.startswith("~")
     tmp = stale_temp(root, key, name=Layout(root).site_path(key).stem)
     SiteMemory(root).initialize_sync()
     assert not tmp.exists()

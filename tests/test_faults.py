@@ -185,3 +185,27 @@ def test_a_failed_directory_fsync_after_the_rename_is_not_a_failed_write(
         memory.record_visit_sync("d.example", 1.0)  # the file was replaced: no error to retry
     assert "could not fsync its directory" in caplog.text
     assert SiteMemory(store_path).get_profile_sync("d.example").visit_count == 2
+
+
+def test_lock_timeout_names_the_site_and_the_lock(store_path: Path) -> None:
+    from sitememory_plugin import LockTimeout
+    from sitememory_plugin._core.files import Layout
+
+    memory = SiteMemory(store_path, lock_timeout=0.05)
+    memory.initialize_sync()
+    stripe = memory._store._stripes[Layout.stripe_for("t.example")]
+    with stripe.exclusive(), pytest.raises(LockTimeout) as info:
+        memory.record_visit_sync("https://t.example/", 1.0)
+    assert info.value.site == "t.example" and info.value.name == stripe.path
+    assert "t.example" in str(info.value) and stripe.path in str(info.value)
+
+
+def test_a_newer_document_is_still_listed(store_path: Path) -> None:
+    long_host = ".".join(["a" * 60] * 4)
+    memory = SiteMemory(store_path, durability="none")
+    memory.record_visit_sync(long_host, 1.0)  # a hashed file name: the key is read from the file
+    (path,) = store_path.glob("sites/*/~*.json")
+    doc = json.loads(path.read_bytes())
+    doc["version"] = 99
+    path.write_text(json.dumps(doc))
+    assert SiteMemory(store_path).list_sites_sync() == [long_host]

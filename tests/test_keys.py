@@ -29,6 +29,8 @@ from sitememory_plugin._core.keys import file_name, key_from_file_name
         ("http://[0:0::1]/", "[::1]"),
         ("https://bücher.example/", "xn--bcher-kva.example"),
         ("https://BÜCHER.example/", "xn--bcher-kva.example"),
+        ("https://faß.de/", "xn--fa-hia.de"),  # IDNA 2008, as browsers: not fass.de
+        ("https://xn--fa-hia.de/", "xn--fa-hia.de"),
         ("http://example.com./", "example.com"),
         ("http://www.com/", "www.com"),
         ("http://www.www.example.com/", "example.com"),
@@ -56,7 +58,7 @@ def test_non_web_urls_are_no_site(url: str) -> None:
      "http://exa mple.com", "http://a/b\x00c", "http://" + "a" * 64 + ".com",
      "http://" + ".".join(["abcdefgh"] * 40), "x" * 300, "http://example.com:99999/",
      "http://example.com:port/", "ftp://example.com/", "http://[::g]/", "http://ex\\..\\x/",
-     "http://-bad-.com/", "http://a_b..c/"],
+     "http://-bad-.com/", "http://a_b..c/", "http://☃.com/", "http://a..ü/"],
 )
 def test_malformed_urls_raise_value_error(url: str) -> None:
     with pytest.raises(ValueError):
@@ -112,5 +114,5 @@ def test_any_string_gives_a_key_inside_the_store_or_value_error(text: str) -> No
 def test_long_key_gets_a_hashed_file_name() -> None:
     key = site_key("http://" + ".".join(["a" * 60] * 4) + ":8080")
     name = file_name(key)
-    assert name.startswith("h-") and len(name) < 100
+    assert name.startswith("~") and len(name) < 100
     assert key_from_file_name(name) is None

@@ -22,8 +22,12 @@ V = TypeVar("V")
 Signature = tuple[int, int, int, int]
 #: Larger than any file-system timestamp granularity we expect on Linux (a jiffy is 1 to 10 ms).
 RACY_NS = 100_000_000
-#: At most this many descriptors held open for pinned entries (most recently written sites).
+#: At most this many descriptors held open for pinned entries of one cache (the sites it wrote
+#: last), and of all caches in the process, so that many memories cannot exhaust the fd limit.
 MAX_PINS = 64
+MAX_PINS_PER_PROCESS = 256
+_pins_in_process = 0
+_pins_lock = threading.Lock()
 
 
 #: Default of :meth:`TTLCache.put`'s ``unless_changed_from``: store unconditionally.
@@ -95,14 +99,20 @@ class TTLCache(Generic[V]):
         )
         with self._lock:
             if unless_changed_from is not ANY and self._entries.get(key) is not unless_changed_from:
+                if pin is not None:
+                    os.close(pin)
                 return
             self._unpin(key, self._entries.pop(key, None))
             self._entries[key] = entry
             if pin is not None:
-                self._pinned[key] = pin
-                if len(self._pinned) > MAX_PINS:
+                if len(self._pinned) >= MAX_PINS:
                     oldest = next(iter(self._pinned))
                     self._unpin(oldest, self._entries.get(oldest))
+                if _take_pin():
+                    self._pinned[key] = pin
+                else:  # the process's budget is spent: an unpinned entry is merely re-read
+                    entry.pin = None
+                    os.close(pin)
             while len(self._entries) > self.maxsize:
                 # Oldest insertion first: cheap, and good enough for a working set of sites.
                 oldest = next(iter(self._entries))
@@ -143,9 +153,26 @@ class TTLCache(Generic[V]):
             entry.pin = None
         if fd is not None:
             os.close(fd)
+            _give_pin(1)
+
+
+def _take_pin() -> bool:
+    global _pins_in_process
+    with _pins_lock:
+        if _pins_in_process >= MAX_PINS_PER_PROCESS:
+            return False
+        _pins_in_process += 1
+        return True
+
+
+def _give_pin(count: int) -> None:
+    global _pins_in_process
+    with _pins_lock:
+        _pins_in_process -= count
 
 
 def _close_all(pinned: dict[str, int]) -> None:
     for fd in pinned.values():
         os.close(fd)
+    _give_pin(len(pinned))
     pinned.clear()

@@ -10,10 +10,12 @@ class SiteMemoryError(Exception):
 class LockTimeout(SiteMemoryError, TimeoutError):
     """A lock could not be taken within its timeout."""
 
-    def __init__(self, name: str, timeout: float) -> None:
-        super().__init__(f"could not take lock {name!r} within {timeout:g} s")
+    def __init__(self, name: str, timeout: float, site: str | None = None) -> None:
+        for_site = f" for site {site!r}" if site else ""
+        super().__init__(f"could not take lock {name!r}{for_site} within {timeout:g} s")
         self.name = name
         self.timeout = timeout
+        self.site = site
 
 
 class StoreFormatError(SiteMemoryError, ValueError):

@@ -3,8 +3,8 @@
 ::
 
     <root>/store.json                 format marker
-    <root>/locks/stripe-NN.lock       readers-writer locks, a fixed number of stripes: an update
-                                      holds its site's stripe, maintenance holds them all
+    <root>/locks/stripe-NN.lock       a fixed number of lock stripes: an update holds its site's
+                                      exclusively, maintenance holds them all
     <root>/sites/XX/<site>.json       one document per site, in 256 shard directories
 """
 

@@ -7,6 +7,8 @@ import ipaddress
 import re
 from urllib.parse import quote, unquote, urlsplit
 
+import idna
+
 DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 # Named so that the error says what the caller passed, rather than "bad host".
 NO_SITE_SCHEMES = frozenset(
@@ -63,10 +65,14 @@ def _normalise_host(host: str, url: str) -> str:
         except ValueError as exc:
             raise ValueError(f"invalid IPv6 host in URL {_show(url)}") from exc
     host = host.rstrip(".") if host.endswith(".") and host != "." else host
-    try:
-        ascii_host = host.encode("idna").decode("ascii").lower()
-    except UnicodeError as exc:
-        raise ValueError(f"invalid host name in URL {_show(url)}: {exc}") from exc
+    if host.isascii():
+        ascii_host = host.lower()
+    else:
+        # IDNA 2008 with UTS 46 mapping, as browsers do: faß.de is xn--fa-hia.de, not fass.de.
+        try:
+            ascii_host = idna.encode(host, uts46=True, transitional=False).decode("ascii")
+        except (idna.IDNAError, UnicodeError) as exc:
+            raise ValueError(f"invalid host name in URL {_show(url)}: {exc}") from None
     if not ascii_host or len(ascii_host) > _MAX_HOST:
         raise ValueError(f"invalid host name in URL {_show(url)}")
     labels = ascii_host.split(".")
@@ -77,18 +83,22 @@ def _normalise_host(host: str, url: str) -> str:
     return ".".join(labels)
 
 
+#: Starts the name of a hashed file; no host name can start with it ("~" is no host character).
+HASHED = "~"
+
+
 def file_name(key: str) -> str:
     """File name (without directory) of a site key's document; never contains a path separator."""
     name = quote(key, safe="")
     if len(name) > _MAX_NAME or name.startswith("."):
-        name = "h-" + hashlib.sha256(key.encode()).hexdigest()
+        name = HASHED + hashlib.sha256(key.encode()).hexdigest()
     return name + ".json"
 
 
 def key_from_file_name(name: str) -> str | None:
     """Inverse of :func:`file_name`; ``None`` when the name is hashed and the key must be read."""
     stem = name.removesuffix(".json")
-    if stem.startswith("h-"):
+    if stem.startswith(HASHED):
         return None
     return unquote(stem)
 

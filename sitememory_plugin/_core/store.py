@@ -201,7 +201,7 @@ class FileStore:
         except StoreFormatError as exc:
             if not locked:
                 # Move it aside only under the site's lock, and only if it is still the same bad file.
-                with self._stripe(key).exclusive():
+                with self._site_lock(key):
                     return self._load(key, path, locked=True)
             self._quarantine(path, exc)
             return None
@@ -224,7 +224,7 @@ class FileStore:
         """Apply ``updates`` to the site's state on disk under its exclusive lock; return it."""
         self.open()
         path = self.layout.site_path(key)
-        with self._stripe(key).exclusive():
+        with self._site_lock(key):
             known, current = self.cache.pinned(key, _stat(path))
             if not known:
                 current = self.read_locked(key)
@@ -247,7 +247,7 @@ class FileStore:
     def delete(self, key: str) -> bool:
         """Forget a site; ``True`` if it had a file."""
         self.open()
-        with self._stripe(key).exclusive():
+        with self._site_lock(key):
             removed = files.remove(self.layout.site_path(key), durable=self.durable)
             self.cache.drop(key)
         return removed
@@ -290,16 +290,26 @@ class FileStore:
         return sorted(found)
 
     def _key_from_document(self, path: Path) -> str | None:
+        # Only the domain is needed: a document of a newer version is still listed.
         got = files.read_file(path)
-        if got is None:
-            return None
         try:
-            return parse(got[0], None).domain
-        except StoreFormatError:
+            domain = json.loads(got[0]).get("domain") if got is not None else None
+        except (ValueError, AttributeError, RecursionError):
             return None
+        return domain if isinstance(domain, str) and domain else None
 
-    def _stripe(self, key: str) -> ReadWriteLock:
-        return self._stripes[self.layout.stripe_for(key)]
+    @contextmanager
+    def _site_lock(self, key: str) -> Iterator[None]:
+        """The site's stripe, exclusively; a timeout names the site as well as the lock file."""
+        hold = self._stripes[self.layout.stripe_for(key)].exclusive()
+        try:
+            hold.acquire()
+        except LockTimeout as exc:
+            raise LockTimeout(exc.name, exc.timeout, key) from None
+        try:
+            yield
+        finally:
+            hold.release()
 
 
 _FIELD = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode

@@ -76,21 +76,7 @@ class Visit:
         return self.error is None and (self.status is None or self.status < 400)
 
     def apply(self, profile: SiteProfile) -> SiteProfile:
-        return replace(
-            profile,
-            visit_count=profile.visit_count + 1,
-            success_count=profile.success_count + (1 if self.ok else 0),
-            failure_count=profile.failure_count + (0 if self.ok else 1),
-            first_visit=self.at if profile.first_visit is None else min(profile.first_visit, self.at),
-            last_visit=self.at if profile.last_visit is None else max(profile.last_visit, self.at),
-            last_status=self.status,
-            last_error=self.error,
-            load_times=(*profile.load_times, quantize(self.duration))[-LOAD_WINDOW:],
-            last_timings=(
-                MappingProxyType({str(k): float(v) for k, v in self.timings.items()})
-                if self.timings is not None else profile.last_timings
-            ),
-        )
+        return VisitBatch((self,)).apply(profile)
 
 
 @dataclass(frozen=True)
