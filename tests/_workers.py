@@ -21,6 +21,7 @@ import random
 import select
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -197,6 +198,24 @@ def check_store(root: Path, plans: Sequence[Sequence[Op]]) -> None:
         assert doc["domain"] == key
         assert (doc["visit_count"], doc["success_count"], doc["failure_count"]) == (
             exp.visits, exp.successes, exp.failures), where
+
+
+def start_waiting_update(memory: SiteMemory, url: str) -> tuple[threading.Thread, list[BaseException]]:
+    """Start ``record_visit_sync(url)`` on a thread and check that it waits (for a held lock);
+    returns the thread and the list its error, if any, lands in."""
+    errors: list[BaseException] = []
+
+    def update() -> None:
+        try:
+            memory.record_visit_sync(url, 1.0)
+        except BaseException as exc:
+            errors.append(exc)
+
+    waiter = threading.Thread(target=update)
+    waiter.start()
+    waiter.join(0.3)
+    assert waiter.is_alive(), "the update did not wait for the lock"
+    return waiter, errors
 
 
 def assert_clean_files(root: Path) -> None:

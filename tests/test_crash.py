@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -19,7 +18,7 @@ import pytest
 from sitememory_plugin import LockTimeout, ReadWriteLock, SiteMemory, site_key
 from sitememory_plugin._core.files import SHARDS, STRIPES, Layout
 from sitememory_plugin._core.keys import shard_of
-from tests._workers import Spawner, assert_clean_files, iter_ack_lines
+from tests._workers import Spawner, assert_clean_files, iter_ack_lines, start_waiting_update
 
 URLS = ["https://crash-a.example/", "http://www.crash-b.example/x", "https://crash-c.example:8443/"]
 KEYS = [site_key(u) for u in URLS]
@@ -240,18 +239,7 @@ def test_writer_waiting_on_a_killed_holder_proceeds(spawn: Spawner, root: Path) 
     holder = spawn("hold", locks=[[str(stripe_lock(root, key).path), "exclusive"]])
     holder.expect("held")
     memory = SiteMemory(root, lock_timeout=60.0)
-    errors: list[BaseException] = []
-
-    def update() -> None:
-        try:
-            memory.record_visit_sync(url, 1.0)
-        except BaseException as exc:
-            errors.append(exc)
-
-    waiter = threading.Thread(target=update)
-    waiter.start()
-    waiter.join(0.3)
-    assert waiter.is_alive(), "the update did not wait for the lock holder"
+    waiter, errors = start_waiting_update(memory, url)
     holder.kill()
     waiter.join(30)  # far less than lock_timeout: it must not have timed out
     assert not waiter.is_alive() and not errors, errors

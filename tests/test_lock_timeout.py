@@ -16,7 +16,7 @@ import pytest
 
 from sitememory_plugin import LockTimeout, ReadWriteLock, SiteMemory, site_key
 from sitememory_plugin._core.files import Layout
-from tests._workers import Child, Spawner
+from tests._workers import Child, Spawner, start_waiting_update
 
 URL = "https://locked.example/page"
 KEY = site_key(URL)
@@ -159,18 +159,7 @@ async def test_async_lock_times_out_without_blocking_the_loop(spawn: Spawner, tm
 def test_waiting_update_proceeds_when_the_holder_releases(spawn: Spawner, root: Path) -> None:
     holder = hold(spawn, lock_file(root))
     memory = SiteMemory(root, lock_timeout=60.0, durability="none")
-    errors: list[BaseException] = []
-
-    def update() -> None:
-        try:
-            memory.record_visit_sync(URL, 1.0)
-        except BaseException as exc:
-            errors.append(exc)
-
-    waiter = threading.Thread(target=update)
-    waiter.start()
-    waiter.join(0.3)
-    assert waiter.is_alive(), "the update did not wait for the lock"
+    waiter, errors = start_waiting_update(memory, URL)
     holder.send("release")
     holder.expect("released")
     waiter.join(30)
