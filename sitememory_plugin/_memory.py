@@ -105,10 +105,13 @@ class SiteMemory:
         return f"SiteMemory({str(self.storage_path)!r})"
 
     def _after_fork(self) -> None:
-        # The parent's worker threads do not exist in a forked child; its locks may be held.
+        # The parent's worker threads do not exist in a forked child, its locks may be held, and
+        # its pending updates are the parent's to write.
         self._executor = None
         self._executor_lock = threading.Lock()
         self._store.after_fork()
+        if self._behind is not None:
+            self._behind.after_fork()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -151,11 +154,8 @@ class SiteMemory:
     async def get_profile(self, url: str) -> SiteProfile | None:
         """What is known about ``url``'s site, or ``None`` if nothing is."""
         key = _key(url)
-        if self._behind is None or not self._behind.has(key):
-            hit, profile = self._store.cached(key)
-            if hit:
-                return profile
-        return await self._run(self._read, key)
+        hit, profile = self._cached(key)
+        return profile if hit else await self._run(self._read, key)
 
     def get_profile_sync(self, url: str) -> SiteProfile | None:
         return self._read(_key(url))
@@ -299,8 +299,15 @@ class SiteMemory:
 
     # -- the one implementation of each operation ----------------------------------------
 
+    def _pending(self, key: str) -> bool:
+        return self._behind is not None and self._behind.has(key)
+
+    def _cached(self, key: str) -> tuple[bool, SiteProfile | None]:
+        """``(True, profile)`` if memory can answer without I/O or a wait."""
+        return (False, None) if self._pending(key) else self._store.cached(key)
+
     def _read(self, key: str) -> SiteProfile | None:
-        if self._behind is not None and self._behind.has(key):
+        if self._behind is not None and self._pending(key):
             return self._behind.read(key, self._store.read)
         return self._store.read(key)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,13 @@ import pytest_asyncio
 from sitememory_plugin import SiteMemory
 
 from ._workers import Spawner
+
+
+def run_threads(work: Callable[[], object], count: int) -> None:
+    """Run ``work`` on ``count`` threads at once; re-raise what any of them raised."""
+    with ThreadPoolExecutor(count) as pool:
+        for future in [pool.submit(work) for _ in range(count)]:
+            future.result(timeout=120)
 
 
 class Api:

@@ -18,6 +18,8 @@ from sitememory_plugin import LockTimeout, ReadWriteLock, SiteMemory, site_key
 from sitememory_plugin._core.files import Layout
 from tests._workers import Child, Spawner, start_waiting_update
 
+from .conftest import run_threads
+
 URL = "https://locked.example/page"
 KEY = site_key(URL)
 TIMEOUT = 0.5
@@ -266,47 +268,29 @@ class Occupancy:
 def test_threads_exclude_each_other(tmp_path: Path) -> None:
     lock = ReadWriteLock(tmp_path / "t.lock", timeout=60.0)
     seen = Occupancy()
-    errors: list[BaseException] = []
     start = threading.Barrier(4)
 
     def work() -> None:
-        try:
-            start.wait()
-            for _ in range(100):
-                with lock.exclusive():
-                    seen.enter()
-                    time.sleep(0.0002)  # widen the window a second holder would slip into
-                    seen.leave()
-        except BaseException as exc:
-            errors.append(exc)
+        start.wait()
+        for _ in range(100):
+            with lock.exclusive():
+                seen.enter()
+                time.sleep(0.0002)  # widen the window a second holder would slip into
+                seen.leave()
 
-    threads = [threading.Thread(target=work) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
-    assert not errors, errors
+    run_threads(work, 4)
     assert (seen.most, seen.entries) == (1, 400)
 
 
 def test_threads_share_a_shared_lock(tmp_path: Path) -> None:
     lock = ReadWriteLock(tmp_path / "t.lock", timeout=10.0)
     together = threading.Barrier(3, timeout=20)  # passed only if all three hold it at once
-    errors: list[BaseException] = []
 
     def work() -> None:
-        try:
-            with lock.shared():
-                together.wait()
-        except BaseException as exc:
-            errors.append(exc)
+        with lock.shared():
+            together.wait()
 
-    threads = [threading.Thread(target=work) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert not errors, errors
+    run_threads(work, 3)
 
 
 def test_thread_that_timed_out_leaves_the_lock_free(tmp_path: Path) -> None:

@@ -11,6 +11,8 @@ import pytest
 
 from sitememory_plugin import ReadWriteLock, SiteMemory
 
+from .conftest import run_threads
+
 
 @pytest.mark.asyncio
 async def test_sync_api_inside_a_running_loop(store_path: Path) -> None:
@@ -52,9 +54,7 @@ def test_sync_api_from_threads_that_each_run_a_loop(store_path: Path) -> None:
 
         asyncio.run(main())
 
-    with ThreadPoolExecutor(8) as pool:
-        for future in [pool.submit(in_thread) for _ in range(8)]:
-            future.result()  # re-raises anything a thread raised
+    run_threads(in_thread, 8)
     assert SiteMemory(store_path).get_profile_sync("tl.example").visit_count == 8 * 40
 
 

@@ -64,7 +64,7 @@ def _normalise_host(host: str, url: str) -> str:
             return f"[{ipaddress.IPv6Address(host).compressed}]"
         except ValueError as exc:
             raise ValueError(f"invalid IPv6 host in URL {_show(url)}") from exc
-    host = host.rstrip(".") if host.endswith(".") and host != "." else host
+    host = host.rstrip(".")  # example.com. is example.com; "." leaves "", refused below
     if host.isascii():
         ascii_host = host.lower()
     else:

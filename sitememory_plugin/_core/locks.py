@@ -109,36 +109,27 @@ class Hold:
 
     def acquire(self) -> None:
         """Block the calling thread until held, or raise :class:`LockTimeout`."""
-        fd = self._start()
-        if fd is not None:
-            self._fd = fd
+        waiter = self._start()
+        if isinstance(waiter, int):
+            self._fd = waiter
             return
-        waiter = self._waiter
         started = time.perf_counter()
         try:
             won = waiter.done.wait(self._timeout)
-        except BaseException:
-            # Interrupted (KeyboardInterrupt, an exception from a signal handler): hand the lock
-            # back, now if it was won, or as soon as the waiter wins it.
-            if waiter.finished_in_time():
-                with contextlib.suppress(Exception):
-                    os.close(waiter.result())
-            else:
-                self._lock._linger(waiter)
+        except BaseException:  # interrupted: KeyboardInterrupt, an exception from a signal handler
+            self._give_up(waiter)
             raise
-        if not won and not waiter.finished_in_time():
-            self._lock._linger(waiter)
+        if not won and not self._abandon(waiter):
             raise LockTimeout(self._lock.path, self._timeout or 0.0)
         self._fd = waiter.result()
         self._lock._waited(started)
 
     async def acquire_async(self) -> None:
         """Like :meth:`acquire`, without blocking the event loop."""
-        fd = self._start()
-        if fd is not None:
-            self._fd = fd
+        waiter = self._start()
+        if isinstance(waiter, int):
+            self._fd = waiter
             return
-        waiter = self._waiter
         loop = asyncio.get_running_loop()
         woken = loop.create_future()
         waiter.on_done(lambda: loop.call_soon_threadsafe(_resolve, woken))
@@ -149,16 +140,10 @@ class Hold:
             async with asyncio.timeout(self._timeout):
                 await asyncio.shield(woken)
         except TimeoutError:
-            if not waiter.finished_in_time():
-                self._lock._linger(waiter)
+            if not self._abandon(waiter):
                 raise LockTimeout(self._lock.path, self._timeout or 0.0) from None
-        except BaseException:
-            # Cancelled: a lock that arrives later must not stay held by nobody.
-            if waiter.finished_in_time():
-                with contextlib.suppress(Exception):  # a failed wait has nothing to release
-                    os.close(waiter.result())
-            else:
-                self._lock._linger(waiter)
+        except BaseException:  # cancelled
+            self._give_up(waiter)
             raise
         self._fd = waiter.result()
         self._lock._waited(started)
@@ -169,8 +154,8 @@ class Hold:
             # Closing the last descriptor releases the flock; no explicit unlock needed.
             os.close(fd)
 
-    def _start(self) -> int | None:
-        """Take the lock without waiting, or start a waiter and return ``None``."""
+    def _start(self) -> int | _Waiter:
+        """The descriptor holding the lock if it was free, else a waiter blocked on it."""
         if self._fd is not None:
             raise RuntimeError(f"lock {self._lock.path!r} is already held by this Hold")
         fd = self._lock._open()
@@ -185,11 +170,24 @@ class Hold:
         adopted = self._lock._adopt(self._flags)
         if adopted is not None:
             os.close(fd)  # the adopted waiter has its own descriptor, already queued in the kernel
-            self._waiter = adopted
-            return None
-        self._waiter = _Waiter(fd, self._flags)
-        self._waiter.start()
-        return None
+            return adopted
+        waiter = _Waiter(fd, self._flags)
+        waiter.start()
+        return waiter
+
+    def _abandon(self, waiter: _Waiter) -> bool:
+        """Stop waiting. True if the lock was won meanwhile (the caller has it); otherwise the
+        waiter is left for the next caller to adopt, and drops the lock if nobody does."""
+        if waiter.finished_in_time():
+            return True
+        self._lock._linger(waiter)
+        return False
+
+    def _give_up(self, waiter: _Waiter) -> None:
+        """Stop waiting and hold nothing: a lock won meanwhile is released at once."""
+        if self._abandon(waiter):
+            with contextlib.suppress(Exception):  # a failed wait has nothing to release
+                os.close(waiter.result())
 
     def __enter__(self) -> Hold:
         self.acquire()

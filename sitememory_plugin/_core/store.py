@@ -5,6 +5,7 @@ Blocking by design: the sync API calls it directly, the async API runs it on wor
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -143,16 +144,10 @@ class FileStore:
         # A temp file is live while its writer holds the stripe of its final name (an update
         # holds one stripe, maintenance all): if we can take that stripe now, it is stale.
         for tmp in self.layout.temp_files():
-            hold = self._stripes[files.stripe_of_name(files.final_name(tmp.name))].exclusive(0)
-            try:
-                hold.acquire()
-            except LockTimeout:
-                continue
-            try:
+            stripe = self._stripes[files.stripe_of_name(files.final_name(tmp.name))]
+            with contextlib.suppress(LockTimeout), stripe.exclusive(timeout=0):
                 tmp.unlink(missing_ok=True)
                 log.info("removed temp file left by a crashed writer: %s", tmp)
-            finally:
-                hold.release()
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -329,7 +324,7 @@ def encode(profile: SiteProfile) -> bytes:
     return f"{{\n{fields}\n}}\n".encode()
 
 
-def parse(data: bytes, key: str | None) -> SiteProfile:
+def parse(data: bytes, key: str) -> SiteProfile:
     """Parse a site document; :class:`StoreFormatError` if it is corrupt or not for ``key``."""
     try:
         doc = json.loads(data)
@@ -342,6 +337,6 @@ def parse(data: bytes, key: str | None) -> SiteProfile:
     except (TypeError, ValueError, AttributeError, RecursionError) as exc:
         # Valid JSON of an unexpected shape: as corrupt as bad JSON, never a crash of the reader.
         raise StoreFormatError(f"unreadable site document: {exc!r}") from None
-    if key is not None and profile.domain != key:
+    if profile.domain != key:
         raise StoreFormatError(f"document is for {profile.domain!r}, expected {key!r}")
     return profile

@@ -42,7 +42,6 @@ class WriteBehind:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._started = threading.Lock()
-        _ALL.add(self)
 
     def after_fork(self) -> None:
         """In a forked child: the parent's pending updates are the parent's to write, its
@@ -164,23 +163,14 @@ def _run(ref: weakref.ref[WriteBehind], stop: threading.Event, interval: float) 
         try:
             owner.flush()
         except Exception:
-            log.exception("write-behind flush failed; the updates stay pending and will be retried")
+            log.exception("write-behind flush failed; updates that failed transiently are retried")
         del owner
 
 
-# Buffers with pending updates, held strongly until flushed: flushed by one exit handler.
+# Buffers with pending updates, held strongly until flushed: flushed by one exit handler. A
+# forked child owns none of them (each memory resets its own buffer, see SiteMemory).
 _LIVE: set[WriteBehind] = set()
-# Every buffer, for the fork handler.
-_ALL: weakref.WeakSet[WriteBehind] = weakref.WeakSet()
-
-
-def _after_fork_in_child() -> None:
-    _LIVE.clear()
-    for buffer in list(_ALL):
-        buffer.after_fork()
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
+os.register_at_fork(after_in_child=_LIVE.clear)
 
 
 @atexit.register
