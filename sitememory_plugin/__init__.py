@@ -1,20 +1,44 @@
 """sitememory-plugin: a shared, durable memory of websites for browser agents."""
 
-from ._core.errors import LockTimeout, SiteMemoryError, StoreFormatError, VersionTooNew
+from ._builtins.politeness import AutoThrottle
+from ._builtins.timeouts import AdaptiveTimeouts
+from ._core.errors import (
+    LockTimeout,
+    NavigationRefused,
+    PluginError,
+    SiteMemoryError,
+    StoreFormatError,
+    UnknownPurpose,
+    VersionTooNew,
+)
 from ._core.keys import site_key
 from ._core.legacy import ImportResult
 from ._core.locks import ReadWriteLock
 from ._core.models import ActionPattern, CandidateStats, Quirk, Selector, SiteProfile
 from ._core.store import StoreStats
 from ._memory import SiteMemory, default_storage_path
+from ._playwright.async_site import AsyncSite
+from ._playwright.attach import attach
+from ._playwright.navigation import NavigationOptions, Visit
+from ._playwright.selectors import Attempt
+from ._playwright.sync_site import SyncSite
+from ._plugins import get_plugin_manager, make_plugin_manager
+from .hookspecs import hookimpl
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ActionPattern",
+    "AdaptiveTimeouts",
+    "AsyncSite",
+    "Attempt",
+    "AutoThrottle",
     "CandidateStats",
     "ImportResult",
     "LockTimeout",
+    "NavigationOptions",
+    "NavigationRefused",
+    "PluginError",
     "Quirk",
     "ReadWriteLock",
     "Selector",
@@ -23,8 +47,15 @@ __all__ = [
     "SiteProfile",
     "StoreFormatError",
     "StoreStats",
+    "SyncSite",
+    "UnknownPurpose",
     "VersionTooNew",
+    "Visit",
     "__version__",
+    "attach",
     "default_storage_path",
+    "get_plugin_manager",
+    "hookimpl",
+    "make_plugin_manager",
     "site_key",
 ]

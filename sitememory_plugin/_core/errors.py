@@ -1,4 +1,4 @@
-"""Exception types raised by the store."""
+"""Exception types the package raises on purpose."""
 
 from __future__ import annotations
 
@@ -24,3 +24,20 @@ class StoreFormatError(SiteMemoryError, ValueError):
 
 class VersionTooNew(StoreFormatError):
     """The store or a document was written by a newer version of this library."""
+
+
+class PluginError(SiteMemoryError):
+    """A plugin failed to load, or raised inside a hook; ``plugin`` names it."""
+
+    def __init__(self, message: str, plugin: str, hook: str | None = None) -> None:
+        super().__init__(message)
+        self.plugin = plugin
+        self.hook = hook
+
+
+class NavigationRefused(SiteMemoryError):
+    """A plugin refused a navigation on purpose (e.g. the site fails too often)."""
+
+
+class UnknownPurpose(SiteMemoryError, LookupError):
+    """No selector is known or given for a purpose on a site."""

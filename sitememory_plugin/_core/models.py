@@ -18,6 +18,8 @@ FORMAT = "sitememory.site"
 FORMAT_VERSION = 1
 #: How many recent load times a profile keeps for its mean and percentiles.
 LOAD_WINDOW = 100
+#: How many recent visit outcomes a profile keeps for its recent failure rate.
+RECENT_WINDOW = 20
 
 JSON = Any
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
@@ -234,6 +236,9 @@ class SiteProfile:
     #: ``load_times_ms``: integers encode three times faster than floats, on every update).
     load_times: tuple[float, ...] = ()
     last_timings: Mapping[str, float] = field(default_factory=lambda: _EMPTY)
+    #: Outcomes of the most recent visits, oldest first (stored as ``recent_outcomes``, "1" for a
+    #: success and "0" for a failure: readable, and a guard needs only the last few).
+    recent_outcomes: tuple[bool, ...] = ()
     selectors: Mapping[str, Selector] = field(default_factory=lambda: _EMPTY)
     quirks: tuple[Quirk, ...] = ()
     patterns: Mapping[str, ActionPattern] = field(default_factory=lambda: _EMPTY)
@@ -251,6 +256,12 @@ class SiteProfile:
     @property
     def p95_load_time(self) -> float | None:
         return percentile(self.load_times, 95)
+
+    @property
+    def recent_failure_rate(self) -> float | None:
+        """Share of failures among the last :data:`RECENT_WINDOW` visits; ``None`` before any."""
+        outcomes = self.recent_outcomes
+        return outcomes.count(False) / len(outcomes) if outcomes else None
 
     @property
     def success_rate(self) -> float | None:
@@ -273,6 +284,7 @@ class SiteProfile:
             "last_error": self.last_error,
             "load_times_ms": [to_millis(t) for t in self.load_times],
             "last_timings": dict(self.last_timings),
+            "recent_outcomes": "".join("1" if ok else "0" for ok in self.recent_outcomes),
             "selectors": {p: s.to_dict() for p, s in self.selectors.items()},
             "quirks": [q.to_dict() for q in self.quirks],
             "patterns": {t: a.to_dict() for t, a in self.patterns.items()},
@@ -314,6 +326,7 @@ class SiteProfile:
                 str(k): n for k, v in mapping(mine.get("last_timings")).items()
                 if (n := _num(v)) is not None
             }),
+            recent_outcomes=_outcomes(mine.get("recent_outcomes")),
             selectors=MappingProxyType({
                 str(p): Selector.from_dict(str(p), s) for p, s in selectors.items()
                 if isinstance(s, Mapping)
@@ -328,6 +341,12 @@ class SiteProfile:
             }),
             extra=extra,
         )
+
+
+def _outcomes(value: Any) -> tuple[bool, ...]:
+    if not isinstance(value, str):
+        return ()
+    return tuple(ch == "1" for ch in value if ch in "01")[-RECENT_WINDOW:]
 
 
 def _strings(value: Any) -> tuple[str, ...]:

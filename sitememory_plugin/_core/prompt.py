@@ -37,13 +37,16 @@ def context_lines(profile: SiteProfile) -> list[str]:
 
 def render_context(profile: SiteProfile | None, max_chars: int = DEFAULT_MAX_CHARS) -> str:
     """Join :func:`context_lines` up to ``max_chars``; whole lines only, never a cut line."""
+    return bounded([] if profile is None else context_lines(profile), max_chars)
+
+
+def bounded(lines: list[str], max_chars: int = DEFAULT_MAX_CHARS) -> str:
+    """``lines`` joined, as many whole lines as fit in ``max_chars``."""
     if max_chars <= 0:
         raise ValueError("max_chars must be > 0")
-    if profile is None:
-        return ""
     out: list[str] = []
     size = 0
-    for line in context_lines(profile):
+    for line in lines:
         extra = len(line) + (1 if out else 0)
         if size + extra > max_chars:
             break

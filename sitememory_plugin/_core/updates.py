@@ -14,7 +14,7 @@ from types import MappingProxyType
 from typing import Any, Protocol
 
 from . import ranking
-from .models import LOAD_WINDOW, ActionPattern, Quirk, SiteProfile, freeze, quantize
+from .models import LOAD_WINDOW, RECENT_WINDOW, ActionPattern, Quirk, SiteProfile, freeze, quantize
 
 
 class Update(Protocol):
@@ -105,6 +105,7 @@ class VisitBatch:
             last_status=visits[-1].status,
             last_error=visits[-1].error,
             load_times=(*profile.load_times, *(quantize(v.duration) for v in visits))[-LOAD_WINDOW:],
+            recent_outcomes=(*profile.recent_outcomes, *(v.ok for v in visits))[-RECENT_WINDOW:],
             last_timings=(
                 MappingProxyType({str(k): float(v) for k, v in timings.items()})
                 if timings is not None else profile.last_timings

@@ -1,0 +1,1 @@
+"""The built-in plugins: ordinary hook implementations, registered by name and each disable-able."""

@@ -1,0 +1,71 @@
+"""Built-in ``overlays`` plugin: a quirk whose workaround is to dismiss an overlay is handled for you.
+
+A quirk recorded with a workaround like ``"click #accept-cookies"`` (or ``"dismiss: .modal .close"``)
+becomes a Playwright locator handler on the page, so the overlay no longer blocks actions.
+"""
+
+from __future__ import annotations
+
+import re
+import weakref
+from collections.abc import Awaitable
+from typing import Any
+
+from .._core.models import SiteProfile
+from ..hookspecs import hookimpl
+from ._api import is_async
+
+_WORKAROUND = re.compile(r"^\s*(?:click|dismiss)\s*:?\s+(?P<selector>\S.*?)\s*$", re.IGNORECASE)
+
+
+def overlay_selector(workaround: str | None) -> str | None:
+    """The selector to click that a workaround names, or ``None`` if it names none."""
+    match = _WORKAROUND.match(workaround or "")
+    return match.group("selector") if match else None
+
+
+def overlay_workaround(selector: str) -> str:
+    """The workaround text :func:`overlay_selector` reads back."""
+    return f"click {selector}"
+
+
+class OverlayHandlers:
+    def __init__(self) -> None:
+        self._installed: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
+
+    def wanted(self, page: Any, profile: SiteProfile | None) -> list[str]:
+        """Overlay selectors of the site not yet handled on ``page`` (marked handled now)."""
+        if profile is None:
+            return []
+        done = self._installed.setdefault(page, set())
+        out = []
+        for quirk in profile.quirks:
+            selector = overlay_selector(quirk.workaround)
+            if selector is not None and selector not in done:
+                done.add(selector)
+                out.append(selector)
+        return out
+
+    def install(self, page: Any, selectors: list[str]) -> Awaitable[None] | None:
+        if not selectors:
+            return None
+        if is_async(page):
+            return self._install_async(page, selectors)
+        for selector in selectors:
+            page.add_locator_handler(page.locator(selector).first, lambda loc: loc.click())
+        return None
+
+    async def _install_async(self, page: Any, selectors: list[str]) -> None:
+        async def dismiss(locator: Any) -> None:
+            await locator.click()
+
+        for selector in selectors:
+            await page.add_locator_handler(page.locator(selector).first, dismiss)
+
+    @hookimpl
+    def sitememory_before_navigation(self, page: Any, profile: SiteProfile | None) -> Awaitable[None] | None:
+        return self.install(page, self.wanted(page, profile))
+
+    @hookimpl
+    def sitememory_before_action(self, page: Any, profile: SiteProfile | None) -> Awaitable[None] | None:
+        return self.install(page, self.wanted(page, profile))

@@ -1,0 +1,103 @@
+"""Calling hooks with each plugin isolated: one plugin's error never skips another plugin.
+
+pluggy stops a hook call at the first exception, so a user's plugin that raises in
+``sitememory_after_navigation`` would silently skip the built-in recorder. Here every
+implementation runs, in pluggy's order, and the errors are raised together afterwards as a
+:class:`PluginError` naming the plugin. ``NavigationRefused`` is a decision, not a failure: it
+stops the call at once and propagates as it is.
+
+The async caller awaits results that are awaitable, so implementations may be ``async def``;
+the sync caller refuses them with a clear error instead of running an event loop.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from typing import Any
+
+import pluggy
+
+from ._core.errors import NavigationRefused, PluginError
+
+log = logging.getLogger("sitememory_plugin")
+
+
+def _ordered(pm: pluggy.PluginManager, hook: str) -> list[Any]:
+    # pluggy calls the last registered (and tryfirst) implementation first.
+    return list(reversed(getattr(pm.hook, hook).get_hookimpls()))
+
+
+def _error(hook: str, failures: list[tuple[str, BaseException]]) -> PluginError:
+    plugin, exc = failures[0]
+    more = f" (and {len(failures) - 1} more: {', '.join(p for p, _ in failures[1:])})" if failures[1:] else ""
+    error = PluginError(
+        f"plugin {plugin!r} raised in {hook}: {type(exc).__name__}: {exc}{more}", plugin, hook
+    )
+    error.__cause__ = exc
+    return error
+
+
+def _call_one(impl: Any, kwargs: dict[str, Any]) -> Any:
+    return impl.function(*(kwargs[name] for name in impl.argnames))
+
+
+def call_sync(
+    pm: pluggy.PluginManager, hook: str, *, firstresult: bool = False, **kwargs: Any
+) -> list[tuple[str, Any]]:
+    """Call every implementation of ``hook``; the non-``None`` results with the plugin's name."""
+    results: list[tuple[str, Any]] = []
+    failures: list[tuple[str, BaseException]] = []
+    for impl in _ordered(pm, hook):
+        try:
+            result = _call_one(impl, kwargs)
+        except NavigationRefused:
+            raise
+        except Exception as exc:
+            failures.append((impl.plugin_name, exc))
+            continue
+        if inspect.isawaitable(result):
+            if inspect.iscoroutine(result):
+                result.close()  # never awaited: close it so Python does not warn
+            failures.append((impl.plugin_name, TypeError(
+                f"{hook} returned an awaitable, but Playwright's sync API is in use: "
+                "write this hook as a plain function"
+            )))
+            continue
+        if result is not None:
+            results.append((impl.plugin_name, result))
+            if firstresult:
+                break
+    if failures:
+        raise _error(hook, failures)
+    return results
+
+
+async def call_async(
+    pm: pluggy.PluginManager, hook: str, *, firstresult: bool = False, **kwargs: Any
+) -> list[tuple[str, Any]]:
+    """:func:`call_sync` for the async API: awaitable results are awaited."""
+    results: list[tuple[str, Any]] = []
+    failures: list[tuple[str, BaseException]] = []
+    for impl in _ordered(pm, hook):
+        try:
+            result = _call_one(impl, kwargs)
+            if inspect.isawaitable(result):
+                result = await result
+        except NavigationRefused:
+            raise
+        except Exception as exc:
+            failures.append((impl.plugin_name, exc))
+            continue
+        if result is not None:
+            results.append((impl.plugin_name, result))
+            if firstresult:
+                break
+    if failures:
+        raise _error(hook, failures)
+    return results
+
+
+def report(error: PluginError) -> None:
+    """Log a plugin error that has no caller to raise to (a navigation nobody awaited)."""
+    log.error("%s", error, exc_info=error.__cause__)

@@ -1,0 +1,1 @@
+"""Playwright integration: ``attach()`` and the handles it returns (internal)."""

@@ -1,0 +1,324 @@
+"""``AsyncSite``: the handle ``attach()`` returns for Playwright's async API."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import time
+from collections.abc import Awaitable, Callable, Generator
+from types import TracebackType
+from typing import Any
+
+from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import Locator, Page, Request, Response
+from playwright.async_api import TimeoutError as PlaywrightTimeoutError
+
+from .._builtins.overlays import OverlayHandlers, overlay_workaround
+from .._core.errors import PluginError
+from .._core.prompt import DEFAULT_MAX_CHARS, bounded
+from .._hookcall import call_async
+from .base import SiteBase, log
+from .navigation import Visit, failed_visit, is_aborted, visit_from_report
+from .selectors import attempts_for, unique
+
+
+class AsyncSite(SiteBase):
+    """A Playwright ``BrowserContext`` or ``Page`` (async API) joined to a :class:`SiteMemory`.
+
+    Every main-frame navigation of the target is recorded; ``goto``, ``click``, ``fill`` and
+    ``locator`` consult the memory first. ``await attach(...)`` or ``async with attach(...)``.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def __await__(self) -> Generator[Any, None, AsyncSite]:
+        return self._attach().__await__()
+
+    async def __aenter__(self) -> AsyncSite:
+        return await self._attach()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.detach()
+
+    async def _attach(self) -> AsyncSite:
+        self.check_open()
+        if self._attached:
+            return self
+        self._attached = True
+        try:
+            for disposable in (
+                await self.target.expose_binding(self._binding, self._on_report),
+                await self.target.add_init_script(script=self.script),
+            ):
+                if disposable is not None:
+                    self._disposables.append(disposable)
+        except BaseException:
+            self._attached = False
+            raise
+        self.target.on("requestfailed", self._on_request_failed)
+        return self
+
+    async def detach(self) -> None:
+        """Stop recording and consulting; waits for recordings in flight. Idempotent."""
+        if self._detached:
+            return
+        self._detached = True
+        if self._attached:
+            self.target.remove_listener("requestfailed", self._on_request_failed)
+            await self.settle()
+            for disposable in self._disposables:
+                # A closed page or context has nothing left to remove.
+                with contextlib.suppress(PlaywrightError):
+                    await disposable.close()
+        if self._owns_memory:
+            await self.memory.close()
+
+    async def settle(self) -> None:
+        """Wait until the visits of navigations that already happened are recorded."""
+        while pending := self._tasks - {asyncio.current_task()}:
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    # -- navigation ------------------------------------------------------------------------
+
+    async def goto(
+        self, url: str, *, page: Page | None = None, timeout: float | None = None,
+        wait_until: Any = None, referer: str | None = None, **kwargs: Any,
+    ) -> Response | None:
+        """``page.goto(url)`` with the site's adapted timeout and politeness delay; records the visit.
+
+        ``timeout`` is in milliseconds as in Playwright; one you pass is never adapted.
+        :raises NavigationRefused: a plugin refused the navigation.
+        """
+        await self._attach()
+        page = await self._page(page)
+        key = self.web_key(url)
+        options = self.options(timeout, wait_until, referer)
+        if key is None:  # about:blank and the like: nothing to consult or record
+            return await page.goto(url, **options.goto_kwargs(), **kwargs)
+        profile = await self.memory.get_profile(key)
+        await call_async(
+            self.plugins, "sitememory_before_navigation", page=page, url=url, key=key,
+            profile=profile, options=options, memory=self.memory,
+        )
+        if options.delay > 0:
+            await asyncio.sleep(options.delay)
+        state = self.state(page)
+        state.timed_out = None
+        failures, errors = state.failures, state.errors
+        started = time.monotonic()
+        try:
+            response = await page.goto(url, **options.goto_kwargs(), **kwargs)
+        except PlaywrightError as exc:
+            await self.settle()
+            if state.failures == failures and not is_aborted(str(exc)):
+                if isinstance(exc, PlaywrightTimeoutError):
+                    state.timed_out = url
+                await self._record(page, failed_visit(url, time.monotonic() - started, str(exc)))
+            raise
+        await self.settle()
+        if state.errors > errors:
+            raise self.errors[-1]
+        return response
+
+    async def _on_report(self, source: Any, report: Any) -> None:
+        # A binding callback: Playwright runs it as a task of its own and swallows what it raises.
+        if self._detached or not self.is_main_frame_source(source):
+            return
+        visit = visit_from_report(report)
+        if visit is None:
+            return
+        page = source["page"]
+        state = self.state(page)
+        if state.timed_out is not None:
+            state.timed_out = None  # the late load of a goto that timed out is recorded already
+            return
+        await self._record(page, visit)
+
+    async def _on_request_failed(self, request: Request) -> None:
+        if self._detached:
+            return
+        try:
+            if not request.is_navigation_request():
+                return
+            frame = request.frame
+            page = frame.page
+            if frame != page.main_frame:
+                return
+        except PlaywrightError:
+            return  # a service worker's request: no frame
+        error = request.failure or "navigation failed"
+        if is_aborted(error):
+            return
+        started = request.timing.get("startTime", -1)
+        duration = time.time() - started / 1000 if started > 0 else 0.0
+        await self._record(page, failed_visit(request.url, duration, error))
+
+    async def _record(self, page: Page, visit: Visit) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+        try:
+            key = self.web_key(visit.url)
+            if key is None:
+                return
+            if not visit.ok:
+                self.state(page).failures += 1
+            profile = await self.memory.get_profile(key)
+            await call_async(
+                self.plugins, "sitememory_after_navigation", page=page, url=visit.url, key=key,
+                visit=visit, profile=profile, memory=self.memory,
+            )
+        except PluginError as exc:
+            self.keep_error(page, exc)
+        except Exception:
+            log.exception("sitememory: could not record a visit to %s", visit.url)
+        finally:
+            if task is not None:
+                self._tasks.discard(task)
+
+    # -- actions ---------------------------------------------------------------------------
+
+    async def click(
+        self, purpose: str, *selectors: str, page: Page | None = None, timeout: float | None = None,
+        **kwargs: Any,
+    ) -> str:
+        """Click the element for ``purpose``: the remembered selector, its fallbacks, then ``selectors``.
+
+        Returns the selector used; the outcome of each one tried is remembered.
+        :raises UnknownPurpose: no selector is remembered or given.
+        """
+        return await self._act(
+            "click", purpose, selectors, page, timeout,
+            lambda loc: loc.click(timeout=timeout, **kwargs),
+        )
+
+    async def fill(
+        self, purpose: str, value: str, *selectors: str, page: Page | None = None,
+        timeout: float | None = None, **kwargs: Any,
+    ) -> str:
+        """Fill the element for ``purpose`` with ``value``; like :meth:`click` otherwise."""
+        return await self._act(
+            "fill", purpose, selectors, page, timeout,
+            lambda loc: loc.fill(value, timeout=timeout, **kwargs),
+        )
+
+    async def locator(
+        self, purpose: str, *selectors: str, page: Page | None = None, timeout: float | None = None
+    ) -> Locator:
+        """A locator for the first candidate for ``purpose`` that is visible (waits for one)."""
+        page = await self._page(page)
+        chosen = await self._act("locator", purpose, selectors, page, timeout, None)
+        return page.locator(chosen).first
+
+    async def _act(
+        self, action: str, purpose: str, selectors: tuple[str, ...], page: Page | None,
+        timeout: float | None, perform: Callable[[Locator], Awaitable[None]] | None,
+    ) -> str:
+        await self._attach()
+        page = await self._page(page)
+        key = self.key(page.url)
+        profile = await self.memory.get_profile(key)
+        candidates = unique(selectors)
+        await call_async(
+            self.plugins, "sitememory_before_action", page=page, action=action, purpose=purpose,
+            key=key, profile=profile, candidates=candidates, memory=self.memory,
+        )
+        candidates[:] = unique(candidates)
+        if not candidates:
+            raise self.unknown(purpose, key)
+        chosen: str | None = None
+        error: BaseException | None = None
+        try:
+            chosen = await self._pick(page, candidates, timeout)
+            if perform is not None:
+                await perform(page.locator(chosen).first)
+        except PlaywrightError as exc:
+            error = exc
+            exc.add_note(f"sitememory: {action} {purpose!r} on {key}, candidates {candidates}")
+        ok = error is None
+        try:
+            await call_async(
+                self.plugins, "sitememory_after_action", page=page, action=action, purpose=purpose,
+                key=key, profile=profile, candidates=candidates, selector=chosen, ok=ok, error=error,
+                attempts=attempts_for(candidates, chosen, ok), memory=self.memory,
+            )
+        except PluginError as exc:
+            if error is None:
+                raise
+            self.keep_error(page, exc)  # the action's own error is the one to raise
+        if error is not None:
+            raise error
+        assert chosen is not None
+        return chosen
+
+    async def _pick(self, page: Page, candidates: list[str], timeout: float | None) -> str:
+        """The best-ranked candidate that is visible now, else the first to become visible."""
+        valid: list[str] = []
+        for selector in candidates:
+            try:
+                if await page.locator(selector).first.is_visible():
+                    return selector
+            except PlaywrightError:
+                continue  # not a valid selector: it never matches, and counts as a failure
+            valid.append(selector)
+        if not valid:
+            raise PlaywrightError(f"no valid selector among {candidates}")
+        combined = page.locator(valid[0])
+        for selector in valid[1:]:
+            combined = combined.or_(page.locator(selector))
+        await combined.first.wait_for(state="visible", timeout=timeout)
+        for selector in valid:
+            if await page.locator(selector).first.is_visible():
+                return selector
+        return valid[0]  # it went away again in between; the action will say so
+
+    # -- knowledge -------------------------------------------------------------------------
+
+    async def remember_overlay(
+        self, selector: str, description: str = "an overlay blocks actions", *, page: Page | None = None
+    ) -> None:
+        """Remember that ``selector`` dismisses an overlay on the page's site, and handle it now."""
+        page = await self._page(page)
+        key = self.key(page.url)
+        await self.memory.record_quirk(key, description, overlay_workaround(selector))
+        overlays = self.plugins.get_plugin("overlays")
+        if isinstance(overlays, OverlayHandlers):
+            installed = overlays.install(page, overlays.wanted(page, await self.memory.get_profile(key)))
+            if inspect.isawaitable(installed):
+                await installed
+
+    async def prompt_context(
+        self, url: str | None = None, *, page: Page | None = None, max_chars: int = DEFAULT_MAX_CHARS
+    ) -> str:
+        """What the memory knows of the site of ``url`` (default: the page's), for an LLM prompt."""
+        if url is None:
+            url = (await self._page(page)).url
+        key = self.key(url)
+        lines: list[str] = []
+        await call_async(
+            self.plugins, "sitememory_prompt_context", key=key,
+            profile=await self.memory.get_profile(key), lines=lines,
+        )
+        return bounded(lines, max_chars)
+
+    async def _page(self, page: Page | None) -> Page:
+        # A context's default page is the one last passed in, else its first open page: a popup
+        # opening must not move the agent's actions to it behind its back.
+        if page is not None:
+            self._current = page
+            return page
+        if not self._is_context:
+            target: Page = self.target
+            return target
+        current: Page | None = self._current
+        if current is not None and not current.is_closed():
+            return current
+        open_pages: list[Page] = [p for p in self.target.pages if not p.is_closed()]
+        chosen: Page = open_pages[0] if open_pages else await self.target.new_page()
+        self._current = chosen
+        return chosen

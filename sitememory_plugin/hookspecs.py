@@ -1,0 +1,136 @@
+"""Hook specifications: where a plugin joins a browser agent's lifecycle.
+
+Implement any of these with :data:`sitememory_plugin.hookimpl`; an implementation may take any
+subset of a hook's parameters, and may be ``async def`` when it is used with Playwright's async
+API (its result is awaited). Register a plugin through the ``sitememory`` entry-point group, the
+``SITEMEMORY_PLUGINS`` environment variable, or ``plugins.register(...)`` in code.
+
+Every hook is called with ``page`` (a Playwright ``Page``, async or sync API) and ``memory`` (the
+:class:`~sitememory_plugin.SiteMemory` in use). A hook that raises stops the agent's call with a
+:class:`~sitememory_plugin.PluginError` naming the plugin, after every other implementation has
+run, so a failing plugin never stops the recording of visits. Raise
+:class:`~sitememory_plugin.NavigationRefused` to refuse a navigation on purpose.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from ._core.models import SiteProfile
+    from ._memory import SiteMemory
+    from ._playwright.navigation import NavigationOptions, Visit
+    from ._playwright.selectors import Attempt
+
+PROJECT = "sitememory"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+#: Marks a function or method as a hook implementation: ``@hookimpl def sitememory_...``.
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+# -- sites ---------------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def sitememory_site_key(url: str) -> str | None:
+    """Return the site key ``url`` belongs to, or ``None`` to let the next plugin decide.
+
+    Called for every URL the memory records or consults. The first non-``None`` answer wins;
+    without one, :func:`~sitememory_plugin.site_key` decides (the host, ``www.`` folded).
+    An answer must itself be a valid key (``site_key(answer) == answer``).
+
+    :param url: an ``http`` or ``https`` URL.
+    """
+
+
+# -- navigation ----------------------------------------------------------------------------------
+
+
+@hookspec
+def sitememory_before_navigation(
+    page: Any, url: str, key: str, profile: SiteProfile | None, options: NavigationOptions,
+    memory: SiteMemory,
+) -> None:
+    """Adjust a navigation before it starts: change ``options`` in place.
+
+    Called by ``site.goto(url)`` before the politeness delay and ``page.goto``. The built-in
+    plugins set ``options.timeout`` (adaptive timeouts) and ``options.delay`` (politeness);
+    ``options.explicit`` names what the caller set, which plugins should leave alone.
+
+    :param page: the Playwright page about to navigate.
+    :param url: where it goes.
+    :param key: the site key of ``url``.
+    :param profile: what the memory knows of the site, or ``None`` for a new site.
+    :param options: the navigation's options, mutable.
+    :param memory: the memory in use.
+    """
+
+
+@hookspec
+def sitememory_after_navigation(
+    page: Any, url: str, key: str, visit: Visit, profile: SiteProfile | None, memory: SiteMemory
+) -> None:
+    """A main-frame navigation finished or failed; ``visit`` says how.
+
+    Called for every navigation of an attached page, whoever started it (``goto``, a click, a
+    redirect, a script, a new page), once per navigation. The built-in recorder stores the visit.
+
+    :param page: the page that navigated.
+    :param url: the URL the page ended on (after redirects), or that failed.
+    :param key: its site key.
+    :param visit: url, status, error, duration and the browser's Navigation Timing figures.
+    :param profile: what the memory knew of the site before this visit (may be cached).
+    :param memory: the memory in use.
+    """
+
+
+# -- actions -------------------------------------------------------------------------------------
+
+
+@hookspec
+def sitememory_before_action(
+    page: Any, action: str, purpose: str, key: str, profile: SiteProfile | None,
+    candidates: list[str], memory: SiteMemory,
+) -> None:
+    """Order or add the selectors to try for ``purpose``: change ``candidates`` in place.
+
+    Called by ``site.click``, ``site.fill`` and ``site.locator`` before any selector is tried. The
+    built-in resolver runs first and puts the remembered selector and its fallbacks, best first,
+    ahead of the ones the caller passed.
+
+    :param action: ``"click"``, ``"fill"`` or ``"locator"``.
+    :param purpose: what the element is for, e.g. ``"search box"``.
+    :param candidates: selectors to try in order, mutable.
+    """
+
+
+@hookspec
+def sitememory_after_action(
+    page: Any, action: str, purpose: str, key: str, profile: SiteProfile | None,
+    candidates: list[str], selector: str | None, ok: bool, error: BaseException | None,
+    attempts: list[Attempt], memory: SiteMemory,
+) -> None:
+    """An action on ``purpose`` succeeded or failed.
+
+    :param candidates: the selectors that were to be tried, in order.
+    :param selector: the selector finally used, or ``None`` when no candidate matched.
+    :param ok: whether the action succeeded.
+    :param error: the error that failed it, if any.
+    :param attempts: every candidate tried, in order, with its outcome; the built-in resolver
+        records them, so a fallback that works is promoted for every agent sharing the store.
+    """
+
+
+# -- prompts -------------------------------------------------------------------------------------
+
+
+@hookspec
+def sitememory_prompt_context(key: str, profile: SiteProfile | None, lines: list[str]) -> None:
+    """Add lines to the text an LLM prompt gets about a site: append to ``lines`` in place.
+
+    Called by ``site.prompt_context()``. The built-in plugin adds load times, quirks, selectors
+    and patterns first; the text is then cut, at whole lines, to its size bound.
+    """
