@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup browser demo test lint bench clean
 
 setup: $(STAMP)
 
@@ -14,6 +14,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	touch $(STAMP)
 
+# Playwright's own Chromium if installed, else the system's; installs Debian's chromium as root.
+browser: setup
+	$(BIN)/python -m sitememory_plugin._browser
+
 demo: setup
 	$(BIN)/python examples/parallel_agents.py
 
@@ -21,11 +25,12 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-test: lint
+test: lint browser
 	$(BIN)/python -m pytest
 
-bench: setup
+bench: setup browser
 	$(BIN)/python bench/store.py
+	$(BIN)/python bench/navigation.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

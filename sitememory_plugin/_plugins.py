@@ -51,7 +51,8 @@ def make_plugin_manager(
 ) -> pluggy.PluginManager:
     """A new plugin manager with the built-ins, the entry-point plugins and ``$SITEMEMORY_PLUGINS``.
 
-    :param disable: plugin names not to register (``$SITEMEMORY_DISABLE_PLUGINS`` adds to them).
+    :param disable: plugin names not to register (``$SITEMEMORY_DISABLE_PLUGINS`` adds to them);
+        a plugin of your own may then take the name, e.g. a configured ``AdaptiveTimeouts``.
     :param entry_points: load the ``sitememory`` entry-point group (unless
         ``$SITEMEMORY_DISABLE_PLUGIN_AUTOLOAD`` is set).
     :param environment: read the environment variables above.
@@ -62,8 +63,6 @@ def make_plugin_manager(
     blocked = set(disable)
     if environment:
         blocked.update(_names(os.environ.get(ENV_DISABLE, "")))
-    for name in blocked:
-        pm.set_blocked(name)
     for name, factory in _builtins():
         if name not in blocked:
             register(pm, factory(), name)
@@ -99,7 +98,7 @@ def register(pm: pluggy.PluginManager, plugin: object, name: str | None = None) 
         registered = pm.register(plugin, name)
     except (pluggy.PluginValidationError, ValueError) as exc:
         raise PluginError(f"plugin {label!r} does not fit: {exc}", label) from exc
-    if registered is None:  # blocked by name
+    if registered is None:  # blocked by name (pm.set_blocked)
         return label
     for caller in pm.get_hookcallers(plugin) or ():
         for impl in caller.get_hookimpls():

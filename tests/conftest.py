@@ -1,4 +1,4 @@
-"""Shared fixtures: a store in tmp_path, and one test body run against both APIs."""
+"""Shared fixtures: a store in tmp_path, one test body run against both APIs, a browser and a site."""
 
 from __future__ import annotations
 
@@ -7,11 +7,16 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import pluggy
 import pytest
 import pytest_asyncio
+from playwright.async_api import Browser as AsyncBrowser
+from playwright.async_api import async_playwright
 
-from sitememory_plugin import SiteMemory
+from sitememory_plugin import SiteMemory, make_plugin_manager
+from sitememory_plugin._browser import launch_kwargs
 
+from ._site import TestSite
 from ._workers import Spawner
 
 
@@ -60,3 +65,29 @@ def spawn(tmp_path: Path) -> Iterator[Spawner]:
     spawner = Spawner(tmp_path / "logs")
     yield spawner
     spawner.close()
+
+
+@pytest.fixture
+def site_server() -> Iterator[TestSite]:
+    """A local HTTP test site (tests/_site.py) on a free loopback port."""
+    with TestSite() as site:
+        yield site
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def browser() -> AsyncIterator[AsyncBrowser]:
+    """Chromium through Playwright's async API, one per test module.
+
+    Tests and fixtures that use it run in the module's event loop:
+    ``pytestmark = pytest.mark.asyncio(loop_scope="module")`` and ``loop_scope="module"``.
+    """
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(**launch_kwargs())
+        yield launched
+        await launched.close()
+
+
+@pytest.fixture
+def plugins() -> pluggy.PluginManager:
+    """A fresh plugin manager per test: built-ins only, nothing from the environment."""
+    return make_plugin_manager(entry_points=False, environment=False)

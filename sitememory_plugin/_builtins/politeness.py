@@ -55,7 +55,7 @@ class AutoThrottle:
                 self._next = {k: t for k, t in self._next.items() if t > now}
         return start - now
 
-    @hookimpl
+    @hookimpl(tryfirst=True)
     def sitememory_before_navigation(
         self, key: str, profile: SiteProfile | None, options: NavigationOptions
     ) -> None:

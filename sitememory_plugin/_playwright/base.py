@@ -88,7 +88,8 @@ class SiteBase:
                 valid = False
             if not valid:
                 raise PluginError(
-                    f"sitememory_site_key answered {answer!r} for {url!r}, which is not a site key",
+                    f"plugin {plugin!r}: sitememory_site_key answered {answer!r} for {url!r}, "
+                    "which is not a site key",
                     plugin, "sitememory_site_key",
                 )
             key = str(answer)
