@@ -133,7 +133,7 @@ async def test_http_errors_and_network_errors_are_failures(
         await site.goto(dead)
     failed = await memory.get_profile(dead)
     assert (failed.visit_count, failed.failure_count) == (1, 1)
-    assert "ERR_CONNECTION_REFUSED" in failed.last_error
+    assert "ERR_CONNECTION_REFUSED" in str(failed.last_error)
 
 
 async def test_a_navigation_not_through_the_handle_that_fails_is_recorded(
@@ -157,7 +157,7 @@ async def test_a_timeout_is_one_failure_even_when_the_page_loads_late(
     await site.settle()
     profile = await memory.get_profile(site_server.url())
     assert (profile.visit_count, profile.failure_count) == (1, 1)
-    assert "Timeout" in profile.last_error
+    assert "Timeout" in str(profile.last_error)
 
 
 async def test_a_page_target_records_that_page_only(
