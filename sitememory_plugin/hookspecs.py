@@ -2,7 +2,7 @@
 
 Implement any of these with :data:`sitememory_plugin.hookimpl`; an implementation may take any
 subset of a hook's parameters, and may be ``async def`` when it is used with Playwright's async
-API (its result is awaited). Register a plugin through the ``sitememory`` entry-point group, the
+API (its result is awaited), except ``sitememory_site_key``, which is always a plain function. Register a plugin through the ``sitememory`` entry-point group, the
 ``SITEMEMORY_PLUGINS`` environment variable, or ``plugins.register(...)`` in code.
 
 Every hook is called with ``page`` (a Playwright ``Page``, async or sync API) and ``memory`` (the
@@ -38,9 +38,11 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 def sitememory_site_key(url: str) -> str | None:
     """Return the site key ``url`` belongs to, or ``None`` to let the next plugin decide.
 
-    Called for every URL the memory records or consults. The first non-``None`` answer wins;
-    without one, :func:`~sitememory_plugin.site_key` decides (the host, ``www.`` folded).
-    An answer must itself be a valid key (``site_key(answer) == answer``).
+    Called by a handle of ``attach()`` for every URL it records or consults, synchronously (a
+    plain function, also under the async API). The first non-``None`` answer wins; without one,
+    :func:`~sitememory_plugin.site_key` decides (the host, ``www.`` folded). An answer must itself
+    be a valid key (``site_key(answer) == answer``). ``SiteMemory``'s own methods do not call
+    plugins: give them ``site.key(url)`` to use the same key.
 
     :param url: an ``http`` or ``https`` URL.
     """

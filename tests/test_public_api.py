@@ -3,14 +3,35 @@
 from __future__ import annotations
 
 import inspect
+import types
 
 import sitememory_plugin
-from sitememory_plugin import SiteMemory
+from sitememory_plugin import AsyncSite, SiteMemory, SyncSite
 
 
 def test_all_is_exactly_the_public_names() -> None:
-    public = {n for n in dir(sitememory_plugin) if not n.startswith("_")} | {"__version__"}
+    public = {
+        n for n in dir(sitememory_plugin)
+        if not n.startswith("_") and not isinstance(getattr(sitememory_plugin, n), types.ModuleType)
+    } | {"__version__"}
     assert set(sitememory_plugin.__all__) == public
+    # The one public submodule: the hook specifications plugin authors read.
+    assert {n for n in dir(sitememory_plugin) if isinstance(getattr(sitememory_plugin, n), types.ModuleType)
+            and not n.startswith("_")} == {"hookspecs"}
+
+
+def test_the_async_and_sync_handles_mirror_each_other() -> None:
+    def methods(cls: type) -> dict[str, list[str]]:
+        return {
+            n: list(inspect.signature(f).parameters)
+            for n, f in inspect.getmembers(cls, inspect.isfunction) if not n.startswith("_")
+        }
+
+    async_methods, sync_methods = methods(AsyncSite), methods(SyncSite)
+    assert async_methods.keys() - {"detach", "settle"} == sync_methods.keys() - {"detach", "settle", "attach_now"}
+    for name, params in async_methods.items():
+        if name in sync_methods:
+            assert sync_methods[name] == params, name
 
 
 def test_every_async_method_has_a_sync_twin() -> None:
