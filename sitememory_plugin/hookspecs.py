@@ -2,8 +2,9 @@
 
 Implement any of these with :data:`sitememory_plugin.hookimpl`; an implementation may take any
 subset of a hook's parameters, and may be ``async def`` when it is used with Playwright's async
-API (its result is awaited), except ``sitememory_site_key``, which is always a plain function. Register a plugin through the ``sitememory`` entry-point group, the
-``SITEMEMORY_PLUGINS`` environment variable, or ``plugins.register(...)`` in code.
+API (its result is awaited), except ``sitememory_site_key``, which is always a plain function.
+Register a plugin through the ``sitememory`` entry-point group, the ``SITEMEMORY_PLUGINS``
+environment variable, or ``plugins.register(...)`` in code.
 
 Every hook is called with ``page`` (a Playwright ``Page``, async or sync API) and ``memory`` (the
 :class:`~sitememory_plugin.SiteMemory` in use). A hook that raises stops the agent's call with a
