@@ -204,18 +204,20 @@ async def test_timeout_adapts_to_measured_load_times_unless_given(
     from sitememory_plugin import make_plugin_manager
 
     plugins = make_plugin_manager(disable=["timeouts"], entry_points=False, environment=False)
-    plugins.register(AdaptiveTimeouts(multiplier=2.0, minimum=0.4, maximum=5.0), name="timeouts")
+    plugins.register(AdaptiveTimeouts(multiplier=2.0, minimum=0.4, maximum=1.0), name="timeouts")
     spy = Spy()
     plugins.register(spy)
     async with attach(context, memory, plugins=plugins) as site:
-        for _ in range(4):
+        for _ in range(3):
             await site.goto(site_server.url("/slow?ms=20"))
-        assert spy.options[2].timeout is None  # too little known yet: Playwright's default
-        assert spy.options[-1].timeout == pytest.approx(400)  # 2 x ~0.05 s p95, raised to 0.4 s
+        assert [o.timeout for o in spy.options] == [None, None, None]  # too little known yet
+        p95 = (await memory.get_profile(site_server.url())).p95_load_time
+        await site.goto(site_server.url("/slow?ms=20"))
+        assert spy.options[-1].timeout == pytest.approx(min(1.0, max(0.4, 2 * p95)) * 1000)
         with pytest.raises(PlaywrightTimeoutError):
-            await site.goto(site_server.url("/slow?ms=2000"))  # a fast site fails fast
-        await site.goto(site_server.url("/slow?ms=600"), timeout=5000)  # the caller's timeout wins
-        assert spy.options[-1].timeout == 5000
+            await site.goto(site_server.url("/slow?ms=3000"))  # a fast site fails fast (<= 1 s)
+        await site.goto(site_server.url("/slow?ms=1200"), timeout=10_000)  # the caller's timeout wins
+        assert spy.options[-1].timeout == 10_000
 
 
 async def test_politeness_spaces_navigations_to_a_failing_site(
