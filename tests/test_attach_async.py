@@ -160,6 +160,18 @@ async def test_a_timeout_is_one_failure_even_when_the_page_loads_late(
     assert "Timeout" in str(profile.last_error)
 
 
+async def test_after_a_timeout_the_next_navigation_elsewhere_is_recorded(
+    site: AsyncSite, context: BrowserContext, memory: SiteMemory, site_server: TestSite
+) -> None:
+    page = await context.new_page()
+    with pytest.raises(PlaywrightTimeoutError):
+        await site.goto(site_server.url("/slow?ms=5000"), page=page, timeout=300)
+    await page.goto(site_server.url("/page/after"))  # the agent moves on, not through the handle
+    await site.settle()
+    profile = await memory.get_profile(site_server.url())
+    assert (profile.visit_count, profile.failure_count) == (2, 1)
+
+
 async def test_a_page_target_records_that_page_only(
     context: BrowserContext, memory: SiteMemory, plugins: pluggy.PluginManager, site_server: TestSite
 ) -> None:
@@ -212,6 +224,7 @@ async def test_timeout_adapts_to_measured_load_times_unless_given(
             await site.goto(site_server.url("/slow?ms=20"))
         assert [o.timeout for o in spy.options] == [None, None, None]  # too little known yet
         p95 = (await memory.get_profile(site_server.url())).p95_load_time
+        assert p95 is not None
         await site.goto(site_server.url("/slow?ms=20"))
         assert spy.options[-1].timeout == pytest.approx(min(1.0, max(0.4, 2 * p95)) * 1000)
         with pytest.raises(PlaywrightTimeoutError):

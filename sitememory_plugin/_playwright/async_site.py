@@ -134,9 +134,9 @@ class AsyncSite(SiteBase):
             return
         page = source["page"]
         state = self.state(page)
-        if state.timed_out is not None:
-            state.timed_out = None  # the late load of a goto that timed out is recorded already
-            return
+        late, state.timed_out = state.timed_out == visit.url, None
+        if late:
+            return  # the late load of a goto that timed out: recorded already, as a failure
         await self._record(page, visit)
 
     async def _on_request_failed(self, request: Request) -> None:

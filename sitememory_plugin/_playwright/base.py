@@ -32,7 +32,8 @@ class PageState:
     #: Failed navigations recorded on this page; a ``goto`` that fails records its own failure
     #: only if no event recorded it first.
     failures: int = 0
-    #: URL of a ``goto`` that timed out: its late load event is the same visit, not a new one.
+    #: URL of a ``goto`` that timed out: its late load is the same visit, not a new one (a load
+    #: of any other URL, or a redirect's target, is a new visit and clears it).
     timed_out: str | None = None
     #: Plugin errors raised while recording this page's navigations.
     errors: int = 0
