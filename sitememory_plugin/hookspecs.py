@@ -6,10 +6,10 @@ API (its result is awaited), except ``sitememory_site_key``, which is always a p
 Register a plugin through the ``sitememory`` entry-point group, the ``SITEMEMORY_PLUGINS``
 environment variable, or ``plugins.register(...)`` in code.
 
-Every hook is called with ``page`` (a Playwright ``Page``, async or sync API) and ``memory`` (the
-:class:`~sitememory_plugin.SiteMemory` in use). A hook that raises stops the agent's call with a
-:class:`~sitememory_plugin.PluginError` naming the plugin, after every other implementation has
-run, so a failing plugin never stops the recording of visits. Raise
+The navigation and action hooks get ``page`` (a Playwright ``Page``, async or sync API) and
+``memory`` (the :class:`~sitememory_plugin.SiteMemory` in use). A hook that raises stops the
+agent's call with a :class:`~sitememory_plugin.PluginError` naming the plugin, after every other
+implementation has run, so a failing plugin never stops the recording of visits. Raise
 :class:`~sitememory_plugin.NavigationRefused` to refuse a navigation on purpose.
 """
 
@@ -79,7 +79,8 @@ def sitememory_after_navigation(
     """A main-frame navigation finished or failed; ``visit`` says how.
 
     Called for every navigation of an attached page, whoever started it (``goto``, a click, a
-    redirect, a script, a new page), once per navigation. The built-in recorder stores the visit.
+    redirect, a script, a new page), once per navigation, off the navigation's path: ``goto``
+    does not wait for it, ``site.settle()`` does. The built-in recorder stores the visit.
 
     :param page: the page that navigated.
     :param url: the URL the page ended on (after redirects), or that failed.

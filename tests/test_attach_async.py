@@ -86,6 +86,7 @@ async def test_goto_records_a_visit_with_the_browsers_timings(
 ) -> None:
     response = await site.goto(site_server.url("/page/a"))
     assert response is not None and response.status == 200
+    await site.settle()  # recording is off the navigation's path
     profile = await memory.get_profile(site_server.url())
     assert profile.visit_count == 1 and profile.success_count == 1
     assert profile.last_status == 200
@@ -125,12 +126,14 @@ async def test_http_errors_and_network_errors_are_failures(
     site: AsyncSite, memory: SiteMemory, site_server: TestSite
 ) -> None:
     await site.goto(site_server.url("/status/503"))
+    await site.settle()
     profile = await memory.get_profile(site_server.url())
     assert (profile.visit_count, profile.failure_count, profile.last_status) == (1, 1, 503)
 
     dead = f"http://127.0.0.1:{closed_port()}/x"
     with pytest.raises(PlaywrightError, match="ERR_CONNECTION_REFUSED"):
         await site.goto(dead)
+    await site.settle()
     failed = await memory.get_profile(dead)
     assert (failed.visit_count, failed.failure_count) == (1, 1)
     assert "ERR_CONNECTION_REFUSED" in str(failed.last_error)
@@ -222,6 +225,7 @@ async def test_timeout_adapts_to_measured_load_times_unless_given(
     async with attach(context, memory, plugins=plugins) as site:
         for _ in range(3):
             await site.goto(site_server.url("/slow?ms=20"))
+            await site.settle()  # so that the next goto sees this visit
         assert [o.timeout for o in spy.options] == [None, None, None]  # too little known yet
         p95 = (await memory.get_profile(site_server.url())).p95_load_time
         assert p95 is not None
@@ -240,6 +244,7 @@ async def test_politeness_spaces_navigations_to_a_failing_site(
     plugins.register(spy)
     for _ in range(3):
         await site.goto(site_server.url("/status/503"))
+        await site.settle()
     delays = [o.delay for o in spy.options]
     assert delays[0] == 0  # nothing known of the site yet
     assert delays[-1] > 0.5  # failing: 1 s x a recent failure rate of 1, at least
@@ -352,16 +357,19 @@ async def test_a_plugin_that_raises_is_named_and_recording_goes_on(
             raise RuntimeError("broken on purpose")
 
     plugins.register(Broken(), name="broken-plugin")
+    await site.goto(site_server.url("/page/a"))  # the navigation itself is fine
     with pytest.raises(PluginError, match="'broken-plugin' raised in sitememory_after_navigation") as raised:
-        await site.goto(site_server.url("/page/a"))
+        await site.settle()
     assert raised.value.plugin == "broken-plugin"
     assert isinstance(raised.value.__cause__, RuntimeError)
 
     page = context.pages[0]
     with caplog.at_level(logging.ERROR, logger="sitememory_plugin"):
-        await page.click("#next")  # nobody awaits this navigation: logged and kept
+        await page.click("#next")  # not through the handle: logged, kept, raised by settle()
         await page.wait_for_url("**/page/next")
-        await site.settle()
+        with pytest.raises(PluginError, match="'broken-plugin'"):
+            await site.settle()
+    await site.settle()  # each error is raised once
     assert "broken-plugin" in caplog.text
     assert [e.plugin for e in site.errors] == ["broken-plugin", "broken-plugin"]
     profile = await memory.get_profile(site_server.url())
@@ -385,6 +393,7 @@ async def test_async_hook_implementations_are_awaited(
 
     plugins.register(AsyncPlugin())
     await site.goto(site_server.url("/page/a"))
+    await site.settle()
     assert seen == [(f"127.0.0.1:{site_server.port}", 200)]
     text = await site.prompt_context()
     assert text.startswith(f"Site memory for 127.0.0.1:{site_server.port}:")
@@ -401,6 +410,7 @@ async def test_a_site_key_plugin_decides_where_visits_go(
 
     plugins.register(OneSite())
     await site.goto(site_server.url("/page/a"))
+    await site.settle()
     assert await memory.list_sites() == ["local.test"]
     assert site.key("https://example.com/x") == "example.com"
 

@@ -196,7 +196,9 @@ def test_registrable_domain_in_browser(
         site = attach(context, memory, plugins=pm)
         local = f"127.0.0.1:{web.port}"
         assert site.goto(web.url("/page/one")).status == 200
+        site.settle()
         assert site.goto(web.url("/page/two")).status == 200
+        site.settle()
         # An IP address keeps its default key.
         assert site.key(web.url("/page/one")) == local
         assert memory.get_profile_sync(local).visit_count == 2
@@ -221,6 +223,7 @@ def test_guard_refuses_failing_site_only(
         site = attach(context, memory, plugins=pm)
         for _ in range(5):  # the default min_visits: judged only from the fifth outcome on
             assert site.goto(bad.url("/status/503")).status == 503
+            site.settle()
         with pytest.raises(NavigationRefused) as refused:
             site.goto(bad.url("/status/503"))
         assert bad.hits("/status/503") == 5  # refused before page.goto
@@ -241,6 +244,7 @@ def test_guard_refuses_failing_site_only(
 
         # Another site is unaffected.
         assert site.goto(good.url("/page/a")).status == 200
+        site.settle()
         assert good.hits("/page/a") == 1
         assert site.errors == []
         site.detach()
@@ -256,7 +260,9 @@ def test_guard_thresholds_from_environment(
         site = attach(context, memory, plugins=pm)
         flaky = web.url("/flaky")  # 503, 200, 503, ...
         assert site.goto(flaky).status == 503
+        site.settle()
         assert site.goto(flaky).status == 200  # recent failure rate 1/2
+        site.settle()
 
         monkeypatch.setenv("SITEMEMORY_GUARD_THRESHOLD", "0.4")  # read at each navigation
         with pytest.raises(NavigationRefused, match="threshold of 40%"):
@@ -265,10 +271,12 @@ def test_guard_thresholds_from_environment(
 
         monkeypatch.setenv("SITEMEMORY_GUARD_THRESHOLD", "0.6")
         assert site.goto(flaky).status == 503  # 1/2 is not above 0.6; now 2/3
+        site.settle()
         with pytest.raises(NavigationRefused, match="failed 2 of its last 3"):
             site.goto(flaky)
         monkeypatch.setenv("SITEMEMORY_GUARD_MIN_VISITS", "4")  # 3 outcomes: too few to judge
         assert site.goto(flaky).status == 200
+        site.settle()
         assert web.hits("/flaky") == 4
 
         # Invalid settings stop the navigation with the plugin named and the ValueError as cause.

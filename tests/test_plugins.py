@@ -279,6 +279,7 @@ async def test_an_installed_entry_point_plugin_joins_a_real_navigation(
             context = await browser.new_context()
             async with attach(context, memory, plugins=pm) as site:
                 await site.goto(site_server.url("/page/a"))
+                await site.settle()
                 assert plugin.visits == [(f"127.0.0.1:{site_server.port}", 200)]
                 assert (await site.prompt_context()).endswith("- from the entry-point plugin")
             await browser.close()

@@ -1,8 +1,16 @@
-"""Built-in ``recorder`` plugin: every navigation becomes a visit in the memory."""
+"""Built-in ``recorder`` plugin: every navigation becomes a visit in the memory.
+
+The write is off the navigation's path: under the async API the page's load report is handled
+in a task of its own; under the sync API, where Playwright runs the report inline, the write
+goes to one worker thread (in order). ``site.settle()`` waits for writes in flight.
+"""
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Awaitable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from .._memory import SiteMemory
@@ -12,6 +20,12 @@ from ._api import is_async
 
 
 class Recorder:
+    def __init__(self) -> None:
+        self._executor: ThreadPoolExecutor | None = None
+        self._owner = os.getpid()
+        self._pending: set[Future[None]] = set()
+        self._lock = threading.Lock()
+
     @hookimpl
     def sitememory_after_navigation(
         self, page: Any, key: str, visit: Visit, memory: SiteMemory
@@ -20,7 +34,30 @@ class Recorder:
             return memory.record_visit(
                 key, visit.duration, status=visit.status, error=visit.error, timings=visit.timings
             )
-        memory.record_visit_sync(
-            key, visit.duration, status=visit.status, error=visit.error, timings=visit.timings
+        future = self._pool().submit(
+            memory.record_visit_sync, key, visit.duration, status=visit.status, error=visit.error,
+            timings=visit.timings,
         )
+        with self._lock:
+            self._pending.add(future)
+        future.add_done_callback(self._done)
         return None
+
+    def wait(self) -> None:
+        """Block until the visits handed to the worker thread are written; re-raise a failure."""
+        with self._lock:
+            pending = list(self._pending)
+        for future in wait(pending).done:
+            future.result()
+
+    def _done(self, future: Future[None]) -> None:
+        with self._lock:
+            self._pending.discard(future)
+
+    def _pool(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._executor is None or self._owner != os.getpid():  # none in a forked child
+                self._executor = ThreadPoolExecutor(1, thread_name_prefix="sitememory-recorder")
+                self._owner = os.getpid()
+                self._pending = set()
+            return self._executor

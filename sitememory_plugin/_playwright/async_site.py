@@ -70,7 +70,8 @@ class AsyncSite(SiteBase):
         self._detached = True
         if self._attached:
             self.target.remove_listener("requestfailed", self._on_request_failed)
-            await self.settle()
+            with contextlib.suppress(PluginError):  # logged and kept in .errors already
+                await self.settle()
             for disposable in self._disposables:
                 # A closed page or context has nothing left to remove.
                 with contextlib.suppress(PlaywrightError):
@@ -79,9 +80,15 @@ class AsyncSite(SiteBase):
             await self.memory.close()
 
     async def settle(self) -> None:
-        """Wait until the visits of navigations that already happened are recorded."""
+        """Wait until the visits of navigations that already happened are recorded.
+
+        Recording is off the navigation's path (``goto`` returns at the load event); call this
+        before reading the memory for what the last navigations taught it.
+        :raises PluginError: a plugin raised while recording, since the last ``settle()``.
+        """
         while pending := self._tasks - {asyncio.current_task()}:
             await asyncio.gather(*pending, return_exceptions=True)
+        self.raise_kept()
 
     # -- navigation ------------------------------------------------------------------------
 
@@ -109,21 +116,18 @@ class AsyncSite(SiteBase):
             await asyncio.sleep(options.delay)
         state = self.state(page)
         state.timed_out = None
-        failures, errors = state.failures, state.errors
+        failures = state.failures
         started = time.monotonic()
         try:
-            response = await page.goto(url, **options.goto_kwargs(), **kwargs)
+            return await page.goto(url, **options.goto_kwargs(), **kwargs)
         except PlaywrightError as exc:
-            await self.settle()
+            with contextlib.suppress(PluginError):  # raised by the next settle()
+                await self.settle()  # a failure event may have recorded it already
             if state.failures == failures and not is_aborted(str(exc)):
                 if isinstance(exc, PlaywrightTimeoutError):
                     state.timed_out = url
                 await self._record(page, failed_visit(url, time.monotonic() - started, str(exc)))
             raise
-        await self.settle()
-        if state.errors > errors:
-            raise self.errors[-1]
-        return response
 
     async def _on_report(self, source: Any, report: Any) -> None:
         # A binding callback: Playwright runs it as a task of its own and swallows what it raises.
@@ -174,7 +178,7 @@ class AsyncSite(SiteBase):
                 visit=visit, profile=profile, memory=self.memory,
             )
         except PluginError as exc:
-            self.keep_error(page, exc)
+            self.keep_error(exc)
         except Exception:
             log.exception("sitememory: could not record a visit to %s", visit.url)
         finally:
@@ -250,7 +254,7 @@ class AsyncSite(SiteBase):
         except PluginError as exc:
             if error is None:
                 raise
-            self.keep_error(page, exc)  # the action's own error is the one to raise
+            self.keep_error(exc)  # the action's own error is the one to raise
         if error is not None:
             raise error
         assert chosen is not None
@@ -298,6 +302,7 @@ class AsyncSite(SiteBase):
         """What the memory knows of the site of ``url`` (default: the page's), for an LLM prompt."""
         if url is None:
             url = (await self._page(page)).url
+        await self.settle()
         key = self.key(url)
         lines: list[str] = []
         await call_async(

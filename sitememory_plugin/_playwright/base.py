@@ -35,8 +35,6 @@ class PageState:
     #: URL of a ``goto`` that timed out: its late load is the same visit, not a new one (a load
     #: of any other URL, or a redirect's target, is a new visit and clears it).
     timed_out: str | None = None
-    #: Plugin errors raised while recording this page's navigations.
-    errors: int = 0
 
 
 class SiteBase:
@@ -49,9 +47,10 @@ class SiteBase:
         self.target = target
         self.memory = memory
         self.plugins = plugins
-        #: Plugin errors raised while recording navigations nobody awaited (clicks, redirects,
-        #: new pages); each is also logged. ``goto`` raises those of its own navigation.
+        #: Plugin errors raised while recording navigations (which happens off the navigation's
+        #: path); each is logged, and the next ``settle()`` raises the first one.
         self.errors: list[PluginError] = []
+        self._unraised: list[PluginError] = []
         self._owns_memory = owns_memory
         self._is_context = is_context
         # Unique per handle: a context can be attached, detached and attached again.
@@ -137,10 +136,16 @@ class SiteBase:
         except (KeyError, TypeError, AttributeError):
             return False
 
-    def keep_error(self, page: Any, error: PluginError) -> None:
+    def keep_error(self, error: PluginError) -> None:
         report(error)
         self.errors.append(error)
-        self.state(page).errors += 1
+        self._unraised.append(error)
+
+    def raise_kept(self) -> None:
+        """Raise the first plugin error kept since the last call, if any."""
+        if self._unraised:
+            first, self._unraised = self._unraised[0], []
+            raise first
 
     def check_open(self) -> None:
         if self._detached:

@@ -66,6 +66,8 @@ class SyncSite(SiteBase):
         self._detached = True
         if self._attached:
             self.target.remove_listener("requestfailed", self._on_request_failed)
+            with contextlib.suppress(PluginError):  # logged and kept in .errors already
+                self.settle()
             for disposable in self._disposables:
                 # A closed page or context has nothing left to remove.
                 with contextlib.suppress(PlaywrightError):
@@ -74,7 +76,22 @@ class SyncSite(SiteBase):
             self.memory.close_sync()
 
     def settle(self) -> None:
-        """Visits are recorded as they happen under the sync API; nothing to wait for."""
+        """Wait until the visits of navigations that already happened are recorded.
+
+        Recording is off the navigation's path (the built-in recorder writes on a worker
+        thread); call this before reading the memory for what the last navigations taught it.
+        :raises PluginError: a plugin raised while recording, since the last ``settle()``.
+        """
+        recorder = self.plugins.get_plugin("recorder")
+        if recorder is not None and callable(getattr(recorder, "wait", None)):
+            try:
+                recorder.wait()
+            except Exception as exc:
+                self.keep_error(PluginError(
+                    f"plugin 'recorder' failed to write a visit: {type(exc).__name__}: {exc}",
+                    "recorder", "sitememory_after_navigation",
+                ))
+        self.raise_kept()
 
     # -- navigation ------------------------------------------------------------------------
 
@@ -102,19 +119,16 @@ class SyncSite(SiteBase):
             time.sleep(options.delay)
         state = self.state(page)
         state.timed_out = None
-        failures, errors = state.failures, state.errors
+        failures = state.failures
         started = time.monotonic()
         try:
-            response = page.goto(url, **options.goto_kwargs(), **kwargs)
+            return page.goto(url, **options.goto_kwargs(), **kwargs)
         except PlaywrightError as exc:
             if state.failures == failures and not is_aborted(str(exc)):
                 if isinstance(exc, PlaywrightTimeoutError):
                     state.timed_out = url
                 self._record(page, failed_visit(url, time.monotonic() - started, str(exc)))
             raise
-        if state.errors > errors:
-            raise self.errors[-1]
-        return response
 
     def _on_report(self, source: Any, report: Any) -> None:
         if self._detached or not self.is_main_frame_source(source):
@@ -161,7 +175,7 @@ class SyncSite(SiteBase):
                 visit=visit, profile=profile, memory=self.memory,
             )
         except PluginError as exc:
-            self.keep_error(page, exc)
+            self.keep_error(exc)
         except Exception:
             log.exception("sitememory: could not record a visit to %s", visit.url)
 
@@ -232,7 +246,7 @@ class SyncSite(SiteBase):
         except PluginError as exc:
             if error is None:
                 raise
-            self.keep_error(page, exc)  # the action's own error is the one to raise
+            self.keep_error(exc)  # the action's own error is the one to raise
         if error is not None:
             raise error
         assert chosen is not None
@@ -277,6 +291,7 @@ class SyncSite(SiteBase):
     ) -> str:
         """What the memory knows of the site of ``url`` (default: the page's), for an LLM prompt."""
         key = self.key(url if url is not None else self._page(page).url)
+        self.settle()
         lines: list[str] = []
         call_sync(
             self.plugins, "sitememory_prompt_context", key=key,
