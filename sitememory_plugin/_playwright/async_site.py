@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import inspect
 import time
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from types import TracebackType
 from typing import Any
 
@@ -19,7 +19,7 @@ from .._core.errors import PluginError
 from .._core.prompt import DEFAULT_MAX_CHARS, bounded
 from .._hookcall import call_async
 from .base import SiteBase, log
-from .navigation import Visit, failed_visit, is_aborted, visit_from_report
+from .navigation import Visit, failed_visit, is_aborted
 from .selectors import attempts_for, unique
 
 
@@ -47,21 +47,22 @@ class AsyncSite(SiteBase):
 
     async def _attach(self) -> AsyncSite:
         self.check_open()
-        if self._attached:
-            return self
-        self._attached = True
-        try:
-            for disposable in (
-                await self.target.expose_binding(self._binding, self._on_report),
-                await self.target.add_init_script(script=self.script),
-            ):
-                if disposable is not None:
-                    self._disposables.append(disposable)
-        except BaseException:
-            self._attached = False
-            raise
-        self.target.on("requestfailed", self._on_request_failed)
+        if not self._attached:
+            self._attached = True
+            self.target.on("response", self.note_response)
+            self.target.on("requestfailed", self._on_request_failed)
+            if self._is_context:
+                self.target.on("page", self._watch)
+                for page in self.target.pages:
+                    self._watch(page)
+            else:
+                self._watch(self.target)
         return self
+
+    def _watch(self, page: Page) -> None:
+        page.on("domcontentloaded", self.note_dom_content_loaded)
+        page.on("load", self._on_load)
+        self._watched.add(page)
 
     async def detach(self) -> None:
         """Stop recording and consulting; waits for recordings in flight. Idempotent."""
@@ -69,13 +70,15 @@ class AsyncSite(SiteBase):
             return
         self._detached = True
         if self._attached:
+            self.target.remove_listener("response", self.note_response)
             self.target.remove_listener("requestfailed", self._on_request_failed)
+            if self._is_context:
+                self.target.remove_listener("page", self._watch)
+            for page in list(self._watched):
+                page.remove_listener("domcontentloaded", self.note_dom_content_loaded)
+                page.remove_listener("load", self._on_load)
             with contextlib.suppress(PluginError):  # logged and kept in .errors already
                 await self.settle()
-            for disposable in self._disposables:
-                # A closed page or context has nothing left to remove.
-                with contextlib.suppress(PlaywrightError):
-                    await disposable.close()
         if self._owns_memory:
             await self.memory.close()
 
@@ -129,21 +132,12 @@ class AsyncSite(SiteBase):
                 await self._record(page, failed_visit(url, time.monotonic() - started, str(exc)))
             raise
 
-    async def _on_report(self, source: Any, report: Any) -> None:
-        # A binding callback: Playwright runs it as a task of its own and swallows what it raises.
-        if self._detached or not self.is_main_frame_source(source):
-            return
-        visit = visit_from_report(report)
-        if visit is None:
-            return
-        page = source["page"]
-        state = self.state(page)
-        late, state.timed_out = state.timed_out == visit.url, None
-        if late:
-            return  # the late load of a goto that timed out: recorded already, as a failure
-        await self._record(page, visit)
+    def _on_load(self, page: Page) -> None:
+        visit = self.loaded(page)
+        if visit is not None:
+            self._spawn(self._record(page, visit))
 
-    async def _on_request_failed(self, request: Request) -> None:
+    def _on_request_failed(self, request: Request) -> None:
         if self._detached:
             return
         try:
@@ -158,19 +152,22 @@ class AsyncSite(SiteBase):
         error = request.failure or "navigation failed"
         if is_aborted(error):
             return
+        self.state(page).failures += 1  # counted now: a goto failing meanwhile must not record it too
         started = request.timing.get("startTime", -1)
         duration = time.time() - started / 1000 if started > 0 else 0.0
-        await self._record(page, failed_visit(request.url, duration, error))
+        self._spawn(self._record(page, failed_visit(request.url, duration, error), counted=True))
 
-    async def _record(self, page: Page, visit: Visit) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._tasks.add(task)
+    def _spawn(self, recording: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(recording)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _record(self, page: Page, visit: Visit, counted: bool = False) -> None:
         try:
             key = self.web_key(visit.url)
             if key is None:
                 return
-            if not visit.ok:
+            if not visit.ok and not counted:
                 self.state(page).failures += 1
             profile = await self.memory.get_profile(key)
             await call_async(
@@ -181,9 +178,6 @@ class AsyncSite(SiteBase):
             self.keep_error(exc)
         except Exception:
             log.exception("sitememory: could not record a visit to %s", visit.url)
-        finally:
-            if task is not None:
-                self._tasks.discard(task)
 
     # -- actions ---------------------------------------------------------------------------
 

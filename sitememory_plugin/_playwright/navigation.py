@@ -8,33 +8,6 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-#: Runs in every main frame of an http(s) page; at the load event it reports the browser's
-#: Navigation Timing figures through a binding. It reports synchronously inside the load handler:
-#: a report deferred with setTimeout is lost when the agent navigates on at once, and the
-#: binding's message then reaches Playwright before the load event that ends ``goto``.
-INIT_SCRIPT = """
-(() => {
-  const name = %(name)s;
-  if (window !== window.top || !/^https?:$/.test(location.protocol)) return;
-  addEventListener('load', () => {
-    const entry = performance.getEntriesByType('navigation')[0];
-    const report = {
-      url: location.href,
-      now: performance.now(),
-      status: entry && entry.responseStatus ? entry.responseStatus : 0,
-      ttfb: entry ? entry.responseStart : -1,
-      dcl: entry ? entry.domContentLoadedEventEnd : -1,
-      transfer: entry ? entry.transferSize : -1,
-      redirects: entry ? entry.redirectCount : 0,
-    };
-    try {
-      const sent = window[name](report);
-      if (sent && sent.catch) sent.catch(() => {});
-    } catch (e) {}
-  }, {once: true});
-})();
-"""
-
 #: Playwright's error text for a navigation cut short by another one: not the site's fault.
 ABORTED = ("net::ERR_ABORTED", "frame was detached", "Navigation interrupted")
 
@@ -68,9 +41,11 @@ class NavigationOptions:
 class Visit:
     """A finished or failed main-frame navigation, as ``sitememory_after_navigation`` sees it.
 
-    ``duration`` is seconds from the start of the navigation to the load event (or to the
-    failure); ``timings`` holds the browser's Navigation Timing figures in seconds (``ttfb``,
-    ``dom_content_loaded``, ``load``) and ``transfer_bytes``, ``redirects``.
+    ``duration`` is seconds from the start of the navigation (its first request, before any
+    redirect) to the load event, or to the failure; ``timings`` holds the browser's timings of
+    the navigation in seconds since its start (``ttfb``: first byte of the final response,
+    ``dom_content_loaded``, ``load``) and ``transfer_bytes`` (the response's Content-Length, when
+    it sends one), ``redirects``.
     """
 
     url: str
@@ -84,26 +59,28 @@ class Visit:
         return self.error is None and (self.status is None or self.status < 400)
 
 
-def visit_from_report(report: Any) -> Visit | None:
-    """The visit a page's load report describes; ``None`` when the report is not one of ours."""
-    if not isinstance(report, Mapping) or not isinstance(report.get("url"), str):
-        return None
-    now = _millis(report.get("now"))
-    if now is None:
-        return None
-    timings: dict[str, float] = {"load": now / 1000}
-    for name, source in (("ttfb", "ttfb"), ("dom_content_loaded", "dcl")):
-        value = _millis(report.get(source))
-        if value is not None:
-            timings[name] = value / 1000
-    for name, source in (("transfer_bytes", "transfer"), ("redirects", "redirects")):
-        value = _millis(report.get(source))
-        if value is not None:
-            timings[name] = value
-    status = report.get("status")
+def loaded_visit(
+    url: str, status: int | None, started_ms: float, ttfb_ms: float | None, dcl_at: float | None,
+    load_at: float, transfer_bytes: float | None, redirects: int,
+) -> Visit:
+    """A navigation that reached its load event, from what Playwright reports of it.
+
+    :param started_ms: when the first request of the navigation (before redirects) started, in
+        ms since the epoch (Playwright's ``request.timing["startTime"]``).
+    :param ttfb_ms: when the final response's first byte arrived, in ms since the epoch.
+    :param dcl_at: when ``DOMContentLoaded`` was reported, seconds since the epoch.
+    :param load_at: when the load event was reported, seconds since the epoch.
+    """
+    start = started_ms / 1000
+    timings: dict[str, float] = {"load": max(0.0, load_at - start), "redirects": float(redirects)}
+    if ttfb_ms is not None:
+        timings["ttfb"] = max(0.0, ttfb_ms / 1000 - start)
+    if dcl_at is not None:
+        timings["dom_content_loaded"] = min(timings["load"], max(0.0, dcl_at - start))
+    if transfer_bytes is not None:
+        timings["transfer_bytes"] = transfer_bytes
     return Visit(
-        url=report["url"],
-        duration=now / 1000,
+        url=url, duration=timings["load"],
         status=status if type(status) is int and 100 <= status <= 999 else None,
         timings=MappingProxyType(timings),
     )
@@ -119,7 +96,8 @@ def is_aborted(error: str) -> bool:
     return any(marker in error for marker in ABORTED)
 
 
-def _millis(value: Any) -> float | None:
+def number(value: Any) -> float | None:
+    """``value`` as a finite, non-negative float, else ``None``."""
     if type(value) not in (int, float) or not math.isfinite(value) or value < 0:
         return None
     return float(value)

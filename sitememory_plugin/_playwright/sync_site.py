@@ -1,8 +1,8 @@
 """``SyncSite``: the handle ``attach()`` returns for Playwright's sync API.
 
-The same steps as ``AsyncSite``, blocking: Playwright's sync API runs its event handlers and
-binding callbacks inside the calling thread's own calls, so a visit is recorded before the
-``goto`` that caused it returns, and nothing here touches an event loop.
+The same steps as ``AsyncSite``, blocking: Playwright's sync API runs event handlers inside the
+calling thread's own Playwright calls, so hooks run there; the built-in recorder hands the write
+to a worker thread. Nothing here touches an event loop.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from .._core.errors import PluginError
 from .._core.prompt import DEFAULT_MAX_CHARS, bounded
 from .._hookcall import call_sync
 from .base import SiteBase, log
-from .navigation import Visit, failed_visit, is_aborted, visit_from_report
+from .navigation import Visit, failed_visit, is_aborted
 from .selectors import attempts_for, unique
 
 
@@ -43,35 +43,38 @@ class SyncSite(SiteBase):
 
     def attach_now(self) -> SyncSite:
         self.check_open()
-        if self._attached:
-            return self
-        self._attached = True
-        try:
-            for disposable in (
-                self.target.expose_binding(self._binding, self._on_report),
-                self.target.add_init_script(script=self.script),
-            ):
-                if disposable is not None:
-                    self._disposables.append(disposable)
-        except BaseException:
-            self._attached = False
-            raise
-        self.target.on("requestfailed", self._on_request_failed)
+        if not self._attached:
+            self._attached = True
+            self.target.on("response", self.note_response)
+            self.target.on("requestfailed", self._on_request_failed)
+            if self._is_context:
+                self.target.on("page", self._watch)
+                for page in self.target.pages:
+                    self._watch(page)
+            else:
+                self._watch(self.target)
         return self
 
+    def _watch(self, page: Page) -> None:
+        page.on("domcontentloaded", self.note_dom_content_loaded)
+        page.on("load", self._on_load)
+        self._watched.add(page)
+
     def detach(self) -> None:
-        """Stop recording and consulting. Idempotent."""
+        """Stop recording and consulting; waits for recordings in flight. Idempotent."""
         if self._detached:
             return
         self._detached = True
         if self._attached:
+            self.target.remove_listener("response", self.note_response)
             self.target.remove_listener("requestfailed", self._on_request_failed)
+            if self._is_context:
+                self.target.remove_listener("page", self._watch)
+            for page in list(self._watched):
+                page.remove_listener("domcontentloaded", self.note_dom_content_loaded)
+                page.remove_listener("load", self._on_load)
             with contextlib.suppress(PluginError):  # logged and kept in .errors already
                 self.settle()
-            for disposable in self._disposables:
-                # A closed page or context has nothing left to remove.
-                with contextlib.suppress(PlaywrightError):
-                    disposable.close()
         if self._owns_memory:
             self.memory.close_sync()
 
@@ -130,18 +133,10 @@ class SyncSite(SiteBase):
                 self._record(page, failed_visit(url, time.monotonic() - started, str(exc)))
             raise
 
-    def _on_report(self, source: Any, report: Any) -> None:
-        if self._detached or not self.is_main_frame_source(source):
-            return
-        visit = visit_from_report(report)
-        if visit is None:
-            return
-        page = source["page"]
-        state = self.state(page)
-        late, state.timed_out = state.timed_out == visit.url, None
-        if late:
-            return  # the late load of a goto that timed out: recorded already, as a failure
-        self._record(page, visit)
+    def _on_load(self, page: Page) -> None:
+        visit = self.loaded(page)
+        if visit is not None:
+            self._record(page, visit)
 
     def _on_request_failed(self, request: Request) -> None:
         if self._detached:
