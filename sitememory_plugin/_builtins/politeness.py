@@ -17,8 +17,9 @@ class AutoThrottle:
     ``target_concurrency`` (AutoThrottle's rule: about that many requests in flight), times
     ``1 + failure_penalty x`` its recent failure rate, plus ``failure_backoff`` seconds x that
     rate, within ``[min_delay, max_delay]``. A healthy site visited one page after another is
-    never delayed: each navigation already takes about as long as the delay. Spacing is kept
-    per process (each agent process is polite on its own).
+    hardly delayed: each navigation already takes about as long as the delay (one faster than
+    the site's median waits the difference). Spacing is kept per process (each agent process is
+    polite on its own).
     """
 
     def __init__(
