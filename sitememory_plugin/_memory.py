@@ -14,15 +14,17 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Any, ParamSpec, TypeVar
+from typing import IO, Any, ParamSpec, TypeVar
 
 import platformdirs
 
-from ._core import legacy
+from ._core import legacy, transfer
 from ._core.keys import site_key
 from ._core.legacy import ImportResult
 from ._core.models import ActionPattern, Quirk, Selector, SiteProfile
@@ -297,6 +299,29 @@ class SiteMemory:
     def import_legacy_sync(self, path: str | os.PathLike[str]) -> ImportResult:
         return self._import_legacy(Path(path))
 
+    async def export(self, file: str | os.PathLike[str] | IO[str]) -> int:
+        """Write every site's document as JSON Lines to a path or text file; returns the count."""
+        return await self._run(self._export, file)
+
+    def export_sync(self, file: str | os.PathLike[str] | IO[str]) -> int:
+        return self._export(file)
+
+    async def import_jsonl(self, file: str | os.PathLike[str] | IO[str]) -> ImportResult:
+        """Merge an :meth:`export` into the store: new sites as they are, known ones merged;
+        importing the same file again counts nothing twice."""
+        return await self._run(self._import_jsonl, file)
+
+    def import_jsonl_sync(self, file: str | os.PathLike[str] | IO[str]) -> ImportResult:
+        return self._import_jsonl(file)
+
+    async def prune(self, older_than: float | timedelta, *, dry_run: bool = False) -> list[str]:
+        """Forget sites with no activity (visit, selector, quirk, pattern) for ``older_than``
+        (seconds or a ``timedelta``); returns their keys. ``dry_run`` only lists them."""
+        return await self._run(self._prune, older_than, dry_run)
+
+    def prune_sync(self, older_than: float | timedelta, *, dry_run: bool = False) -> list[str]:
+        return self._prune(older_than, dry_run)
+
     # -- the one implementation of each operation ----------------------------------------
 
     def _pending(self, key: str) -> bool:
@@ -349,6 +374,26 @@ class SiteMemory:
         finally:
             self._store.close()
 
+    def _export(self, file: str | os.PathLike[str] | IO[str]) -> int:
+        self._flush()
+        count = 0
+        with _opened(file, "w") as out:
+            for line in transfer.export_lines(self._store):
+                out.write(line + "\n")
+                count += 1
+        return count
+
+    def _import_jsonl(self, file: str | os.PathLike[str] | IO[str]) -> ImportResult:
+        self._flush()
+        with _opened(file, "r") as source:
+            result = transfer.import_lines(self._store, source, getattr(source, "name", "<input>"))
+        return result
+
+    def _prune(self, older_than: float | timedelta, dry_run: bool) -> list[str]:
+        self._flush()
+        seconds = older_than.total_seconds() if isinstance(older_than, timedelta) else older_than
+        return transfer.prune(self._store, float(seconds), dry_run=dry_run)
+
     def _import_legacy(self, path: Path) -> ImportResult:
         return legacy.import_file(self._store, path)
 
@@ -392,3 +437,13 @@ def _cache_selector(
     if isinstance(fallbacks, str):
         raise TypeError("fallbacks must be a list of selectors, not a str")
     return CacheSelector(purpose, selector, tuple(fallbacks or ()), time.time())
+
+
+@contextmanager
+def _opened(file: str | os.PathLike[str] | IO[str], mode: str) -> Iterator[IO[str]]:
+    """A path opened as UTF-8 text (closed afterwards), or a file object as it is."""
+    if isinstance(file, str | os.PathLike):
+        with open(file, mode, encoding="utf-8", newline="\n") as handle:
+            yield handle
+    else:
+        yield file

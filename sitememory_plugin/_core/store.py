@@ -247,6 +247,12 @@ class FileStore:
             self.cache.drop(key)
         return removed
 
+    def remove_locked(self, key: str) -> bool:
+        """:meth:`delete` for a caller that holds :meth:`maintenance`."""
+        removed = files.remove(self.layout.site_path(key), durable=self.durable)
+        self.cache.drop(key)
+        return removed
+
     def close(self) -> None:
         """Drop the cache and the descriptors it pins; the store may be used again."""
         self.cache.clear()

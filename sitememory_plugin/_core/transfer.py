@@ -1,0 +1,110 @@
+"""Moving a store's knowledge in and out: JSON Lines export and import, and pruning old sites.
+
+An export is one site document per line, exactly as stored. Importing it into a store that does
+not know a site writes the document as it is (lossless); a site the store knows is merged (counts
+added, lists joined, the store's own values kept where both know), and the merged document's
+digest is recorded so that importing the same file again counts nothing twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import replace
+from types import MappingProxyType
+
+from .errors import StoreFormatError
+from .keys import site_key
+from .legacy import ImportResult, merge
+from .models import SiteProfile, freeze, thaw
+from .store import FileStore
+
+#: Field of a site document listing the digests of the exported documents merged into it.
+IMPORTED = "jsonl_imports"
+
+
+def export_lines(store: FileStore) -> Iterator[str]:
+    """Each site's document as one line of JSON (no newline), in site-key order."""
+    sites = store.keys()
+    for key in sites:
+        profile = store.read(key)
+        if profile is not None:
+            yield json.dumps(
+                profile.to_dict(), ensure_ascii=False, allow_nan=False, separators=(",", ":")
+            )
+
+
+def import_lines(store: FileStore, lines: Iterable[str], source: str = "<input>") -> ImportResult:
+    """Merge JSON Lines of site documents into ``store`` under :meth:`FileStore.maintenance`.
+
+    A line that is not a site document of a valid site is skipped with the reason; nothing is
+    written until every line is read.
+    """
+    incoming: list[tuple[str, str, SiteProfile]] = []
+    skipped: dict[str, str] = {}
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        where = f"{source}:{number}"
+        try:
+            profile = SiteProfile.from_dict(json.loads(line))
+            if site_key(profile.domain) != profile.domain:
+                raise StoreFormatError(f"{profile.domain!r} is not a site key")
+        except (ValueError, TypeError, RecursionError) as exc:
+            skipped[where] = str(exc)
+            continue
+        digest = hashlib.sha256(line.strip().encode()).hexdigest()
+        incoming.append((profile.domain, digest, profile))
+    imported: list[str] = []
+    with store.maintenance():
+        for key, digest, profile in incoming:
+            current = store.read_locked(key)
+            if current is None:
+                store.put(key, profile)
+            elif current.to_dict() == profile.to_dict():
+                skipped[key] = "identical"
+                continue
+            else:
+                done = set(current.extra.get(IMPORTED, ()))
+                if digest in done:
+                    skipped[key] = "already imported"
+                    continue
+                merged = merge(current, profile)
+                extra = {**thaw(merged.extra), IMPORTED: sorted(done | {digest})}
+                store.put(key, replace(merged, extra=freeze(extra)))
+            imported.append(key)
+    return ImportResult(tuple(imported), MappingProxyType(skipped))
+
+
+def last_activity(profile: SiteProfile) -> float | None:
+    """When anything was last learned about the site: a visit, a selector, a quirk, a pattern."""
+    times = [profile.last_visit, profile.first_visit]
+    times += [s.updated_at for s in profile.selectors.values()]
+    times += [q.last_seen for q in profile.quirks]
+    times += [p.updated_at for p in profile.patterns.values()]
+    known = [t for t in times if t is not None]
+    return max(known) if known else None
+
+
+def prune(store: FileStore, older_than: float, *, dry_run: bool = False) -> list[str]:
+    """Forget every site with no activity in the last ``older_than`` seconds; the keys forgotten.
+
+    A site with no timestamp at all is kept: nothing says it is old. Runs under
+    :meth:`FileStore.maintenance`, so no update is lost to a concurrent write.
+    """
+    if older_than < 0:
+        raise ValueError("older_than must be >= 0 seconds")
+    cutoff = time.time() - older_than
+    gone: list[str] = []
+    with store.maintenance():
+        sites = store.keys()
+        for key in sites:
+            profile = store.read_locked(key)
+            seen = None if profile is None else last_activity(profile)
+            if seen is not None and seen < cutoff:
+                if not dry_run:
+                    store.remove_locked(key)
+                gone.append(key)
+    return gone

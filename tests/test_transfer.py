@@ -1,0 +1,106 @@
+"""Export, import (JSON Lines) and prune, through both APIs."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from sitememory_plugin import SiteMemory
+
+from .conftest import Api
+
+pytestmark = pytest.mark.asyncio
+
+
+async def fill(api: Api) -> None:
+    await api.record_visit("https://a.example/", 1.2, status=200, timings={"ttfb": 0.1})
+    await api.record_visit("https://a.example/x", 0.8, status=503)
+    await api.cache_selector("https://a.example/", "search box", "#q", ["input[name=q]"])
+    await api.record_quirk("https://b.example/", "cookie banner", "click #accept")
+    await api.cache_action_pattern("https://b.example/", "login", [{"click": "#login"}])
+
+
+def doc(site: str, last_visit: float | None, visits: int = 1) -> str:
+    return json.dumps({
+        "format": "sitememory.site", "version": 1, "domain": site, "visit_count": visits,
+        "success_count": visits, "failure_count": 0, "first_visit": last_visit,
+        "last_visit": last_visit, "custom": {"kept": True},
+    })
+
+
+async def test_export_then_import_into_an_empty_store_is_lossless(api: Api, tmp_path: Path) -> None:
+    await fill(api)
+    path = tmp_path / "export.jsonl"
+    assert await api.export(path) == 2
+    lines = path.read_text().splitlines()
+    assert [json.loads(line)["domain"] for line in lines] == ["a.example", "b.example"]
+
+    async with SiteMemory(tmp_path / "other") as other:
+        result = await other.import_jsonl(path)
+        assert result.imported == ("a.example", "b.example") and not result.skipped
+        for site in ("a.example", "b.example"):
+            mine, theirs = await api.get_profile(site), await other.get_profile(site)
+            assert theirs.to_dict() == mine.to_dict()
+        again = await other.import_jsonl(path)  # nothing counted twice
+        assert again.imported == () and dict(again.skipped) == {
+            "a.example": "identical", "b.example": "identical"
+        }
+
+
+async def test_import_merges_into_known_sites_once(api: Api, tmp_path: Path) -> None:
+    await api.record_visit("https://a.example/", 1.0, status=200)
+    source = tmp_path / "in.jsonl"
+    source.write_text(doc("a.example", time.time(), visits=5) + "\n")
+    first = await api.import_jsonl(source)
+    assert first.imported == ("a.example",)
+    merged = await api.get_profile("a.example")
+    assert merged.visit_count == 6
+    assert merged.extra["custom"] == {"kept": True}
+    second = await api.import_jsonl(source)
+    assert second.imported == () and second.skipped["a.example"] == "already imported"
+    assert (await api.get_profile("a.example")).visit_count == 6
+
+
+async def test_bad_lines_are_skipped_with_the_reason_and_nothing_else_lost(api: Api) -> None:
+    text = "\n".join([
+        doc("good.example", time.time()),
+        "{not json",
+        json.dumps({"format": "sitememory.site", "version": 1, "domain": "../../etc"}),
+        json.dumps({"format": "other"}),
+        "",
+        json.dumps({"format": "sitememory.site", "version": 99, "domain": "new.example"}),
+    ])
+    result = await api.import_jsonl(io.StringIO(text))
+    assert result.imported == ("good.example",)
+    assert set(result.skipped) == {"<input>:2", "<input>:3", "<input>:4", "<input>:6"}
+    assert "newer than this library" in result.skipped["<input>:6"]
+    assert await api.list_sites() == ["good.example"]
+
+
+async def test_prune_forgets_sites_idle_for_longer_than_asked(api: Api) -> None:
+    now = time.time()
+    lines = [doc("old.example", now - 40 * 86400), doc("recent.example", now - 86400),
+             doc("undated.example", None)]
+    await api.import_jsonl(io.StringIO("\n".join(lines)))
+    await api.cache_selector("https://old-but-learning.example/", "buy", "#buy")
+
+    assert await api.prune(timedelta(days=30), dry_run=True) == ["old.example"]
+    assert len(await api.list_sites()) == 4  # a dry run forgets nothing
+    assert await api.prune(30 * 86400) == ["old.example"]
+    assert await api.list_sites() == ["old-but-learning.example", "recent.example", "undated.example"]
+    assert await api.prune(timedelta(days=30)) == []
+    with pytest.raises(ValueError, match="older_than"):
+        await api.prune(-1)
+
+
+async def test_export_includes_pending_write_behind_updates(store_path: Path, tmp_path: Path) -> None:
+    async with SiteMemory(store_path, flush_interval=60) as memory:
+        await memory.record_visit("https://a.example/", 1.0)
+        out = io.StringIO()
+        assert await memory.export(out) == 1
+        assert json.loads(out.getvalue())["visit_count"] == 1
