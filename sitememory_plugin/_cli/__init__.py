@@ -1,0 +1,306 @@
+"""The ``sitememory`` command: see what the memory knows, move it, keep it tidy, run the demo.
+
+Exit codes: 0 done, 1 nothing found (an unknown site) or a check failed, 2 bad usage or input,
+3 the store failed (a lock timeout, an I/O error, a document from a newer version).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from .._core.errors import PluginError, SiteMemoryError
+from .._core.models import SiteProfile
+from .._core.prompt import DEFAULT_MAX_CHARS, bounded
+from .._hookcall import call_sync
+from .._memory import SiteMemory, default_storage_path
+from .._plugins import make_plugin_manager, plugin_hooks
+from . import render
+from .doctor import run_checks
+
+NOT_FOUND, USAGE, STORE = 1, 2, 3
+
+
+class Cli:
+    """One invocation: parsed arguments, the consoles, and the memory (opened on first use)."""
+
+    def __init__(self, args: argparse.Namespace, out: Console, err: Console) -> None:
+        self.args = args
+        self.out = out
+        self.err = err
+        self.store = Path(args.store).expanduser() if args.store else default_storage_path()
+        self._memory: SiteMemory | None = None
+
+    @property
+    def memory(self) -> SiteMemory:
+        if self._memory is None:
+            self._memory = SiteMemory(self.store)
+        return self._memory
+
+    def close(self) -> None:
+        if self._memory is not None:
+            self._memory.close_sync()
+
+    def json(self, value: Any) -> None:
+        # Plain stdout, not rich: a terminal's width must never wrap what a script parses.
+        sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2, default=str) + "\n")
+
+    def profile(self, site: str) -> SiteProfile | None:
+        profile = self.memory.get_profile_sync(site)
+        if profile is None:
+            self.err.print(f"no site {site!r} in {self.store}")
+        return profile
+
+
+# -- commands ------------------------------------------------------------------------------------
+
+
+def cmd_list(cli: Cli) -> int:
+    rows = []
+    for key in cli.memory.list_sites_sync():
+        profile = cli.memory.get_profile_sync(key)
+        if profile is not None:
+            rows.append(render.row(profile))
+    rows = render.sort_rows(rows, cli.args.sort, cli.args.reverse)[: cli.args.limit]
+    if cli.args.json:
+        cli.json([{**r, "last_visit": render.iso(r["last_visit"])} for r in rows])
+        return 0
+    table = Table(title=f"{len(rows)} sites in {cli.store}", title_justify="left")
+    for name, justify in (("site", "left"), ("visits", "right"), ("success", "right"),
+                          ("p50 load", "right"), ("p95 load", "right"), ("last visit", "left"),
+                          ("selectors", "right"), ("quirks", "right")):
+        # fold, never elide: a cut site name is useless
+        table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    for r in rows:
+        table.add_row(
+            escape(r["site"]), str(r["visits"]), render.percent(r["success_rate"]),
+            render.seconds(r["p50_load_s"]), render.seconds(r["p95_load_s"]), render.when(r["last_visit"]),
+            str(r["selectors"]), str(r["quirks"]),
+        )
+    cli.out.print(table)
+    return 0
+
+
+def cmd_show(cli: Cli) -> int:
+    profile = cli.profile(cli.args.site)
+    if profile is None:
+        return NOT_FOUND
+    if cli.args.json:
+        cli.json(profile.to_dict())
+        return 0
+    summary = Table.grid(padding=(0, 2))
+    summary.add_row("site", escape(profile.domain))
+    summary.add_row("visits", f"{profile.visit_count} ({profile.success_count} ok, "
+                    f"{profile.failure_count} failed; success {render.percent(profile.success_rate)}, "
+                    f"recent failures {render.percent(profile.recent_failure_rate)})")
+    summary.add_row("load time", f"p50 {render.seconds(profile.p50_load_time)}, p95 "
+                    f"{render.seconds(profile.p95_load_time)}, mean {render.seconds(profile.mean_load_time)} "
+                    f"over {len(profile.load_times)} visits")
+    summary.add_row(
+        "first / last visit", f"{render.iso(profile.first_visit)} / {render.iso(profile.last_visit)}"
+    )
+    summary.add_row("last status / error", escape(f"{profile.last_status} / {profile.last_error}"))
+    if profile.last_timings:
+        summary.add_row("last timings", ", ".join(
+            f"{k} {render.seconds(v) if k not in ('transfer_bytes', 'redirects') else int(v)}"
+            for k, v in profile.last_timings.items()))
+    cli.out.print(summary)
+    if profile.selectors:
+        table = Table(title="selectors (best first)", title_justify="left")
+        for name in ("purpose", "selector", "ok", "failed", "failing streak"):
+            table.add_column(name)
+        for purpose, selector in profile.selectors.items():
+            for rank, candidate in enumerate(selector.ranked()):
+                stats = selector.candidates.get(candidate)
+                ok, failed, streak = (stats.ok, stats.failed, stats.streak) if stats else (0, 0, 0)
+                table.add_row(escape(purpose) if rank == 0 else "", escape(candidate), str(ok), str(failed),
+                              str(streak))
+        cli.out.print(table)
+    if profile.quirks:
+        table = Table(title="quirks", title_justify="left")
+        for name in ("description", "workaround", "seen", "last seen"):
+            table.add_column(name)
+        for quirk in profile.quirks:
+            table.add_row(escape(quirk.description), escape(quirk.workaround or "-"), str(quirk.occurrences),
+                          render.when(quirk.last_seen))
+        cli.out.print(table)
+    if profile.patterns:
+        table = Table(title="action patterns", title_justify="left")
+        for name in ("task", "actions", "cached"):
+            table.add_column(name)
+        for task, pattern in profile.patterns.items():
+            actions = json.dumps(pattern.to_dict()["actions"], ensure_ascii=False)
+            table.add_row(escape(task), escape(actions[:200]), str(pattern.times_cached))
+        cli.out.print(table)
+    return 0
+
+
+def cmd_context(cli: Cli) -> int:
+    plugins = make_plugin_manager()
+    answers = call_sync(plugins, "sitememory_site_key", firstresult=True, url=cli.args.url)
+    key = answers[0][1] if answers else cli.args.url
+    profile = cli.profile(key)
+    if profile is None:
+        return NOT_FOUND
+    lines: list[str] = []
+    call_sync(plugins, "sitememory_prompt_context", key=profile.domain, profile=profile, lines=lines)
+    sys.stdout.write(bounded(lines, cli.args.max_chars) + "\n")  # plain text, for a prompt
+    return 0
+
+
+def cmd_export(cli: Cli) -> int:
+    if cli.args.output in (None, "-"):
+        count = cli.memory.export_sync(sys.stdout)
+        sys.stdout.flush()
+    else:
+        count = cli.memory.export_sync(cli.args.output)
+    cli.err.print(f"exported {count} sites")
+    return 0
+
+
+def cmd_import(cli: Cli) -> int:
+    if cli.args.legacy:
+        if cli.args.file == "-":
+            cli.err.print("import --legacy reads a file, not standard input")
+            return USAGE
+        result = cli.memory.import_legacy_sync(cli.args.file)
+    else:
+        result = cli.memory.import_jsonl_sync(sys.stdin if cli.args.file == "-" else cli.args.file)
+    if cli.args.json:
+        cli.json({"imported": list(result.imported), "skipped": dict(result.skipped)})
+    else:
+        cli.out.print(f"imported {len(result.imported)} sites, skipped {len(result.skipped)}")
+        for where, why in result.skipped.items():
+            cli.out.print(f"  skipped {where}: {why}", markup=False, highlight=False)
+    return 0
+
+
+def cmd_prune(cli: Cli) -> int:
+    seconds = render.parse_duration(cli.args.older_than)
+    gone = cli.memory.prune_sync(seconds, dry_run=cli.args.dry_run)
+    verb = "would forget" if cli.args.dry_run else "forgot"
+    if cli.args.json:
+        cli.json({"dry_run": cli.args.dry_run, "sites": gone})
+    else:
+        cli.out.print(f"{verb} {len(gone)} sites idle for more than {cli.args.older_than}")
+        for key in gone:
+            cli.out.print(f"  {key}", markup=False, highlight=False)
+    return 0
+
+
+def cmd_forget(cli: Cli) -> int:
+    if not cli.memory.forget_sync(cli.args.site):
+        cli.err.print(f"no site {cli.args.site!r} in {cli.store}")
+        return NOT_FOUND
+    cli.out.print(f"forgot {cli.args.site}")
+    return 0
+
+
+def cmd_plugins(cli: Cli) -> int:
+    hooks = plugin_hooks(make_plugin_manager())
+    if cli.args.json:
+        cli.json(hooks)
+        return 0
+    table = Table(title="plugins (in registration order; later ones are called first)", title_justify="left")
+    table.add_column("plugin")
+    table.add_column("hooks")
+    for name, implemented in hooks.items():
+        table.add_row(escape(name), ", ".join(h.removeprefix("sitememory_") for h in implemented))
+    cli.out.print(table)
+    return 0
+
+
+def cmd_doctor(cli: Cli) -> int:
+    checks = run_checks(cli.store)
+    if cli.args.json:
+        cli.json([{"check": c.name, "ok": c.ok, "detail": c.detail} for c in checks])
+    else:
+        for check in checks:
+            mark = "[green]ok[/green]  " if check.ok else "[red]FAIL[/red]"
+            cli.out.print(f"{mark} {check.name}: ", end="")
+            cli.out.print(check.detail, markup=False, highlight=False)
+    return 0 if all(c.ok for c in checks) else NOT_FOUND
+
+
+def cmd_demo(cli: Cli) -> int:
+    from .._demo import run_demo
+
+    store = Path(cli.args.store).expanduser() if cli.args.store else None
+    return run_demo(store=store, agents=cli.args.agents, quick=cli.args.quick, console=cli.out)
+
+
+# -- parsing -------------------------------------------------------------------------------------
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="sitememory", description="A shared, durable memory of websites for browser agents.",
+    )
+    top.add_argument("--store", metavar="PATH",
+                     help="the store directory (default: $SITEMEMORY_PATH, else the user data dir)")
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(
+        name: str, run: Callable[[Cli], int], text: str, json_out: bool = False
+    ) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=text, description=text)
+        p.set_defaults(run=run)
+        if json_out:
+            p.add_argument("--json", action="store_true", help="print JSON for scripts")
+        return p
+
+    p = command("list", cmd_list, "a table of every site the memory knows", json_out=True)
+    p.add_argument("--sort", choices=list(render.SORTS), default="site")
+    p.add_argument("--reverse", action="store_true", help="reverse the sort order")
+    p.add_argument("--limit", type=int, default=None, metavar="N", help="show the first N sites")
+    p = command("show", cmd_show, "everything known about one site", json_out=True)
+    p.add_argument("site", help="a site key or URL")
+    p = command("context", cmd_context, "the text an LLM prompt gets about a site")
+    p.add_argument("url", help="a URL or site key")
+    p.add_argument("--max-chars", type=int, default=DEFAULT_MAX_CHARS)
+    p = command("export", cmd_export, "write every site as JSON Lines")
+    p.add_argument("-o", "--output", metavar="FILE", help="file to write (default: standard output)")
+    p = command("import", cmd_import, "merge JSON Lines (or the seed's single-file format)", json_out=True)
+    p.add_argument("file", help="file to read, - for standard input")
+    p.add_argument("--legacy", action="store_true", help="the seed's {domain: profile} JSON file")
+    p = command("prune", cmd_prune, "forget sites idle for longer than a duration", json_out=True)
+    p.add_argument("--older-than", required=True, metavar="DURATION", help="e.g. 30d, 12h, 90m")
+    p.add_argument("--dry-run", action="store_true", help="list what would be forgotten")
+    p = command("forget", cmd_forget, "forget one site")
+    p.add_argument("site", help="a site key or URL")
+    command("plugins", cmd_plugins, "loaded plugins and the hooks each implements", json_out=True)
+    command("doctor", cmd_doctor, "check the store, the locks, the browser and the plugins", json_out=True)
+    p = command("demo", cmd_demo, "run the demo: agents learn a local demo site, then use what they learned")
+    p.add_argument("--agents", type=int, default=3, help="agent processes (default 3)")
+    p.add_argument("--quick", action="store_true", help="a shorter task list")
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``sitememory`` with ``argv`` (default: the process's); returns the exit code."""
+    args = parser().parse_args(argv)
+    # Piped output gets room for the tables instead of rich's 80 columns.
+    width = None if sys.stdout.isatty() else 160
+    cli = Cli(args, Console(width=width), Console(stderr=True, width=width))
+    try:
+        code: int = args.run(cli)
+        return code
+    except PluginError as exc:
+        cli.err.print(f"error: {exc}", markup=False, highlight=False)
+        return USAGE
+    except (SiteMemoryError, OSError) as exc:
+        cli.err.print(f"error: {type(exc).__name__}: {exc}", markup=False, highlight=False)
+        return STORE
+    except ValueError as exc:
+        cli.err.print(f"error: {exc}", markup=False, highlight=False)
+        return USAGE
+    finally:
+        cli.close()

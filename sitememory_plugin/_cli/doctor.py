@@ -1,0 +1,83 @@
+"""``sitememory doctor``: is the store usable, is a browser there, do the plugins load?"""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .._browser import chromium_executable
+from .._core.errors import PluginError, SiteMemoryError
+from .._memory import SiteMemory
+from .._plugins import make_plugin_manager, plugin_hooks
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+def run_checks(store: Path) -> list[Check]:
+    """Every check, in the order a user would fix them."""
+    return [_store(store), *_store_contents(store), _locks(store), _browser(), _plugins()]
+
+
+def _store(store: Path) -> Check:
+    if not store.exists():
+        return Check("store", True, f"{store} does not exist yet; it is created on first use (mode 0700)")
+    if not store.is_dir():
+        return Check("store", False, f"{store} is not a directory")
+    mode = stat.S_IMODE(store.stat().st_mode)
+    if not os.access(store, os.R_OK | os.W_OK | os.X_OK):
+        return Check("store", False, f"{store} is not readable and writable by this user (mode {mode:o})")
+    loose = " (others can read it: chmod 700)" if mode & 0o077 else ""
+    return Check("store", not loose, f"{store}, mode {mode:o}{loose}")
+
+
+def _store_contents(store: Path) -> list[Check]:
+    if not (store / "sites").is_dir():
+        return []
+    corrupt = sorted(p.name for p in (store / "sites").rglob("*.corrupt-*"))
+    sites = sum(1 for _ in (store / "sites").rglob("*.json"))
+    checks = [Check("sites", True, f"{sites} site documents")]
+    if corrupt:
+        checks.append(Check(
+            "corrupt files", False,
+            f"{len(corrupt)} moved aside (the sites started fresh): {', '.join(corrupt[:3])}"
+            + (" ..." if len(corrupt) > 3 else ""),
+        ))
+    return checks
+
+
+def _locks(store: Path) -> Check:
+    # A real update through a throwaway site proves the locks, a write and a rename work.
+    probe = "sitememory-doctor.invalid"
+    try:
+        started = time.perf_counter()
+        with SiteMemory(store, lock_timeout=5) as memory:
+            memory.record_visit_sync(probe, 0.0)
+            memory.forget_sync(probe)
+        took = (time.perf_counter() - started) * 1000
+    except (SiteMemoryError, OSError) as exc:
+        return Check("locks and writes", False, f"{type(exc).__name__}: {exc}")
+    return Check("locks and writes", True, f"an update took its lock and was written in {took:.1f} ms")
+
+
+def _browser() -> Check:
+    try:
+        found = chromium_executable()
+    except RuntimeError as exc:
+        return Check("browser", False, str(exc))
+    return Check("browser", True, found or "Playwright's own Chromium")
+
+
+def _plugins() -> Check:
+    try:
+        hooks = plugin_hooks(make_plugin_manager())
+    except PluginError as exc:
+        return Check("plugins", False, str(exc))
+    return Check("plugins", True, f"{len(hooks)} loaded: {', '.join(hooks)}")

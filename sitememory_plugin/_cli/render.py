@@ -1,0 +1,86 @@
+"""How the command line shows sites: rows for tables and scripts, durations and times."""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from .._core.models import SiteProfile
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+#: ``list --sort`` keys: what each sorts by, and whether its natural order is descending.
+SORTS: dict[str, tuple[str, bool]] = {
+    "site": ("site", False),
+    "visits": ("visits", True),
+    "success": ("success_rate", True),
+    "p50": ("p50_load_s", True),
+    "p95": ("p95_load_s", True),
+    "last": ("last_visit", True),
+}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in ``"30d"``, ``"12h"``, ``"90m"``, ``"45s"``, ``"2w"`` or plain seconds."""
+    match = _DURATION.match(text)
+    if match is None:
+        raise ValueError(f"not a duration: {text!r} (e.g. 30d, 12h, 90m, 45s)")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def row(profile: SiteProfile) -> dict[str, Any]:
+    """One site as the fields ``list`` shows and ``list --json`` prints."""
+    return {
+        "site": profile.domain,
+        "visits": profile.visit_count,
+        "success_rate": profile.success_rate,
+        "p50_load_s": profile.p50_load_time,
+        "p95_load_s": profile.p95_load_time,
+        "last_visit": profile.last_visit,
+        "selectors": len(profile.selectors),
+        "quirks": len(profile.quirks),
+    }
+
+
+def sort_rows(rows: list[dict[str, Any]], by: str, reverse: bool = False) -> list[dict[str, Any]]:
+    """Rows sorted by a :data:`SORTS` key; unknown values (``None``) always last."""
+    field, descending = SORTS[by]
+    known = [r for r in rows if r[field] is not None]
+    unknown = [r for r in rows if r[field] is None]
+    known.sort(key=lambda r: r[field], reverse=descending != reverse)
+    return known + unknown
+
+
+def seconds(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
+
+
+def percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
+def when(timestamp: float | None, now: float | None = None) -> str:
+    """A timestamp as "5 min ago" (recent) or a UTC date."""
+    if timestamp is None:
+        return "-"
+    ago = (time.time() if now is None else now) - timestamp
+    if ago < 0:
+        return str(iso(timestamp))
+    for limit, unit, size in ((120, "s", 1), (7200, "min", 60), (172800, "h", 3600)):
+        if ago < limit:
+            return f"{ago / size:.0f} {unit} ago"
+    if ago < 30 * 86400:
+        return f"{ago / 86400:.0f} days ago"
+    return str(iso(timestamp))[:10]
+
+
+def iso(timestamp: float | None) -> str | None:
+    if timestamp is None:
+        return None
+    stamp = datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
+    return stamp.replace("+00:00", "Z")

@@ -1,0 +1,158 @@
+"""The ``sitememory`` command line: output for people and for scripts, exit codes, the store option."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from sitememory_plugin import SiteMemory
+from sitememory_plugin._cli import main
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Path:
+    path = tmp_path / "store"
+    with SiteMemory(path) as memory:
+        for i in range(4):
+            memory.record_visit_sync("https://shop.example/", 0.5 + i / 10, status=503 if i == 2 else 200)
+        memory.record_visit_sync("https://slow.example/", 3.0, status=200)
+        memory.cache_selector_sync("https://shop.example/", "search box", "#q", ["input[name=q]"])
+        memory.record_quirk_sync("https://shop.example/", "cookie banner", "click #accept")
+        memory.cache_action_pattern_sync("https://shop.example/", "search", [{"fill": "search box"}])
+    return path
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_list_as_a_table_and_as_json_sorted(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "--store", str(store), "list")
+    assert code == 0
+    assert "shop.example" in out and "slow.example" in out and "75%" in out
+    code, out, _ = run(capsys, "--store", str(store), "list", "--sort", "p95", "--json")
+    rows = json.loads(out)
+    assert [r["site"] for r in rows] == ["slow.example", "shop.example"]
+    assert rows[1]["visits"] == 4 and rows[1]["success_rate"] == 0.75 and rows[1]["quirks"] == 1
+    assert rows[0]["last_visit"].endswith("Z")
+    _, out, _ = run(capsys, "--store", str(store), "list", "--sort", "p95", "--reverse", "--limit", "1", "--json")
+    assert [r["site"] for r in json.loads(out)] == ["shop.example"]
+
+
+def test_show_everything_about_a_site(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "--store", str(store), "show", "https://www.shop.example/any/page")
+    assert code == 0
+    for text in ("shop.example", "input[name=q]", "cookie banner", "click #accept", '[{"fill": "search box"}]'):
+        assert text in out
+    code, out, _ = run(capsys, "--store", str(store), "show", "shop.example", "--json")
+    assert json.loads(out)["visit_count"] == 4
+
+
+def test_exit_codes_say_what_went_wrong(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "--store", str(store), "show", "unknown.example")
+    assert code == 1 and "no site 'unknown.example'" in err
+    code, _, err = run(capsys, "--store", str(store), "show", "../../etc/passwd")
+    assert code == 2 and "invalid host name" in err
+    code, _, err = run(capsys, "--store", str(store), "prune", "--older-than", "soon")
+    assert code == 2 and "not a duration" in err
+    with pytest.raises(SystemExit) as usage:
+        main(["--store", str(store), "no-such-command"])
+    assert usage.value.code == 2
+    not_a_dir = store.parent / "file"
+    not_a_dir.write_text("x")
+    code, _, err = run(capsys, "--store", str(not_a_dir), "list")
+    assert code == 3 and "error:" in err
+
+
+def test_context_is_the_prompt_text(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "--store", str(store), "context", "https://shop.example/cart", "--max-chars", "500")
+    assert code == 0
+    assert out.startswith("Site memory for shop.example:\n")
+    assert "- quirk (seen 1x): cookie banner -> click #accept" in out
+    assert len(out.rstrip("\n")) <= 500
+
+
+def test_export_import_round_trip_and_legacy(
+    store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, out, err = run(capsys, "--store", str(store), "export")
+    assert code == 0 and "exported 2 sites" in err
+    assert [json.loads(line)["domain"] for line in out.splitlines()] == ["shop.example", "slow.example"]
+    export = tmp_path / "export.jsonl"
+    assert run(capsys, "--store", str(store), "export", "-o", str(export))[0] == 0
+    assert export.read_text() == out
+
+    other = tmp_path / "other"
+    monkeypatch.setattr(sys, "stdin", io.StringIO(out))
+    code, out2, _ = run(capsys, "--store", str(other), "import", "-", "--json")
+    assert code == 0 and json.loads(out2) == {"imported": ["shop.example", "slow.example"], "skipped": {}}
+    with SiteMemory(store) as a, SiteMemory(other) as b:
+        assert a.get_profile_sync("shop.example").to_dict() == b.get_profile_sync("shop.example").to_dict()
+
+    legacy = tmp_path / "legacy.json"
+    legacy.write_text(json.dumps({"old.example": {"visit_count": 3, "avg_load_time": 1.5}}))
+    code, out, _ = run(capsys, "--store", str(other), "import", str(legacy), "--legacy")
+    assert code == 0 and "imported 1 sites" in out
+
+
+def test_prune_and_forget(store: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    old = json.dumps({"format": "sitememory.site", "version": 1, "domain": "old.example",
+                      "visit_count": 1, "last_visit": time.time() - 90 * 86400})
+    (tmp_path / "old.jsonl").write_text(old + "\n")
+    run(capsys, "--store", str(store), "import", str(tmp_path / "old.jsonl"))
+    code, out, _ = run(capsys, "--store", str(store), "prune", "--older-than", "30d", "--dry-run", "--json")
+    assert json.loads(out) == {"dry_run": True, "sites": ["old.example"]}
+    code, out, _ = run(capsys, "--store", str(store), "prune", "--older-than", "30d")
+    assert code == 0 and "forgot 1 sites" in out and "old.example" in out
+    code, out, _ = run(capsys, "--store", str(store), "forget", "slow.example")
+    assert code == 0
+    code, _, _ = run(capsys, "--store", str(store), "forget", "slow.example")
+    assert code == 1
+    _, out, _ = run(capsys, "--store", str(store), "list", "--json")
+    assert [r["site"] for r in json.loads(out)] == ["shop.example"]
+
+
+def test_plugins_and_doctor(
+    store: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("SITEMEMORY_PLUGINS", raising=False)
+    code, out, _ = run(capsys, "plugins", "--json")
+    hooks = json.loads(out)
+    assert code == 0 and hooks["recorder"] == ["sitememory_after_navigation"]
+
+    code, out, _ = run(capsys, "--store", str(store), "doctor", "--json")
+    checks = {c["check"]: c for c in json.loads(out)}
+    assert code == 0, checks
+    assert {"store", "sites", "locks and writes", "browser", "plugins"} <= set(checks)
+
+    # A corrupt file, and a plugin that fails to import: doctor says so and fails.
+    site_file = next((store / "sites").rglob("slow.example.json"))
+    site_file.write_text("{broken")
+    with SiteMemory(store) as memory:
+        assert memory.get_profile_sync("slow.example") is None  # moved aside
+    bad = tmp_path / "bad_plugin.py"
+    bad.write_text("raise ImportError('nope')\n")
+    monkeypatch.setenv("SITEMEMORY_PLUGINS", str(bad))
+    code, out, _ = run(capsys, "--store", str(store), "doctor", "--json")
+    failed = {c["check"] for c in json.loads(out) if not c["ok"]}
+    assert code == 1 and failed == {"corrupt files", "plugins"}
+    code, _, err = run(capsys, "plugins")
+    assert code == 2 and "bad_plugin" in err
+
+
+def test_the_installed_command_honours_sitememory_path(store: Path) -> None:
+    env = {**os.environ, "SITEMEMORY_PATH": str(store)}
+    command = Path(sys.executable).with_name("sitememory")
+    for argv in ([str(command)], [sys.executable, "-m", "sitememory_plugin"]):
+        result = subprocess.run([*argv, "list", "--json"], env=env, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        assert [r["site"] for r in json.loads(result.stdout)] == ["shop.example", "slow.example"]
