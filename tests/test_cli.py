@@ -44,14 +44,17 @@ def test_list_as_a_table_and_as_json_sorted(store: Path, capsys: pytest.CaptureF
     assert [r["site"] for r in rows] == ["slow.example", "shop.example"]
     assert rows[1]["visits"] == 4 and rows[1]["success_rate"] == 0.75 and rows[1]["quirks"] == 1
     assert rows[0]["last_visit"].endswith("Z")
-    _, out, _ = run(capsys, "--store", str(store), "list", "--sort", "p95", "--reverse", "--limit", "1", "--json")
+    _, out, _ = run(
+        capsys, "--store", str(store), "list", "--sort", "p95", "--reverse", "--limit", "1", "--json"
+    )
     assert [r["site"] for r in json.loads(out)] == ["shop.example"]
 
 
 def test_show_everything_about_a_site(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "--store", str(store), "show", "https://www.shop.example/any/page")
     assert code == 0
-    for text in ("shop.example", "input[name=q]", "cookie banner", "click #accept", '[{"fill": "search box"}]'):
+    expected = ("shop.example", "input[name=q]", "cookie banner", "click #accept", '[{"fill": "search box"}]')
+    for text in expected:
         assert text in out
     code, out, _ = run(capsys, "--store", str(store), "show", "shop.example", "--json")
     assert json.loads(out)["visit_count"] == 4
@@ -74,7 +77,9 @@ def test_exit_codes_say_what_went_wrong(store: Path, capsys: pytest.CaptureFixtu
 
 
 def test_context_is_the_prompt_text(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "--store", str(store), "context", "https://shop.example/cart", "--max-chars", "500")
+    code, out, _ = run(
+        capsys, "--store", str(store), "context", "https://shop.example/cart", "--max-chars", "500"
+    )
     assert code == 0
     assert out.startswith("Site memory for shop.example:\n")
     assert "- quirk (seen 1x): cookie banner -> click #accept" in out
@@ -153,6 +158,8 @@ def test_the_installed_command_honours_sitememory_path(store: Path) -> None:
     env = {**os.environ, "SITEMEMORY_PATH": str(store)}
     command = Path(sys.executable).with_name("sitememory")
     for argv in ([str(command)], [sys.executable, "-m", "sitememory_plugin"]):
-        result = subprocess.run([*argv, "list", "--json"], env=env, capture_output=True, text=True, timeout=60)
+        result = subprocess.run(
+            [*argv, "list", "--json"], env=env, capture_output=True, text=True, timeout=60
+        )
         assert result.returncode == 0, result.stderr
         assert [r["site"] for r in json.loads(result.stdout)] == ["shop.example", "slow.example"]
