@@ -18,8 +18,8 @@ $(STAMP): pyproject.toml
 browser: setup
 	$(BIN)/python -m sitememory_plugin._browser
 
-demo: setup
-	$(BIN)/python examples/parallel_agents.py
+demo: browser
+	$(BIN)/sitememory demo
 
 lint: setup
 	$(BIN)/ruff check .
