@@ -13,13 +13,13 @@ from ..hookspecs import hookimpl
 class AutoThrottle:
     """Space navigations to one site by its measured latency, more so when it is failing.
 
-    The delay between the starts of two navigations to a site is its p50 load time divided by
-    ``target_concurrency`` (AutoThrottle's rule: about that many requests in flight), times
-    ``1 + failure_penalty x`` its recent failure rate, plus ``failure_backoff`` seconds x that
-    rate, within ``[min_delay, max_delay]``. A healthy site visited one page after another is
-    hardly delayed: each navigation already takes about as long as the delay (one faster than
-    the site's median waits the difference). Spacing is kept per process (each agent process is
-    polite on its own).
+    Navigations that overlap (several pages or tasks on one site) start at least its p50 load
+    time divided by ``target_concurrency`` apart: AutoThrottle's rule, about that many requests
+    in flight. A navigation after the previous one finished is not held back for that: one agent
+    going from page to page is already at a concurrency of one. A failing site adds, after every
+    navigation, ``failure_penalty`` x its recent failure rate x that latency, plus
+    ``failure_backoff`` seconds x the rate. Everything within ``[min_delay, max_delay]``.
+    Spacing is kept per process (each agent process is polite on its own).
     """
 
     def __init__(
@@ -33,27 +33,34 @@ class AutoThrottle:
         self.max_delay = max_delay
         self.failure_penalty = failure_penalty
         self.failure_backoff = failure_backoff
-        self._next: dict[str, float] = {}
+        self._started: dict[str, float] = {}
+        self._finished: dict[str, float] = {}
         self._lock = threading.Lock()
 
-    def delay_for(self, profile: SiteProfile | None) -> float:
+    def delay_for(self, profile: SiteProfile | None, overlapping: bool = True) -> float:
         """Seconds between the starts of two navigations to the site."""
         if profile is None or not profile.load_times:
             return self.min_delay
-        latency = profile.p50_load_time or 0.0
+        latency = (profile.p50_load_time or 0.0) / self.target_concurrency
         rate = profile.recent_failure_rate or 0.0
-        delay = latency / self.target_concurrency * (1 + self.failure_penalty * rate)
-        delay += self.failure_backoff * rate
+        delay = latency * self.failure_penalty * rate + self.failure_backoff * rate
+        if overlapping:
+            delay += latency
         return min(self.max_delay, max(self.min_delay, delay))
 
     def reserve(self, key: str, profile: SiteProfile | None) -> float:
         """Book the next start slot for the site; returns how long to wait for it."""
         now = time.monotonic()
         with self._lock:
-            start = max(now, self._next.get(key, now))
-            self._next[key] = start + self.delay_for(profile)
-            if len(self._next) > 10_000:  # forget sites whose slot has passed
-                self._next = {k: t for k, t in self._next.items() if t > now}
+            previous = self._started.get(key)
+            start = now
+            if previous is not None:
+                overlapping = self._finished.get(key, float("-inf")) < previous
+                start = max(now, previous + self.delay_for(profile, overlapping))
+            self._started[key] = start
+            if len(self._started) > 10_000:  # forget sites whose slot has long passed
+                self._started = {k: t for k, t in self._started.items() if t > now - 3600}
+                self._finished = {k: t for k, t in self._finished.items() if k in self._started}
         return start - now
 
     @hookimpl(tryfirst=True)
@@ -61,3 +68,8 @@ class AutoThrottle:
         self, key: str, profile: SiteProfile | None, options: NavigationOptions
     ) -> None:
         options.delay = max(options.delay, self.reserve(key, profile))
+
+    @hookimpl
+    def sitememory_after_navigation(self, key: str) -> None:
+        with self._lock:
+            self._finished[key] = time.monotonic()

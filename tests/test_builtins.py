@@ -1,0 +1,64 @@
+"""The built-in plugins' decisions, as pure functions of a profile."""
+
+from __future__ import annotations
+
+import pytest
+
+from sitememory_plugin import AdaptiveTimeouts, AutoThrottle, NavigationOptions, SiteProfile
+from sitememory_plugin._builtins.overlays import overlay_selector, overlay_workaround
+
+
+def profile(load_times: tuple[float, ...], outcomes: tuple[bool, ...] = ()) -> SiteProfile:
+    return SiteProfile("a.example", visit_count=len(load_times), load_times=load_times,
+                       recent_outcomes=outcomes or (True,) * len(load_times))
+
+
+def test_adaptive_timeout_is_a_bounded_multiple_of_p95() -> None:
+    timeouts = AdaptiveTimeouts(multiplier=4, minimum=5, maximum=60, min_visits=3)
+    assert timeouts.timeout_for(None) is None
+    assert timeouts.timeout_for(profile((1.0, 1.0))) is None  # too little known
+    assert timeouts.timeout_for(profile((0.1, 0.2, 0.3))) == 5  # floor
+    assert timeouts.timeout_for(profile((2.0, 3.0, 4.0))) == 16
+    assert timeouts.timeout_for(profile((30.0, 30.0, 30.0))) == 60  # ceiling
+    options = NavigationOptions(timeout=1234, explicit=frozenset({"timeout"}))
+    timeouts.sitememory_before_navigation(profile((2.0, 3.0, 4.0)), options)
+    assert options.timeout == 1234  # the caller's
+    with pytest.raises(ValueError):
+        AdaptiveTimeouts(minimum=10, maximum=5)
+
+
+def test_politeness_delay_follows_latency_and_failures() -> None:
+    throttle = AutoThrottle(target_concurrency=2, failure_penalty=4, failure_backoff=1, max_delay=10)
+    healthy, failing = profile((1.0, 1.0)), profile((1.0, 1.0), (False, True))
+    assert throttle.delay_for(None) == 0
+    assert throttle.delay_for(healthy) == 0.5  # overlapping: latency / target concurrency
+    assert throttle.delay_for(healthy, overlapping=False) == 0  # one after another: no wait
+    assert throttle.delay_for(failing, overlapping=False) == pytest.approx(0.5 * 4 * 0.5 + 0.5)
+    assert throttle.delay_for(profile((100.0, 100.0), (False,))) == 10  # bounded
+
+
+def test_politeness_spaces_overlapping_navigations_only() -> None:
+    throttle = AutoThrottle()
+    site = profile((0.2, 0.2))
+    assert throttle.reserve("a.example", site) == 0
+    second = throttle.reserve("a.example", site)  # the first is still in flight
+    assert second == pytest.approx(0.2, abs=0.05)
+    third = throttle.reserve("a.example", site)
+    assert third == pytest.approx(0.4, abs=0.05)  # queued behind the second
+    throttle.sitememory_after_navigation("b.example")  # another site finishing changes nothing
+    assert throttle.reserve("a.example", site) > 0.5
+    throttle.sitememory_after_navigation("a.example")
+    throttle._started["a.example"] = 0  # the last booked slot has passed
+    assert throttle.reserve("a.example", site) == 0  # finished: the next one goes at once
+
+
+@pytest.mark.parametrize(
+    ("workaround", "selector"),
+    [("click #accept", "#accept"), ("Click: .modal .close", ".modal .close"),
+     ("dismiss   button:has-text('OK') ", "button:has-text('OK')"), ("press escape", None), (None, None),
+     ("click", None)],
+)
+def test_overlay_workarounds_name_a_selector(workaround: str | None, selector: str | None) -> None:
+    assert overlay_selector(workaround) == selector
+    if selector is not None:
+        assert overlay_selector(overlay_workaround(selector)) == selector
