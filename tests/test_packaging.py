@@ -68,15 +68,15 @@ def test_the_wheel_installs_and_runs_in_a_clean_venv(wheel: Path, tmp_path: Path
         capture_output=True, text=True, timeout=300,
     )
     assert install.returncode == 0, install.stderr
-    where = subprocess.run(
+    where = subprocess.run(  # not from the repository's directory: it would import the sources
         [str(python), "-c", "import sitememory_plugin as s; print(s.__file__, s.__version__)"],
-        capture_output=True, text=True, check=True,
+        capture_output=True, text=True, check=True, cwd=tmp_path,
     ).stdout
     assert where.startswith(str(site_packages)), where
     store = tmp_path / "store"
     cli = subprocess.run(
         [str(env_dir / "bin" / "sitememory"), "--store", str(store), "plugins", "--json"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True, text=True, timeout=60, cwd=tmp_path,
     )
     assert cli.returncode == 0, cli.stderr
     assert "recorder" in cli.stdout

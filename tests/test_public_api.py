@@ -12,12 +12,16 @@ from sitememory_plugin import AsyncSite, SiteMemory, SyncSite
 def test_all_is_exactly_the_public_names() -> None:
     public = {
         n for n in dir(sitememory_plugin)
-        if not n.startswith("_") and not isinstance(getattr(sitememory_plugin, n), types.ModuleType)
+        if not n.startswith(("_", "@")) and not isinstance(getattr(sitememory_plugin, n), types.ModuleType)
     } | {"__version__"}
     assert set(sitememory_plugin.__all__) == public
-    # The one public submodule: the hook specifications plugin authors read.
-    assert {n for n in dir(sitememory_plugin) if isinstance(getattr(sitememory_plugin, n), types.ModuleType)
-            and not n.startswith("_")} == {"hookspecs"}
+    # The public submodules: the hook specifications plugin authors read, and the pytest plugin
+    # (imported by pytest through its entry point; pytest's assert rewriting adds "@" names).
+    modules = {
+        n for n in dir(sitememory_plugin)
+        if isinstance(getattr(sitememory_plugin, n), types.ModuleType) and not n.startswith(("_", "@"))
+    }
+    assert modules - {"pytest_plugin"} == {"hookspecs"}
 
 
 def test_the_async_and_sync_handles_mirror_each_other() -> None:

@@ -1,0 +1,63 @@
+"""``attach()`` with Playwright's sync API: visits are recorded, selectors remembered.
+
+Starts a tiny shop on 127.0.0.1 so it runs offline, searches it twice, and prints what the
+memory learned. Records into ``$SITEMEMORY_PATH`` (default: your user data directory).
+
+    python examples/browser_sync.py
+"""
+
+from __future__ import annotations
+
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from playwright.sync_api import sync_playwright
+
+from sitememory_plugin import SiteMemory, attach
+from sitememory_plugin._browser import launch_kwargs
+
+PAGES = {
+    "/": '<h1>Shop</h1><form action="/results"><input id="q" name="q"><button>Search</button></form>',
+    "/results": "<h1>Results</h1>",
+}
+
+
+class Shop(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = PAGES.get(self.path.partition("?")[0])
+        self.send_response(200 if body else 404)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.end_headers()
+        self.wfile.write((body or "not found").encode())
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass  # keep the output to what the example prints
+
+
+def main() -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Shop)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    shop = f"http://127.0.0.1:{server.server_address[1]}"
+
+    with SiteMemory() as memory, sync_playwright() as p:
+        # launch_kwargs() finds Playwright's Chromium or the system's; p.chromium.launch() is
+        # enough after 'playwright install chromium'.
+        browser = p.chromium.launch(**launch_kwargs())
+        page = browser.new_page()
+        with attach(page.context, memory) as site:
+            site.goto(shop + "/")
+            site.fill("search box", "shoes", "#q")  # the first time, say which element
+            site.click("search button", "button")
+            page.wait_for_url("**/results?q=shoes")
+
+            site.goto(shop + "/")
+            site.fill("search box", "boots")  # now the memory knows
+            site.click("search button")
+            page.wait_for_url("**/results?q=boots")
+            print(site.prompt_context())
+        browser.close()
+    server.shutdown()
+
+
+if __name__ == "__main__":
+    main()
