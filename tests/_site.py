@@ -275,6 +275,13 @@ class TestSite:
                 return 200, _results_page(query.get("q", [""])[0]), {}
             case "/cookie":
                 return 200, _cookie_page(_int_arg(query, "delay_ms", 0)), {}
+            case "/late-load":
+                # Commits at once, but its load event waits for an image that takes ms
+                # milliseconds; from the second request on, the document itself is late by as much.
+                ms = _int_arg(query, "ms", 0)
+                if count > 1:
+                    time.sleep(ms / 1000)
+                return 200, _doc(path, f'<h1 id="title">late</h1><img src="/slow?ms={ms}&n={count}">'), {}
             case "/frames":
                 return 200, _frames_page(), {}
             case "/popup":

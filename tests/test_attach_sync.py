@@ -196,6 +196,19 @@ def test_after_a_timeout_the_next_navigation_elsewhere_is_recorded(
     assert (profile.visit_count, profile.failure_count) == (2, 1)
 
 
+def test_a_timed_out_page_loading_during_the_next_goto_is_not_a_second_visit(
+    site: SyncSite, context: BrowserContext, memory: SiteMemory, site_server: TestSite
+) -> None:
+    page = context.new_page()
+    with pytest.raises(PlaywrightTimeoutError):  # committed, but its load event comes late
+        site.goto(site_server.url("/late-load?ms=1500"), page=page, timeout=800)
+    # The same page again: its document is late this time, and the first one loads meanwhile.
+    site.goto(site_server.url("/late-load?ms=1500"), page=page, timeout=10_000)
+    site.settle()
+    profile = memory.get_profile_sync(site_server.url())
+    assert (profile.visit_count, profile.failure_count) == (2, 1)
+
+
 def test_a_page_target_records_that_page_only(
     context: BrowserContext, memory: SiteMemory, plugins: pluggy.PluginManager, site_server: TestSite
 ) -> None:

@@ -118,7 +118,7 @@ class AsyncSite(SiteBase):
         if options.delay > 0:
             await asyncio.sleep(options.delay)
         state = self.state(page)
-        state.timed_out = None
+        state.timed_out_url = None  # a new navigation cancels one still waiting for its response
         failures = state.failures
         started = time.monotonic()
         try:
@@ -128,7 +128,7 @@ class AsyncSite(SiteBase):
                 await self.settle()  # a failure event may have recorded it already
             if state.failures == failures and not is_aborted(str(exc)):
                 if isinstance(exc, PlaywrightTimeoutError):
-                    state.timed_out = url
+                    self.timed_out(page, url)
                 await self._record(page, failed_visit(url, time.monotonic() - started, str(exc)))
             raise
 

@@ -36,9 +36,11 @@ class PageState:
     #: Failed navigations recorded on this page; a ``goto`` that fails records its own failure
     #: only if no event recorded it first.
     failures: int = 0
-    #: URL of a ``goto`` that timed out: its late load is the same visit, not a new one (a load
-    #: of any other URL, or a redirect's target, is a new visit and clears it).
-    timed_out: str | None = None
+    #: The navigation of a ``goto`` that timed out: its late load is the same visit, recorded
+    #: already as a failure, not a new one. Its response if it had arrived, else its URL until
+    #: the response arrives (or another ``goto`` starts, which cancels it).
+    timed_out_response: Any = None
+    timed_out_url: str | None = None
     #: The main frame's navigation response awaiting its load event, and when the document's
     #: DOMContentLoaded was reported (seconds since the epoch).
     response: Any = None
@@ -159,6 +161,8 @@ class SiteBase:
             return
         state = self.state(page)  # a redirect's response is replaced by its target's, in turn
         state.response, state.dcl_at = response, None
+        if state.timed_out_url is not None and _first(request).url == state.timed_out_url:
+            state.timed_out_response, state.timed_out_url = response, None
 
     def note_dom_content_loaded(self, page: Any) -> None:
         state = self.state(page)
@@ -176,6 +180,9 @@ class SiteBase:
             response = self._orphans.pop(page.url, None)
         if response is None:
             return None  # no navigation response: an error page, about:blank, a data: URL
+        if response is state.timed_out_response:
+            state.timed_out_response = None
+            return None  # the late load of a goto that timed out: recorded already, as a failure
         request = response.request
         first, redirects = request, 0
         while first.redirected_from is not None:
@@ -191,8 +198,15 @@ class SiteBase:
             dcl_at=state.dcl_at, load_at=load_at,
             transfer_bytes=_content_length(response.headers), redirects=redirects,
         )
-        late, state.timed_out = state.timed_out == visit.url, None
-        return None if late else visit  # a timed-out goto's late load is recorded already
+        return visit
+
+    def timed_out(self, page: Any, url: str) -> None:
+        """``goto(url)`` timed out on ``page``: its navigation's late load is no new visit."""
+        state = self.state(page)
+        if state.response is not None and _first(state.response.request).url == url:
+            state.timed_out_response, state.timed_out_url = state.response, None
+        else:
+            state.timed_out_url = url
 
     def keep_error(self, error: PluginError) -> None:
         report(error)
@@ -216,3 +230,10 @@ def _content_length(headers: Any) -> float | None:
     except (TypeError, ValueError, AttributeError):
         return None
     return float(value) if value >= 0 else None
+
+
+def _first(request: Any) -> Any:
+    """The first request of a redirect chain."""
+    while request.redirected_from is not None:
+        request = request.redirected_from
+    return request

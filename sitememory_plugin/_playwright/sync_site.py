@@ -121,7 +121,7 @@ class SyncSite(SiteBase):
         if options.delay > 0:
             time.sleep(options.delay)
         state = self.state(page)
-        state.timed_out = None
+        state.timed_out_url = None  # a new navigation cancels one still waiting for its response
         failures = state.failures
         started = time.monotonic()
         try:
@@ -129,7 +129,7 @@ class SyncSite(SiteBase):
         except PlaywrightError as exc:
             if state.failures == failures and not is_aborted(str(exc)):
                 if isinstance(exc, PlaywrightTimeoutError):
-                    state.timed_out = url
+                    self.timed_out(page, url)
                 self._record(page, failed_visit(url, time.monotonic() - started, str(exc)))
             raise
 

@@ -1,0 +1,209 @@
+"""``run_demo()``: the demo site, two runs of the agents on one store, and the report."""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from pathlib import Path
+
+from rich.console import Console
+from rich.panel import Panel
+from rich.text import Text
+
+from .. import AdaptiveTimeouts, AutoThrottle, SiteMemory, SiteMemoryError, SiteProfile, site_key
+from .._browser import chromium_executable
+from .._builtins.overlays import overlay_selector
+from .fleet import AgentFailed, RunResult, run_fleet
+from .messages import TASKS, AgentArgs
+from .scenario import Scenario
+from .site import PRODUCTS, SITES, DemoSite
+from .tables import comparison_table, learned_table
+
+RUNS = ((1, "run 1: empty memory"), (2, "run 2: with what run 1 learned"))
+
+
+def run_demo(
+    store: Path | None = None, agents: int = 3, quick: bool = False, console: Console | None = None
+) -> int:
+    """Run the demo and print its report; returns the exit status.
+
+    :param store: the store to use and keep; ``None``: a temporary one, deleted afterwards.
+    :param agents: how many agent processes, each with its own Chromium.
+    :param quick: a shorter scenario (for tests).
+    :returns: 0 when both runs finished and the store holds every navigation the agents made;
+        1 when no browser is found, the store cannot be used, an agent failed, or the store
+        disagrees with the agents; 130 when interrupted.
+    """
+    out = console if console is not None else Console()
+    if agents < 1:
+        out.print(Text("sitememory demo: needs at least one agent", style="bold red"))
+        return 1
+    try:
+        browser = chromium_executable() or "Playwright's own Chromium"
+    except RuntimeError as exc:
+        out.print(Text(f"sitememory demo: {exc}", style="bold red"))
+        return 1
+    scenario = Scenario.quick() if quick else Scenario.full()
+    try:
+        with contextlib.ExitStack() as stack:
+            if store is None:
+                path = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sitememory-demo-")))
+                where = f"{path} (temporary, deleted afterwards)"
+            else:
+                path = Path(store).expanduser()
+                where = str(path)
+            site = stack.enter_context(DemoSite(scenario))
+            # Revalidate every read: the agents write the store behind this memory's back.
+            memory = SiteMemory(path, cache_ttl=0)
+            try:
+                memory.initialize_sync()
+            except (OSError, SiteMemoryError) as exc:
+                out.print(Text(f"sitememory demo: cannot use the store {path}: {exc}", style="bold red"))
+                return 1
+            stack.callback(memory.close_sync)
+            return _demo(out, memory, site, scenario, agents, where, browser)
+    except KeyboardInterrupt:
+        out.print(Text("sitememory demo: interrupted", style="bold red"))
+        return 130
+
+
+def _demo(
+    out: Console, memory: SiteMemory, site: DemoSite, scenario: Scenario, agents: int, where: str,
+    browser: str,
+) -> int:
+    keys = [site_key(site.base(name)) for name in SITES]
+    timeouts, throttle = AdaptiveTimeouts(), AutoThrottle()
+    _intro(out, site, scenario, agents, where, browser, timeouts)
+    known = [key for key in keys if memory.get_profile_sync(key) is not None]
+    if known:
+        for key in known:
+            memory.forget_sync(key)
+        out.print(Text(
+            f"The store knew {', '.join(known)} already (an earlier demo on this port): forgot "
+            f"{'it' if len(known) == 1 else 'them'}, so that run 1 starts with an empty memory.",
+            style="yellow",
+        ))
+    results: list[RunResult] = []
+    for number, title in RUNS:
+        out.rule(title)
+        args = [
+            AgentArgs(
+                agent=i + 1, run=number, store=str(memory.storage_path),
+                sites={name: site.base(name) for name in SITES},
+                query=PRODUCTS[i % len(PRODUCTS)].name.split()[-1].lower(), scenario=scenario,
+            )
+            for i in range(agents)
+        ]
+        try:
+            result = run_fleet(number, args, out)
+        except AgentFailed as exc:
+            out.print(Text(f"sitememory demo: {exc}", style="bold red"))
+            return 1
+        results.append(result)
+        out.print(
+            f"{_agents(agents)}, browsers up in {result.startup:.1f} s, "
+            f"{len(TASKS)} tasks each, all done in {result.seconds:.1f} s"
+        )
+    profiles = [p for p in (memory.get_profile_sync(key) for key in keys) if p is not None]
+    out.rule("report")
+    out.print(learned_table(profiles))
+    shop = keys[0]
+    out.print(Panel(
+        Text(memory.get_context_for_prompt_sync(shop)),
+        title=f"what an LLM prompt gets for {shop} (site.prompt_context())", title_align="left",
+        expand=False,
+    ))
+    first, second = results
+    out.print(comparison_table(first, second))
+    _gains(out, profiles, scenario, timeouts, throttle)
+    return 0 if _verify(out, profiles, results) else 1
+
+
+def _intro(
+    out: Console, site: DemoSite, scenario: Scenario, agents: int, where: str, browser: str,
+    timeouts: AdaptiveTimeouts,
+) -> None:
+    out.rule("sitememory demo")
+    sites = ", ".join(f"{name}.localhost" for name in SITES)
+    out.print(Text.assemble(
+        ("Agents: ", "bold"),
+        f"{agents} process{'es' if agents != 1 else ''}, one Chromium each ({browser}), buying from a "
+        f"demo shop on {len(SITES)} local sites ({sites}, port {site.port}), twice: first with an "
+        f"empty memory, then with what the first run learned.\n",
+        ("Store: ", "bold"), f"{where}\n",
+        ("The site: ", "bold"),
+        f"product pages take {scenario.product_delay:.1f} s; the search box lost its old id "
+        "#search; a cookie banner blocks clicks until accepted; the stock service answers 503 to "
+        "a client's lookup while it has another in flight.\n",
+        ("The agents: ", "bold"),
+        f"scripted (selectors they were written with, how to accept the banner, a naive "
+        f"{scenario.retry_pause:.1f} s pause after a 503), their own "
+        f"{scenario.nav_timeout:.1f} s navigation timeout where the memory knows nothing, and "
+        f"the built-in plugins with their defaults: a timeout of {timeouts.multiplier:g} x the "
+        f"site's p95 load time ({timeouts.minimum:g}-{timeouts.maximum:g} s) once "
+        f"{timeouts.min_visits} visits are known, AutoThrottle politeness, remembered selectors "
+        "first, remembered overlays handled.",
+    ))
+
+
+def _gains(
+    out: Console, profiles: list[SiteProfile], scenario: Scenario, timeouts: AdaptiveTimeouts,
+    throttle: AutoThrottle,
+) -> None:
+    """Say what the memory now gives every agent that shares it, in its own figures."""
+    def short(profile: SiteProfile) -> str:
+        return profile.domain.split(".", 1)[0]
+
+    adapted = [(short(p), t) for p in profiles if (t := timeouts.timeout_for(p)) is not None]
+    overlays = [
+        (short(p), selector) for p in profiles for q in p.quirks
+        if (selector := overlay_selector(q.workaround)) is not None
+    ]
+    healed = [
+        (purpose, s.primary, stale, stats.failed)
+        for p in profiles for purpose, s in p.selectors.items()
+        for stale, stats in s.candidates.items() if stale != s.primary and stats.failed
+    ]
+    lines = Text("What the memory now gives every agent that shares it:", style="bold")
+    if adapted:
+        lines.append(
+            "\n- navigation timeouts of " + ", ".join(f"{site} {t:.1f} s" for site, t in adapted)
+            + f" ({timeouts.multiplier:g} x p95), where the agents' own is {scenario.nav_timeout:.1f} s"
+        )
+    if overlays:
+        lines.append("\n- a handler that dismisses the overlay before it blocks a click: " + ", ".join(
+            f"{site}: click {selector}" for site, selector in overlays
+        ))
+    if healed:
+        lines.append("\n- healed selectors, tried first: " + ", ".join(
+            f"{purpose}: {primary} (not {stale}, which failed {n}x)" for purpose, primary, stale, n in healed
+        ))
+    lines.append("\n- navigations to a site spaced by its latency, more while it fails (AutoThrottle): "
+                 + ", ".join(f"{short(p)} {throttle.delay_for(p):.2f} s" for p in profiles))
+    out.print(lines)
+
+
+def _verify(out: Console, profiles: list[SiteProfile], results: list[RunResult]) -> bool:
+    """Check that the store holds exactly the navigations the agents reported, site by site."""
+    reported: dict[str, int] = {}
+    for result in results:
+        for key, count in result.navigations().items():
+            reported[key] = reported.get(key, 0) + count
+    stored = {p.domain: p.visit_count for p in profiles}
+    processes = sum(len(r.reports) for r in results)
+    detail = ", ".join(f"{key} {stored.get(key, 0)}/{count}" for key, count in sorted(reported.items()))
+    if stored == reported:
+        out.print(Text(
+            f"Every navigation the agents made is a visit in the store, written by {processes} "
+            f"processes: {sum(stored.values())} visits ({detail}).", style="green",
+        ))
+        return True
+    out.print(Text(
+        f"sitememory demo: the store's visits differ from the navigations the agents made "
+        f"(visits/navigations per site): {detail}", style="bold red",
+    ))
+    return False
+
+
+def _agents(count: int) -> str:
+    return f"{count} agent" if count == 1 else f"{count} agents"

@@ -1,0 +1,91 @@
+"""The demo's report tables: what the memory learned per site, and run 1 against run 2."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from rich.table import Table
+from rich.text import Text
+
+from .. import SiteProfile
+from .fleet import RunResult
+from .messages import TASKS
+
+#: The comparison's rows after the run's time: label and how to read the count from a run.
+COUNTERS: tuple[tuple[str, Callable[[RunResult], int]], ...] = (
+    ("navigations (retries included)", lambda r: sum(r.navigations().values())),
+    ("navigation timeouts", lambda r: r.total("timeouts")),
+    ("failed actions", lambda r: r.total("failed_actions")),
+    ("blocked by the cookie banner", lambda r: r.total("overlay_blocks")),
+    ("HTTP 503 answers", lambda r: r.total("http_503")),
+    ("stale selectors tried", lambda r: r.total("stale_selectors")),
+)
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f} s"
+
+
+def learned_table(profiles: list[SiteProfile]) -> Table:
+    """One row per site: visits, success rate, load times, selectors and quirks."""
+    table = Table(title="What the memory learned, per site", title_justify="left", show_lines=True)
+    table.add_column("site", no_wrap=True)
+    table.add_column("visits", justify="right")
+    table.add_column("ok", justify="right")
+    table.add_column("load p50 / p95", justify="right", no_wrap=True)
+    table.add_column("selectors: primary (then fallbacks)")
+    table.add_column("quirks -> workaround")
+    for profile in profiles:
+        rate = profile.success_rate
+        selectors = Text()
+        for purpose, selector in profile.selectors.items():
+            if selectors:
+                selectors.append("\n")
+            selectors.append(f"{purpose}: ", style="dim")
+            selectors.append(selector.primary, style="green")
+            if selector.fallbacks:
+                selectors.append(f" ({', '.join(selector.fallbacks)})", style="dim")
+        quirks = Text()
+        for quirk in profile.quirks:
+            if quirks:
+                quirks.append("\n")
+            quirks.append(f"{quirk.description} (seen {quirk.occurrences}x)")
+            if quirk.workaround:
+                quirks.append(f" -> {quirk.workaround}", style="green")
+        table.add_row(
+            Text(profile.domain),
+            str(profile.visit_count),
+            "-" if rate is None else f"{rate:.0%}",
+            f"{_seconds(profile.p50_load_time)} / {_seconds(profile.p95_load_time)}",
+            selectors,
+            quirks,
+        )
+    return table
+
+
+def comparison_table(first: RunResult, second: RunResult) -> Table:
+    """The counters of both runs, summed over the agents, and the difference."""
+    table = Table(title="Run 1 (empty memory) vs run 2 (what run 1 learned)", title_justify="left")
+    table.add_column("")
+    table.add_column("run 1", justify="right")
+    table.add_column("run 2", justify="right")
+    table.add_column("difference", justify="right")
+    change = f" ({(second.seconds - first.seconds) / first.seconds:+.0%})" if first.seconds > 0 else ""
+    table.add_row(
+        "time, first task to last order (s)", f"{first.seconds:.1f}", f"{second.seconds:.1f}",
+        _difference(f"{second.seconds - first.seconds:+.1f} s{change}", first.seconds, second.seconds),
+    )
+    for label, read in COUNTERS:
+        before, after = read(first), read(second)
+        table.add_row(label, str(before), str(after), _difference(f"{after - before:+d}", before, after))
+    table.add_section()
+    table.add_row(Text("time per task, mean of the agents (s)", style="bold"))
+    for label in TASKS:
+        was, now = first.mean_task_seconds(label), second.mean_task_seconds(label)
+        was, now = round(was, 1), round(now, 1)  # no colour for a difference that shows as 0.0
+        table.add_row(f"  {label}", f"{was:.1f}", f"{now:.1f}", _difference(f"{now - was:+.1f}", was, now))
+    return table
+
+
+def _difference(text: str, before: float, after: float) -> Text:
+    return Text(text, style="green" if after < before else "red" if after > before else "")
