@@ -175,7 +175,7 @@ def check_store(root: Path, plans: Sequence[Sequence[Op]]) -> None:
         where = f"site {key}"
         assert (profile.visit_count, profile.success_count, profile.failure_count) == (
             exp.visits, exp.successes, exp.failures), where
-        assert len(profile.load_times) == min(exp.visits, 100), where
+        assert len(profile.load_times) == min(exp.successes, 100), where  # failures take no load time
         assert set(profile.load_times) <= exp.durations, where
         assert {q.description: q.occurrences for q in profile.quirks} == dict(exp.quirks), where
         purposes = set(exp.selector_ok) | set(exp.selector_failed)

@@ -104,7 +104,11 @@ class VisitBatch:
             last_visit=max(latest),
             last_status=visits[-1].status,
             last_error=visits[-1].error,
-            load_times=(*profile.load_times, *(quantize(v.duration) for v in visits))[-LOAD_WINDOW:],
+            # Only what a load takes: a timeout's duration is the timeout, a refused connection's
+            # nearly nothing, and either would skew the timeouts and spacing derived from these.
+            load_times=(
+                *profile.load_times, *(quantize(v.duration) for v in visits if v.ok)
+            )[-LOAD_WINDOW:],
             recent_outcomes=(*profile.recent_outcomes, *(v.ok for v in visits))[-RECENT_WINDOW:],
             last_timings=(
                 MappingProxyType({str(k): float(v) for k, v in timings.items()})
