@@ -3,8 +3,9 @@
 pluggy stops a hook call at the first exception, so a user's plugin that raises in
 ``sitememory_after_navigation`` would silently skip the built-in recorder. Here every
 implementation runs, in pluggy's order, and the errors are raised together afterwards as a
-:class:`PluginError` naming the plugin. ``NavigationRefused`` is a decision, not a failure: it
-stops the call at once and propagates as it is.
+:class:`PluginError` naming the plugin. ``NavigationRefused`` in ``before_navigation`` is a
+decision, not a failure: it stops the call at once and propagates as it is (in any other hook
+it is a failure like any other).
 
 The async caller awaits results that are awaitable, so implementations may be ``async def``;
 the sync caller refuses them with a clear error instead of running an event loop.
@@ -21,6 +22,9 @@ import pluggy
 from ._core.errors import NavigationRefused, PluginError
 
 log = logging.getLogger("sitememory_plugin")
+
+#: The one hook whose implementations may refuse (raise ``NavigationRefused``) on purpose.
+REFUSABLE = "sitememory_before_navigation"
 
 
 def _ordered(pm: pluggy.PluginManager, hook: str) -> list[Any]:
@@ -51,9 +55,9 @@ def call_sync(
     for impl in _ordered(pm, hook):
         try:
             result = _call_one(impl, kwargs)
-        except NavigationRefused:
-            raise
         except Exception as exc:
+            if hook == REFUSABLE and isinstance(exc, NavigationRefused):
+                raise
             failures.append((impl.plugin_name, exc))
             continue
         if inspect.isawaitable(result):
@@ -84,9 +88,9 @@ async def call_async(
             result = _call_one(impl, kwargs)
             if inspect.isawaitable(result):
                 result = await result
-        except NavigationRefused:
-            raise
         except Exception as exc:
+            if hook == REFUSABLE and isinstance(exc, NavigationRefused):
+                raise
             failures.append((impl.plugin_name, exc))
             continue
         if result is not None:

@@ -48,7 +48,7 @@ def builtin_names() -> tuple[str, ...]:
 
 def make_plugin_manager(
     *, disable: Iterable[str] = (), entry_points: bool = True, environment: bool = True
-) -> pluggy.PluginManager:
+) -> PluginManager:
     """A new plugin manager with the built-ins, the entry-point plugins and ``$SITEMEMORY_PLUGINS``.
 
     :param disable: plugin names not to register (``$SITEMEMORY_DISABLE_PLUGINS`` adds to them);
@@ -58,17 +58,16 @@ def make_plugin_manager(
     :param environment: read the environment variables above.
     :raises PluginError: a plugin failed to import or does not fit the hook specifications.
     """
-    pm = pluggy.PluginManager(hookspecs.PROJECT)
-    pm.add_hookspecs(hookspecs)
+    pm = PluginManager()
     blocked = set(disable)
     if environment:
         blocked.update(_names(os.environ.get(ENV_DISABLE, "")))
     for name, factory in _builtins():
         if name not in blocked:
-            register(pm, factory(), name)
+            pm.register(factory(), name)
     if entry_points and not (environment and os.environ.get(ENV_NO_AUTOLOAD)):
         for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-            if ep.name in blocked or pm.get_plugin(ep.name) is not None:
+            if ep.name in blocked:
                 continue
             dist = f" (distribution {ep.dist.name})" if ep.dist is not None else ""
             try:
@@ -78,45 +77,64 @@ def make_plugin_manager(
                     f"plugin {ep.name!r}{dist} failed to import {ep.value!r}: "
                     f"{type(exc).__name__}: {exc}", ep.name,
                 ) from exc
-            register(pm, plugin, ep.name)
+            pm.register(plugin, ep.name)
     if environment:
         for spec in _names(os.environ.get(ENV_PLUGINS, "")):
             plugin, name = load_plugin(spec)
-            if name not in blocked and pm.get_plugin(name) is None:
-                register(pm, plugin, name)
+            if name not in blocked:
+                pm.register(plugin, name)
     return pm
 
 
-def register(pm: pluggy.PluginManager, plugin: object, name: str | None = None) -> str:
-    """Register ``plugin`` on ``pm``, checking it against the hook specifications.
+class PluginManager(pluggy.PluginManager):
+    """pluggy's manager for the ``sitememory`` project, checking each plugin as it registers.
 
-    :raises PluginError: it implements an unknown ``sitememory_`` hook, takes a parameter the
-        hook does not have, or is a wrapper (wrappers cannot be isolated, see ``_hookcall``).
+    :meth:`register` raises :class:`PluginError` for a plugin that implements an unknown
+    ``sitememory_`` hook (a typo would otherwise never be called), takes a parameter its hook
+    does not have, is a wrapper (wrappers cannot be isolated, see ``_hookcall``), or takes a
+    name already in use.
     """
-    label = name or pm.get_canonical_name(plugin)
-    try:
-        registered = pm.register(plugin, name)
-    except (pluggy.PluginValidationError, ValueError) as exc:
-        raise PluginError(f"plugin {label!r} does not fit: {exc}", label) from exc
-    if registered is None:  # blocked by name (pm.set_blocked)
-        return label
-    for caller in pm.get_hookcallers(plugin) or ():
-        for impl in caller.get_hookimpls():
-            if impl.plugin is plugin and (impl.hookwrapper or impl.wrapper):
-                pm.unregister(plugin)
-                raise PluginError(
-                    f"plugin {label!r}: {caller.name} is a wrapper; sitememory hooks take plain "
-                    "implementations", label, caller.name,
-                )
-    unknown = [
-        n for n in dir(plugin)
-        if n.startswith(hookspecs.PROJECT + "_") and not hasattr(hookspecs, n)
-        and pm.parse_hookimpl_opts(plugin, n) is not None
-    ]
-    if unknown:
-        pm.unregister(plugin)
-        raise PluginError(f"plugin {label!r} implements unknown hooks: {', '.join(unknown)}", label)
-    return registered
+
+    def __init__(self) -> None:
+        super().__init__(hookspecs.PROJECT)
+        self.add_hookspecs(hookspecs)
+
+    def register(self, plugin: object, name: str | None = None) -> str | None:
+        label = name or self.get_canonical_name(plugin)
+        if name is not None and self.has_plugin(name):
+            raise PluginError(
+                f"plugin name {name!r} is taken: disable the plugin of that name first "
+                f"(make_plugin_manager(disable=[{name!r}]) or {ENV_DISABLE})", name,
+            )
+        try:
+            registered = super().register(plugin, name)
+        except (pluggy.PluginValidationError, ValueError) as exc:
+            raise PluginError(f"plugin {label!r} does not fit: {exc}", label) from exc
+        if registered is None:  # blocked by name (set_blocked)
+            return None
+        for caller in self.get_hookcallers(plugin) or ():
+            for impl in caller.get_hookimpls():
+                if impl.plugin is plugin and (impl.hookwrapper or impl.wrapper):
+                    self.unregister(plugin)
+                    raise PluginError(
+                        f"plugin {label!r}: {caller.name} is a wrapper; sitememory hooks take plain "
+                        "implementations", label, caller.name,
+                    )
+        unknown = [
+            n for n in dir(plugin)
+            if n.startswith(hookspecs.PROJECT + "_") and not hasattr(hookspecs, n)
+            and self.parse_hookimpl_opts(plugin, n) is not None
+        ]
+        if unknown:
+            self.unregister(plugin)
+            raise PluginError(f"plugin {label!r} implements unknown hooks: {', '.join(unknown)}", label)
+        return registered
+
+
+def register(pm: PluginManager, plugin: object, name: str | None = None) -> str:
+    """Register ``plugin`` on ``pm`` (with its checks); returns the name it got."""
+    registered = pm.register(plugin, name)
+    return registered or name or pm.get_canonical_name(plugin)
 
 
 def load_plugin(spec: str) -> tuple[ModuleType, str]:
@@ -160,11 +178,11 @@ def plugin_hooks(pm: pluggy.PluginManager) -> dict[str, list[str]]:
     return out
 
 
-_default: pluggy.PluginManager | None = None
+_default: PluginManager | None = None
 _default_lock = threading.Lock()
 
 
-def get_plugin_manager() -> pluggy.PluginManager:
+def get_plugin_manager() -> PluginManager:
     """The process's shared plugin manager, made on first use by :func:`make_plugin_manager`.
 
     ``attach()`` uses it unless given ``plugins=``; register your own plugins on it.

@@ -188,6 +188,22 @@ async def test_a_timed_out_page_loading_during_the_next_goto_is_not_a_second_vis
     assert (profile.visit_count, profile.failure_count) == (2, 1)
 
 
+async def test_a_visit_that_cannot_be_written_is_raised_by_settle_and_recording_goes_on(
+    context: BrowserContext, store_path: Path, plugins: pluggy.PluginManager, site_server: TestSite
+) -> None:
+    memory, blocker = SiteMemory(store_path, lock_timeout=0.3), SiteMemory(store_path)
+    async with attach(context, memory, plugins=plugins) as site:
+        with blocker._store.maintenance():  # another holder of every lock: the write times out
+            await site.goto(site_server.url("/page/a"))
+            with pytest.raises(PluginError, match="'recorder' raised in sitememory_after_navigation: LockTimeout"):
+                await site.settle()
+        await site.goto(site_server.url("/page/b"))
+        await site.settle()
+    assert (await memory.get_profile(site_server.url())).visit_count == 1
+    await memory.close()
+    await blocker.close()
+
+
 async def test_a_page_target_records_that_page_only(
     context: BrowserContext, memory: SiteMemory, plugins: pluggy.PluginManager, site_server: TestSite
 ) -> None:

@@ -4,7 +4,7 @@ The same scenarios as test_attach_async.py, with the same assertions where they 
 what only the sync API has: ``async def`` hook implementations are refused with a clear error,
 ``with attach(...)`` detaches, and ``attach(context)`` with no memory owns the default one.
 
-Playwright's sync API runs its event handlers and binding callbacks only while the test is
+Playwright's sync API runs its event handlers only while the test is
 inside one of its calls, so where the async tests ``settle()`` after a navigation nobody awaited,
 these wait for that navigation through Playwright (``wait_for_url`` and the like) instead.
 """
@@ -207,6 +207,22 @@ def test_a_timed_out_page_loading_during_the_next_goto_is_not_a_second_visit(
     site.settle()
     profile = memory.get_profile_sync(site_server.url())
     assert (profile.visit_count, profile.failure_count) == (2, 1)
+
+
+def test_a_visit_that_cannot_be_written_is_raised_by_settle_and_recording_goes_on(
+    context: BrowserContext, store_path: Path, plugins: pluggy.PluginManager, site_server: TestSite
+) -> None:
+    memory, blocker = SiteMemory(store_path, lock_timeout=0.3), SiteMemory(store_path)
+    with attach(context, memory, plugins=plugins) as site:
+        with blocker._store.maintenance():  # another holder of every lock: the write times out
+            site.goto(site_server.url("/page/a"))
+            with pytest.raises(PluginError, match="'recorder' failed to write a visit: LockTimeout"):
+                site.settle()
+        site.goto(site_server.url("/page/b"))
+        site.settle()
+    assert memory.get_profile_sync(site_server.url()).visit_count == 1
+    memory.close_sync()
+    blocker.close_sync()
 
 
 def test_a_page_target_records_that_page_only(

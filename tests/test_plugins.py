@@ -149,7 +149,11 @@ def test_plugins_that_do_not_fit_the_specs_are_refused() -> None:
         register(pm, WrongArgument(), "wrong")
     with pytest.raises(PluginError, match="is a wrapper"):
         register(pm, Wrapper(), "wrapper")
+    with pytest.raises(PluginError, match="'timeouts' is taken"):
+        pm.register(object(), "timeouts")
     assert names(pm) == BUILTINS  # nothing half-registered
+    with pytest.raises(PluginError, match="unknown hooks"):
+        pm.register(Typo())  # the manager checks plugins registered on it directly too
 
 
 # -- calling hooks -----------------------------------------------------------------------------
@@ -187,20 +191,37 @@ def test_every_implementation_runs_even_after_one_raised() -> None:
     assert lines == ["last registered", "raises ran", "first registered"]
 
 
-def test_navigation_refused_stops_the_call_at_once() -> None:
-    pm = make_plugin_manager(entry_points=False, environment=False)
+def test_navigation_refused_stops_before_navigation_at_once_and_nothing_else() -> None:
+    pm = make_plugin_manager(disable=builtin_names(), entry_points=False, environment=False)
+    ran: list[str] = []
+
+    class Later:
+        @hookimpl
+        def sitememory_before_navigation(self) -> None:
+            ran.append("before")
+
+        @hookimpl
+        def sitememory_after_navigation(self) -> None:
+            ran.append("after")
 
     class Refuse:
-        @hookimpl(tryfirst=True)
+        @hookimpl
         def sitememory_before_navigation(self) -> None:
             raise NavigationRefused("no")
 
-    pm.register(Refuse())
+        @hookimpl
+        def sitememory_after_navigation(self) -> None:
+            raise NavigationRefused("not a decision to make here")
+
+    pm.register(Later(), "later")
+    pm.register(Refuse(), "refuse")  # registered last: called first
+    navigation = {"page": None, "url": "u", "key": "k", "profile": None, "memory": None}
     with pytest.raises(NavigationRefused):
-        call_sync(
-            pm, "sitememory_before_navigation", page=None, url="u", key="k", profile=None,
-            options=None, memory=None,
-        )
+        call_sync(pm, "sitememory_before_navigation", options=None, **navigation)
+    assert ran == []  # refused: the rest of the call does not run
+    with pytest.raises(PluginError, match="'refuse'"):
+        call_sync(pm, "sitememory_after_navigation", visit=None, **navigation)
+    assert ran == ["after"]  # elsewhere a refusal is a failure: the others still run
 
 
 def test_the_sync_caller_refuses_async_implementations() -> None:

@@ -45,11 +45,25 @@ async def test_export_then_import_into_an_empty_store_is_lossless(api: Api, tmp_
         assert result.imported == ("a.example", "b.example") and not result.skipped
         for site in ("a.example", "b.example"):
             mine, theirs = await api.get_profile(site), await other.get_profile(site)
-            assert theirs.to_dict() == mine.to_dict()
+            copied = theirs.to_dict()
+            assert len(copied.pop("jsonl_imports")) == 1  # the one field an import adds
+            assert copied == mine.to_dict()
         again = await other.import_jsonl(path)  # nothing counted twice
         assert again.imported == () and dict(again.skipped) == {
-            "a.example": "identical", "b.example": "identical"
+            "a.example": "already imported", "b.example": "already imported"
         }
+
+
+async def test_reimporting_after_more_visits_counts_nothing_twice(api: Api, tmp_path: Path) -> None:
+    await api.record_visit("https://a.example/", 1.0, status=200)
+    path = tmp_path / "export.jsonl"
+    await api.export(path)
+    async with SiteMemory(tmp_path / "other") as other:
+        await other.import_jsonl(path)
+        await other.record_visit("https://a.example/", 1.0, status=200)
+        again = await other.import_jsonl(path)
+        assert again.skipped["a.example"] == "already imported"
+        assert (await other.get_profile("a.example")).visit_count == 2
 
 
 async def test_import_merges_into_known_sites_once(api: Api, tmp_path: Path) -> None:

@@ -62,6 +62,21 @@ class OverlayHandlers:
         for selector in selectors:
             await page.add_locator_handler(page.locator(selector).first, dismiss)
 
+    def uninstall(self, page: Any) -> Awaitable[None] | None:
+        """Remove the handlers this plugin installed on ``page`` (``detach()`` does)."""
+        selectors = self._installed.pop(page, set())
+        if not selectors or page.is_closed():
+            return None
+        if is_async(page):
+            return self._uninstall_async(page, selectors)
+        for selector in selectors:
+            page.remove_locator_handler(page.locator(selector).first)
+        return None
+
+    async def _uninstall_async(self, page: Any, selectors: set[str]) -> None:
+        for selector in selectors:
+            await page.remove_locator_handler(page.locator(selector).first)
+
     @hookimpl
     def sitememory_before_navigation(self, page: Any, profile: SiteProfile | None) -> Awaitable[None] | None:
         return self.install(page, self.wanted(page, profile))

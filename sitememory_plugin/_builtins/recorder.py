@@ -7,6 +7,7 @@ goes to one worker thread (in order). ``site.settle()`` waits for writes in flig
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Awaitable
@@ -18,12 +19,15 @@ from .._playwright.navigation import Visit
 from ..hookspecs import hookimpl
 from ._api import is_async
 
+log = logging.getLogger("sitememory_plugin")
+
 
 class Recorder:
     def __init__(self) -> None:
         self._executor: ThreadPoolExecutor | None = None
         self._owner = os.getpid()
         self._pending: set[Future[None]] = set()
+        self._failed: list[Exception] = []
         self._lock = threading.Lock()
 
     @hookimpl
@@ -44,20 +48,31 @@ class Recorder:
         return None
 
     def wait(self) -> None:
-        """Block until the visits handed to the worker thread are written; re-raise a failure."""
+        """Block until the visits handed to the worker thread are written; raise the first write
+        that failed since the last call (each failure is also logged when it happens)."""
         with self._lock:
+            if self._owner != os.getpid():  # a forked child: the parent's writes are not ours
+                return
             pending = list(self._pending)
-        for future in wait(pending).done:
-            future.result()
+        wait(pending)
+        with self._lock:
+            failed, self._failed = self._failed, []
+        if failed:
+            raise failed[0]
 
     def _done(self, future: Future[None]) -> None:
+        error = future.exception()
+        if error is not None:
+            log.error("sitememory: a visit could not be written: %s: %s", type(error).__name__, error)
         with self._lock:
             self._pending.discard(future)
+            if error is not None and isinstance(error, Exception):
+                self._failed.append(error)
 
     def _pool(self) -> ThreadPoolExecutor:
         with self._lock:
             if self._executor is None or self._owner != os.getpid():  # none in a forked child
                 self._executor = ThreadPoolExecutor(1, thread_name_prefix="sitememory-recorder")
                 self._owner = os.getpid()
-                self._pending = set()
+                self._pending, self._failed = set(), []
             return self._executor

@@ -1,13 +1,15 @@
 """The ``sitememory`` command: see what the memory knows, move it, keep it tidy, run the demo.
 
-Exit codes: 0 done, 1 nothing found (an unknown site) or a check failed, 2 bad usage or input,
-3 the store failed (a lock timeout, an I/O error, a document from a newer version).
+Exit codes: 0 done, 1 nothing found (an unknown site), a check failed or a demo run failed,
+2 bad usage, input or configuration (a plugin that fails to load), 3 the store failed (a lock
+timeout, an I/O error, a document from a newer version), 130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -293,6 +295,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.run(cli)
         return code
+    except BrokenPipeError:
+        # The reader went away (`sitememory export | head`): not an error of ours.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt:
+        return 130
     except PluginError as exc:
         cli.err.print(f"error: {exc}", markup=False, highlight=False)
         return USAGE

@@ -54,7 +54,10 @@ def _store_contents(store: Path) -> list[Check]:
 
 
 def _locks(store: Path) -> Check:
-    # A real update through a throwaway site proves the locks, a write and a rename work.
+    # A real update through a throwaway site proves the locks, a write and a rename work; but a
+    # check must not create a store that is not there (a mistyped --store).
+    if not store.is_dir():
+        return Check("locks and writes", True, "not checked: the store does not exist yet")
     probe = "sitememory-doctor.invalid"
     try:
         started = time.perf_counter()

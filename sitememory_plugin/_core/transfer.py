@@ -1,9 +1,10 @@
 """Moving a store's knowledge in and out: JSON Lines export and import, and pruning old sites.
 
 An export is one site document per line, exactly as stored. Importing it into a store that does
-not know a site writes the document as it is (lossless); a site the store knows is merged (counts
-added, lists joined, the store's own values kept where both know), and the merged document's
-digest is recorded so that importing the same file again counts nothing twice.
+not know a site writes the document as it is; a site the store knows is merged (counts added,
+lists joined, the store's own values kept where both know). Either way the imported line's
+digest is recorded in the document (``jsonl_imports``), so importing the same file again, even
+after more visits, counts nothing twice.
 """
 
 from __future__ import annotations
@@ -61,21 +62,24 @@ def import_lines(store: FileStore, lines: Iterable[str], source: str = "<input>"
     with store.maintenance():
         for key, digest, profile in incoming:
             current = store.read_locked(key)
-            if current is None:
-                store.put(key, profile)
-            elif current.to_dict() == profile.to_dict():
+            done = set(current.extra.get(IMPORTED, ())) if current is not None else set()
+            if digest in done:
+                skipped[key] = "already imported"
+                continue
+            if current is not None and _without_imports(current) == _without_imports(profile):
                 skipped[key] = "identical"
                 continue
-            else:
-                done = set(current.extra.get(IMPORTED, ()))
-                if digest in done:
-                    skipped[key] = "already imported"
-                    continue
-                merged = merge(current, profile)
-                extra = {**thaw(merged.extra), IMPORTED: sorted(done | {digest})}
-                store.put(key, replace(merged, extra=freeze(extra)))
+            merged = profile if current is None else merge(current, profile)
+            extra = {**thaw(merged.extra), IMPORTED: sorted(done | {digest})}
+            store.put(key, replace(merged, extra=freeze(extra)))
             imported.append(key)
     return ImportResult(tuple(imported), MappingProxyType(skipped))
+
+
+def _without_imports(profile: SiteProfile) -> dict[str, object]:
+    doc = profile.to_dict()
+    doc.pop(IMPORTED, None)
+    return doc
 
 
 def last_activity(profile: SiteProfile) -> float | None:

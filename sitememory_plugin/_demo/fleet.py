@@ -123,10 +123,11 @@ class AgentProcess:
         )
 
     def kill(self) -> None:
-        if self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+        # The whole group, even when the agent itself has exited: a crashed agent's Chromium
+        # would be left running otherwise.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
 
     def close(self) -> None:
         self.kill()

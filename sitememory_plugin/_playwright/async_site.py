@@ -74,11 +74,16 @@ class AsyncSite(SiteBase):
             self.target.remove_listener("requestfailed", self._on_request_failed)
             if self._is_context:
                 self.target.remove_listener("page", self._watch)
+            overlays = self.plugins.get_plugin("overlays")
             for page in list(self._watched):
                 page.remove_listener("domcontentloaded", self.note_dom_content_loaded)
                 page.remove_listener("load", self._on_load)
-            with contextlib.suppress(PluginError):  # logged and kept in .errors already
-                await self.settle()
+                if isinstance(overlays, OverlayHandlers):
+                    with contextlib.suppress(PlaywrightError):  # closed meanwhile: nothing to remove
+                        removed = overlays.uninstall(page)
+                        if removed is not None:
+                            await removed
+            await self._drain()  # errors are logged and kept in .errors already
         if self._owns_memory:
             await self.memory.close()
 
@@ -89,9 +94,12 @@ class AsyncSite(SiteBase):
         before reading the memory for what the last navigations taught it.
         :raises PluginError: a plugin raised while recording, since the last ``settle()``.
         """
+        await self._drain()
+        self.raise_kept()
+
+    async def _drain(self) -> None:
         while pending := self._tasks - {asyncio.current_task()}:
             await asyncio.gather(*pending, return_exceptions=True)
-        self.raise_kept()
 
     # -- navigation ------------------------------------------------------------------------
 
@@ -124,8 +132,7 @@ class AsyncSite(SiteBase):
         try:
             return await page.goto(url, **options.goto_kwargs(), **kwargs)
         except PlaywrightError as exc:
-            with contextlib.suppress(PluginError):  # raised by the next settle()
-                await self.settle()  # a failure event may have recorded it already
+            await self._drain()  # a failure event may have recorded it already
             if state.failures == failures and not is_aborted(str(exc)):
                 if isinstance(exc, PlaywrightTimeoutError):
                     self.timed_out(page, url)

@@ -54,7 +54,7 @@ def attach(
     if isinstance(target, SyncBrowserContext | SyncPage):
         return SyncSite(
             target, chosen, manager, owns_memory=owns, is_context=isinstance(target, SyncBrowserContext)
-        ).attach_now()
+        )._attach_now()
     if owns:
         chosen.close_sync()
     raise TypeError(f"attach() takes a Playwright BrowserContext or Page, not {type(target).__name__}")

@@ -41,7 +41,7 @@ class SyncSite(SiteBase):
     ) -> None:
         self.detach()
 
-    def attach_now(self) -> SyncSite:
+    def _attach_now(self) -> SyncSite:
         self.check_open()
         if not self._attached:
             self._attached = True
@@ -70,11 +70,14 @@ class SyncSite(SiteBase):
             self.target.remove_listener("requestfailed", self._on_request_failed)
             if self._is_context:
                 self.target.remove_listener("page", self._watch)
+            overlays = self.plugins.get_plugin("overlays")
             for page in list(self._watched):
                 page.remove_listener("domcontentloaded", self.note_dom_content_loaded)
                 page.remove_listener("load", self._on_load)
-            with contextlib.suppress(PluginError):  # logged and kept in .errors already
-                self.settle()
+                if isinstance(overlays, OverlayHandlers):
+                    with contextlib.suppress(PlaywrightError):  # closed meanwhile: nothing to remove
+                        overlays.uninstall(page)
+            self._drain()  # errors are logged and kept in .errors already
         if self._owns_memory:
             self.memory.close_sync()
 
@@ -85,16 +88,22 @@ class SyncSite(SiteBase):
         thread); call this before reading the memory for what the last navigations taught it.
         :raises PluginError: a plugin raised while recording, since the last ``settle()``.
         """
+        self._drain()
+        self.raise_kept()
+
+    def _drain(self) -> None:
         recorder = self.plugins.get_plugin("recorder")
         if recorder is not None and callable(getattr(recorder, "wait", None)):
             try:
                 recorder.wait()
             except Exception as exc:
-                self.keep_error(PluginError(
+                error = PluginError(
                     f"plugin 'recorder' failed to write a visit: {type(exc).__name__}: {exc}",
                     "recorder", "sitememory_after_navigation",
-                ))
-        self.raise_kept()
+                )
+                error.__cause__ = exc
+                self.errors.append(error)  # logged by the recorder when it failed
+                self._unraised.append(error)
 
     # -- navigation ------------------------------------------------------------------------
 
