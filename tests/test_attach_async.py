@@ -195,7 +195,8 @@ async def test_a_visit_that_cannot_be_written_is_raised_by_settle_and_recording_
     async with attach(context, memory, plugins=plugins) as site:
         with blocker._store.maintenance():  # another holder of every lock: the write times out
             await site.goto(site_server.url("/page/a"))
-            with pytest.raises(PluginError, match="'recorder' raised in sitememory_after_navigation: LockTimeout"):
+            expected = "'recorder' raised in sitememory_after_navigation: LockTimeout"
+            with pytest.raises(PluginError, match=expected):
                 await site.settle()
         await site.goto(site_server.url("/page/b"))
         await site.settle()

@@ -215,7 +215,7 @@ def test_navigation_refused_stops_before_navigation_at_once_and_nothing_else() -
 
     pm.register(Later(), "later")
     pm.register(Refuse(), "refuse")  # registered last: called first
-    navigation = {"page": None, "url": "u", "key": "k", "profile": None, "memory": None}
+    navigation: dict[str, Any] = {"page": None, "url": "u", "key": "k", "profile": None, "memory": None}
     with pytest.raises(NavigationRefused):
         call_sync(pm, "sitememory_before_navigation", options=None, **navigation)
     assert ran == []  # refused: the rest of the call does not run
