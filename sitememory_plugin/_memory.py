@@ -192,6 +192,8 @@ class SiteMemory:
         """Record a visit that took ``duration`` seconds; a failure if ``error`` or status >= 400.
 
         ``timings`` are the browser's figures (e.g. ``ttfb``, ``dom_content_loaded``, ``load``).
+        The duration joins the site's load times when the visit succeeded or timed out (an
+        ``error`` saying "timeout" or "timed out"), not for other failures.
         """
         await self._apply(_key(url), _visit(duration, status, error, timings))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -49,3 +50,23 @@ def test_coalesce_batches_runs_of_visits() -> None:
     assert [type(s).__name__ for s in steps] == [
         "VisitBatch", "QuirkSeen", "Visit", "QuirkSeen", "VisitBatch"]
     assert isinstance(steps[0], VisitBatch) and len(steps[0].visits) == 3
+
+
+@pytest.mark.parametrize(
+    ("status", "error", "measured"),
+    [
+        (200, None, True),
+        (None, None, True),
+        (None, "Page.goto: Timeout 1500ms exceeded.", True),
+        (None, "net::ERR_TIMED_OUT at https://a.example/", True),
+        (None, "net::ERR_CONNECTION_REFUSED at https://a.example/", False),
+        (503, None, False),
+        (504, "Gateway timeout", False),  # an error page came back: it says nothing of the load
+    ],
+)
+def test_only_successes_and_timeouts_are_load_times(
+    status: int | None, error: str | None, measured: bool
+) -> None:
+    visit = Visit(2.5, 0.0, status=status, error=error)
+    assert visit.measures_load is measured
+    assert visit.apply(SiteProfile("a.example")).load_times == ((2.5,) if measured else ())

@@ -39,7 +39,7 @@ class AutoThrottle:
 
     def delay_for(self, profile: SiteProfile | None, overlapping: bool = True) -> float:
         """Seconds between the starts of two navigations to the site."""
-        if profile is None or not profile.load_times:
+        if profile is None:
             return self.min_delay
         latency = (profile.p50_load_time or 0.0) / self.target_concurrency
         rate = profile.recent_failure_rate or 0.0

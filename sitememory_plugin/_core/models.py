@@ -232,8 +232,8 @@ class SiteProfile:
     last_visit: float | None = None
     last_status: int | None = None
     last_error: str | None = None
-    #: Load times of recent successful visits in seconds, oldest first, at millisecond
-    #: resolution (stored as ``load_times_ms``: integers encode three times faster than floats).
+    #: Load times of recent visits that succeeded or timed out, in seconds, oldest first, at
+    #: millisecond resolution (stored as ``load_times_ms``: integers encode faster than floats).
     load_times: tuple[float, ...] = ()
     last_timings: Mapping[str, float] = field(default_factory=lambda: _EMPTY)
     #: Outcomes of the most recent visits, oldest first (stored as ``recent_outcomes``, "1" for a

@@ -8,6 +8,7 @@ what another process wrote in between.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from types import MappingProxyType
@@ -15,6 +16,9 @@ from typing import Any, Protocol
 
 from . import ranking
 from .models import LOAD_WINDOW, RECENT_WINDOW, ActionPattern, Quirk, SiteProfile, freeze, quantize
+
+#: Error texts of a timeout: Playwright's "Timeout 30000ms exceeded", net::ERR_TIMED_OUT.
+_TIMEOUT = re.compile(r"time(?:d)?[ _-]?out", re.IGNORECASE)
 
 
 class Update(Protocol):
@@ -75,6 +79,14 @@ class Visit:
     def ok(self) -> bool:
         return self.error is None and (self.status is None or self.status < 400)
 
+    @property
+    def measures_load(self) -> bool:
+        """Whether the duration says how long the site takes to load: a success's does, and a
+        timeout's is a lower bound of it (so a site slower than the timeout is learned); a
+        refused connection or an error page says nothing about it and would drag the
+        percentiles down."""
+        return self.ok or (self.status is None and _TIMEOUT.search(self.error or "") is not None)
+
     def apply(self, profile: SiteProfile) -> SiteProfile:
         return VisitBatch((self,)).apply(profile)
 
@@ -104,10 +116,8 @@ class VisitBatch:
             last_visit=max(latest),
             last_status=visits[-1].status,
             last_error=visits[-1].error,
-            # Only what a load takes: a timeout's duration is the timeout, a refused connection's
-            # nearly nothing, and either would skew the timeouts and spacing derived from these.
             load_times=(
-                *profile.load_times, *(quantize(v.duration) for v in visits if v.ok)
+                *profile.load_times, *(quantize(v.duration) for v in visits if v.measures_load)
             )[-LOAD_WINDOW:],
             recent_outcomes=(*profile.recent_outcomes, *(v.ok for v in visits))[-RECENT_WINDOW:],
             last_timings=(
