@@ -200,7 +200,9 @@ def test_exclusive_excludes_shared_across_processes(spawn: Spawner, tmp_path: Pa
         lock.exclusive(timeout=0).acquire()
     reader.send("release")
     reader.expect("released")
-    with lock.exclusive(timeout=0):
+    # Not timeout=0: the waiter the timed-out attempt above left behind may win the lock for a
+    # moment as it is released, then drops it; "free" means taken without waiting out a timeout.
+    with lock.exclusive(timeout=5):
         # Now the other way round: a shared acquirer in another process waits for us.
         other = spawn("acquire", path=str(path), mode="shared", timeout=0.2)
         other.expect("waiting")
@@ -226,7 +228,7 @@ def test_exclusive_waits_for_shared_holders_then_gets_the_lock(spawn: Spawner, t
         ReadWriteLock(path).shared(timeout=0.2).acquire()
     writer.send("release")
     writer.expect("released")
-    with ReadWriteLock(path).exclusive(timeout=0):
+    with ReadWriteLock(path).exclusive(timeout=5):  # not 0: see the test above
         pass
     for child in (*readers, writer):
         child.finish()

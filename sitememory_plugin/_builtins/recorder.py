@@ -27,7 +27,6 @@ class Recorder:
         self._executor: ThreadPoolExecutor | None = None
         self._owner = os.getpid()
         self._pending: set[Future[None]] = set()
-        self._failed: list[Exception] = []
         self._lock = threading.Lock()
 
     @hookimpl
@@ -55,24 +54,27 @@ class Recorder:
                 return
             pending = list(self._pending)
         wait(pending)
+        # Read the outcomes here, not in _done: a future's callbacks may still be running when
+        # wait() returns. A failed write stays pending until a wait() has reported it.
         with self._lock:
-            failed, self._failed = self._failed, []
-        if failed:
-            raise failed[0]
+            self._pending.difference_update(pending)
+        for future in pending:
+            error = future.exception()
+            if isinstance(error, Exception):
+                raise error
 
     def _done(self, future: Future[None]) -> None:
         error = future.exception()
         if error is not None:
             log.error("sitememory: a visit could not be written: %s: %s", type(error).__name__, error)
+            return
         with self._lock:
             self._pending.discard(future)
-            if error is not None and isinstance(error, Exception):
-                self._failed.append(error)
 
     def _pool(self) -> ThreadPoolExecutor:
         with self._lock:
             if self._executor is None or self._owner != os.getpid():  # none in a forked child
                 self._executor = ThreadPoolExecutor(1, thread_name_prefix="sitememory-recorder")
                 self._owner = os.getpid()
-                self._pending, self._failed = set(), []
+                self._pending = set()
             return self._executor

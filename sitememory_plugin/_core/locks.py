@@ -162,15 +162,18 @@ class Hold:
         try:
             if self._lock._try(fd, self._flags):
                 return fd
-            if self._timeout is not None and self._timeout <= 0:
-                raise LockTimeout(self._lock.path, 0.0)
         except BaseException:
             os.close(fd)
             raise
+        # Before giving up at once (timeout 0): a waiter an earlier caller left may hold the lock
+        # by now, and then nobody else can take it until it is adopted.
         adopted = self._lock._adopt(self._flags)
         if adopted is not None:
             os.close(fd)  # the adopted waiter has its own descriptor, already queued in the kernel
             return adopted
+        if self._timeout is not None and self._timeout <= 0:
+            os.close(fd)
+            raise LockTimeout(self._lock.path, 0.0)
         waiter = _Waiter(fd, self._flags)
         waiter.start()
         return waiter
