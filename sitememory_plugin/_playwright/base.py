@@ -22,7 +22,7 @@ from .._core.errors import PluginError, UnknownPurpose
 from .._core.keys import site_key
 from .._hookcall import call_sync, report
 from .._memory import SiteMemory
-from .navigation import NavigationOptions, Visit, loaded_visit, number
+from .navigation import NavigationOptions, Visit, failed_visit, is_aborted, loaded_visit, number
 
 log = logging.getLogger("sitememory_plugin")
 
@@ -135,6 +135,42 @@ class SiteBase:
             f"site.click({purpose!r}, '#id'); it is remembered once it works"
         )
 
+    # -- listeners (the same calls in both APIs: ``on`` and ``remove_listener`` do no I/O) ---
+
+    def subscribe(self) -> None:
+        """Listen to the target's navigation events, and to every page's (new ones included)."""
+        self.target.on("response", self.note_response)
+        self.target.on("requestfailed", self._on_request_failed)
+        if self._is_context:
+            self.target.on("page", self._watch)
+            for page in self.target.pages:
+                self._watch(page)
+        else:
+            self._watch(self.target)
+
+    def unsubscribe(self) -> list[Any]:
+        """Stop listening; returns the pages that were watched."""
+        self.target.remove_listener("response", self.note_response)
+        self.target.remove_listener("requestfailed", self._on_request_failed)
+        if self._is_context:
+            self.target.remove_listener("page", self._watch)
+        pages = list(self._watched)
+        for page in pages:
+            page.remove_listener("domcontentloaded", self.note_dom_content_loaded)
+            page.remove_listener("load", self._on_load)
+        return pages
+
+    def _watch(self, page: Any) -> None:
+        page.on("domcontentloaded", self.note_dom_content_loaded)
+        page.on("load", self._on_load)
+        self._watched.add(page)
+
+    def _on_load(self, page: Any) -> None:
+        raise NotImplementedError
+
+    def _on_request_failed(self, request: Any) -> None:
+        raise NotImplementedError
+
     # -- events -> visits (Playwright calls these in order, for async and sync API alike) -------
 
     def note_response(self, response: Any) -> None:
@@ -199,6 +235,29 @@ class SiteBase:
             transfer_bytes=_content_length(response.headers), redirects=redirects,
         )
         return visit
+
+    def failed(self, request: Any) -> tuple[Any, Visit] | None:
+        """The page and failed visit of a request that failed, if it was a page's main-frame
+        navigation, not cut short by another one; counted on the page at once, so a ``goto``
+        failing meanwhile does not record it a second time."""
+        if self._detached:
+            return None
+        try:
+            if not request.is_navigation_request():
+                return None
+            frame = request.frame
+            page = frame.page
+            if frame != page.main_frame:
+                return None
+        except Exception:
+            return None  # a service worker's request, or a popup's first: no frame
+        error = request.failure or "navigation failed"
+        if is_aborted(error):
+            return None
+        started = number(request.timing.get("startTime"))
+        duration = time.time() - started / 1000 if started else 0.0
+        self.state(page).failures += 1
+        return page, failed_visit(request.url, duration, error)
 
     def timed_out(self, page: Any, url: str) -> None:
         """``goto(url)`` timed out on ``page``: its navigation's late load is no new visit."""

@@ -45,20 +45,8 @@ class SyncSite(SiteBase):
         self.check_open()
         if not self._attached:
             self._attached = True
-            self.target.on("response", self.note_response)
-            self.target.on("requestfailed", self._on_request_failed)
-            if self._is_context:
-                self.target.on("page", self._watch)
-                for page in self.target.pages:
-                    self._watch(page)
-            else:
-                self._watch(self.target)
+            self.subscribe()
         return self
-
-    def _watch(self, page: Page) -> None:
-        page.on("domcontentloaded", self.note_dom_content_loaded)
-        page.on("load", self._on_load)
-        self._watched.add(page)
 
     def detach(self) -> None:
         """Stop recording and consulting; waits for recordings in flight. Idempotent."""
@@ -66,14 +54,8 @@ class SyncSite(SiteBase):
             return
         self._detached = True
         if self._attached:
-            self.target.remove_listener("response", self.note_response)
-            self.target.remove_listener("requestfailed", self._on_request_failed)
-            if self._is_context:
-                self.target.remove_listener("page", self._watch)
             overlays = self.plugins.get_plugin("overlays")
-            for page in list(self._watched):
-                page.remove_listener("domcontentloaded", self.note_dom_content_loaded)
-                page.remove_listener("load", self._on_load)
+            for page in self.unsubscribe():
                 if isinstance(overlays, OverlayHandlers):
                     with contextlib.suppress(PlaywrightError):  # closed meanwhile: nothing to remove
                         overlays.uninstall(page)
@@ -148,30 +130,16 @@ class SyncSite(SiteBase):
             self._record(page, visit)
 
     def _on_request_failed(self, request: Request) -> None:
-        if self._detached:
-            return
-        try:
-            if not request.is_navigation_request():
-                return
-            frame = request.frame
-            page = frame.page
-            if frame != page.main_frame:
-                return
-        except PlaywrightError:
-            return  # a service worker's request: no frame
-        error = request.failure or "navigation failed"
-        if is_aborted(error):
-            return
-        started = request.timing.get("startTime", -1)
-        duration = time.time() - started / 1000 if started > 0 else 0.0
-        self._record(page, failed_visit(request.url, duration, error))
+        failed = self.failed(request)
+        if failed is not None:
+            self._record(*failed, counted=True)
 
-    def _record(self, page: Page, visit: Visit) -> None:
+    def _record(self, page: Page, visit: Visit, counted: bool = False) -> None:
         try:
             key = self.web_key(visit.url)
             if key is None:
                 return
-            if not visit.ok:
+            if not visit.ok and not counted:
                 self.state(page).failures += 1
             profile = self.memory.get_profile_sync(key)
             call_sync(
