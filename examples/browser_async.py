@@ -14,8 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from playwright.async_api import async_playwright
 
-from sitememory_plugin import SiteMemory, attach
-from sitememory_plugin._browser import launch_kwargs
+from sitememory_plugin import SiteMemory, attach, chromium_launch_options
 
 PAGES = {
     "/": '<h1>Shop</h1><form action="/results"><input id="q" name="q"><button>Search</button></form>',
@@ -41,9 +40,9 @@ async def main() -> None:
     shop = f"http://127.0.0.1:{server.server_address[1]}"
 
     async with SiteMemory() as memory, async_playwright() as p:
-        # launch_kwargs() finds Playwright's Chromium or the system's; p.chromium.launch() is
+        # chromium_launch_options() finds Playwright's Chromium or the system's; p.chromium.launch() is
         # enough after 'playwright install chromium'.
-        browser = await p.chromium.launch(**launch_kwargs())
+        browser = await p.chromium.launch(**chromium_launch_options())
         page = await browser.new_page()
         async with attach(page.context, memory) as site:
             await site.goto(shop + "/")

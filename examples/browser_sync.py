@@ -13,8 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from playwright.sync_api import sync_playwright
 
-from sitememory_plugin import SiteMemory, attach
-from sitememory_plugin._browser import launch_kwargs
+from sitememory_plugin import SiteMemory, attach, chromium_launch_options
 
 PAGES = {
     "/": '<h1>Shop</h1><form action="/results"><input id="q" name="q"><button>Search</button></form>',
@@ -40,9 +39,9 @@ def main() -> None:
     shop = f"http://127.0.0.1:{server.server_address[1]}"
 
     with SiteMemory() as memory, sync_playwright() as p:
-        # launch_kwargs() finds Playwright's Chromium or the system's; p.chromium.launch() is
+        # chromium_launch_options() finds Playwright's Chromium or the system's; p.chromium.launch() is
         # enough after 'playwright install chromium'.
-        browser = p.chromium.launch(**launch_kwargs())
+        browser = p.chromium.launch(**chromium_launch_options())
         page = browser.new_page()
         with attach(page.context, memory) as site:
             site.goto(shop + "/")

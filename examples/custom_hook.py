@@ -17,8 +17,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from playwright.async_api import async_playwright
 
-from sitememory_plugin import SiteMemory, Visit, attach, hookimpl, make_plugin_manager
-from sitememory_plugin._browser import launch_kwargs
+from sitememory_plugin import (
+    SiteMemory,
+    Visit,
+    attach,
+    chromium_launch_options,
+    hookimpl,
+    make_plugin_manager,
+)
 
 
 class TeamNotes:
@@ -62,7 +68,7 @@ async def main() -> None:
     plugins.register(TeamNotes(slow_after=0.5), "team-notes")
 
     async with SiteMemory() as memory, async_playwright() as p:
-        browser = await p.chromium.launch(**launch_kwargs())
+        browser = await p.chromium.launch(**chromium_launch_options())
         async with attach(await browser.new_context(), memory, plugins=plugins) as site:
             await site.goto(base + "/fast")
             await site.goto(base + "/slow")

@@ -1,5 +1,6 @@
 """sitememory-plugin: a shared, durable memory of websites for browser agents."""
 
+from ._browser import launch_kwargs as chromium_launch_options
 from ._builtins.politeness import AutoThrottle
 from ._builtins.timeouts import AdaptiveTimeouts
 from ._core.errors import (
@@ -53,6 +54,7 @@ __all__ = [
     "Visit",
     "__version__",
     "attach",
+    "chromium_launch_options",
     "default_storage_path",
     "get_plugin_manager",
     "hookimpl",

@@ -130,7 +130,11 @@ def chromium_executable() -> str | None:
 
 
 def launch_kwargs() -> dict[str, Any]:
-    """Keyword arguments for ``browser_type.launch()``: headless, the flags, the executable."""
+    """Keyword arguments for ``chromium.launch()`` that work on this machine: headless, flags a
+    container needs, and the executable when Playwright's own Chromium is not installed.
+
+    Public as :func:`sitememory_plugin.chromium_launch_options`.
+    """
     kwargs: dict[str, Any] = {"args": list(CHROMIUM_ARGS), "headless": True}
     executable = chromium_executable()
     if executable is not None:
