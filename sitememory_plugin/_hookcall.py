@@ -46,60 +46,72 @@ def _call_one(impl: Any, kwargs: dict[str, Any]) -> Any:
     return impl.function(*(kwargs[name] for name in impl.argnames))
 
 
+class _Outcomes:
+    """What the implementations of one hook call returned or raised, in call order."""
+
+    def __init__(self, hook: str, firstresult: bool) -> None:
+        self.hook = hook
+        self.firstresult = firstresult
+        self.results: list[tuple[str, Any]] = []
+        self.failures: list[tuple[str, BaseException]] = []
+
+    def failed(self, impl: Any, exc: Exception) -> None:
+        if self.hook == REFUSABLE and isinstance(exc, NavigationRefused):
+            raise exc
+        self.failures.append((impl.plugin_name, exc))
+
+    def returned(self, impl: Any, result: Any) -> bool:
+        """Keep a result; True when the call is over (the first answer of a firstresult hook)."""
+        if result is None:
+            return False
+        self.results.append((impl.plugin_name, result))
+        return self.firstresult
+
+    def finish(self) -> list[tuple[str, Any]]:
+        if self.failures:
+            raise _error(self.hook, self.failures)
+        return self.results
+
+
 def call_sync(
     pm: pluggy.PluginManager, hook: str, *, firstresult: bool = False, **kwargs: Any
 ) -> list[tuple[str, Any]]:
     """Call every implementation of ``hook``; the non-``None`` results with the plugin's name."""
-    results: list[tuple[str, Any]] = []
-    failures: list[tuple[str, BaseException]] = []
+    outcomes = _Outcomes(hook, firstresult)
     for impl in _ordered(pm, hook):
         try:
             result = _call_one(impl, kwargs)
+            if inspect.isawaitable(result):
+                if inspect.iscoroutine(result):
+                    result.close()  # never awaited: close it so Python does not warn
+                raise TypeError(
+                    f"{hook} returned an awaitable, but Playwright's sync API is in use: "
+                    "write this hook as a plain function"
+                )
         except Exception as exc:
-            if hook == REFUSABLE and isinstance(exc, NavigationRefused):
-                raise
-            failures.append((impl.plugin_name, exc))
+            outcomes.failed(impl, exc)
             continue
-        if inspect.isawaitable(result):
-            if inspect.iscoroutine(result):
-                result.close()  # never awaited: close it so Python does not warn
-            failures.append((impl.plugin_name, TypeError(
-                f"{hook} returned an awaitable, but Playwright's sync API is in use: "
-                "write this hook as a plain function"
-            )))
-            continue
-        if result is not None:
-            results.append((impl.plugin_name, result))
-            if firstresult:
-                break
-    if failures:
-        raise _error(hook, failures)
-    return results
+        if outcomes.returned(impl, result):
+            break
+    return outcomes.finish()
 
 
 async def call_async(
     pm: pluggy.PluginManager, hook: str, *, firstresult: bool = False, **kwargs: Any
 ) -> list[tuple[str, Any]]:
     """:func:`call_sync` for the async API: awaitable results are awaited."""
-    results: list[tuple[str, Any]] = []
-    failures: list[tuple[str, BaseException]] = []
+    outcomes = _Outcomes(hook, firstresult)
     for impl in _ordered(pm, hook):
         try:
             result = _call_one(impl, kwargs)
             if inspect.isawaitable(result):
                 result = await result
         except Exception as exc:
-            if hook == REFUSABLE and isinstance(exc, NavigationRefused):
-                raise
-            failures.append((impl.plugin_name, exc))
+            outcomes.failed(impl, exc)
             continue
-        if result is not None:
-            results.append((impl.plugin_name, result))
-            if firstresult:
-                break
-    if failures:
-        raise _error(hook, failures)
-    return results
+        if outcomes.returned(impl, result):
+            break
+    return outcomes.finish()
 
 
 def report(error: PluginError) -> None:

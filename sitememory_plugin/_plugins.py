@@ -144,7 +144,8 @@ def load_plugin(spec: str) -> tuple[ModuleType, str]:
         name = path.stem
         if not path.is_file():
             raise PluginError(f"plugin file {spec!r} does not exist", name)
-        # A unique module name per file, so that two "hooks.py" in different places both load.
+        # A unique module name per file, so that two "hooks.py" in different places never share
+        # a module; as plugins both would be named "hooks", which register() refuses clearly.
         digest = hashlib.blake2b(str(path.resolve()).encode(), digest_size=4).hexdigest()
         module_name = f"sitememory_local_{name}_{digest}"
         if module_name in sys.modules:

@@ -20,7 +20,7 @@ from .._core.prompt import DEFAULT_MAX_CHARS, bounded
 from .._hookcall import call_async
 from .base import SiteBase, log
 from .navigation import Visit, failed_visit, is_aborted
-from .selectors import attempts_for, unique
+from .selectors import unique
 
 
 class AsyncSite(SiteBase):
@@ -212,21 +212,12 @@ class AsyncSite(SiteBase):
         except PlaywrightError as exc:
             error = exc
             exc.add_note(f"sitememory: {action} {purpose!r} on {key}, candidates {candidates}")
-        ok = error is None
+        report = self.action_report(page, action, purpose, key, profile, candidates, chosen, error)
         try:
-            await call_async(
-                self.plugins, "sitememory_after_action", page=page, action=action, purpose=purpose,
-                key=key, profile=profile, candidates=candidates, selector=chosen, ok=ok, error=error,
-                attempts=attempts_for(candidates, chosen, ok), memory=self.memory,
-            )
+            await call_async(self.plugins, "sitememory_after_action", **report)
         except PluginError as exc:
-            if error is None:
-                raise
-            self.keep_error(exc)  # the action's own error is the one to raise
-        if error is not None:
-            raise error
-        assert chosen is not None
-        return chosen
+            return self.action_result(chosen, error, exc)
+        return self.action_result(chosen, error)
 
     async def _pick(self, page: Page, candidates: list[str], timeout: float | None) -> str:
         """The best-ranked candidate that is visible now, else the first to become visible."""

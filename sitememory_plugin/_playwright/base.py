@@ -20,9 +20,11 @@ import pluggy
 
 from .._core.errors import PluginError, UnknownPurpose
 from .._core.keys import site_key
+from .._core.models import SiteProfile
 from .._hookcall import call_sync, report
 from .._memory import SiteMemory
 from .navigation import NavigationOptions, Visit, failed_visit, is_aborted, loaded_visit, number
+from .selectors import attempts_for
 
 log = logging.getLogger("sitememory_plugin")
 
@@ -266,6 +268,34 @@ class SiteBase:
             state.timed_out_response, state.timed_out_url = state.response, None
         else:
             state.timed_out_url = url
+
+    # -- actions -----------------------------------------------------------------------------
+
+    def action_report(
+        self, page: Any, action: str, purpose: str, key: str, profile: SiteProfile | None,
+        candidates: list[str], chosen: str | None, error: BaseException | None,
+    ) -> dict[str, Any]:
+        """The arguments of ``sitememory_after_action`` for an action's outcome."""
+        ok = error is None
+        return {
+            "page": page, "action": action, "purpose": purpose, "key": key, "profile": profile,
+            "candidates": candidates, "selector": chosen, "ok": ok, "error": error,
+            "attempts": attempts_for(candidates, chosen, ok), "memory": self.memory,
+        }
+
+    def action_result(
+        self, chosen: str | None, error: BaseException | None, plugin_error: PluginError | None = None
+    ) -> str:
+        """The selector used, or the error the caller should see: the action's own error wins
+        over a plugin's (which is then kept for ``settle()``)."""
+        if plugin_error is not None:
+            if error is None:
+                raise plugin_error
+            self.keep_error(plugin_error)
+        if error is not None:
+            raise error
+        assert chosen is not None
+        return chosen
 
     def keep_error(self, error: PluginError) -> None:
         report(error)
