@@ -4,6 +4,8 @@ from ._browser import launch_kwargs as chromium_launch_options
 from ._builtins.politeness import AutoThrottle
 from ._builtins.timeouts import AdaptiveTimeouts
 from ._core.errors import (
+    BackendUnavailable,
+    LockLost,
     LockTimeout,
     NavigationRefused,
     PluginError,
@@ -16,7 +18,7 @@ from ._core.keys import site_key
 from ._core.legacy import ImportResult
 from ._core.locks import ReadWriteLock
 from ._core.models import ActionPattern, CandidateStats, Quirk, Selector, SiteProfile
-from ._core.store import StoreStats
+from ._core.stats import StoreStats
 from ._memory import SiteMemory, default_storage_path
 from ._playwright.async_site import AsyncSite
 from ._playwright.attach import attach
@@ -34,8 +36,10 @@ __all__ = [
     "AsyncSite",
     "Attempt",
     "AutoThrottle",
+    "BackendUnavailable",
     "CandidateStats",
     "ImportResult",
+    "LockLost",
     "LockTimeout",
     "NavigationOptions",
     "NavigationRefused",

@@ -17,6 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ._apt import apt_install, can_install
+
 CHROMIUM_ARGS: list[str] = [
     # Containers and CI often run as root without user namespaces.
     "--no-sandbox",
@@ -150,14 +152,9 @@ def ensure_chromium() -> str:
     try:
         found = chromium_executable()
     except RuntimeError:
-        if os.name != "posix" or os.geteuid() != 0 or shutil.which("apt-get") is None:
+        if not can_install():
             raise
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        install = ["apt-get", "install", "-y", "chromium"]
-        if subprocess.run(install, env=env, check=False).returncode != 0:
-            # A fresh machine's package lists may be empty or stale.
-            subprocess.run(["apt-get", "update"], env=env, check=True)
-            subprocess.run(install, env=env, check=True)
+        apt_install("chromium")
         found = chromium_executable()
     return found if found is not None else "Playwright's own Chromium"
 

@@ -29,7 +29,8 @@ from ._core.keys import site_key
 from ._core.legacy import ImportResult
 from ._core.models import ActionPattern, Quirk, Selector, SiteProfile
 from ._core.prompt import DEFAULT_MAX_CHARS, render_context
-from ._core.store import Durability, FileStore, StoreStats
+from ._core.stats import StoreStats
+from ._core.storage import Durability, is_url, open_storage
 from ._core.updates import CachePattern, CacheSelector, QuirkSeen, SelectorResult, Update, Visit
 from ._core.writebehind import WriteBehind
 
@@ -56,20 +57,28 @@ def _key(url: str) -> str:
     return site_key(url)
 
 
-def default_storage_path() -> Path:
-    """``$SITEMEMORY_PATH`` if set, else the user data directory for ``sitememory``."""
-    return Path(os.environ.get(ENV_PATH) or platformdirs.user_data_dir("sitememory")).expanduser()
+def default_storage_path() -> Path | str:
+    """``$SITEMEMORY_PATH`` if set (a directory or a ``redis://`` URL), else the user data
+    directory for ``sitememory``."""
+    configured = os.environ.get(ENV_PATH)
+    if configured and is_url(configured):
+        return configured
+    return Path(configured or platformdirs.user_data_dir("sitememory")).expanduser()
 
 
 class SiteMemory:
     """A durable memory of websites, shared safely by threads, tasks and processes.
 
-    :param storage_path: the store's directory (default: :func:`default_storage_path`).
+    :param storage_path: the store's directory, or a Redis URL (``redis://host:6379/0``, needs
+        the ``redis`` extra) to share one memory between machines (default:
+        :func:`default_storage_path`).
     :param lock_timeout: seconds to wait for a lock before :class:`LockTimeout`.
     :param cache_ttl: seconds a read is served from memory; ``None`` never expires, ``0``
-        revalidates every read (a ``stat``, re-parsing only when the file changed).
+        revalidates every read (a ``stat``, or one round trip to Redis, re-reading only what
+        changed).
     :param durability: ``"fsync"`` (default) makes each write survive power loss; ``"none"`` skips
-        the fsyncs (still atomic: readers never see a partial file).
+        the fsyncs (still atomic: readers never see a partial file). On Redis, durability is the
+        server's persistence setting (``appendonly yes``, ``appendfsync always``).
     :param flush_interval: ``None`` (default) writes through; seconds to batch updates in memory
         (write-behind), flushed on :meth:`close` and at interpreter exit.
     :param max_pending: with write-behind, an update that finds this many pending flushes them
@@ -87,10 +96,12 @@ class SiteMemory:
         max_pending: int = 10_000,
         max_workers: int = 8,
     ) -> None:
-        self.storage_path = (
-            Path(storage_path).expanduser() if storage_path is not None else default_storage_path()
+        location = storage_path if storage_path is not None else default_storage_path()
+        #: The store's directory, or its Redis URL (a ``str``).
+        self.storage_path: Path | str = (
+            str(location) if is_url(location) else Path(location).expanduser()
         )
-        self._store = FileStore(
+        self._store = open_storage(
             self.storage_path, lock_timeout=lock_timeout, cache_ttl=cache_ttl, durability=durability
         )
         self._behind = (
@@ -104,7 +115,7 @@ class SiteMemory:
         _INSTANCES.add(self)
 
     def __repr__(self) -> str:
-        return f"SiteMemory({str(self.storage_path)!r})"
+        return f"SiteMemory({self._store.location!r})"
 
     def _after_fork(self) -> None:
         # The parent's worker threads do not exist in a forked child, its locks may be held, and

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+import os
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,9 @@ from playwright.async_api import async_playwright
 
 from sitememory_plugin import SiteMemory, make_plugin_manager
 from sitememory_plugin._browser import launch_kwargs
+from sitememory_plugin._core.filestore import FileStore
 
+from ._redis import MISSING, RedisServer, executable
 from ._site import TestSite
 from ._workers import Spawner
 
@@ -25,6 +29,13 @@ def run_threads(work: Callable[[], object], count: int) -> None:
     with ThreadPoolExecutor(count) as pool:
         for future in [pool.submit(work) for _ in range(count)]:
             future.result(timeout=120)
+
+
+def file_store(memory: SiteMemory) -> FileStore:
+    """The memory's file backend, for tests that hold its locks."""
+    store = memory._store
+    assert isinstance(store, FileStore)
+    return store
 
 
 class Api:
@@ -52,9 +63,42 @@ def store_path(tmp_path: Path) -> Path:
     return tmp_path / "store"
 
 
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One real ``redis-server`` for the session, on a free loopback port, AOF fsync always.
+
+    Missing ``redis-server`` skips the Redis tests on a developer's machine, and fails them in CI
+    (``CI`` set), where ``make test`` must have installed it.
+    """
+    if executable() is None:
+        if os.environ.get("CI"):
+            pytest.fail(MISSING)
+        pytest.skip(MISSING)
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """A Redis store of this test alone: a fresh key prefix in the session's server."""
+    return f"{redis_server.url}?prefix=t{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(params=["file", "redis"])
+def store_location(request: pytest.FixtureRequest, store_path: Path) -> str | Path:
+    """A store of each backend: a directory, then a Redis URL."""
+    if request.param == "file":
+        return store_path
+    url: str = request.getfixturevalue("redis_url")
+    return url
+
+
 @pytest_asyncio.fixture(params=["sync", "async"])
-async def api(request: pytest.FixtureRequest, store_path: Path) -> AsyncIterator[Api]:
-    memory = SiteMemory(store_path, durability="none")
+async def api(request: pytest.FixtureRequest, store_location: str | Path) -> AsyncIterator[Api]:
+    """One memory per backend and API flavour."""
+    memory = SiteMemory(store_location, durability="none")
     yield Api(memory, request.param)
     await memory.close()
 

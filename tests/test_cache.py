@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from sitememory_plugin import SiteMemory
-from sitememory_plugin._core.cache import RACY_NS, TTLCache, is_fresh, is_racy
+from sitememory_plugin._core.cache import RACY_NS, TTLCache, is_fresh, is_racy, signature
 
 
 def test_is_fresh() -> None:
@@ -26,18 +26,18 @@ def test_racy_entries_are_never_confirmed_by_stat(tmp_path: Path) -> None:
     assert is_racy(st, st.st_mtime_ns + RACY_NS - 1)
     assert not is_racy(st, st.st_mtime_ns + RACY_NS)
     cache: TTLCache[str] = TTLCache(0)
-    cache.put("k", "v", st, 0.0, st.st_mtime_ns)
+    cache.put("k", "v", signature(st), 0.0, is_racy(st, st.st_mtime_ns))
     entry = cache.get("k")
-    assert entry is not None and not cache.confirm(entry, st, 1.0)
-    cache.put("k", "v", st, 0.0, st.st_mtime_ns + RACY_NS)
+    assert entry is not None and not cache.confirm(entry, signature(st), 1.0)
+    cache.put("k", "v", signature(st), 0.0, is_racy(st, st.st_mtime_ns + RACY_NS))
     entry = cache.get("k")
-    assert entry is not None and cache.confirm(entry, st, 1.0)
+    assert entry is not None and cache.confirm(entry, signature(st), 1.0)
 
 
 def test_cache_is_bounded() -> None:
     cache: TTLCache[int] = TTLCache(None, maxsize=3)
     for i in range(5):
-        cache.put(str(i), i, None, 0.0, 0)
+        cache.put(str(i), i, None, 0.0)
     assert [k for k in "01234" if cache.get(k) is not None] == ["2", "3", "4"]
 
 
@@ -158,11 +158,11 @@ def test_pins_of_a_dropped_memory_are_closed(store_path: Path) -> None:
 def test_an_unlocked_read_never_replaces_a_newer_cached_state() -> None:
     cache: TTLCache[str] = TTLCache(None)
     seen = cache.get("k")  # a reader starts: nothing cached yet
-    cache.put("k", "written by a writer meanwhile", None, 1.0, 0)
-    cache.put("k", "what the slow reader read", None, 2.0, 0, unless_changed_from=seen)
+    cache.put("k", "written by a writer meanwhile", None, 1.0)
+    cache.put("k", "what the slow reader read", None, 2.0, unless_changed_from=seen)
     entry = cache.get("k")
     assert entry is not None and entry.value == "written by a writer meanwhile"
-    cache.put("k", "newer", None, 3.0, 0, unless_changed_from=entry)
+    cache.put("k", "newer", None, 3.0, unless_changed_from=entry)
     assert cache.get("k").value == "newer"
 
 

@@ -16,6 +16,8 @@ import pytest
 
 from sitememory_plugin import SiteMemory, StoreFormatError, VersionTooNew
 
+from .conftest import file_store
+
 
 def _site_file(store: Path, name: str) -> Path:
     (path,) = store.glob(f"sites/*/{name}.json")
@@ -193,7 +195,7 @@ def test_lock_timeout_names_the_site_and_the_lock(store_path: Path) -> None:
 
     memory = SiteMemory(store_path, lock_timeout=0.05)
     memory.initialize_sync()
-    stripe = memory._store._stripes[Layout.stripe_for("t.example")]
+    stripe = file_store(memory)._stripes[Layout.stripe_for("t.example")]
     with stripe.exclusive(), pytest.raises(LockTimeout) as info:
         memory.record_visit_sync("https://t.example/", 1.0)
     assert info.value.site == "t.example" and info.value.name == stripe.path

@@ -149,6 +149,7 @@ async def test_stats_count_cache_and_writes(api: Api) -> None:
     assert await api.flush() == 0
 
 
+@pytest.mark.parametrize("store_location", ["file"], indirect=True)
 async def test_files_and_directories_are_private(api: Api, store_path: Path) -> None:
     await api.record_visit("perm.example", 1.0)
     assert stat.S_IMODE(os.stat(store_path).st_mode) == 0o700

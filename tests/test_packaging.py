@@ -41,8 +41,9 @@ def test_the_wheel_holds_the_package_typed_with_its_entry_points(wheel: Path) ->
         metadata = archive.read(f"{dist_info}/METADATA").decode()
         entry_points = archive.read(f"{dist_info}/entry_points.txt").decode()
     assert "sitememory_plugin/py.typed" in names
-    for module in ("__init__.py", "hookspecs.py", "pytest_plugin.py", "_core/store.py", "_cli/__init__.py",
-                   "_playwright/attach.py", "_builtins/recorder.py", "_demo/__init__.py"):
+    for module in ("__init__.py", "hookspecs.py", "pytest_plugin.py", "_core/filestore.py",
+                   "_core/redisstore.py", "_cli/__init__.py", "_playwright/attach.py",
+                   "_builtins/recorder.py", "_demo/__init__.py"):
         assert f"sitememory_plugin/{module}" in names, module
     assert not any(n.startswith(("tests/", "bench/", "hooks/", "examples/")) for n in names)
     assert "[console_scripts]\nsitememory = sitememory_plugin._cli:main" in entry_points

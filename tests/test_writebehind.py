@@ -11,6 +11,8 @@ import pytest
 
 from sitememory_plugin import SiteMemory
 
+from .conftest import file_store
+
 
 def _on_disk(store: Path, url: str) -> int:
     profile = SiteMemory(store, cache_ttl=0).get_profile_sync(url)
@@ -127,7 +129,7 @@ def test_a_failing_site_does_not_hold_back_the_others(store_path: Path) -> None:
     memory = SiteMemory(store_path, flush_interval=3600, lock_timeout=0.1)
     for site in ("stuck.example", "a.example", "b.example"):
         memory.record_visit_sync(site, 1.0)
-    stripe = memory._store._stripes[Layout.stripe_for("stuck.example")]
+    stripe = file_store(memory)._stripes[Layout.stripe_for("stuck.example")]
     with stripe.exclusive(), pytest.raises(TimeoutError):
         memory.flush_sync()
     assert (_on_disk(store_path, "a.example"), _on_disk(store_path, "b.example")) == (1, 1)

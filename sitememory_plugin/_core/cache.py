@@ -1,4 +1,8 @@
-"""In-memory TTL cache of site profiles, revalidated by ``stat`` instead of a re-parse.
+"""In-memory TTL cache of site profiles, revalidated by a cheap signature instead of a re-parse.
+
+Each entry keeps the *signature* of the state it holds: for the file store, the file's identity
+from ``stat``; for the Redis store, the site's version number. After the TTL, a backend checks
+the signature (one ``stat``, or one round trip) and re-reads only when it changed.
 
 Files in the store are never modified in place (every write is a rename of a new file), so a
 file's identity (inode, size, mtime) names its content. The one trap is a coarse file-system
@@ -15,11 +19,13 @@ from __future__ import annotations
 import os
 import threading
 import weakref
+from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 V = TypeVar("V")
-Signature = tuple[int, int, int, int]
+#: What proves an entry current: a file's (dev, inode, size, mtime), or a Redis version.
+Signature = Hashable
 #: Larger than any file-system timestamp granularity we expect on Linux (a jiffy is 1 to 10 ms).
 RACY_NS = 100_000_000
 #: At most this many descriptors held open for pinned entries of one cache (the sites it wrote
@@ -34,8 +40,9 @@ _pins_lock = threading.Lock()
 ANY = object()
 
 
-def signature(st: os.stat_result) -> Signature:
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+def signature(st: os.stat_result | None) -> Signature | None:
+    """A file's signature, or ``None`` for a missing file."""
+    return None if st is None else (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def is_fresh(checked_at: float, now: float, ttl: float | None) -> bool:
@@ -52,10 +59,10 @@ def is_racy(st: os.stat_result, wall_ns: int) -> bool:
 
 @dataclass
 class Entry(Generic[V]):
-    value: V | None  # None: the site has no file
+    value: V | None  # None: the site is not in the store
     signature: Signature | None
     checked_at: float
-    racy: bool
+    racy: bool  # the signature alone cannot prove the entry current
     pin: int | None = None  # an open descriptor of the file, owned by the cache
 
 
@@ -82,21 +89,16 @@ class TTLCache(Generic[V]):
         return self._entries.get(key)
 
     def put(
-        self, key: str, value: V | None, st: os.stat_result | None, now: float, wall_ns: int,
+        self, key: str, value: V | None, sig: Signature | None, now: float, racy: bool = False,
         pin: int | None = None, *, unless_changed_from: Entry[V] | object | None = ANY,
     ) -> None:
-        """Cache ``value`` read or written with ``st``; ``pin``, if given, now belongs to the cache.
+        """Cache ``value`` read or written with signature ``sig``; ``pin``, if given, now belongs
+        to the cache.
 
         With ``unless_changed_from`` (the entry seen before an unlocked read), nothing is stored
         if another thread cached something meanwhile: it is at least as new as what was read.
         """
-        entry = Entry(
-            value,
-            None if st is None else signature(st),
-            now,
-            st is not None and is_racy(st, wall_ns),
-            pin,
-        )
+        entry = Entry(value, sig, now, racy, pin)
         with self._lock:
             if unless_changed_from is not ANY and self._entries.get(key) is not unless_changed_from:
                 if pin is not None:
@@ -118,20 +120,19 @@ class TTLCache(Generic[V]):
                 oldest = next(iter(self._entries))
                 self._unpin(oldest, self._entries.pop(oldest))
 
-    def confirm(self, entry: Entry[V], st: os.stat_result | None, now: float) -> bool:
-        """True (and the entry's TTL restarts) if ``st`` proves the entry still current."""
-        current = None if st is None else signature(st)
+    def confirm(self, entry: Entry[V], current: Signature | None, now: float) -> bool:
+        """True (and the entry's TTL restarts) if signature ``current`` proves it still current."""
         with self._lock:
             if current != entry.signature or (entry.racy and entry.pin is None):
                 return False
             entry.checked_at = now
             return True
 
-    def pinned(self, key: str, st: os.stat_result | None) -> tuple[bool, V | None]:
-        """``(True, value)`` if ``key`` is pinned and ``st`` is its file: no need to read it."""
+    def pinned(self, key: str, sig: Signature | None) -> tuple[bool, V | None]:
+        """``(True, value)`` if ``key`` is pinned and ``sig`` is its file's: no need to read it."""
         with self._lock:
             entry = self._entries.get(key)
-            if entry is None or entry.pin is None or st is None or signature(st) != entry.signature:
+            if entry is None or entry.pin is None or sig is None or sig != entry.signature:
                 return False, None
             return True, entry.value
 

@@ -41,3 +41,14 @@ class NavigationRefused(SiteMemoryError):
 
 class UnknownPurpose(SiteMemoryError, LookupError):
     """No selector is known or given for a purpose on a site."""
+
+
+class BackendUnavailable(SiteMemoryError, ConnectionError):
+    """The store's server (Redis) could not be reached or refused writes, after bounded retries.
+
+    Nothing was half-applied: an update either committed whole or not at all.
+    """
+
+
+class LockLost(SiteMemoryError):
+    """A store-wide lock expired while held (its holder stalled longer than the lock's TTL)."""

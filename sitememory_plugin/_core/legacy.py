@@ -21,7 +21,7 @@ from typing import Any
 from .errors import StoreFormatError
 from .keys import site_key
 from .models import LOAD_WINDOW, SiteProfile, freeze, mapping, thaw, to_millis
-from .store import FileStore
+from .storage import Storage
 
 _ALIASES = {
     "visits": "visit_count",
@@ -48,8 +48,8 @@ class ImportResult:
     skipped: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
 
-def import_file(store: FileStore, path: str | Path) -> ImportResult:
-    """Merge a seed-format file into ``store`` under :meth:`FileStore.maintenance`."""
+def import_file(store: Storage, path: str | Path) -> ImportResult:
+    """Merge a seed-format file into ``store`` under :meth:`Storage.maintenance`."""
     incoming: dict[str, list[tuple[str, SiteProfile]]] = {}
     skipped: dict[str, str] = {}
     for domain, data in read_legacy(path).items():

@@ -20,13 +20,13 @@ from .errors import StoreFormatError
 from .keys import site_key
 from .legacy import ImportResult, merge
 from .models import SiteProfile, freeze, thaw
-from .store import FileStore
+from .storage import Storage
 
 #: Field of a site document listing the digests of the exported documents merged into it.
 IMPORTED = "jsonl_imports"
 
 
-def export_lines(store: FileStore) -> Iterator[str]:
+def export_lines(store: Storage) -> Iterator[str]:
     """Each site's document as one line of JSON (no newline), in site-key order."""
     sites = store.keys()
     for key in sites:
@@ -37,8 +37,8 @@ def export_lines(store: FileStore) -> Iterator[str]:
             )
 
 
-def import_lines(store: FileStore, lines: Iterable[str], source: str = "<input>") -> ImportResult:
-    """Merge JSON Lines of site documents into ``store`` under :meth:`FileStore.maintenance`.
+def import_lines(store: Storage, lines: Iterable[str], source: str = "<input>") -> ImportResult:
+    """Merge JSON Lines of site documents into ``store`` under :meth:`Storage.maintenance`.
 
     A line that is not a site document of a valid site is skipped with the reason; nothing is
     written until every line is read.
@@ -92,11 +92,11 @@ def last_activity(profile: SiteProfile) -> float | None:
     return max(known) if known else None
 
 
-def prune(store: FileStore, older_than: float, *, dry_run: bool = False) -> list[str]:
+def prune(store: Storage, older_than: float, *, dry_run: bool = False) -> list[str]:
     """Forget every site with no activity in the last ``older_than`` seconds; the keys forgotten.
 
     A site with no timestamp at all is kept: nothing says it is old. Runs under
-    :meth:`FileStore.maintenance`, so no update is lost to a concurrent write.
+    :meth:`Storage.maintenance`, so no update is lost to a concurrent write.
     """
     if older_than < 0:
         raise ValueError("older_than must be >= 0 seconds")

@@ -17,7 +17,7 @@ import weakref
 from collections.abc import Callable
 
 from .models import SiteProfile
-from .store import FileStore
+from .storage import Storage
 from .updates import Update, apply_all, coalesce
 
 log = logging.getLogger("sitememory")
@@ -26,7 +26,7 @@ log = logging.getLogger("sitememory")
 class WriteBehind:
     """Pending updates per site, and a background thread that flushes them every ``interval``."""
 
-    def __init__(self, store: FileStore, interval: float, max_pending: int = 10_000) -> None:
+    def __init__(self, store: Storage, interval: float, max_pending: int = 10_000) -> None:
         if interval <= 0:
             raise ValueError("flush_interval must be > 0 seconds (or None for write-through)")
         self.store = store

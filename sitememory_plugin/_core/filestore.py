@@ -1,4 +1,4 @@
-"""The file store: one JSON document per site, updated by locked read-modify-write.
+"""The file store: one JSON document per site in a directory, updated by locked read-modify-write.
 
 Blocking by design: the sync API calls it directly, the async API runs it on worker threads.
 """
@@ -11,88 +11,26 @@ import logging
 import os
 import threading
 import time
-from collections import deque
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from . import files
-from .cache import ANY, Entry, TTLCache, is_fresh
+from .cache import ANY, Entry, TTLCache, is_racy, signature
+from .documents import encode, parse
 from .errors import LockTimeout, StoreFormatError, VersionTooNew
 from .files import STRIPES, Layout
 from .keys import key_from_file_name
 from .locks import ReadWriteLock
-from .models import SiteProfile, percentile
+from .models import SiteProfile
+from .stats import Counters
+from .storage import CachedReads, Durability
 from .updates import Update, apply_all
 
 log = logging.getLogger("sitememory")
 
-Durability = Literal["fsync", "none"]
 
-
-@dataclass(frozen=True)
-class StoreStats:
-    """Counters since the memory was created in this process; lock waits in seconds."""
-
-    cache_hits: int = 0
-    cache_misses: int = 0
-    cache_revalidations: int = 0
-    reads: int = 0
-    writes: int = 0
-    lock_waits: int = 0
-    lock_wait_seconds: float = 0.0
-    lock_wait_p50: float | None = None
-    lock_wait_p99: float | None = None
-    lock_wait_max: float | None = None
-    corrupt_files: int = 0
-    pending_updates: int = 0
-
-
-class Counters:
-    """The mutable, thread-safe counters behind :class:`StoreStats`."""
-
-    #: How many recent lock waits the percentiles are computed over.
-    WAIT_WINDOW = 4096
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._counts: dict[str, int] = dict.fromkeys(
-            ("cache_hits", "cache_misses", "cache_revalidations", "reads", "writes", "lock_waits",
-             "corrupt_files"), 0)
-        self._wait_total = 0.0
-        self._waits: deque[float] = deque(maxlen=self.WAIT_WINDOW)
-
-    def after_fork(self) -> None:
-        self._lock = threading.Lock()
-
-    def add(self, name: str) -> None:
-        with self._lock:
-            self._counts[name] += 1
-
-    def waited(self, _lock_name: str, seconds: float) -> None:
-        with self._lock:
-            self._counts["lock_waits"] += 1
-            self._wait_total += seconds
-            self._waits.append(seconds)
-
-    def snapshot(self, pending: int = 0) -> StoreStats:
-        with self._lock:
-            waits = tuple(self._waits)
-            counts = dict(self._counts)
-            total = self._wait_total
-        return StoreStats(
-            **counts,
-            lock_wait_seconds=total,
-            lock_wait_p50=percentile(waits, 50),
-            lock_wait_p99=percentile(waits, 99),
-            lock_wait_max=max(waits, default=None),
-            pending_updates=pending,
-        )
-
-
-class FileStore:
+class FileStore(CachedReads):
     """Site documents under ``root``, shared safely by any number of threads and processes."""
 
     def __init__(
@@ -140,6 +78,10 @@ class FileStore:
     def opened(self) -> bool:
         return self._opened
 
+    @property
+    def location(self) -> str:
+        return str(self.layout.root)
+
     def _clean_temp_files(self) -> None:
         # A temp file is live while its writer holds the stripe of its final name (an update
         # holds one stripe, maintenance all): if we can take that stripe now, it is stale.
@@ -151,14 +93,6 @@ class FileStore:
 
     # -- reads -------------------------------------------------------------------------------
 
-    def cached(self, key: str) -> tuple[bool, SiteProfile | None]:
-        """``(True, profile)`` when the cache can answer without I/O, else ``(False, None)``."""
-        entry = self.cache.get(key)
-        if entry is not None and is_fresh(entry.checked_at, time.monotonic(), self.cache.ttl):
-            self.stats.add("cache_hits")
-            return True, entry.value
-        return False, None
-
     def read(self, key: str) -> SiteProfile | None:
         """The site's profile, from the cache while fresh, else revalidated or read from disk."""
         self.open()
@@ -168,7 +102,7 @@ class FileStore:
         path = self.layout.site_path(key)
         entry = self.cache.get(key)
         now = time.monotonic()
-        if entry is not None and self.cache.confirm(entry, _stat(path), now):
+        if entry is not None and self.cache.confirm(entry, signature(_stat(path)), now):
             self.stats.add("cache_revalidations")
             return entry.value
         self.stats.add("cache_misses")
@@ -185,8 +119,7 @@ class FileStore:
         got = files.read_file(path)
         self.stats.add("reads")
         if got is None:
-            self.cache.put(key, None, None, time.monotonic(), time.time_ns(),
-                           unless_changed_from=seen)
+            self.cache.put(key, None, None, time.monotonic(), unless_changed_from=seen)
             return None
         data, st = got
         try:
@@ -200,7 +133,7 @@ class FileStore:
                     return self._load(key, path, locked=True)
             self._quarantine(path, exc)
             return None
-        self.cache.put(key, profile, st, time.monotonic(), time.time_ns(), unless_changed_from=seen)
+        self._cache(key, profile, st, unless_changed_from=seen)
         return profile
 
     def read_locked(self, key: str) -> SiteProfile | None:
@@ -220,7 +153,7 @@ class FileStore:
         self.open()
         path = self.layout.site_path(key)
         with self._site_lock(key):
-            known, current = self.cache.pinned(key, _stat(path))
+            known, current = self.cache.pinned(key, signature(_stat(path)))
             if not known:
                 current = self.read_locked(key)
             profile = apply_all(current or SiteProfile(key), updates)
@@ -231,13 +164,20 @@ class FileStore:
                 self.cache.drop(key)
                 raise
             self.stats.add("writes")
-            self.cache.put(key, profile, st, time.monotonic(), time.time_ns(), pin)
+            self._cache(key, profile, st, pin)
         return profile
 
     def put(self, key: str, profile: SiteProfile) -> None:
         """Write ``profile`` as is; the caller holds :meth:`maintenance`."""
         st, _ = files.write_atomic(self.layout.site_path(key), encode(profile), durable=self.durable)
-        self.cache.put(key, profile, st, time.monotonic(), time.time_ns())
+        self._cache(key, profile, st)
+
+    def _cache(
+        self, key: str, profile: SiteProfile, st: os.stat_result, pin: int | None = None, *,
+        unless_changed_from: Entry[SiteProfile] | object | None = ANY,
+    ) -> None:
+        self.cache.put(key, profile, signature(st), time.monotonic(), is_racy(st, time.time_ns()),
+                       pin, unless_changed_from=unless_changed_from)
 
     def delete(self, key: str) -> bool:
         """Forget a site; ``True`` if it had a file."""
@@ -313,36 +253,8 @@ class FileStore:
             hold.release()
 
 
-_FIELD = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
-
-
 def _stat(path: Path) -> os.stat_result | None:
     try:
         return os.stat(path)
     except FileNotFoundError:
         return None
-
-
-def encode(profile: SiteProfile) -> bytes:
-    """The document as JSON with one top-level field per line: readable, and written by the C
-    encoder (``indent`` would switch json to its pure-Python encoder, three times slower)."""
-    fields = ",\n".join(f"{_FIELD(k)}: {_FIELD(v)}" for k, v in profile.to_dict().items())
-    return f"{{\n{fields}\n}}\n".encode()
-
-
-def parse(data: bytes, key: str) -> SiteProfile:
-    """Parse a site document; :class:`StoreFormatError` if it is corrupt or not for ``key``."""
-    try:
-        doc = json.loads(data)
-    except (ValueError, RecursionError) as exc:
-        raise StoreFormatError(f"not valid JSON: {exc}") from None
-    try:
-        profile = SiteProfile.from_dict(doc)
-    except StoreFormatError:
-        raise
-    except (TypeError, ValueError, AttributeError, RecursionError) as exc:
-        # Valid JSON of an unexpected shape: as corrupt as bad JSON, never a crash of the reader.
-        raise StoreFormatError(f"unreadable site document: {exc!r}") from None
-    if profile.domain != key:
-        raise StoreFormatError(f"document is for {profile.domain!r}, expected {key!r}")
-    return profile

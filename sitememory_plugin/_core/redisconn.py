@@ -1,0 +1,152 @@
+"""A Redis connection for the store: our URL options, bounded retries, and typed errors.
+
+``redis-py`` would retry on its own; we turn that off and retry here instead, because only the
+store knows which calls are safe to repeat (every script is: see :mod:`.redisscripts`) and
+because giving up must raise one clear error, :class:`BackendUnavailable`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from .errors import BackendUnavailable
+
+if TYPE_CHECKING:
+    import redis
+
+log = logging.getLogger("sitememory")
+T = TypeVar("T")
+
+INSTALL_HINT = "the Redis backend needs the redis package: pip install 'sitememory-plugin[redis]'"
+
+
+@dataclass(frozen=True)
+class RedisOptions:
+    """The store's own query parameters of a ``redis://`` URL; the rest go to ``redis-py``.
+
+    ``prefix``: namespace of every key (several stores may share one database); ``lock_ttl``:
+    seconds after which a crashed client's store-wide lock expires; ``retries``: attempts after
+    the first before :class:`BackendUnavailable`, waiting ``backoff`` seconds, doubling up to
+    ``backoff_cap``.
+    """
+
+    url: str
+    prefix: str = "sitememory"
+    lock_ttl: float = 10.0
+    retries: int = 6
+    backoff: float = 0.05
+    backoff_cap: float = 2.0
+
+    @classmethod
+    def parse(cls, url: str) -> RedisOptions:
+        parts = urlsplit(url)
+        ours: dict[str, Any] = {}
+        rest = []
+        for name, value in parse_qsl(parts.query, keep_blank_values=True):
+            if name in ("prefix",):
+                ours[name] = value
+            elif name in ("lock_ttl", "backoff", "backoff_cap"):
+                ours[name] = _number(name, value, float)
+            elif name == "retries":
+                ours[name] = _number(name, value, int)
+            else:
+                rest.append((name, value))
+        if "prefix" in ours and (not ours["prefix"] or any(c in ours["prefix"] for c in "{}*?[] ")):
+            raise ValueError(f"prefix must be a non-empty name without spaces or {{}}*?[]: "
+                             f"{ours['prefix']!r}")
+        if ours.get("lock_ttl", 1.0) <= 0 or ours.get("retries", 0) < 0:
+            raise ValueError("lock_ttl must be > 0 and retries >= 0")
+        return cls(urlunsplit(parts._replace(query=urlencode(rest))), **ours)
+
+    @property
+    def display(self) -> str:
+        """The URL without its password, fit for logs and error messages."""
+        parts = urlsplit(self.url)
+        if parts.password is None:
+            netloc = parts.netloc
+        else:
+            user = parts.username or ""
+            netloc = f"{user}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+        query = f"?prefix={self.prefix}" if self.prefix != "sitememory" else ""
+        return urlunsplit(parts._replace(netloc=netloc, query="")) + query
+
+
+def _number(name: str, value: str, kind: Callable[[str], T]) -> T:
+    try:
+        return kind(value)
+    except ValueError:
+        raise ValueError(f"{name} in the Redis URL must be a number, not {value!r}") from None
+
+
+def connect(options: RedisOptions) -> redis.Redis:
+    """A client that never retries by itself and never blocks forever on a dead server."""
+    try:
+        import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+    except ImportError:
+        raise ImportError(INSTALL_HINT) from None
+    given = dict(parse_qsl(urlsplit(options.url).query))
+    defaults: dict[str, Any] = {}
+    if "socket_timeout" not in given:
+        defaults["socket_timeout"] = 5.0
+    if "socket_connect_timeout" not in given:
+        defaults["socket_connect_timeout"] = 2.0
+    return redis.Redis.from_url(
+        options.url, retry=Retry(NoBackoff(), 0), retry_on_error=[], **defaults
+    )
+
+
+def transient_errors() -> tuple[type[Exception], ...]:
+    """Errors after which the same call may succeed: connection lost, server loading or
+    failing over (``BusyLoadingError`` is a ``ConnectionError``)."""
+    import redis.exceptions as e
+
+    return (e.ConnectionError, e.TimeoutError, e.ReadOnlyError, e.TryAgainError)
+
+
+def refused(exc: Exception) -> bool:
+    """A write the server refuses until someone acts: out of memory, or unable to persist."""
+    text = str(exc)
+    return text.startswith(("OOM ", "MISCONF ")) or "OOM command not allowed" in text
+
+
+class Retrying:
+    """Runs calls against the server, retrying transient failures with exponential backoff."""
+
+    def __init__(self, options: RedisOptions, on_retry: Callable[[], None]) -> None:
+        self.options = options
+        self._on_retry = on_retry
+        self._transient = transient_errors()
+        import redis.exceptions
+
+        self._response_error = redis.exceptions.ResponseError
+
+    def __call__(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        delay = self.options.backoff
+        attempt = 0
+        while True:
+            try:
+                return fn(*args, **kwargs)
+            except self._transient as exc:
+                if attempt >= self.options.retries:
+                    raise BackendUnavailable(
+                        f"Redis at {self.options.display} is unavailable ({what}: {exc}); gave "
+                        f"up after {attempt + 1} attempts"
+                    ) from exc
+                log.warning("Redis %s failed (%s); retrying in %.2f s", what, exc, delay)
+            except self._response_error as exc:
+                if refused(exc):
+                    raise BackendUnavailable(
+                        f"Redis at {self.options.display} refused the {what}: {exc}"
+                    ) from exc
+                raise
+            self._on_retry()
+            time.sleep(delay)
+            delay = min(delay * 2, self.options.backoff_cap)
+            attempt += 1

@@ -1,0 +1,97 @@
+"""The Lua scripts of the Redis store: each one runs atomically on the server.
+
+A site is a hash ``{doc, ver}``. ``ver`` comes from one store-wide counter, so a version is
+never reused, even after a site is forgotten and learned again: equal versions mean equal
+documents, which is what lets a client's cache revalidate with one small reply.
+
+Write scripts start with ``#!lua`` (Redis 7): the server then refuses them whole when it is out of
+memory, before any write, instead of failing halfway through.
+"""
+
+from __future__ import annotations
+
+#: KEYS site, sites, clock, lock, applied. ARGV expected version ("" = absent), document, site
+#: key, operation id, TTL of the applied marker.
+#: Replies: ok version | done | locked pttl | conflict version document ("" "" = absent).
+UPDATE = """#!lua
+if redis.call('GET', KEYS[5]) == ARGV[4] then return {'done'} end
+if redis.call('EXISTS', KEYS[4]) == 1 then
+  return {'locked', tostring(redis.call('PTTL', KEYS[4]))}
+end
+local current = redis.call('HGET', KEYS[1], 'ver')
+if (current or '') ~= ARGV[1] then
+  return {'conflict', current or '', redis.call('HGET', KEYS[1], 'doc') or ''}
+end
+local version = tostring(redis.call('INCR', KEYS[3]))
+redis.call('HSET', KEYS[1], 'doc', ARGV[2], 'ver', version)
+redis.call('SADD', KEYS[2], ARGV[3])
+redis.call('SET', KEYS[5], ARGV[4], 'EX', ARGV[5])
+return {'ok', version}
+"""
+
+#: KEYS site. ARGV the version the caller has ("" = none). Replies: {} absent | {version}
+#: unchanged | {version, document}.
+FETCH = """#!lua flags=no-writes
+local current = redis.call('HGET', KEYS[1], 'ver')
+if not current then return {} end
+if current == ARGV[1] then return {current} end
+return {current, redis.call('HGET', KEYS[1], 'doc')}
+"""
+
+#: KEYS site, sites, lock. ARGV site key, lock token ("" = not holding it).
+#: Replies: ok removed(0/1) | locked pttl | lost.
+DELETE = """#!lua
+local holder = redis.call('GET', KEYS[3])
+if ARGV[2] ~= '' then
+  if holder ~= ARGV[2] then return {'lost'} end
+elseif holder then
+  return {'locked', tostring(redis.call('PTTL', KEYS[3]))}
+end
+redis.call('SREM', KEYS[2], ARGV[1])
+return {'ok', tostring(redis.call('DEL', KEYS[1]))}
+"""
+
+#: KEYS site, sites, clock, lock. ARGV document, site key, lock token. Replies: ok version | lost.
+PUT = """#!lua
+if redis.call('GET', KEYS[4]) ~= ARGV[3] then return {'lost'} end
+local version = tostring(redis.call('INCR', KEYS[3]))
+redis.call('HSET', KEYS[1], 'doc', ARGV[1], 'ver', version)
+redis.call('SADD', KEYS[2], ARGV[2])
+return {'ok', version}
+"""
+
+#: KEYS site, sites, quarantine. ARGV the corrupt document's version, site key. Moves the
+#: document aside only if it is still the one found corrupt. Replies 1 moved | 0 not.
+QUARANTINE = """#!lua
+if redis.call('HGET', KEYS[1], 'ver') ~= ARGV[1] then return 0 end
+redis.call('RENAME', KEYS[1], KEYS[3])
+redis.call('SREM', KEYS[2], ARGV[2])
+return 1
+"""
+
+#: KEYS lock. ARGV token, TTL ms. Taking a lock we already hold renews it, so a retry after a
+#: lost reply cannot lock us out. Replies 1 held | 0 held by another.
+ACQUIRE = """#!lua
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+if holder then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"""
+
+#: KEYS lock. ARGV token, TTL ms. Replies 1 renewed | 0 lost.
+RENEW = """#!lua
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
+
+#: KEYS lock. ARGV token. Replies 1 released | 0 not ours (any more).
+RELEASE = """#!lua
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+return 1
+"""

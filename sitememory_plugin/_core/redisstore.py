@@ -1,0 +1,349 @@
+"""The Redis store: the same site documents as the file store, in one Redis database.
+
+An update is optimistic: the client applies the update to the state it has (its cache, or
+nothing) and asks a script to commit it only if the site's version is still that state's; if
+another client committed first, the script answers with the current document and the client
+applies the update again. One round trip when nobody else wrote, no lock held across the
+network, and the merge logic stays in Python (:mod:`.updates`), shared with the file store.
+
+A retried update is never applied twice: each carries an operation id, and the script records
+the last id committed by each client thread, so a retry after a reply lost to a dropped
+connection answers "done". The store-wide :meth:`RedisStore.maintenance` lock (import, prune,
+migrate) is an expiring Redis key: updates wait for it, and a crashed holder's lock expires.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from . import redisscripts
+from .cache import ANY, Entry, TTLCache
+from .documents import encode, parse
+from .errors import LockLost, LockTimeout, StoreFormatError, VersionTooNew
+from .models import SiteProfile
+from .redisconn import RedisOptions, Retrying, connect
+from .redislock import MAX_POLL, ExpiringLock
+from .stats import Counters
+from .storage import CachedReads, Durability
+from .updates import Update, apply_all
+
+log = logging.getLogger("sitememory")
+
+STORE_FORMAT = "sitememory-redis"
+STORE_VERSION = 1
+#: Oldest server with script flags (``#!lua``), which keep out-of-memory writes whole.
+MIN_SERVER = (7, 0)
+#: Seconds a client thread's "last committed operation" marker outlives its last update: far
+#: longer than any retry of that update can take.
+APPLIED_TTL = 3600
+
+_process = {"id": uuid.uuid4().hex}
+
+
+def _new_process_id() -> None:
+    _process["id"] = uuid.uuid4().hex
+
+
+os.register_at_fork(after_in_child=_new_process_id)
+
+
+class _Scripts:
+    def __init__(self, client: Any) -> None:
+        self.update = client.register_script(redisscripts.UPDATE)
+        self.fetch = client.register_script(redisscripts.FETCH)
+        self.delete = client.register_script(redisscripts.DELETE)
+        self.put = client.register_script(redisscripts.PUT)
+        self.quarantine = client.register_script(redisscripts.QUARANTINE)
+        self.acquire = client.register_script(redisscripts.ACQUIRE)
+        self.renew = client.register_script(redisscripts.RENEW)
+        self.release = client.register_script(redisscripts.RELEASE)
+
+
+class RedisStore(CachedReads):
+    """Site documents in Redis under ``prefix``, shared by any number of clients and machines."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        lock_timeout: float = 10.0,
+        cache_ttl: float | None = 60.0,
+        durability: Durability = "fsync",
+    ) -> None:
+        if durability not in ("fsync", "none"):
+            raise ValueError(f"durability must be 'fsync' or 'none', not {durability!r}")
+        if lock_timeout is not None and lock_timeout < 0:
+            raise ValueError("lock_timeout must be >= 0")
+        self.options = RedisOptions.parse(url)
+        self.lock_timeout = lock_timeout
+        self.durability = durability
+        self.cache: TTLCache[SiteProfile] = TTLCache(cache_ttl)
+        self.stats = Counters()
+        self._call = Retrying(self.options, lambda: self.stats.add("backend_retries"))
+        p = self.options.prefix
+        self._sites, self._clock, self._lock_key, self._meta = (
+            f"{p}:sites", f"{p}:clock", f"{p}:lock", f"{p}:meta")
+        self._client: Any = None
+        self._scripts: _Scripts | None = None
+        self._maintenance: ExpiringLock | None = None
+        self._open_lock = threading.Lock()
+        # Cache writes compare versions under this lock, so a slow thread never caches an older
+        # state over a newer one another thread committed.
+        self._newest = threading.Lock()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    @property
+    def location(self) -> str:
+        return self.options.display
+
+    @property
+    def opened(self) -> bool:
+        return self._scripts is not None
+
+    def open(self) -> None:
+        """Connect, check the server and the store's format. Idempotent."""
+        if self._scripts is not None:
+            return
+        with self._open_lock:
+            if self._scripts is not None:
+                return
+            client = connect(self.options)
+            info = self._call("connect", client.info, "server")
+            version = tuple(int(x) for x in str(info.get("redis_version", "0.0")).split(".")[:2])
+            if version < MIN_SERVER:
+                raise StoreFormatError(
+                    f"Redis {info.get('redis_version')} at {self.location} is too old: the store "
+                    f"needs Redis {'.'.join(map(str, MIN_SERVER))} or later")
+            self._check_format(client)
+            if self.durability == "fsync":
+                self._warn_if_volatile(client)
+            self._client = client
+            self._scripts = _Scripts(client)
+
+    def _check_format(self, client: Any) -> None:
+        self._call("connect", client.hsetnx, self._meta, "format", STORE_FORMAT)
+        self._call("connect", client.hsetnx, self._meta, "version", str(STORE_VERSION))
+        meta = self._call("connect", client.hgetall, self._meta)
+        found = meta.get(b"format", b"").decode()
+        if found != STORE_FORMAT:
+            raise StoreFormatError(f"{self.location} holds {found!r} under prefix "
+                                   f"{self.options.prefix!r}, not a sitememory store")
+        if int(meta.get(b"version", b"0")) > STORE_VERSION:
+            raise VersionTooNew(f"store version {meta[b'version'].decode()} is newer than this "
+                                f"library ({STORE_VERSION}); upgrade sitememory-plugin")
+
+    def _warn_if_volatile(self, client: Any) -> None:
+        info = self._call("connect", client.info, "persistence")
+        if not info.get("aof_enabled"):
+            log.warning("Redis at %s runs without appendonly: a restart keeps only its last "
+                        "snapshot (set appendonly yes for durable updates)", self.location)
+
+    def after_fork(self) -> None:
+        """In a forked child: fresh thread locks (redis-py reconnects by itself)."""
+        self._open_lock = threading.Lock()
+        self._newest = threading.Lock()
+        self._maintenance = None
+        self.cache.after_fork()
+        self.stats.after_fork()
+
+    def close(self) -> None:
+        self.cache.clear()
+        with self._open_lock:
+            client, self._client, self._scripts = self._client, None, None
+        if client is not None:
+            client.close()
+
+    # -- keys --------------------------------------------------------------------------------
+
+    def _site(self, key: str) -> str:
+        return f"{self.options.prefix}:site:{key}"
+
+    def _applied(self) -> str:
+        return f"{self.options.prefix}:applied:{_process['id']}:{threading.get_ident()}"
+
+    def _ready(self) -> _Scripts:
+        self.open()
+        assert self._scripts is not None
+        return self._scripts
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def read(self, key: str) -> SiteProfile | None:
+        scripts = self._ready()
+        hit, value = self.cached(key)
+        if hit:
+            return value
+        entry = self.cache.get(key)
+        known = "" if entry is None or entry.signature is None else str(entry.signature)
+        reply = self._call("read", scripts.fetch, keys=[self._site(key)], args=[known])
+        now = time.monotonic()
+        if entry is not None and len(reply) <= 1:
+            current = int(reply[0]) if reply else None
+            if self.cache.confirm(entry, current, now):
+                self.stats.add("cache_revalidations")
+                return entry.value
+            if reply:  # another thread replaced our entry meanwhile: take the server's state
+                return self.read_locked(key)
+        self.stats.add("cache_misses")
+        return self._take(key, reply, seen=entry)
+
+    def read_locked(self, key: str) -> SiteProfile | None:
+        reply = self._call("read", self._ready().fetch, keys=[self._site(key)], args=[""])
+        return self._take(key, reply)
+
+    def _take(
+        self, key: str, reply: list[bytes], seen: Entry[SiteProfile] | object | None = ANY
+    ) -> SiteProfile | None:
+        """Parse a FETCH reply ({} or {version, document}) and cache it."""
+        self.stats.add("reads")
+        if not reply:
+            self.cache.put(key, None, None, time.monotonic(), unless_changed_from=seen)
+            return None
+        version = int(reply[0])
+        profile = self._parse(key, version, reply[1])
+        if profile is None:
+            return None
+        self._remember(key, profile, version, seen)
+        return profile
+
+    def _parse(self, key: str, version: int, doc: bytes) -> SiteProfile | None:
+        """The document, or ``None`` after moving a corrupt one aside (like the file store)."""
+        try:
+            return parse(doc, key)
+        except VersionTooNew:
+            raise
+        except StoreFormatError as exc:
+            aside = f"{self.options.prefix}:corrupt:{key}:{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
+            moved = self._call("quarantine", self._ready().quarantine,
+                               keys=[self._site(key), self._sites, aside], args=[version, key])
+            self.cache.drop(key)
+            if moved:
+                self.stats.add("corrupt_files")
+                log.warning("corrupt site document %s moved aside to %s (%s); the site starts "
+                            "fresh", self._site(key), aside, exc)
+            return None
+
+    def _remember(
+        self, key: str, profile: SiteProfile, version: int,
+        seen: Entry[SiteProfile] | object | None = ANY,
+    ) -> None:
+        with self._newest:
+            entry = self.cache.get(key)
+            if entry is not None and isinstance(entry.signature, int) and entry.signature > version:
+                return
+            self.cache.put(key, profile, version, time.monotonic(), unless_changed_from=seen)
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def update(self, key: str, updates: Sequence[Update]) -> SiteProfile:
+        """Commit ``updates`` atomically; re-applied to the current state if another client
+        committed first. Waits for a held maintenance lock up to ``lock_timeout``."""
+        scripts = self._ready()
+        entry = self.cache.get(key)
+        # Optimistic: whatever this process last saw (or "absent") is usually still current.
+        base = None if entry is None else entry.value
+        version = "" if entry is None or entry.signature is None else str(entry.signature)
+        op = uuid.uuid4().hex
+        keys = [self._site(key), self._sites, self._clock, self._lock_key, self._applied()]
+        deadline = None if self.lock_timeout is None else time.monotonic() + self.lock_timeout
+        while True:
+            profile = apply_all(base or SiteProfile(key), updates)
+            reply = self._call("update", scripts.update, keys=keys,
+                               args=[version, encode(profile), key, op, APPLIED_TTL])
+            status = reply[0]
+            if status == b"ok":
+                self.stats.add("writes")
+                self._remember(key, profile, int(reply[1]))
+                return profile
+            if status == b"done":  # committed before a lost reply: never apply it twice
+                self.stats.add("writes")
+                self.cache.drop(key)
+                return self.read_locked(key) or profile
+            if status == b"conflict":
+                self.stats.add("conflicts")
+                version = reply[1].decode()
+                base = self._parse(key, int(version), reply[2]) if version else None
+                if version and base is None:  # a corrupt document was moved aside
+                    version = ""
+                continue
+            self._wait_for_maintenance(int(reply[1]), deadline, key)
+
+    def _wait_for_maintenance(self, pttl: int, deadline: float | None, key: str) -> None:
+        now = time.monotonic()
+        if deadline is not None and now >= deadline:
+            raise LockTimeout(self._lock_key, self.lock_timeout, key)
+        pause = MAX_POLL if pttl < 0 else min(MAX_POLL, pttl / 1000)
+        if deadline is not None:
+            pause = min(pause, deadline - now)
+        time.sleep(max(pause, 0.001))
+
+    def delete(self, key: str) -> bool:
+        scripts = self._ready()
+        deadline = None if self.lock_timeout is None else time.monotonic() + self.lock_timeout
+        while True:
+            reply = self._call("delete", scripts.delete, keys=[self._site(key), self._sites,
+                               self._lock_key], args=[key, ""])
+            if reply[0] == b"ok":
+                self.cache.drop(key)
+                return bool(reply[1] == b"1")
+            self._wait_for_maintenance(int(reply[1]), deadline, key)
+
+    def put(self, key: str, profile: SiteProfile) -> None:
+        reply = self._call("write", self._ready().put,
+                           keys=[self._site(key), self._sites, self._clock, self._lock_key],
+                           args=[encode(profile), key, self._token()])
+        if reply[0] != b"ok":
+            raise self._lost()
+        self.stats.add("writes")
+        self._remember(key, profile, int(reply[1]))
+
+    def remove_locked(self, key: str) -> bool:
+        reply = self._call("delete", self._ready().delete,
+                           keys=[self._site(key), self._sites, self._lock_key],
+                           args=[key, self._token()])
+        if reply[0] != b"ok":
+            raise self._lost()
+        self.cache.drop(key)
+        return bool(reply[1] == b"1")
+
+    # -- store-wide --------------------------------------------------------------------------
+
+    def keys(self) -> list[str]:
+        self._ready()
+        members = self._call("list", self._client.smembers, self._sites)
+        return sorted(m.decode() for m in members)
+
+    @contextmanager
+    def maintenance(self) -> Iterator[None]:
+        """Hold the store-wide lock: updates of every client wait until it is released."""
+        scripts = self._ready()
+        lock = ExpiringLock(self._call, scripts, self._lock_key, self.options.lock_ttl,
+                            self.lock_timeout, self.stats.waited)
+        lock.acquire()
+        self._maintenance = lock
+        try:
+            yield
+        finally:
+            self._maintenance = None
+            lock.release()
+
+    def _token(self) -> str:
+        lock = self._maintenance
+        if lock is None or not lock.token:
+            raise RuntimeError("the caller must hold maintenance()")
+        if lock.lost:
+            raise self._lost()
+        return lock.token
+
+    def _lost(self) -> LockLost:
+        return LockLost(f"the maintenance lock {self._lock_key} of {self.location} expired while "
+                        f"held (longer than lock_ttl={self.options.lock_ttl:g} s without renewal)")
+

@@ -1,0 +1,73 @@
+"""Counters of what a store did in this process, and their public snapshot."""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from dataclasses import dataclass
+
+from .models import percentile
+
+
+@dataclass(frozen=True)
+class StoreStats:
+    """Counters since the memory was created in this process; lock waits in seconds."""
+
+    cache_hits: int = 0
+    cache_misses: int = 0
+    cache_revalidations: int = 0
+    reads: int = 0
+    writes: int = 0
+    lock_waits: int = 0
+    lock_wait_seconds: float = 0.0
+    lock_wait_p50: float | None = None
+    lock_wait_p99: float | None = None
+    lock_wait_max: float | None = None
+    corrupt_files: int = 0
+    pending_updates: int = 0
+    #: Redis: updates re-applied because another client committed first.
+    conflicts: int = 0
+    #: Redis: calls repeated after a lost connection or a server still loading.
+    backend_retries: int = 0
+
+
+class Counters:
+    """The mutable, thread-safe counters behind :class:`StoreStats`."""
+
+    #: How many recent lock waits the percentiles are computed over.
+    WAIT_WINDOW = 4096
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[str, int] = dict.fromkeys(
+            ("cache_hits", "cache_misses", "cache_revalidations", "reads", "writes", "lock_waits",
+             "corrupt_files", "conflicts", "backend_retries"), 0)
+        self._wait_total = 0.0
+        self._waits: deque[float] = deque(maxlen=self.WAIT_WINDOW)
+
+    def after_fork(self) -> None:
+        self._lock = threading.Lock()
+
+    def add(self, name: str) -> None:
+        with self._lock:
+            self._counts[name] += 1
+
+    def waited(self, _lock_name: str, seconds: float) -> None:
+        with self._lock:
+            self._counts["lock_waits"] += 1
+            self._wait_total += seconds
+            self._waits.append(seconds)
+
+    def snapshot(self, pending: int = 0) -> StoreStats:
+        with self._lock:
+            waits = tuple(self._waits)
+            counts = dict(self._counts)
+            total = self._wait_total
+        return StoreStats(
+            **counts,
+            lock_wait_seconds=total,
+            lock_wait_p50=percentile(waits, 50),
+            lock_wait_p99=percentile(waits, 99),
+            lock_wait_max=max(waits, default=None),
+            pending_updates=pending,
+        )

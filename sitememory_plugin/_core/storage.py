@@ -1,0 +1,115 @@
+"""What a backend is: the small interface ``SiteMemory``, write-behind, import and export use.
+
+Two backends implement it: :class:`~.filestore.FileStore` (a directory, cross-process file
+locks) and :class:`~.redisstore.RedisStore` (a Redis server, atomic server-side updates). Both
+keep the same :class:`~.cache.TTLCache` of parsed profiles and the same counters; the merge
+logic (:mod:`.updates`) and the documents (:mod:`.documents`) are shared, so a backend only
+decides how a site's bytes are read, compared and replaced atomically.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Literal, Protocol
+
+from .cache import TTLCache, is_fresh
+from .models import SiteProfile
+from .stats import Counters
+from .updates import Update
+
+Durability = Literal["fsync", "none"]
+
+#: URL schemes served by the Redis backend (those ``redis-py`` understands).
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+class Storage(Protocol):
+    """A store of site profiles shared by threads and processes. Every method is blocking."""
+
+    cache: TTLCache[SiteProfile]
+    stats: Counters
+
+    @property
+    def location(self) -> str:
+        """Where the store is, fit to print (a Redis URL without its password)."""
+
+    @property
+    def opened(self) -> bool: ...
+
+    def open(self) -> None:
+        """Connect or create the store if needed; idempotent."""
+
+    def after_fork(self) -> None:
+        """In a forked child: drop what belonged to the parent's threads."""
+
+    def close(self) -> None:
+        """Drop the cache and connections; the store may be used again."""
+
+    def cached(self, key: str) -> tuple[bool, SiteProfile | None]:
+        """``(True, profile)`` when memory can answer without I/O, else ``(False, None)``."""
+
+    def read(self, key: str) -> SiteProfile | None:
+        """The site's profile: from the cache while fresh, else revalidated or fetched."""
+
+    def update(self, key: str, updates: Sequence[Update]) -> SiteProfile:
+        """Apply ``updates`` to the stored state atomically; the new profile."""
+
+    def delete(self, key: str) -> bool:
+        """Forget a site; ``True`` if it was stored."""
+
+    def keys(self) -> list[str]:
+        """Every site key, sorted."""
+
+    def maintenance(self) -> AbstractContextManager[None]:
+        """Hold the whole store: no update commits anywhere until it is released."""
+
+    def read_locked(self, key: str) -> SiteProfile | None:
+        """The stored state, bypassing the cache; the caller holds :meth:`maintenance`."""
+
+    def put(self, key: str, profile: SiteProfile) -> None:
+        """Store ``profile`` as is; the caller holds :meth:`maintenance`."""
+
+    def remove_locked(self, key: str) -> bool:
+        """:meth:`delete` for a caller that holds :meth:`maintenance`."""
+
+
+class CachedReads:
+    """The cache-first half of a backend, written once: a fresh entry answers without I/O."""
+
+    cache: TTLCache[SiteProfile]
+    stats: Counters
+
+    def cached(self, key: str) -> tuple[bool, SiteProfile | None]:
+        entry = self.cache.get(key)
+        if entry is not None and is_fresh(entry.checked_at, time.monotonic(), self.cache.ttl):
+            self.stats.add("cache_hits")
+            return True, entry.value
+        return False, None
+
+
+def is_url(location: str | os.PathLike[str]) -> bool:
+    """Whether a storage location names a Redis server rather than a directory."""
+    return isinstance(location, str) and location.startswith(REDIS_SCHEMES)
+
+
+def open_storage(
+    location: str | os.PathLike[str],
+    *,
+    lock_timeout: float,
+    cache_ttl: float | None,
+    durability: Durability,
+) -> Storage:
+    """The backend for ``location``: a Redis URL, else a directory path."""
+    if is_url(location):
+        from .redisstore import RedisStore
+
+        return RedisStore(str(location), lock_timeout=lock_timeout, cache_ttl=cache_ttl,
+                          durability=durability)
+    from .filestore import FileStore
+
+    return FileStore(Path(location).expanduser(), lock_timeout=lock_timeout, cache_ttl=cache_ttl,
+                     durability=durability)

@@ -1,0 +1,116 @@
+"""A real ``redis-server`` for the tests: installed if missing, started on a free loopback port.
+
+``python -m tests._redis`` (part of ``make test``) installs Debian's ``redis-server`` when it is
+missing and we run as root; the ``redis_server`` fixture starts one private server per test
+session, with append-only persistence fsynced on every write, and stops it at the end.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import redis
+
+from sitememory_plugin._apt import apt_install, can_install
+
+MISSING = ("redis-server not found: run 'make test' (installs Debian's redis-server as root) or "
+           "'sudo apt-get install redis-server'")
+
+
+def executable() -> str | None:
+    return shutil.which("redis-server") or (
+        "/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None)
+
+
+def ensure_installed() -> str:
+    """The path of ``redis-server``, installing Debian's package first if needed (as root)."""
+    found = executable()
+    if found is None and can_install():
+        apt_install("redis-server")
+        found = executable()
+    if found is None:
+        raise RuntimeError(MISSING)
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class RedisServer:
+    """One ``redis-server`` process in ``directory``; ``restart`` keeps its port and data."""
+
+    def __init__(self, directory: Path, port: int | None = None, appendfsync: str = "always") -> None:
+        self.directory = directory
+        self.port = port or free_port()
+        self.appendfsync = appendfsync
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log = directory / "redis.log"
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        binary = executable()
+        if binary is None:
+            raise RuntimeError(MISSING)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory),
+             "--appendonly", "yes", "--appendfsync", self.appendfsync, "--save", "",
+             "--daemonize", "no", "--logfile", str(self.log), "--protected-mode", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        self.wait_ready()
+
+    def wait_ready(self, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.5, socket_timeout=2.0)
+        try:
+            while True:
+                try:
+                    if client.ping():
+                        return
+                except (redis.ConnectionError, redis.TimeoutError):
+                    pass
+                if self.process is not None and self.process.poll() is not None:
+                    raise RuntimeError(f"redis-server exited: {self.log.read_text()[-2000:]}")
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"redis-server not ready after {timeout} s")
+                time.sleep(0.02)
+        finally:
+            client.close()
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        """Stop the server (SIGTERM: a clean shutdown; SIGKILL: a crash)."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            self.process.wait(timeout=30)
+        self.process = None
+
+    def restart(self, sig: int = signal.SIGKILL, down_for: float = 0.0) -> None:
+        self.stop(sig)
+        time.sleep(down_for)
+        self.start()
+
+    def flush(self) -> None:
+        with redis.Redis(port=self.port) as client:
+            client.flushall()
+
+
+if __name__ == "__main__":
+    try:
+        print(f"redis-server: {ensure_installed()}")
+    except (RuntimeError, subprocess.CalledProcessError) as exc:
+        sys.exit(f"redis-server: {exc}")
