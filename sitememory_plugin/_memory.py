@@ -115,7 +115,12 @@ class SiteMemory:
         _INSTANCES.add(self)
 
     def __repr__(self) -> str:
-        return f"SiteMemory({self._store.location!r})"
+        return f"SiteMemory({self.location!r})"
+
+    @property
+    def location(self) -> str:
+        """Where the store is, fit to print: its directory, or its Redis URL without password."""
+        return self._store.location
 
     def _after_fork(self) -> None:
         # The parent's worker threads do not exist in a forked child, its locks may be held, and
@@ -327,6 +332,17 @@ class SiteMemory:
     def import_jsonl_sync(self, file: str | os.PathLike[str] | IO[str]) -> ImportResult:
         return self._import_jsonl(file)
 
+    async def copy_to(self, other: SiteMemory, *, replace: bool = False) -> ImportResult:
+        """Copy every site, document as it is, into ``other`` (e.g. a directory into Redis).
+
+        Sites ``other`` has with a different document are skipped unless ``replace``; both
+        stores are locked meanwhile, so no agent's update is lost or half-copied.
+        """
+        return await self._run(self._copy_to, other, replace)
+
+    def copy_to_sync(self, other: SiteMemory, *, replace: bool = False) -> ImportResult:
+        return self._copy_to(other, replace)
+
     async def prune(self, older_than: float | timedelta, *, dry_run: bool = False) -> list[str]:
         """Forget sites with no activity (visit, selector, quirk, pattern) for ``older_than``
         (seconds or a ``timedelta``); returns their keys. ``dry_run`` only lists them."""
@@ -406,6 +422,11 @@ class SiteMemory:
         self._flush()
         seconds = older_than.total_seconds() if isinstance(older_than, timedelta) else older_than
         return transfer.prune(self._store, float(seconds), dry_run=dry_run)
+
+    def _copy_to(self, other: SiteMemory, replace: bool) -> ImportResult:
+        self._flush()
+        other._flush()
+        return transfer.copy_store(self._store, other._store, replace=replace)
 
     def _import_legacy(self, path: Path) -> ImportResult:
         return legacy.import_file(self._store, path)

@@ -22,6 +22,7 @@ from rich.table import Table
 from .._core.errors import PluginError, SiteMemoryError
 from .._core.models import SiteProfile
 from .._core.prompt import DEFAULT_MAX_CHARS, bounded
+from .._core.storage import is_url
 from .._hookcall import call_sync
 from .._memory import SiteMemory, default_storage_path
 from .._plugins import make_plugin_manager, plugin_hooks
@@ -38,7 +39,10 @@ class Cli:
         self.args = args
         self.out = out
         self.err = err
-        self.store = Path(args.store).expanduser() if args.store else default_storage_path()
+        self.store: Path | str = (
+            default_storage_path() if not args.store
+            else args.store if is_url(args.store) else Path(args.store).expanduser()
+        )
         self._memory: SiteMemory | None = None
 
     @property
@@ -58,7 +62,7 @@ class Cli:
     def profile(self, site: str) -> SiteProfile | None:
         profile = self.memory.get_profile_sync(site)
         if profile is None:
-            self.err.print(f"no site {site!r} in {self.store}")
+            self.err.print(f"no site {site!r} in {self.memory.location}")
         return profile
 
 
@@ -75,7 +79,7 @@ def cmd_list(cli: Cli) -> int:
     if cli.args.json:
         cli.json([{**r, "last_visit": render.iso(r["last_visit"])} for r in rows])
         return 0
-    table = Table(title=f"{len(rows)} sites in {cli.store}", title_justify="left")
+    table = Table(title=f"{len(rows)} sites in {cli.memory.location}", title_justify="left")
     for name, justify in (("site", "left"), ("visits", "right"), ("success", "right"),
                           ("p50 load", "right"), ("p95 load", "right"), ("last visit", "left"),
                           ("selectors", "right"), ("quirks", "right")):
@@ -185,6 +189,29 @@ def cmd_import(cli: Cli) -> int:
     return 0
 
 
+def cmd_migrate(cli: Cli) -> int:
+    source, target = SiteMemory(cli.args.source), SiteMemory(cli.args.destination)
+    try:
+        result = source.copy_to_sync(target, replace=cli.args.replace)
+    finally:
+        source.close_sync()
+        target.close_sync()
+    differ = [k for k, why in result.skipped.items() if why.startswith("differs")]
+    if cli.args.json:
+        cli.json({"copied": list(result.imported), "skipped": dict(result.skipped)})
+    else:
+        cli.out.print(f"copied {len(result.imported)} sites from {source.location} to "
+                      f"{target.location}, skipped {len(result.skipped)}",
+                      markup=False, highlight=False)
+        for key, why in result.skipped.items():
+            cli.out.print(f"  skipped {key}: {why}", markup=False, highlight=False)
+    if differ:
+        cli.err.print(f"{len(differ)} sites differ in the destination and were not copied; "
+                      "--replace overwrites them")
+        return NOT_FOUND
+    return 0
+
+
 def cmd_prune(cli: Cli) -> int:
     seconds = render.parse_duration(cli.args.older_than)
     gone = cli.memory.prune_sync(seconds, dry_run=cli.args.dry_run)
@@ -200,7 +227,7 @@ def cmd_prune(cli: Cli) -> int:
 
 def cmd_forget(cli: Cli) -> int:
     if not cli.memory.forget_sync(cli.args.site):
-        cli.err.print(f"no site {cli.args.site!r} in {cli.store}")
+        cli.err.print(f"no site {cli.args.site!r} in {cli.memory.location}")
         return NOT_FOUND
     cli.out.print(f"forgot {cli.args.site}")
     return 0
@@ -246,8 +273,9 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="sitememory", description="A shared, durable memory of websites for browser agents.",
     )
-    top.add_argument("--store", metavar="PATH",
-                     help="the store directory (default: $SITEMEMORY_PATH, else the user data dir)")
+    top.add_argument("--store", metavar="PATH|URL",
+                     help="the store directory or redis:// URL (default: $SITEMEMORY_PATH, else the "
+                          "user data dir)")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(
@@ -273,6 +301,12 @@ def parser() -> argparse.ArgumentParser:
     p = command("import", cmd_import, "merge JSON Lines (or the seed's single-file format)", json_out=True)
     p.add_argument("file", help="file to read, - for standard input")
     p.add_argument("--legacy", action="store_true", help="the seed's {domain: profile} JSON file")
+    p = command("migrate", cmd_migrate, "copy a store to another, e.g. a directory to Redis and back",
+                json_out=True)
+    p.add_argument("source", help="a store directory or redis:// URL")
+    p.add_argument("destination", help="a store directory or redis:// URL")
+    p.add_argument("--replace", action="store_true",
+                   help="overwrite sites the destination has with a different document")
     p = command("prune", cmd_prune, "forget sites idle for longer than a duration", json_out=True)
     p.add_argument("--older-than", required=True, metavar="DURATION", help="e.g. 30d, 12h, 90m")
     p.add_argument("--dry-run", action="store_true", help="list what would be forgotten")

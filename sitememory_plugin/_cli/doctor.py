@@ -21,9 +21,41 @@ class Check:
     detail: str
 
 
-def run_checks(store: Path) -> list[Check]:
+def run_checks(store: Path | str) -> list[Check]:
     """Every check, in the order a user would fix them."""
+    if isinstance(store, str):
+        return [*_redis(store), _browser(), _plugins()]
     return [_store(store), *_store_contents(store), _locks(store), _browser(), _plugins()]
+
+
+def _redis(url: str) -> list[Check]:
+    # Imported here: the file store's checks must not need the redis extra.
+    from .._core.redisconn import RedisOptions, connect
+
+    options = RedisOptions.parse(url)
+    try:
+        client = connect(options)
+        with client:
+            server = client.info("server")
+            persistence = client.info("persistence")
+            sites = client.scard(f"{options.prefix}:sites")
+            corrupt = sum(1 for _ in client.scan_iter(f"{options.prefix}:corrupt:*", count=1000))
+    except ImportError as exc:
+        return [Check("store", False, str(exc))]
+    except Exception as exc:  # any failure to reach the server is the finding
+        return [Check("store", False, f"{options.display}: {type(exc).__name__}: {exc}")]
+    checks = [Check("store", True, f"{options.display}: Redis {server.get('redis_version')}")]
+    if persistence.get("aof_enabled"):
+        checks.append(Check("persistence", True, "appendonly yes: updates survive a restart"))
+    else:
+        checks.append(Check("persistence", False, "appendonly no: a restart keeps only the last "
+                            "snapshot (set appendonly yes, appendfsync always or everysec)"))
+    checks.append(Check("sites", True, f"{sites} site documents"))
+    if corrupt:
+        checks.append(Check("corrupt documents", False,
+                            f"{corrupt} moved aside under {options.prefix}:corrupt:*"))
+    checks.append(_locks(url))
+    return checks
 
 
 def _store(store: Path) -> Check:
@@ -53,10 +85,10 @@ def _store_contents(store: Path) -> list[Check]:
     return checks
 
 
-def _locks(store: Path) -> Check:
+def _locks(store: Path | str) -> Check:
     # A real update through a throwaway site proves the locks, a write and a rename work; but a
     # check must not create a store that is not there (a mistyped --store).
-    if not store.is_dir():
+    if isinstance(store, Path) and not store.is_dir():
         return Check("locks and writes", True, "not checked: the store does not exist yet")
     probe = "sitememory-doctor.invalid"
     try:
@@ -67,7 +99,7 @@ def _locks(store: Path) -> Check:
         took = (time.perf_counter() - started) * 1000
     except (SiteMemoryError, OSError) as exc:
         return Check("locks and writes", False, f"{type(exc).__name__}: {exc}")
-    return Check("locks and writes", True, f"an update took its lock and was written in {took:.1f} ms")
+    return Check("locks and writes", True, f"an update was committed and removed in {took:.1f} ms")
 
 
 def _browser() -> Check:

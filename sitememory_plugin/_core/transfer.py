@@ -112,3 +112,31 @@ def prune(store: Storage, older_than: float, *, dry_run: bool = False) -> list[s
                     store.remove_locked(key)
                 gone.append(key)
     return gone
+
+
+def copy_store(src: Storage, dst: Storage, *, replace: bool = False) -> ImportResult:
+    """Copy every site document from ``src`` to ``dst`` as it is (any backend to any other).
+
+    Both stores are held (:meth:`Storage.maintenance`), so no update lands in either meanwhile.
+    A site ``dst`` already has with the same document is skipped as "identical"; with a different
+    one it is skipped as "differs" unless ``replace``. Nothing is merged: a copy is lossless.
+    """
+    if src.location == dst.location:
+        raise ValueError(f"source and destination are the same store: {src.location}")
+    copied: list[str] = []
+    skipped: dict[str, str] = {}
+    with src.maintenance(), dst.maintenance():
+        for key in src.keys():
+            profile = src.read_locked(key)
+            if profile is None:
+                continue
+            existing = dst.read_locked(key)
+            if existing is not None and existing.to_dict() == profile.to_dict():
+                skipped[key] = "identical"
+                continue
+            if existing is not None and not replace:
+                skipped[key] = "differs in the destination (replace to overwrite)"
+                continue
+            dst.put(key, profile)
+            copied.append(key)
+    return ImportResult(tuple(copied), MappingProxyType(skipped))
