@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup browser demo test lint bench clean
+.PHONY: setup browser redis demo test lint bench clean
 
 setup: $(STAMP)
 
@@ -18,6 +18,10 @@ $(STAMP): pyproject.toml
 browser: setup
 	$(BIN)/python -m sitememory_plugin._browser
 
+# Debian's redis-server for the Redis backend's tests and benchmark (the tests start their own).
+redis: setup
+	$(BIN)/python -m tests._redis
+
 demo: browser
 	$(BIN)/sitememory demo
 
@@ -25,12 +29,13 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-test: lint browser
+test: lint browser redis
 	$(BIN)/python -m pytest
 
-bench: setup browser
+bench: setup browser redis
 	$(BIN)/python bench/store.py
 	$(BIN)/python bench/navigation.py
+	$(BIN)/python bench/redis.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

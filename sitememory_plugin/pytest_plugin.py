@@ -31,6 +31,7 @@ import pytest
 from playwright.async_api import BrowserContext as AsyncBrowserContext
 from playwright.sync_api import BrowserContext as SyncBrowserContext
 
+from ._core.storage import is_url
 from ._memory import SiteMemory
 from ._playwright.attach import attach
 from ._playwright.sync_site import SyncSite
@@ -95,8 +96,9 @@ def enabled(config: pytest.Config) -> bool:
     return bool(option) if option is not None else bool(config.getini("sitememory"))
 
 
-def shared_store(config: pytest.Config) -> Path | None:
-    """The store named by ``--sitememory-store`` or ini ``sitememory_store``, if any."""
+def shared_store(config: pytest.Config) -> Path | str | None:
+    """The store named by ``--sitememory-store`` or ini ``sitememory_store`` (a directory or a
+    ``redis://`` URL), if any."""
     option = config.getoption("sitememory_store")
     if option:
         base, path = config.invocation_params.dir, option
@@ -105,6 +107,8 @@ def shared_store(config: pytest.Config) -> Path | None:
         if not path:
             return None
         base = config.inipath.parent if config.inipath is not None else config.rootpath
+    if is_url(path):
+        return str(path)
     # Normalized, so that "../store" names the same store (and reads well in the header).
     return Path(os.path.abspath(base / Path(path).expanduser()))
 

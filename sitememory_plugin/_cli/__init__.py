@@ -262,7 +262,7 @@ def cmd_doctor(cli: Cli) -> int:
 def cmd_demo(cli: Cli) -> int:
     from .._demo import run_demo
 
-    store = Path(cli.args.store).expanduser() if cli.args.store else None
+    store = cli.store if cli.args.store else None
     return run_demo(store=store, agents=cli.args.agents, quick=cli.args.quick, console=cli.out)
 
 

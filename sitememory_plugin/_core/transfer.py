@@ -126,7 +126,8 @@ def copy_store(src: Storage, dst: Storage, *, replace: bool = False) -> ImportRe
     copied: list[str] = []
     skipped: dict[str, str] = {}
     with src.maintenance(), dst.maintenance():
-        for key in src.keys():
+        sites = src.keys()
+        for key in sites:
             profile = src.read_locked(key)
             if profile is None:
                 continue

@@ -13,6 +13,7 @@ from rich.text import Text
 from .. import AdaptiveTimeouts, AutoThrottle, SiteMemory, SiteMemoryError, SiteProfile, site_key
 from .._browser import chromium_executable
 from .._builtins.overlays import overlay_selector
+from .._core.storage import is_url
 from .fleet import AgentFailed, RunResult, run_fleet
 from .messages import TASKS, AgentArgs
 from .scenario import Scenario
@@ -23,7 +24,7 @@ RUNS = ((1, "run 1: empty memory"), (2, "run 2: with what run 1 learned"))
 
 
 def run_demo(
-    store: Path | None = None, agents: int = 3, quick: bool = False, console: Console | None = None
+    store: Path | str | None = None, agents: int = 3, quick: bool = False, console: Console | None = None
 ) -> int:
     """Run the demo and print its report; returns the exit status.
 
@@ -46,19 +47,21 @@ def run_demo(
     scenario = Scenario.quick() if quick else Scenario.full()
     try:
         with contextlib.ExitStack() as stack:
+            path: Path | str
             if store is None:
                 path = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sitememory-demo-")))
                 where = f"{path} (temporary, deleted afterwards)"
             else:
-                path = Path(store).expanduser()
+                path = str(store) if is_url(store) else Path(store).expanduser()
                 where = str(path)
             site = stack.enter_context(DemoSite(scenario))
             # Revalidate every read: the agents write the store behind this memory's back.
             memory = SiteMemory(path, cache_ttl=0)
+            where = where if isinstance(path, Path) else memory.location
             try:
                 memory.initialize_sync()
             except (OSError, SiteMemoryError) as exc:
-                out.print(Text(f"sitememory demo: cannot use the store {path}: {exc}", style="bold red"))
+                out.print(Text(f"sitememory demo: cannot use the store {where}: {exc}", style="bold red"))
                 return 1
             stack.callback(memory.close_sync)
             return _demo(out, memory, site, scenario, agents, where, browser)
