@@ -35,7 +35,7 @@ test: lint browser redis
 bench: setup browser redis
 	$(BIN)/python bench/store.py
 	$(BIN)/python bench/navigation.py
-	$(BIN)/python bench/redis.py
+	$(BIN)/python bench/redis_store.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -110,12 +110,6 @@ def transient_errors() -> tuple[type[Exception], ...]:
     return (e.ConnectionError, e.TimeoutError, e.ReadOnlyError, e.TryAgainError)
 
 
-def refused(exc: Exception) -> bool:
-    """A write the server refuses until someone acts: out of memory, or unable to persist."""
-    text = str(exc)
-    return text.startswith(("OOM ", "MISCONF ")) or "OOM command not allowed" in text
-
-
 class Retrying:
     """Runs calls against the server, retrying transient failures with exponential backoff."""
 
@@ -125,7 +119,8 @@ class Retrying:
         self._transient = transient_errors()
         import redis.exceptions
 
-        self._response_error = redis.exceptions.ResponseError
+        self._final = (redis.exceptions.AuthenticationError, redis.exceptions.AuthorizationError)
+        self._redis_error = redis.exceptions.RedisError
 
     def __call__(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         delay = self.options.backoff
@@ -133,6 +128,9 @@ class Retrying:
         while True:
             try:
                 return fn(*args, **kwargs)
+            except self._final as exc:  # a wrong password does not get right by waiting
+                raise BackendUnavailable(
+                    f"Redis at {self.options.display} refused us ({what}): {exc}") from exc
             except self._transient as exc:
                 if attempt >= self.options.retries:
                     raise BackendUnavailable(
@@ -140,12 +138,12 @@ class Retrying:
                         f"up after {attempt + 1} attempts"
                     ) from exc
                 log.warning("Redis %s failed (%s); retrying in %.2f s", what, exc, delay)
-            except self._response_error as exc:
-                if refused(exc):
-                    raise BackendUnavailable(
-                        f"Redis at {self.options.display} refused the {what}: {exc}"
-                    ) from exc
-                raise
+            except self._redis_error as exc:
+                # Out of memory, MISCONF (cannot persist), NOPERM...: the server refuses the
+                # call and nothing was written (a write script is refused before it starts).
+                raise BackendUnavailable(
+                    f"Redis at {self.options.display} refused the {what}: {exc}"
+                ) from exc
             self._on_retry()
             time.sleep(delay)
             delay = min(delay * 2, self.options.backoff_cap)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import threading
 import time
 import uuid
@@ -254,6 +255,7 @@ class RedisStore(CachedReads):
         op = uuid.uuid4().hex
         keys = [self._site(key), self._sites, self._clock, self._lock_key, self._applied()]
         deadline = None if self.lock_timeout is None else time.monotonic() + self.lock_timeout
+        conflicts = 0
         while True:
             profile = apply_all(base or SiteProfile(key), updates)
             reply = self._call("update", scripts.update, keys=keys,
@@ -269,12 +271,22 @@ class RedisStore(CachedReads):
                 return self.read_locked(key) or profile
             if status == b"conflict":
                 self.stats.add("conflicts")
+                conflicts += 1
                 version = reply[1].decode()
                 base = self._parse(key, int(version), reply[2]) if version else None
                 if version and base is None:  # a corrupt document was moved aside
                     version = ""
+                self._back_off(conflicts, deadline, key)
                 continue
             self._wait_for_maintenance(int(reply[1]), deadline, key)
+
+    def _back_off(self, conflicts: int, deadline: float | None, key: str) -> None:
+        """After repeated conflicts on a hot site, wait a random moment (so contenders stop
+        colliding in lockstep); past ``lock_timeout``, give up as a lock would."""
+        if deadline is not None and time.monotonic() >= deadline:
+            raise LockTimeout(f"{self._site(key)} (contended)", self.lock_timeout, key)
+        if conflicts >= 2:
+            time.sleep(random.uniform(0, min(0.0005 * 2 ** (conflicts - 2), 0.02)))
 
     def _wait_for_maintenance(self, pttl: int, deadline: float | None, key: str) -> None:
         now = time.monotonic()
