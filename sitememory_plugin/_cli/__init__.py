@@ -190,6 +190,10 @@ def cmd_import(cli: Cli) -> int:
 
 
 def cmd_migrate(cli: Cli) -> int:
+    if not is_url(cli.args.source) and not Path(cli.args.source).expanduser().is_dir():
+        # Opening it would create an empty store and "copy" nothing: a typo must not pass.
+        cli.err.print(f"no store at {cli.args.source}", markup=False, highlight=False)
+        return USAGE
     source, target = SiteMemory(cli.args.source), SiteMemory(cli.args.destination)
     try:
         result = source.copy_to_sync(target, replace=cli.args.replace)

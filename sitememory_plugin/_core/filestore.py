@@ -82,6 +82,9 @@ class FileStore(CachedReads):
     def location(self) -> str:
         return str(self.layout.root)
 
+    def identity(self) -> str:
+        return f"file:{os.path.realpath(self.layout.root)}"
+
     def _clean_temp_files(self) -> None:
         # A temp file is live while its writer holds the stripe of its final name (an update
         # holds one stripe, maintenance all): if we can take that stripe now, it is stale.
@@ -148,8 +151,11 @@ class FileStore(CachedReads):
 
     # -- writes ------------------------------------------------------------------------------
 
-    def update(self, key: str, updates: Sequence[Update]) -> SiteProfile:
-        """Apply ``updates`` to the site's state on disk under its exclusive lock; return it."""
+    def update(self, key: str, updates: Sequence[Update], op: str | None = None) -> SiteProfile:
+        """Apply ``updates`` to the site's state on disk under its exclusive lock; return it.
+
+        ``op`` is not needed here: a failed write raised before its rename, so it never happened.
+        """
         self.open()
         path = self.layout.site_path(key)
         with self._site_lock(key):

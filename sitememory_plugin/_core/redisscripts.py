@@ -1,8 +1,12 @@
 """The Lua scripts of the Redis store: each one runs atomically on the server.
 
-A site is a hash ``{doc, ver}``. ``ver`` comes from one store-wide counter, so a version is
-never reused, even after a site is forgotten and learned again: equal versions mean equal
-documents, which is what lets a client's cache revalidate with one small reply.
+A site is a hash ``{doc, ver, ops}``. ``ver`` comes from one store-wide counter, so equal
+versions mean equal documents, which is what lets a client's cache revalidate with one small
+reply. The counter starts at the server's time in microseconds, so even a store that lost its
+data (no persistence, a flush) never hands out a version a client may still have cached.
+``ops`` holds the ids of the last :data:`KEEP_OPS` updates committed to the site, so an update
+retried after its reply was lost (by the same thread, or by a write-behind flush minutes
+later) is recognised and answered "done" instead of being applied twice.
 
 Write scripts start with ``#!lua`` (Redis 7): the server then refuses them whole when it is out of
 memory, before any write, instead of failing halfway through.
@@ -10,23 +14,38 @@ memory, before any write, instead of failing halfway through.
 
 from __future__ import annotations
 
-#: KEYS site, sites, clock, lock, applied. ARGV expected version ("" = absent), document, site
-#: key, operation id, TTL of the applied marker.
-#: Replies: ok version | done | locked pttl | conflict version document ("" "" = absent).
-UPDATE = """#!lua
-if redis.call('GET', KEYS[5]) == ARGV[4] then return {'done'} end
+#: How many committed operation ids a site remembers (33 bytes each).
+KEEP_OPS = 32
+
+# Numbers are formatted with %d: Lua's tostring() rounds integers beyond 14 digits.
+_NEXT_VERSION = """
+local function next_version(clock)
+  if redis.call('EXISTS', clock) == 0 then
+    local now = redis.call('TIME')
+    redis.call('SET', clock, string.format('%d', now[1] * 1000000 + now[2]))
+  end
+  return string.format('%d', redis.call('INCR', clock))
+end
+"""
+
+#: KEYS site, sites, clock, lock. ARGV expected version ("" = absent), document, site key,
+#: operation id (32 hex digits). Replies: ok version | done | locked pttl | conflict version
+#: document ("" "" = absent).
+UPDATE = "#!lua" + _NEXT_VERSION + f"""
+local ops = redis.call('HGET', KEYS[1], 'ops') or ''
+if string.find(ops, ' ' .. ARGV[4], 1, true) then return {{'done'}} end
 if redis.call('EXISTS', KEYS[4]) == 1 then
-  return {'locked', tostring(redis.call('PTTL', KEYS[4]))}
+  return {{'locked', string.format('%d', redis.call('PTTL', KEYS[4]))}}
 end
 local current = redis.call('HGET', KEYS[1], 'ver')
 if (current or '') ~= ARGV[1] then
-  return {'conflict', current or '', redis.call('HGET', KEYS[1], 'doc') or ''}
+  return {{'conflict', current or '', redis.call('HGET', KEYS[1], 'doc') or ''}}
 end
-local version = tostring(redis.call('INCR', KEYS[3]))
-redis.call('HSET', KEYS[1], 'doc', ARGV[2], 'ver', version)
+local version = next_version(KEYS[3])
+ops = string.sub(ops .. ' ' .. ARGV[4], -{KEEP_OPS * 33})
+redis.call('HSET', KEYS[1], 'doc', ARGV[2], 'ver', version, 'ops', ops)
 redis.call('SADD', KEYS[2], ARGV[3])
-redis.call('SET', KEYS[5], ARGV[4], 'EX', ARGV[5])
-return {'ok', version}
+return {{'ok', version}}
 """
 
 #: KEYS site. ARGV the version the caller has ("" = none). Replies: {} absent | {version}
@@ -45,16 +64,16 @@ local holder = redis.call('GET', KEYS[3])
 if ARGV[2] ~= '' then
   if holder ~= ARGV[2] then return {'lost'} end
 elseif holder then
-  return {'locked', tostring(redis.call('PTTL', KEYS[3]))}
+  return {'locked', string.format('%d', redis.call('PTTL', KEYS[3]))}
 end
 redis.call('SREM', KEYS[2], ARGV[1])
-return {'ok', tostring(redis.call('DEL', KEYS[1]))}
+return {'ok', string.format('%d', redis.call('DEL', KEYS[1]))}
 """
 
 #: KEYS site, sites, clock, lock. ARGV document, site key, lock token. Replies: ok version | lost.
-PUT = """#!lua
+PUT = "#!lua" + _NEXT_VERSION + """
 if redis.call('GET', KEYS[4]) ~= ARGV[3] then return {'lost'} end
-local version = tostring(redis.call('INCR', KEYS[3]))
+local version = next_version(KEYS[3])
 redis.call('HSET', KEYS[1], 'doc', ARGV[1], 'ver', version)
 redis.call('SADD', KEYS[2], ARGV[2])
 return {'ok', version}

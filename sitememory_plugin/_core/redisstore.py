@@ -6,16 +6,17 @@ another client committed first, the script answers with the current document and
 applies the update again. One round trip when nobody else wrote, no lock held across the
 network, and the merge logic stays in Python (:mod:`.updates`), shared with the file store.
 
-A retried update is never applied twice: each carries an operation id, and the script records
-the last id committed by each client thread, so a retry after a reply lost to a dropped
-connection answers "done". The store-wide :meth:`RedisStore.maintenance` lock (import, prune,
-migrate) is an expiring Redis key: updates wait for it, and a crashed holder's lock expires.
+A retried update is never applied twice: each carries an operation id, and the site keeps the
+ids of its last updates, so a retry after a reply lost to a dropped connection answers "done"
+(write-behind keeps the id of a batch whose flush failed for its next attempt).
+
+The store-wide :meth:`RedisStore.maintenance` lock (import, prune, migrate) is an expiring
+Redis key: updates wait for it, and a crashed holder's lock expires.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import random
 import threading
 import time
@@ -41,19 +42,6 @@ STORE_FORMAT = "sitememory-redis"
 STORE_VERSION = 1
 #: Oldest server with script flags (``#!lua``), which keep out-of-memory writes whole.
 MIN_SERVER = (7, 0)
-#: Seconds a client thread's "last committed operation" marker outlives its last update: far
-#: longer than any retry of that update can take.
-APPLIED_TTL = 3600
-
-_process = {"id": uuid.uuid4().hex}
-
-
-def _new_process_id() -> None:
-    _process["id"] = uuid.uuid4().hex
-
-
-os.register_at_fork(after_in_child=_new_process_id)
-
 
 class _Scripts:
     def __init__(self, client: Any) -> None:
@@ -92,6 +80,7 @@ class RedisStore(CachedReads):
         self._sites, self._clock, self._lock_key, self._meta = (
             f"{p}:sites", f"{p}:clock", f"{p}:lock", f"{p}:meta")
         self._client: Any = None
+        self._run_id = ""
         self._scripts: _Scripts | None = None
         self._maintenance: ExpiringLock | None = None
         self._open_lock = threading.Lock()
@@ -109,6 +98,11 @@ class RedisStore(CachedReads):
     def opened(self) -> bool:
         return self._scripts is not None
 
+    def identity(self) -> str:
+        self.open()
+        db = self._client.connection_pool.connection_kwargs.get("db", 0)
+        return f"redis:{self._run_id}:{db}:{self.options.prefix}"
+
     def open(self) -> None:
         """Connect, check the server and the store's format. Idempotent."""
         if self._scripts is not None:
@@ -123,6 +117,7 @@ class RedisStore(CachedReads):
                 raise StoreFormatError(
                     f"Redis {info.get('redis_version')} at {self.location} is too old: the store "
                     f"needs Redis {'.'.join(map(str, MIN_SERVER))} or later")
+            self._run_id = str(info.get("run_id", self.location))
             self._check_format(client)
             if self.durability == "fsync":
                 self._warn_if_volatile(client)
@@ -130,9 +125,11 @@ class RedisStore(CachedReads):
             self._scripts = _Scripts(client)
 
     def _check_format(self, client: Any) -> None:
-        self._call("connect", client.hsetnx, self._meta, "format", STORE_FORMAT)
-        self._call("connect", client.hsetnx, self._meta, "version", str(STORE_VERSION))
         meta = self._call("connect", client.hgetall, self._meta)
+        if not meta:  # a new store; read-only when it exists, so a full server can be read
+            self._call("connect", client.hsetnx, self._meta, "format", STORE_FORMAT)
+            self._call("connect", client.hsetnx, self._meta, "version", str(STORE_VERSION))
+            meta = self._call("connect", client.hgetall, self._meta)
         found = meta.get(b"format", b"").decode()
         if found != STORE_FORMAT:
             raise StoreFormatError(f"{self.location} holds {found!r} under prefix "
@@ -166,9 +163,6 @@ class RedisStore(CachedReads):
 
     def _site(self, key: str) -> str:
         return f"{self.options.prefix}:site:{key}"
-
-    def _applied(self) -> str:
-        return f"{self.options.prefix}:applied:{_process['id']}:{threading.get_ident()}"
 
     def _ready(self) -> _Scripts:
         self.open()
@@ -222,7 +216,8 @@ class RedisStore(CachedReads):
         except VersionTooNew:
             raise
         except StoreFormatError as exc:
-            aside = f"{self.options.prefix}:corrupt:{key}:{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
+            stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+            aside = f"{self.options.prefix}:corrupt:{key}:{stamp}-{time.time_ns() % 10**9:09d}"
             moved = self._call("quarantine", self._ready().quarantine,
                                keys=[self._site(key), self._sites, aside], args=[version, key])
             self.cache.drop(key)
@@ -244,22 +239,26 @@ class RedisStore(CachedReads):
 
     # -- writes ------------------------------------------------------------------------------
 
-    def update(self, key: str, updates: Sequence[Update]) -> SiteProfile:
+    def update(self, key: str, updates: Sequence[Update], op: str | None = None) -> SiteProfile:
         """Commit ``updates`` atomically; re-applied to the current state if another client
-        committed first. Waits for a held maintenance lock up to ``lock_timeout``."""
+        committed first. Waits for a held maintenance lock up to ``lock_timeout``.
+
+        ``op`` (32 hex digits) names the update: a second call with the same ``op`` after the
+        first one committed changes nothing. Default: a new id.
+        """
         scripts = self._ready()
         entry = self.cache.get(key)
         # Optimistic: whatever this process last saw (or "absent") is usually still current.
         base = None if entry is None else entry.value
         version = "" if entry is None or entry.signature is None else str(entry.signature)
-        op = uuid.uuid4().hex
-        keys = [self._site(key), self._sites, self._clock, self._lock_key, self._applied()]
+        op = op or uuid.uuid4().hex
+        keys = [self._site(key), self._sites, self._clock, self._lock_key]
         deadline = None if self.lock_timeout is None else time.monotonic() + self.lock_timeout
         conflicts = 0
         while True:
             profile = apply_all(base or SiteProfile(key), updates)
             reply = self._call("update", scripts.update, keys=keys,
-                               args=[version, encode(profile), key, op, APPLIED_TTL])
+                               args=[version, encode(profile), key, op])
             status = reply[0]
             if status == b"ok":
                 self.stats.add("writes")

@@ -40,6 +40,9 @@ class Storage(Protocol):
     @property
     def opened(self) -> bool: ...
 
+    def identity(self) -> str:
+        """The same string for every spelling of the same store (opens it if needed)."""
+
     def open(self) -> None:
         """Connect or create the store if needed; idempotent."""
 
@@ -55,8 +58,12 @@ class Storage(Protocol):
     def read(self, key: str) -> SiteProfile | None:
         """The site's profile: from the cache while fresh, else revalidated or fetched."""
 
-    def update(self, key: str, updates: Sequence[Update]) -> SiteProfile:
-        """Apply ``updates`` to the stored state atomically; the new profile."""
+    def update(self, key: str, updates: Sequence[Update], op: str | None = None) -> SiteProfile:
+        """Apply ``updates`` to the stored state atomically; the new profile.
+
+        ``op`` names the update for a retry after a failure whose outcome is unknown (a lost
+        reply): the same ``op`` is never applied twice.
+        """
 
     def delete(self, key: str) -> bool:
         """Forget a site; ``True`` if it was stored."""

@@ -121,7 +121,7 @@ def copy_store(src: Storage, dst: Storage, *, replace: bool = False) -> ImportRe
     A site ``dst`` already has with the same document is skipped as "identical"; with a different
     one it is skipped as "differs" unless ``replace``. Nothing is merged: a copy is lossless.
     """
-    if src.location == dst.location:
+    if src.identity() == dst.identity():
         raise ValueError(f"source and destination are the same store: {src.location}")
     copied: list[str] = []
     skipped: dict[str, str] = {}

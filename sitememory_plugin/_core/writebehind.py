@@ -13,6 +13,7 @@ import atexit
 import logging
 import os
 import threading
+import uuid
 import weakref
 from collections.abc import Callable
 
@@ -35,6 +36,10 @@ class WriteBehind:
         self._count = 0
         self._pending: dict[str, list[Update]] = {}
         self._inflight: dict[str, list[Update]] = {}  # taken by a running flush, not yet written
+        # Sites whose last flush failed: the id it used and how many leading pending updates it
+        # carried. A failure may come after the commit (a lost reply), so exactly that batch is
+        # sent again under the same id, which the store recognises instead of applying twice.
+        self._retrying: dict[str, tuple[str, int]] = {}
         self._ops_lock = threading.Lock()
         # Held for a whole flush, and by reads of sites with pending updates, so that a read never
         # sees a batch both on disk and still pending (or in neither place).
@@ -46,7 +51,7 @@ class WriteBehind:
     def after_fork(self) -> None:
         """In a forked child: the parent's pending updates are the parent's to write, its
         flusher thread does not exist here, and its locks may have been held at the fork."""
-        self._pending, self._inflight, self._count = {}, {}, 0
+        self._pending, self._inflight, self._count, self._retrying = {}, {}, 0, {}
         self._ops_lock = threading.Lock()
         self._flush_lock = threading.RLock()
         self._stop = threading.Event()
@@ -89,6 +94,7 @@ class WriteBehind:
         """Drop the site's pending updates; ``True`` if it had any."""
         with self._flush_lock, self._ops_lock:
             ops = self._pending.pop(key, None)
+            self._retrying.pop(key, None)
             self._count -= len(ops or ())
             return ops is not None
 
@@ -103,18 +109,23 @@ class WriteBehind:
         with self._flush_lock:
             with self._ops_lock:
                 batch, self._pending = self._pending, {}
+                retrying, self._retrying = self._retrying, {}
                 self._inflight = batch
                 self._count = 0
             written = 0
             errors: list[BaseException] = []
-            retry: dict[str, list[Update]] = {}
+            retry: dict[str, tuple[str, list[Update]]] = {}
             try:
                 for key, ops in batch.items():
+                    op, size = retrying.get(key) or (uuid.uuid4().hex, len(ops))
                     try:
-                        self.store.update(key, coalesce(ops))
-                        written += len(ops)
+                        while ops:
+                            self.store.update(key, coalesce(ops[:size]), op)
+                            written += size
+                            ops = ops[size:]
+                            op, size = uuid.uuid4().hex, len(ops)
                     except OSError as exc:  # includes LockTimeout: transient, try again later
-                        retry[key] = ops
+                        retry[key] = (op, ops)
                         errors.append(exc)
                     except Exception as exc:
                         log.error("dropping %d pending updates of %s that cannot be written: %r",
@@ -122,8 +133,9 @@ class WriteBehind:
                         errors.append(exc)
             finally:
                 with self._ops_lock:
-                    for key, ops in retry.items():
+                    for key, (op, ops) in retry.items():
                         self._pending[key] = ops + self._pending.get(key, [])
+                        self._retrying[key] = (op, len(ops))
                         self._count += len(ops)
                     self._inflight = {}
                     if not self._pending:
