@@ -804,3 +804,43 @@ def test_cli_reports_a_redis_that_is_down(capsys: pytest.CaptureFixture[str]) ->
     assert main(["--store", url, "list"]) == 3
     err = capsys.readouterr().err
     assert "BackendUnavailable" in err and "pw@" not in err
+
+
+def test_versions_are_never_reused_after_the_server_lost_data(
+    redis_url: str, redis_server: RedisServer
+) -> None:
+    """A counter restored from an older snapshot must not hand out a version a client cached:
+    that client would then trust a different document as "unchanged"."""
+    prefix = prefix_of(redis_url)
+    reader = SiteMemory(redis_url, cache_ttl=0)
+    writer = SiteMemory(redis_url)
+    writer.record_visit_sync("lost.example", 1.0)
+    assert reader.get_profile_sync("lost.example").visit_count == 1
+    with raw_client(redis_server.port) as client:
+        cached = int(client.hget(f"{prefix}:site:lost.example", "ver"))
+        # What a restore from an older snapshot looks like: the counter went back, the site too.
+        client.set(f"{prefix}:clock", cached - 10)
+        client.delete(f"{prefix}:site:lost.example")
+    fresh = SiteMemory(redis_url)
+    fresh.record_visit_sync("lost.example", 9.0)
+    fresh.record_visit_sync("lost.example", 9.0)
+    with raw_client(redis_server.port) as client:
+        assert int(client.hget(f"{prefix}:site:lost.example", "ver")) > cached
+    assert reader.get_profile_sync("lost.example").visit_count == 2  # not the cached document
+    for memory in (reader, writer, fresh):
+        memory.close_sync()
+
+
+def test_migrating_from_a_redis_prefix_that_holds_no_store_is_refused(
+    redis_url: str, redis_server: RedisServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["migrate", redis_url, str(tmp_path / "copy")]) == 2
+    assert "no store at" in capsys.readouterr().err
+    prefix = prefix_of(redis_url)
+    with raw_client(redis_server.port) as client:
+        assert not client.exists(f"{prefix}:meta")  # the typo created nothing
+
+
+def test_url_options_that_would_change_replies_are_refused(redis_server: RedisServer) -> None:
+    with pytest.raises(ValueError, match="decode_responses"):
+        SiteMemory(f"{redis_server.url}?decode_responses=true")

@@ -189,8 +189,15 @@ def cmd_import(cli: Cli) -> int:
     return 0
 
 
+def _redis_store_exists(url: str) -> bool:
+    from .._core.redisconn import RedisOptions, store_exists
+
+    return store_exists(RedisOptions.parse(url))
+
+
 def cmd_migrate(cli: Cli) -> int:
-    if not is_url(cli.args.source) and not Path(cli.args.source).expanduser().is_dir():
+    if not (_redis_store_exists(cli.args.source) if is_url(cli.args.source)
+            else Path(cli.args.source).expanduser().is_dir()):
         # Opening it would create an empty store and "copy" nothing: a typo must not pass.
         cli.err.print(f"no store at {cli.args.source}", markup=False, highlight=False)
         return USAGE
@@ -339,7 +346,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except KeyboardInterrupt:
         return 130
-    except PluginError as exc:
+    except (PluginError, ImportError) as exc:  # ImportError: the redis extra is missing
         cli.err.print(f"error: {exc}", markup=False, highlight=False)
         return USAGE
     except (SiteMemoryError, OSError) as exc:

@@ -54,6 +54,8 @@ class RedisOptions:
                 ours[name] = _number(name, value, float)
             elif name == "retries":
                 ours[name] = _number(name, value, int)
+            elif name in ("decode_responses", "encoding"):
+                raise ValueError(f"{name} cannot be set in a store's Redis URL: documents are bytes")
             else:
                 rest.append((name, value))
         if "prefix" in ours and (not ours["prefix"] or any(c in ours["prefix"] for c in "{}*?[] ")):
@@ -100,6 +102,12 @@ def connect(options: RedisOptions) -> redis.Redis:
     return redis.Redis.from_url(
         options.url, retry=Retry(NoBackoff(), 0), retry_on_error=[], **defaults
     )
+
+
+def store_exists(options: RedisOptions) -> bool:
+    """Whether the URL's database holds a store under its prefix (without creating one)."""
+    with connect(options) as client:
+        return bool(Retrying(options, lambda: None)("check", client.exists, f"{options.prefix}:meta"))
 
 
 def transient_errors() -> tuple[type[Exception], ...]:

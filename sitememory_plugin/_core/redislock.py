@@ -8,6 +8,7 @@ client can never release or extend a lock that expired and was taken by someone 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -53,7 +54,7 @@ class ExpiringLock:
         start = time.monotonic()
         deadline = None if self.timeout is None else start + self.timeout
         pause = 0.001
-        while not self._call("lock", self._scripts.acquire, keys=[self.name], args=[token, ttl_ms]):
+        while not self._try(token, ttl_ms):
             if deadline is not None and time.monotonic() >= deadline:
                 raise LockTimeout(self.name, self.timeout or 0.0)
             time.sleep(pause if deadline is None else min(pause, max(0.0, deadline - time.monotonic())))
@@ -67,6 +68,17 @@ class ExpiringLock:
             target=self._renew, args=(token, ttl_ms), name="sitememory-lock-renewer", daemon=True
         )
         self._renewer.start()
+
+    def _try(self, token: str, ttl_ms: int) -> bool:
+        try:
+            return bool(self._call("lock", self._scripts.acquire, keys=[self.name],
+                                   args=[token, ttl_ms]))
+        except Exception:
+            # The lock may have been taken before the reply was lost: give it back, best effort,
+            # rather than leave it blocking everyone for its TTL.
+            with contextlib.suppress(Exception):
+                self._call("unlock", self._scripts.release, keys=[self.name], args=[token])
+            raise
 
     def release(self) -> None:
         token, self.token = self.token, ""

@@ -2,11 +2,14 @@
 
 A site is a hash ``{doc, ver, ops}``. ``ver`` comes from one store-wide counter, so equal
 versions mean equal documents, which is what lets a client's cache revalidate with one small
-reply. The counter starts at the server's time in microseconds, so even a store that lost its
-data (no persistence, a flush) never hands out a version a client may still have cached.
+reply. A new version is never below the server's time in microseconds, so a store that lost
+some or all of its data (no persistence, a snapshot restore, a flush) never hands out again a
+version a client may still have cached.
+
 ``ops`` holds the ids of the last :data:`KEEP_OPS` updates committed to the site, so an update
-retried after its reply was lost (by the same thread, or by a write-behind flush minutes
-later) is recognised and answered "done" instead of being applied twice.
+retried after its reply was lost is recognised and answered "done" instead of being applied
+twice. An update that may be retried much later (a write-behind batch) also leaves a marker key
+``<prefix>:op:<id>`` that expires after :data:`MARKER_TTL` seconds.
 
 Write scripts start with ``#!lua`` (Redis 7): the server then refuses them whole when it is out of
 memory, before any write, instead of failing halfway through.
@@ -16,24 +19,31 @@ from __future__ import annotations
 
 #: How many committed operation ids a site remembers (33 bytes each).
 KEEP_OPS = 32
+#: Seconds a write-behind batch's marker lives: far longer than it can take to be retried.
+MARKER_TTL = 900
 
 # Numbers are formatted with %d: Lua's tostring() rounds integers beyond 14 digits.
 _NEXT_VERSION = """
 local function next_version(clock)
-  if redis.call('EXISTS', clock) == 0 then
-    local now = redis.call('TIME')
-    redis.call('SET', clock, string.format('%d', now[1] * 1000000 + now[2]))
+  local now = redis.call('TIME')
+  local floor = now[1] * 1000000 + now[2]
+  local version = redis.call('INCR', clock)
+  if version < floor then
+    version = floor
+    redis.call('SET', clock, string.format('%d', version))
   end
-  return string.format('%d', redis.call('INCR', clock))
+  return string.format('%d', version)
 end
 """
 
-#: KEYS site, sites, clock, lock. ARGV expected version ("" = absent), document, site key,
-#: operation id (32 hex digits). Replies: ok version | done | locked pttl | conflict version
-#: document ("" "" = absent).
+#: KEYS site, sites, clock, lock, marker. ARGV expected version ("" = absent), document, site
+#: key, operation id (32 hex digits), marker TTL ("" = no marker). Replies: ok version | done |
+#: locked pttl | conflict version document ("" "" = absent).
 UPDATE = "#!lua" + _NEXT_VERSION + f"""
 local ops = redis.call('HGET', KEYS[1], 'ops') or ''
-if string.find(ops, ' ' .. ARGV[4], 1, true) then return {{'done'}} end
+if string.find(ops, ' ' .. ARGV[4], 1, true) or redis.call('EXISTS', KEYS[5]) == 1 then
+  return {{'done'}}
+end
 if redis.call('EXISTS', KEYS[4]) == 1 then
   return {{'locked', string.format('%d', redis.call('PTTL', KEYS[4]))}}
 end
@@ -45,6 +55,7 @@ local version = next_version(KEYS[3])
 ops = string.sub(ops .. ' ' .. ARGV[4], -{KEEP_OPS * 33})
 redis.call('HSET', KEYS[1], 'doc', ARGV[2], 'ver', version, 'ops', ops)
 redis.call('SADD', KEYS[2], ARGV[3])
+if ARGV[5] ~= '' then redis.call('SET', KEYS[5], '1', 'EX', ARGV[5]) end
 return {{'ok', version}}
 """
 

@@ -28,7 +28,7 @@ from typing import Any
 from . import redisscripts
 from .cache import ANY, Entry, TTLCache
 from .documents import encode, parse
-from .errors import LockLost, LockTimeout, StoreFormatError, VersionTooNew
+from .errors import BackendUnavailable, LockLost, LockTimeout, StoreFormatError, VersionTooNew
 from .models import SiteProfile
 from .redisconn import RedisOptions, Retrying, connect
 from .redislock import MAX_POLL, ExpiringLock
@@ -243,22 +243,26 @@ class RedisStore(CachedReads):
         """Commit ``updates`` atomically; re-applied to the current state if another client
         committed first. Waits for a held maintenance lock up to ``lock_timeout``.
 
-        ``op`` (32 hex digits) names the update: a second call with the same ``op`` after the
-        first one committed changes nothing. Default: a new id.
+        ``op`` (32 hex digits) names an update the caller may retry later (write-behind): a
+        second call with the same ``op`` after the first one committed changes nothing, for
+        :data:`~.redisscripts.MARKER_TTL` seconds. Default: a new id, recognised by this call's
+        own retries.
         """
         scripts = self._ready()
         entry = self.cache.get(key)
         # Optimistic: whatever this process last saw (or "absent") is usually still current.
         base = None if entry is None else entry.value
         version = "" if entry is None or entry.signature is None else str(entry.signature)
+        marker_ttl = "" if op is None else str(redisscripts.MARKER_TTL)
         op = op or uuid.uuid4().hex
-        keys = [self._site(key), self._sites, self._clock, self._lock_key]
+        keys = [self._site(key), self._sites, self._clock, self._lock_key,
+                f"{self.options.prefix}:op:{op}"]
         deadline = None if self.lock_timeout is None else time.monotonic() + self.lock_timeout
         conflicts = 0
         while True:
             profile = apply_all(base or SiteProfile(key), updates)
             reply = self._call("update", scripts.update, keys=keys,
-                               args=[version, encode(profile), key, op])
+                               args=[version, encode(profile), key, op, marker_ttl])
             status = reply[0]
             if status == b"ok":
                 self.stats.add("writes")
@@ -344,7 +348,10 @@ class RedisStore(CachedReads):
             yield
         finally:
             self._maintenance = None
-            lock.release()
+            try:
+                lock.release()
+            except BackendUnavailable as exc:  # it expires on its own; keep the first error
+                log.warning("could not release %s: %s", self._lock_key, exc)
 
     def _token(self) -> str:
         lock = self._maintenance
