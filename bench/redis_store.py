@@ -60,6 +60,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import redis
+from _report import Lat, fmt_rate, fmt_us, print_table, ratio, say, settle
 
 from sitememory_plugin import SiteMemory
 
@@ -78,7 +79,6 @@ HOT_PROCS = 4
 #: Sites of each process in the throughput runs (its own: no two processes share one).
 SITES_PER_PROC = 4
 HOT_KEY = "hot.example"
-US = "\u00b5s"
 
 
 # -- configuration ------------------------------------------------------------------------------
@@ -102,70 +102,7 @@ DEFAULT = Config("default", 20_000, 200, 5_000, 20, 40, 25, 2_000)
 QUICK = Config("quick", 4_000, 100, 1_000, 10, 10, 10, 300)
 
 
-# -- statistics and formatting ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Lat:
-    """Median and p99 of a set of latencies, in microseconds."""
-
-    n: int
-    median_us: float
-    p99_us: float
-
-    @classmethod
-    def of(cls, ns: Sequence[int]) -> Lat:
-        return cls(len(ns), statistics.median(ns) / 1000, percentile(ns, 99) / 1000)
-
-    def __str__(self) -> str:
-        return f"{fmt_us(self.median_us)} / {fmt_us(self.p99_us)}"
-
-
-def percentile(values: Sequence[float], pct: float) -> float:
-    """Nearest-rank percentile; ``nan`` when empty."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    return ordered[max(1, math.ceil(pct / 100 * len(ordered))) - 1]
-
-
-def fmt_us(us: float) -> str:
-    if math.isnan(us):
-        return "n/a"
-    if us >= 1_000_000:
-        return f"{us / 1_000_000:.2f} s"
-    if us >= 1000:
-        return f"{us / 1000:.2f} ms"
-    return f"{us:.0f} {US}" if us >= 10 else f"{us:.2f} {US}"
-
-
-def fmt_rate(per_s: float) -> str:
-    return f"{per_s:,.0f}/s"
-
-
-def ratio(a: float, b: float) -> str:
-    if not b > 0 or math.isnan(a):
-        return "n/a"
-    r = a / b
-    return f"{r:,.0f}x" if r >= 100 else f"{r:.2f}x" if r >= 0.01 else f"{r:.1g}x"
-
-
-def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    widths = [max(len(str(r[i])) for r in (headers, *rows)) for i in range(len(headers))]
-    print(" | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
-    print("-+-".join("-" * w for w in widths))
-    for row in rows:
-        print(" | ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)))
-
-
-def say(text: str) -> None:
-    print(text, flush=True)
-
-
-def settle() -> None:
-    """Write back every dirty page now, so that the next measurement's fsyncs do not pay for the
-    writeback of a store just created."""
-    os.sync()
+# -- timing ------------------------------------------------------------------------------------
 
 
 def interleave(ops: Mapping[str, Callable[[], object]], rounds: int, per_round: int,

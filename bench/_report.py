@@ -1,0 +1,78 @@
+"""Statistics and formatting helpers shared by the benchmark scripts (``store.py``, ``redis_store.py``).
+
+Not a script: imported as the top-level module ``_report`` (the scripts' directory is first on
+``sys.path`` when they run, and mypy checks ``bench`` as top-level modules).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+US = "\u00b5s"
+
+
+@dataclass(frozen=True)
+class Lat:
+    """Median and p99 of a set of latencies, in microseconds."""
+
+    n: int
+    median_us: float
+    p99_us: float
+
+    @classmethod
+    def of(cls, ns: Sequence[int]) -> Lat:
+        return cls(len(ns), statistics.median(ns) / 1000, percentile(ns, 99) / 1000)
+
+    def __str__(self) -> str:
+        return f"{fmt_us(self.median_us)} / {fmt_us(self.p99_us)}"
+
+
+def percentile(values: Sequence[float], pct: float) -> float:
+    """Nearest-rank percentile; ``nan`` when empty."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[max(1, math.ceil(pct / 100 * len(ordered))) - 1]
+
+
+def fmt_us(us: float) -> str:
+    if math.isnan(us):
+        return "n/a"
+    if us >= 1_000_000:
+        return f"{us / 1_000_000:.2f} s"
+    if us >= 1000:
+        return f"{us / 1000:.2f} ms"
+    return f"{us:.0f} {US}" if us >= 10 else f"{us:.2f} {US}"
+
+
+def fmt_rate(per_s: float) -> str:
+    return f"{per_s:,.0f}/s"
+
+
+def ratio(a: float, b: float) -> str:
+    if not b > 0 or math.isnan(a):
+        return "n/a"
+    r = a / b
+    return f"{r:,.0f}x" if r >= 100 else f"{r:.2f}x" if r >= 0.01 else f"{r:.1g}x"
+
+
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    widths = [max(len(str(r[i])) for r in (headers, *rows)) for i in range(len(headers))]
+    print(" | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
+    print("-+-".join("-" * w for w in widths))
+    for row in rows:
+        print(" | ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)))
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+def settle() -> None:
+    """Write back every dirty page now, so that a store just created (without fsync) does not
+    make the next measurement's fsyncs pay for its writeback."""
+    os.sync()
