@@ -844,3 +844,40 @@ def test_migrating_from_a_redis_prefix_that_holds_no_store_is_refused(
 def test_url_options_that_would_change_replies_are_refused(redis_server: RedisServer) -> None:
     with pytest.raises(ValueError, match="decode_responses"):
         SiteMemory(f"{redis_server.url}?decode_responses=true")
+
+
+def test_a_forget_whose_reply_was_lost_still_reports_the_site_was_there(redis_url: str) -> None:
+    """The retry of a delete that did happen answers as the first attempt did, and deletes
+    nothing learned since."""
+    memory = SiteMemory(redis_url)
+    memory.record_visit_sync("gone.example", 1.0)
+    store = memory._store
+    assert isinstance(store, RedisStore)
+    marker = f"{prefix_of(redis_url)}:op:retry"
+    keys = [store._site("gone.example"), store._sites, store._lock_key, store._clock, marker]
+    script = store._ready().delete
+    once = script(keys=keys, args=["gone.example", "", 60])
+    assert once[:2] == [b"ok", b"1"]
+    memory.record_visit_sync("gone.example", 1.0)
+    again = script(keys=keys, args=["gone.example", "", 60])  # the same call, as a retry sends it
+    assert again == once
+    assert memory.get_profile_sync("gone.example").visit_count == 1
+    memory.close_sync()
+
+
+def test_a_state_cached_after_a_forget_by_another_thread_never_revives_the_site(
+    redis_url: str,
+) -> None:
+    """Thread B commits version V, thread A forgets the site (version D > V), then B caches V:
+    the cache must keep "absent"."""
+    memory = SiteMemory(redis_url, cache_ttl=60)
+    memory.record_visit_sync("race.example", 1.0)
+    store = memory._store
+    assert isinstance(store, RedisStore)
+    old = memory.get_profile_sync("race.example")
+    entry = store.cache.get("race.example")
+    assert old is not None and entry is not None and isinstance(entry.signature, int)
+    assert memory.forget_sync("race.example")
+    store._remember("race.example", old, entry.signature)  # the late cache write of thread B
+    assert memory.get_profile_sync("race.example") is None
+    memory.close_sync()

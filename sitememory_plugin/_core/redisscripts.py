@@ -68,9 +68,16 @@ if current == ARGV[1] then return {current} end
 return {current, redis.call('HGET', KEYS[1], 'doc')}
 """
 
-#: KEYS site, sites, lock. ARGV site key, lock token ("" = not holding it).
-#: Replies: ok removed(0/1) | locked pttl | lost.
-DELETE = """#!lua
+#: KEYS site, sites, lock, clock, marker. ARGV site key, lock token ("" = not holding it),
+#: marker TTL. Replies: ok removed(0/1) version | locked pttl | lost. The deletion takes a
+#: version too, so a client never caches an older state over it; the marker answers a retry
+#: after a lost reply with the first answer.
+DELETE = "#!lua" + _NEXT_VERSION + """
+local done = redis.call('GET', KEYS[5])
+if done then
+  local removed, version = string.match(done, '(%d+) (%d+)')
+  return {'ok', removed, version}
+end
 local holder = redis.call('GET', KEYS[3])
 if ARGV[2] ~= '' then
   if holder ~= ARGV[2] then return {'lost'} end
@@ -78,7 +85,10 @@ elseif holder then
   return {'locked', string.format('%d', redis.call('PTTL', KEYS[3]))}
 end
 redis.call('SREM', KEYS[2], ARGV[1])
-return {'ok', string.format('%d', redis.call('DEL', KEYS[1]))}
+local removed = string.format('%d', redis.call('DEL', KEYS[1]))
+local version = next_version(KEYS[4])
+redis.call('SET', KEYS[5], removed .. ' ' .. version, 'EX', ARGV[3])
+return {'ok', removed, version}
 """
 
 #: KEYS site, sites, clock, lock. ARGV document, site key, lock token. Replies: ok version | lost.

@@ -23,6 +23,7 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from . import redisscripts
@@ -42,6 +43,19 @@ STORE_FORMAT = "sitememory-redis"
 STORE_VERSION = 1
 #: Oldest server with script flags (``#!lua``), which keep out-of-memory writes whole.
 MIN_SERVER = (7, 0)
+
+@dataclass(frozen=True)
+class _Absent:
+    """Cache signature of a site this process deleted, at the deletion's version."""
+
+    version: int
+
+
+def _version(signature: object) -> int:
+    if isinstance(signature, int):
+        return signature
+    return signature.version if isinstance(signature, _Absent) else -1
+
 
 class _Scripts:
     def __init__(self, client: Any) -> None:
@@ -177,11 +191,13 @@ class RedisStore(CachedReads):
         if hit:
             return value
         entry = self.cache.get(key)
-        known = "" if entry is None or entry.signature is None else str(entry.signature)
+        known = str(entry.signature) if entry is not None and isinstance(entry.signature, int) else ""
         reply = self._call("read", scripts.fetch, keys=[self._site(key)], args=[known])
         now = time.monotonic()
         if entry is not None and len(reply) <= 1:
-            current = int(reply[0]) if reply else None
+            # Absent on the server is what an entry cached by our own delete says, too.
+            absent = entry.signature if isinstance(entry.signature, _Absent) else None
+            current = int(reply[0]) if reply else absent
             if self.cache.confirm(entry, current, now):
                 self.stats.add("cache_revalidations")
                 return entry.value
@@ -233,7 +249,7 @@ class RedisStore(CachedReads):
     ) -> None:
         with self._newest:
             entry = self.cache.get(key)
-            if entry is not None and isinstance(entry.signature, int) and entry.signature > version:
+            if entry is not None and _version(entry.signature) > version:
                 return
             self.cache.put(key, profile, version, time.monotonic(), unless_changed_from=seen)
 
@@ -301,15 +317,24 @@ class RedisStore(CachedReads):
         time.sleep(max(pause, 0.001))
 
     def delete(self, key: str) -> bool:
-        scripts = self._ready()
         deadline = None if self.lock_timeout is None else time.monotonic() + self.lock_timeout
         while True:
-            reply = self._call("delete", scripts.delete, keys=[self._site(key), self._sites,
-                               self._lock_key], args=[key, ""])
+            reply = self._delete(key, "")
             if reply[0] == b"ok":
-                self.cache.drop(key)
-                return bool(reply[1] == b"1")
+                return self._deleted(key, reply)
             self._wait_for_maintenance(int(reply[1]), deadline, key)
+
+    def _delete(self, key: str, token: str) -> list[bytes]:
+        marker = f"{self.options.prefix}:op:{uuid.uuid4().hex}"
+        return self._call("delete", self._ready().delete,
+                          keys=[self._site(key), self._sites, self._lock_key, self._clock, marker],
+                          args=[key, token, redisscripts.MARKER_TTL])
+
+    def _deleted(self, key: str, reply: list[bytes]) -> bool:
+        """Cache "absent" at the deletion's version: an older state cached later loses."""
+        with self._newest:
+            self.cache.put(key, None, _Absent(int(reply[2])), time.monotonic())
+        return bool(reply[1] == b"1")
 
     def put(self, key: str, profile: SiteProfile) -> None:
         reply = self._call("write", self._ready().put,
@@ -321,13 +346,10 @@ class RedisStore(CachedReads):
         self._remember(key, profile, int(reply[1]))
 
     def remove_locked(self, key: str) -> bool:
-        reply = self._call("delete", self._ready().delete,
-                           keys=[self._site(key), self._sites, self._lock_key],
-                           args=[key, self._token()])
+        reply = self._delete(key, self._token())
         if reply[0] != b"ok":
             raise self._lost()
-        self.cache.drop(key)
-        return bool(reply[1] == b"1")
+        return self._deleted(key, reply)
 
     # -- store-wide --------------------------------------------------------------------------
 
