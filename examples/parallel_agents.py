@@ -6,6 +6,7 @@ other through the shared store: once one finds the working fallback, the others 
 No browser here; the Playwright integration arrives with the plugin layer.
 
     python examples/parallel_agents.py [--agents 4] [--tasks 60] [--store DIR]
+    python examples/parallel_agents.py --store redis://localhost:6379/0   # agents on many machines
 """
 
 from __future__ import annotations
@@ -59,10 +60,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Several agent processes share one site memory.")
     parser.add_argument("--agents", type=int, default=4)
     parser.add_argument("--tasks", type=int, default=60)
-    parser.add_argument("--store", help="store directory (default: a new temporary one)")
+    parser.add_argument("--store", help="store directory or redis:// URL (default: a new temporary "
+                        "directory)")
     args = parser.parse_args()
     store = args.store or tempfile.mkdtemp(prefix="sitememory-demo-")
-    print(f"store: {store}\n{args.agents} agent processes x {args.tasks} tasks, sharing it...")
+    print(f"store: {SiteMemory(store).location}\n{args.agents} agent processes x {args.tasks} tasks, "
+          "sharing it...")
 
     started = time.perf_counter()
     with multiprocessing.get_context("spawn").Pool(args.agents) as pool:

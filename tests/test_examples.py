@@ -45,6 +45,13 @@ def test_parallel_agents_demo(tmp_path: Path) -> None:
     assert "('input[name=q]', '#search')" in out
 
 
+def test_parallel_agents_share_a_redis_store(tmp_path: Path, redis_url: str) -> None:
+    out = run(tmp_path, str(EXAMPLES / "parallel_agents.py"), "--agents", "3", "--tasks", "40",
+              "--store", redis_url, timeout=300)
+    assert "visits recorded: 120 of 120 sent (exact)" in out
+    assert "('input[name=q]', '#search')" in out
+
+
 @pytest.mark.parametrize("script", ["browser_sync.py", "browser_async.py"])
 def test_browser_examples_record_visits_and_selectors(script: str, tmp_path: Path) -> None:
     out = run(tmp_path, str(EXAMPLES / script))
