@@ -282,3 +282,13 @@ def test_site_fixture_teardown_raises_a_plugin_error_left_unraised(
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(["*ERROR at teardown of test_goto*", "*broken on purpose*"])
     assert visits(store, web.url()) == 1  # the recorder ran all the same
+
+
+def test_a_redis_store_is_passed_through_as_a_url(pytester: pytest.Pytester) -> None:
+    from sitememory_plugin.pytest_plugin import shared_store
+
+    url = "redis://127.0.0.1:6379/0?prefix=tests"
+    config = pytester.parseconfig("-p", "no:playwright", "--sitememory-store", url)
+    assert shared_store(config) == url
+    config = pytester.parseconfig("-p", "no:playwright", "--sitememory-store", "rel/store")
+    assert shared_store(config) == Path(os.path.abspath(pytester.path / "rel" / "store"))
