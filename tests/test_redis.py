@@ -881,3 +881,15 @@ def test_a_state_cached_after_a_forget_by_another_thread_never_revives_the_site(
     store._remember("race.example", old, entry.signature)  # the late cache write of thread B
     assert memory.get_profile_sync("race.example") is None
     memory.close_sync()
+
+
+def test_learning_a_site_again_after_forgetting_it_takes_one_round_trip(redis_url: str) -> None:
+    """After our own forget, the cache knows the site is absent: the next update commits at
+    once instead of conflicting with a state it guessed wrong."""
+    memory = SiteMemory(redis_url)
+    memory.record_visit_sync("again.example", 1.0)
+    assert memory.forget_sync("again.example")
+    memory.record_visit_sync("again.example", 2.0)
+    assert memory.stats_sync().conflicts == 0
+    assert memory.get_profile_sync("again.example").visit_count == 1
+    memory.close_sync()

@@ -44,6 +44,7 @@ STORE_VERSION = 1
 #: Oldest server with script flags (``#!lua``), which keep out-of-memory writes whole.
 MIN_SERVER = (7, 0)
 
+
 @dataclass(frozen=True)
 class _Absent:
     """Cache signature of a site this process deleted, at the deletion's version."""
@@ -52,9 +53,15 @@ class _Absent:
 
 
 def _version(signature: object) -> int:
+    """The version a cache signature stands for; -1 when it says nothing about order."""
     if isinstance(signature, int):
         return signature
     return signature.version if isinstance(signature, _Absent) else -1
+
+
+def _known(entry: Entry[SiteProfile] | None) -> str:
+    """The version to send for a cached entry: "" for none or for a site known absent."""
+    return str(entry.signature) if entry is not None and isinstance(entry.signature, int) else ""
 
 
 class _Scripts:
@@ -191,8 +198,7 @@ class RedisStore(CachedReads):
         if hit:
             return value
         entry = self.cache.get(key)
-        known = str(entry.signature) if entry is not None and isinstance(entry.signature, int) else ""
-        reply = self._call("read", scripts.fetch, keys=[self._site(key)], args=[known])
+        reply = self._call("read", scripts.fetch, keys=[self._site(key)], args=[_known(entry)])
         now = time.monotonic()
         if entry is not None and len(reply) <= 1:
             # Absent on the server is what an entry cached by our own delete says, too.
@@ -268,7 +274,7 @@ class RedisStore(CachedReads):
         entry = self.cache.get(key)
         # Optimistic: whatever this process last saw (or "absent") is usually still current.
         base = None if entry is None else entry.value
-        version = "" if entry is None or entry.signature is None else str(entry.signature)
+        version = _known(entry)
         marker_ttl = "" if op is None else str(redisscripts.MARKER_TTL)
         op = op or uuid.uuid4().hex
         keys = [self._site(key), self._sites, self._clock, self._lock_key,
@@ -332,8 +338,11 @@ class RedisStore(CachedReads):
 
     def _deleted(self, key: str, reply: list[bytes]) -> bool:
         """Cache "absent" at the deletion's version: an older state cached later loses."""
+        version = int(reply[2])
         with self._newest:
-            self.cache.put(key, None, _Absent(int(reply[2])), time.monotonic())
+            entry = self.cache.get(key)
+            if entry is None or _version(entry.signature) < version:
+                self.cache.put(key, None, _Absent(version), time.monotonic())
         return bool(reply[1] == b"1")
 
     def put(self, key: str, profile: SiteProfile) -> None:
