@@ -1,4 +1,4 @@
-"""Statistics and formatting helpers shared by the benchmark scripts (``store.py``, ``redis_store.py``).
+"""Timing, statistics and formatting helpers shared by the benchmark scripts.
 
 Not a script: imported as the top-level module ``_report`` (the scripts' directory is first on
 ``sys.path`` when they run, and mypy checks ``bench`` as top-level modules).
@@ -9,7 +9,8 @@ from __future__ import annotations
 import math
 import os
 import statistics
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 US = "\u00b5s"
@@ -65,7 +66,7 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
     print(" | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
     print("-+-".join("-" * w for w in widths))
     for row in rows:
-        print(" | ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)))
+        print(" | ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)), flush=True)
 
 
 def say(text: str) -> None:
@@ -76,3 +77,32 @@ def settle() -> None:
     """Write back every dirty page now, so that a store just created (without fsync) does not
     make the next measurement's fsyncs pay for its writeback."""
     os.sync()
+
+
+def interleave(ops: Mapping[str, Callable[[], object]], rounds: int, per_round: int,
+               warmup: int | None = None) -> dict[str, list[int]]:
+    """Time each op ``rounds * per_round`` times (ns), the ops taking turns (rotating order) by
+    rounds, after ``warmup`` untimed calls each (default: a fifth of a round, at least 3)."""
+    names = list(ops)
+    for name in names:
+        for _ in range(max(3, per_round // 5) if warmup is None else warmup):
+            ops[name]()
+    samples: dict[str, list[int]] = {name: [] for name in names}
+    clock = time.perf_counter_ns
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[: r % len(names)]:
+            op, out = ops[name], samples[name]
+            for _ in range(per_round):
+                start = clock()
+                op()
+                out.append(clock() - start)
+    return samples
+
+
+def load_time(i: int) -> float:
+    """A deterministic spread of page load times (seconds, 3 decimals)."""
+    return round(0.2 + (i * 7919 % 1000) / 400, 3)
+
+
+def url_of(key: str) -> str:
+    return f"https://{key}/"

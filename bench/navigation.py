@@ -70,6 +70,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pluggy
+from _report import US, percentile, print_table, say
 from playwright.async_api import Browser as AsyncBrowser
 from playwright.async_api import Error as AsyncPlaywrightError
 from playwright.async_api import Page as AsyncPage
@@ -106,7 +107,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-US = "\u00b5s"
 
 
 # -- configuration ------------------------------------------------------------------------------
@@ -179,14 +179,6 @@ class Lat:
         return f"{fmt_ms(self.median_ms)} / {fmt_ms(self.p99_ms)}"
 
 
-def percentile(values: Sequence[float], pct: float) -> float:
-    """Nearest-rank percentile; ``nan`` when empty."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    return ordered[max(1, math.ceil(pct / 100 * len(ordered))) - 1]
-
-
 def fmt_ms(ms: float) -> str:
     if math.isnan(ms):
         return "n/a"
@@ -205,18 +197,6 @@ def fmt_delta(ms: float) -> str:
 
 def fmt_ratio(r: float) -> str:
     return "n/a" if math.isnan(r) else f"{r:.3f}x"
-
-
-def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    widths = [max(len(str(r[i])) for r in (headers, *rows)) for i in range(len(headers))]
-    print(" | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
-    print("-+-".join("-" * w for w in widths))
-    for row in rows:
-        print(" | ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)), flush=True)
-
-
-def say(text: str) -> None:
-    print(text, flush=True)
 
 
 def rotated(items: Sequence[Variant], r: int) -> list[Variant]:

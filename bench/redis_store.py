@@ -60,7 +60,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import redis
-from _report import Lat, fmt_rate, fmt_us, print_table, ratio, say, settle
+from _report import Lat, fmt_rate, fmt_us, interleave, load_time, print_table, ratio, say, settle, url_of
 
 from sitememory_plugin import SiteMemory
 
@@ -103,34 +103,6 @@ QUICK = Config("quick", 4_000, 100, 1_000, 10, 10, 10, 300)
 
 
 # -- timing ------------------------------------------------------------------------------------
-
-
-def interleave(ops: Mapping[str, Callable[[], object]], rounds: int, per_round: int,
-               warmup: int | None = None) -> dict[str, list[int]]:
-    """Time each op ``rounds * per_round`` times, the ops taking turns (rotating order) by rounds."""
-    names = list(ops)
-    for name in names:
-        for _ in range(max(3, per_round // 5) if warmup is None else warmup):
-            ops[name]()
-    samples: dict[str, list[int]] = {name: [] for name in names}
-    clock = time.perf_counter_ns
-    for r in range(rounds):
-        for name in names[r % len(names):] + names[: r % len(names)]:
-            op, out = ops[name], samples[name]
-            for _ in range(per_round):
-                start = clock()
-                op()
-                out.append(clock() - start)
-    return samples
-
-
-def load_time(i: int) -> float:
-    """A deterministic spread of page load times (seconds, 3 decimals)."""
-    return round(0.2 + (i * 7919 % 1000) / 400, 3)
-
-
-def url_of(key: str) -> str:
-    return f"https://{key}/"
 
 
 def cycling(items: Sequence[T]) -> Callable[[], T]:

@@ -64,7 +64,7 @@ from typing import Any, Literal, Protocol, TypeVar
 import aiofiles
 import diskcache
 import portalocker
-from _report import US, Lat, fmt_rate, fmt_us, print_table, ratio, say, settle
+from _report import US, Lat, fmt_rate, fmt_us, interleave, load_time, print_table, ratio, say, settle, url_of
 
 from sitememory_plugin import ReadWriteLock, SiteMemory, SiteProfile
 
@@ -117,34 +117,7 @@ def time_each(fn: Callable[[T], object], items: Iterable[T]) -> list[int]:
     return out
 
 
-def interleave(ops: Mapping[str, Callable[[], object]], rounds: int, per_round: int) -> dict[str, list[int]]:
-    """Time each op ``rounds * per_round`` times, the ops taking turns (rotating order) by rounds."""
-    names = list(ops)
-    for name in names:  # warm-up
-        for _ in range(max(3, per_round // 5)):
-            ops[name]()
-    samples: dict[str, list[int]] = {name: [] for name in names}
-    clock = time.perf_counter_ns
-    for r in range(rounds):
-        for name in names[r % len(names):] + names[: r % len(names)]:
-            op, out = ops[name], samples[name]
-            for _ in range(per_round):
-                start = clock()
-                op()
-                out.append(clock() - start)
-    return samples
-
-
-def load_time(i: int) -> float:
-    """A deterministic spread of page load times (seconds, 3 decimals)."""
-    return round(0.2 + (i * 7919 % 1000) / 400, 3)
-
-
 # -- documents and stores -----------------------------------------------------------------------
-
-
-def url_of(key: str) -> str:
-    return f"https://{key}/"
 
 
 def site_file(root: Path, key: str) -> Path:
