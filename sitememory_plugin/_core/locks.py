@@ -8,15 +8,24 @@ An uncontended acquisition is one non-blocking call. A contended one blocks in t
 short-lived waiter thread instead of polling (portalocker's own timeout polls every 0.25 s): the
 waiter wakes the moment the lock is free, and the caller waits on it with its timeout. A waiter
 that wins after its caller gave up releases the lock straight away.
+
+A forked child inherits every descriptor, and ``flock`` belongs to the open file, not to the
+process: a child holding a copy would keep its parent's lock held until it exited. So the child
+closes, at once, every lock descriptor of the parent (held, or waiting in a waiter thread that
+the child does not have): it holds nothing it did not take, and the parent's locks are released
+when the parent releases them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
+import stat
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from types import TracebackType
 
@@ -52,6 +61,7 @@ class ReadWriteLock:
         self._on_wait = on_wait
         self._lingering: list[_Waiter] = []
         self._lingering_lock = threading.Lock()
+        _LOCKS.add(self)
 
     def shared(self, timeout: float | None = None) -> Hold:
         return Hold(self, _SHARED, timeout)
@@ -63,7 +73,18 @@ class ReadWriteLock:
         return f"ReadWriteLock({self.path!r}, timeout={self.timeout!r})"
 
     def _open(self) -> int:
-        return os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        # Registered before a fork can copy it (see _before_fork); never through a planted link
+        # (O_CREAT would create its target outside the store).
+        with _LIVE_LOCK:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+            _LIVE[fd] = None
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise OSError(errno.EINVAL, "not a regular file: refusing to lock it", self.path)
+        except BaseException:
+            _close(fd)
+            raise
+        return fd
 
     def _try(self, fd: int, flags: portalocker.LockFlags) -> bool:
         try:
@@ -111,7 +132,7 @@ class Hold:
         """Block the calling thread until held, or raise :class:`LockTimeout`."""
         waiter = self._start()
         if isinstance(waiter, int):
-            self._fd = waiter
+            self._hold(waiter)
             return
         started = time.perf_counter()
         try:
@@ -121,14 +142,14 @@ class Hold:
             raise
         if not won and not self._abandon(waiter):
             raise LockTimeout(self._lock.path, self._timeout or 0.0)
-        self._fd = waiter.result()
+        self._hold(waiter.result())
         self._lock._waited(started)
 
     async def acquire_async(self) -> None:
         """Like :meth:`acquire`, without blocking the event loop."""
         waiter = self._start()
         if isinstance(waiter, int):
-            self._fd = waiter
+            self._hold(waiter)
             return
         loop = asyncio.get_running_loop()
         woken = loop.create_future()
@@ -145,14 +166,20 @@ class Hold:
         except BaseException:  # cancelled
             self._give_up(waiter)
             raise
-        self._fd = waiter.result()
+        self._hold(waiter.result())
         self._lock._waited(started)
 
+    def _hold(self, fd: int) -> None:
+        with _LIVE_LOCK:
+            _LIVE[fd] = self
+            self._fd = fd
+
     def release(self) -> None:
-        fd, self._fd = self._fd, None
+        with _LIVE_LOCK:
+            fd, self._fd = self._fd, None
         if fd is not None:
             # Closing the last descriptor releases the flock; no explicit unlock needed.
-            os.close(fd)
+            _close(fd)
 
     def _start(self) -> int | _Waiter:
         """The descriptor holding the lock if it was free, else a waiter blocked on it."""
@@ -163,16 +190,16 @@ class Hold:
             if self._lock._try(fd, self._flags):
                 return fd
         except BaseException:
-            os.close(fd)
+            _close(fd)
             raise
         # Before giving up at once (timeout 0): a waiter an earlier caller left may hold the lock
         # by now, and then nobody else can take it until it is adopted.
         adopted = self._lock._adopt(self._flags)
         if adopted is not None:
-            os.close(fd)  # the adopted waiter has its own descriptor, already queued in the kernel
+            _close(fd)  # the adopted waiter has its own descriptor, already queued in the kernel
             return adopted
         if self._timeout is not None and self._timeout <= 0:
-            os.close(fd)
+            _close(fd)
             raise LockTimeout(self._lock.path, 0.0)
         waiter = _Waiter(fd, self._flags)
         waiter.start()
@@ -190,7 +217,7 @@ class Hold:
         """Stop waiting and hold nothing: a lock won meanwhile is released at once."""
         if self._abandon(waiter):
             with contextlib.suppress(Exception):  # a failed wait has nothing to release
-                os.close(waiter.result())
+                _close(waiter.result())
 
     def __enter__(self) -> Hold:
         self.acquire()
@@ -221,6 +248,8 @@ class _Waiter(threading.Thread):
 
     def __init__(self, fd: int, flags: portalocker.LockFlags) -> None:
         super().__init__(name="sitememory-lock-waiter", daemon=True)
+        with _LIVE_LOCK:
+            _LIVE[fd] = self
         self.fd = fd
         self.flags = flags
         self.pid = os.getpid()  # a forked child has the object but not the thread
@@ -241,7 +270,7 @@ class _Waiter(threading.Thread):
             abandoned = self._abandoned
             callbacks = list(self._callbacks)
         if abandoned:
-            os.close(self.fd)
+            self.close()
         self.done.set()
         for callback in callbacks:
             with contextlib.suppress(RuntimeError):  # the caller's loop may be closed by now
@@ -271,7 +300,59 @@ class _Waiter(threading.Thread):
             return False
 
     def result(self) -> int:
+        """The descriptor holding the lock, for the caller's :class:`Hold` to own."""
         if self._error is not None:
-            os.close(self.fd)
+            self.close()
             raise self._error
         return self.fd
+
+    def close(self) -> None:
+        with _LIVE_LOCK:
+            mine = _LIVE.get(self.fd) is self
+        if mine:
+            _close(self.fd)
+
+
+#: Every lock descriptor of this process, and who has it: a :class:`Hold`, a :class:`_Waiter`, or
+#: ``None`` while an acquisition is being tried.
+_LIVE: dict[int, Hold | _Waiter | None] = {}
+_LIVE_LOCK = threading.Lock()
+#: Every lock, so that a forked child can reset their thread locks.
+_LOCKS: weakref.WeakSet[ReadWriteLock] = weakref.WeakSet()
+
+
+def _close(fd: int) -> None:
+    with _LIVE_LOCK:
+        _LIVE.pop(fd, None)
+        os.close(fd)
+
+
+def _before_fork() -> None:
+    _LIVE_LOCK.acquire()  # no descriptor is half-registered while the process is copied
+
+
+def _after_fork_in_parent() -> None:
+    _LIVE_LOCK.release()
+
+
+def _after_fork_in_child() -> None:
+    """Close the parent's lock descriptors: the child's copies of its holds hold nothing."""
+    global _LIVE_LOCK
+    for fd, owner in _LIVE.items():
+        with contextlib.suppress(OSError):
+            os.close(fd)
+        if isinstance(owner, Hold):
+            owner._fd = None
+        elif isinstance(owner, _Waiter):
+            owner._abandoned = owner._finished = True  # its thread does not exist here
+            owner._error = OSError(errno.EBADF, "a lock wait does not survive a fork")
+            owner.done.set()
+    _LIVE.clear()
+    _LIVE_LOCK = threading.Lock()
+    for lock in list(_LOCKS):
+        lock._lingering = []
+        lock._lingering_lock = threading.Lock()
+
+
+os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
+                    after_in_child=_after_fork_in_child)
