@@ -15,10 +15,10 @@ from ._core.errors import (
     VersionTooNew,
 )
 from ._core.keys import site_key
-from ._core.legacy import ImportResult
 from ._core.locks import ReadWriteLock
 from ._core.models import ActionPattern, CandidateStats, Quirk, Selector, SiteProfile
 from ._core.stats import StoreStats
+from ._core.transfer import ImportResult
 from ._memory import SiteMemory, default_storage_path
 from ._playwright.async_site import AsyncSite
 from ._playwright.attach import attach

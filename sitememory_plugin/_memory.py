@@ -26,13 +26,22 @@ import platformdirs
 
 from ._core import legacy, transfer
 from ._core.keys import site_key
-from ._core.legacy import ImportResult
 from ._core.models import ActionPattern, Quirk, Selector, SiteProfile
 from ._core.prompt import DEFAULT_MAX_CHARS, render_context
 from ._core.stats import StoreStats
 from ._core.storage import Durability, is_url, open_storage
-from ._core.updates import CachePattern, CacheSelector, QuirkSeen, SelectorResult, Update, Visit
+from ._core.transfer import ImportResult
+from ._core.updates import (
+    CachePattern,
+    CacheSelector,
+    QuirkSeen,
+    SelectorResult,
+    Touch,
+    Update,
+    Visit,
+)
 from ._core.writebehind import WriteBehind
+from ._gates import SiteGates
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -111,6 +120,7 @@ class SiteMemory:
         self._max_workers = max_workers
         self._executor: ThreadPoolExecutor | None = None
         self._executor_lock = threading.Lock()
+        self._gates = SiteGates()
 
         _INSTANCES.add(self)
 
@@ -127,6 +137,7 @@ class SiteMemory:
         # its pending updates are the parent's to write.
         self._executor = None
         self._executor_lock = threading.Lock()
+        self._gates.after_fork()
         self._store.after_fork()
         if self._behind is not None:
             self._behind.after_fork()
@@ -173,14 +184,19 @@ class SiteMemory:
         """What is known about ``url``'s site, or ``None`` if nothing is."""
         key = _key(url)
         hit, profile = self._cached(key)
-        return profile if hit else await self._run(self._read, key)
+        if hit:
+            return profile
+        if self._pending(key):  # may wait while this site's updates are written
+            return await self._run_site(key, self._read, key)
+        return await self._run(self._read, key)
 
     def get_profile_sync(self, url: str) -> SiteProfile | None:
         return self._read(_key(url))
 
     async def get_or_create_profile(self, url: str) -> SiteProfile:
         """Like :meth:`get_profile`, creating an empty profile for a new site."""
-        return await self._run(self._get_or_create, _key(url))
+        key = _key(url)
+        return await self._run_site(key, self._get_or_create, key)
 
     def get_or_create_profile_sync(self, url: str) -> SiteProfile:
         return self._get_or_create(_key(url))
@@ -193,11 +209,15 @@ class SiteMemory:
         return self._list_sites()
 
     async def forget(self, url: str) -> bool:
-        """Delete everything known about the site; ``True`` if there was anything."""
-        return await self._run(self._forget, _key(url))
+        """Delete everything known about the site; ``True`` if there was anything.
+
+        Updates made before the forget are discarded wherever they still wait (this process's
+        or another's write-behind): the site keeps a tombstone with the time of the forget."""
+        key = _key(url)
+        return await self._run_site(key, self._forget, key, time.time())
 
     def forget_sync(self, url: str) -> bool:
-        return self._forget(_key(url))
+        return self._forget(_key(url), time.time())
 
     # -- visits ------------------------------------------------------------------------------
 
@@ -367,21 +387,29 @@ class SiteMemory:
 
     def _get_or_create(self, key: str) -> SiteProfile:
         profile = self._read(key)
-        return profile if profile is not None else self._store.update(key, ())
+        return profile if profile is not None else self._store.update(key, (Touch(time.time()),))
 
     def _apply_now(self, key: str, update: Update) -> None:
         if self._behind is None:
             self._store.update(key, (update,))
             return
         self._store.open()
-        if self._behind.add(key, update):
-            self._behind.flush()
+        self._behind.make_room()
+        self._behind.add(key, update)
 
     async def _apply(self, key: str, update: Update) -> None:
-        if self._behind is None or not self._store.opened:
-            await self._run(self._apply_now, key, update)
-        elif self._behind.add(key, update):  # memory only: no reason to leave the loop
-            await self._run(self._flush)
+        behind = self._behind
+        if behind is None:
+            await self._run_site(key, self._apply_now, key, update)
+            return
+        if not self._store.opened or behind.full:
+            await self._run(self._make_room)
+        behind.add(key, update)  # memory only: no reason to leave the loop
+
+    def _make_room(self) -> None:
+        self._store.open()
+        if self._behind is not None:
+            self._behind.make_room()
 
     def _list_sites(self) -> list[str]:
         keys = set(self._store.keys())
@@ -389,9 +417,9 @@ class SiteMemory:
             keys.update(self._behind.keys())
         return sorted(keys)
 
-    def _forget(self, key: str) -> bool:
+    def _forget(self, key: str, at: float) -> bool:
         had_pending = self._behind is not None and self._behind.discard(key)
-        return self._store.delete(key) or had_pending
+        return self._store.delete(key, at) or had_pending
 
     def _flush(self) -> int:
         return self._behind.flush() if self._behind is not None else 0
@@ -432,6 +460,11 @@ class SiteMemory:
         return legacy.import_file(self._store, path)
 
     # -- threads -----------------------------------------------------------------------------
+
+    async def _run_site(self, key: str, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """:meth:`_run` for a call that may wait on ``key``'s lock: one worker per site at most."""
+        async with self._gates.hold(key):
+            return await self._run(fn, *args, **kwargs)
 
     async def _run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         loop = asyncio.get_running_loop()

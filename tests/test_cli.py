@@ -102,8 +102,7 @@ def test_export_import_round_trip_and_legacy(
     assert code == 0 and json.loads(out2) == {"imported": ["shop.example", "slow.example"], "skipped": {}}
     with SiteMemory(store) as a, SiteMemory(other) as b:
         copied = b.get_profile_sync("shop.example").to_dict()
-        copied.pop("jsonl_imports")  # the one field an import adds: what makes it idempotent
-        assert copied == a.get_profile_sync("shop.example").to_dict()
+        assert copied == a.get_profile_sync("shop.example").to_dict()  # nothing added, nothing lost
 
     legacy = tmp_path / "legacy.json"
     legacy.write_text(json.dumps({"old.example": {"visit_count": 3, "avg_load_time": 1.5}}))

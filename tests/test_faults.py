@@ -157,7 +157,7 @@ signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
 m = SiteMemory({str(store_path)!r})
 try:
-    m.cache_action_pattern_sync("big.example", "t", [{{"x": "y" * 100000}}])
+    m.cache_action_pattern_sync("big.example", "t", [{{"x": "y" * 10000}}])
 except OSError as exc:
     print("OSError", exc.errno)
     sys.exit(0)

@@ -44,8 +44,9 @@ async def test_import_legacy(store_path: Path, tmp_path: Path, flavor: str) -> N
     assert profile.load_times == (2.5, 1.0)
     assert profile.selectors["search"].primary == "#q"
     assert profile.selectors["search"].success_count == 4
+    # Counts other than visits merge by maximum: never counted twice, not added either.
     assert {q.description: q.occurrences for q in profile.quirks} == {
-        "cookie banner": 4, "slow on mondays": 1}
+        "cookie banner": 3, "slow on mondays": 1}
     assert [dict(a) for a in profile.patterns["search"].actions] == [{"fill": "#q"}]
     assert profile.extra["notes"] == "kept as is"
     assert memory.get_profile_sync("shop.example").visit_count == 13  # own cache updated
@@ -69,7 +70,7 @@ def test_import_is_idempotent(store_path: Path, tmp_path: Path) -> None:
     memory = SiteMemory(store_path)
     assert memory.import_legacy_sync(seed).imported == ("shop.example",)
     again = memory.import_legacy_sync(seed)
-    assert again.imported == () and again.skipped["shop.example"] == "already imported"
+    assert again.imported == () and again.skipped["shop.example"] == "already known"
     assert SiteMemory(store_path).get_profile_sync("shop.example").visit_count == 12
     seed.write_text(json.dumps({"shop.example": {"visit_count": 5}}))  # a new entry still merges
     assert memory.import_legacy_sync(seed).imported == ("shop.example",)

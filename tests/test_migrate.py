@@ -116,30 +116,36 @@ def test_migrate_command_round_trip(
     assert export(tmp_path / "copy") == original
 
 
-def test_migrate_skips_differing_sites_unless_replace(
+def test_migrate_merges_sites_the_destination_knows_unless_replace(
     source: Path, redis_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["migrate", str(source), redis_url]) == 0
     capsys.readouterr()
     with SiteMemory(redis_url) as dst:
-        dst.record_visit_sync("https://slow.example/", 1.0)  # now differs from the source
+        dst.record_visit_sync("https://slow.example/", 1.0)  # learned in the destination only
         dst.record_visit_sync("https://only-in-dst.example/", 1.0)
-        changed = dst.get_profile_sync("slow.example").to_dict()
+        ahead = dst.get_profile_sync("slow.example").to_dict()
 
-    assert main(["migrate", str(source), redis_url]) == 1
-    captured = capsys.readouterr()
-    assert "copied 0 sites" in captured.out
-    assert "skipped slow.example: differs" in captured.out
-    assert "skipped shop.example: identical" in captured.out
-    assert "1 sites differ" in captured.err and "--replace" in captured.err
-    assert main(["migrate", str(source), redis_url, "--json"]) == 1
+    # The destination already knows everything the source does: nothing to copy, nothing lost.
+    assert main(["migrate", str(source), redis_url, "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["copied"] == []
-    assert report["skipped"]["slow.example"].startswith("differs")
+    assert report["copied"] == [] and report["skipped"]["slow.example"] == "already known"
     assert {k: v for k, v in report["skipped"].items() if k != "slow.example"} == {
         "imported.example": "identical", "quirky.example": "identical", "shop.example": "identical"}
     with SiteMemory(redis_url, cache_ttl=0) as dst:
-        assert dst.get_profile_sync("slow.example").to_dict() == changed  # left alone
+        assert dst.get_profile_sync("slow.example").to_dict() == ahead
+
+    # The source learned more meanwhile: merged in, as an import would, counting nothing twice.
+    with SiteMemory(source) as src:
+        src.record_visit_sync("https://slow.example/", 2.0)
+        in_source = src.get_profile_sync("slow.example").visit_count
+    assert main(["migrate", str(source), redis_url]) == 0
+    captured = capsys.readouterr()
+    assert "copied 1 sites" in captured.out and "skipped shop.example: identical" in captured.out
+    with SiteMemory(redis_url, cache_ttl=0) as dst:
+        assert dst.get_profile_sync("slow.example").visit_count == in_source + 1
+    assert main(["migrate", str(source), redis_url, "--json"]) == 0  # and again: nothing new
+    assert json.loads(capsys.readouterr().out)["copied"] == []
 
     assert main(["migrate", str(source), redis_url, "--replace", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)

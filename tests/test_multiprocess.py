@@ -8,6 +8,7 @@ so the parent knows exactly what the store must hold afterwards. Workers start t
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -132,5 +133,7 @@ def test_concurrent_first_open_of_a_new_store(spawn: Spawner, tmp_path: Path) ->
     )
     for root in roots:
         marker = json.loads((Path(root) / "store.json").read_bytes())
-        assert marker == {"format": "sitememory.store", "version": 1}
+        assert set(marker) == {"format", "version", "origin"}  # one origin: the first one linked
+        assert (marker["format"], marker["version"]) == ("sitememory.store", 2)
+        assert re.fullmatch("[0-9a-f]{16}", marker["origin"])
         assert not (Path(root) / ".store.json.tmp").exists()

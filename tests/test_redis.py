@@ -35,6 +35,7 @@ from sitememory_plugin import (
     BackendUnavailable,
     LockLost,
     LockTimeout,
+    Quirk,
     SiteMemory,
     SiteMemoryError,
     StoreFormatError,
@@ -43,7 +44,9 @@ from sitememory_plugin import (
     site_key,
 )
 from sitememory_plugin._cli import main
+from sitememory_plugin._core.documents import encode
 from sitememory_plugin._core.redisstore import RedisStore
+from sitememory_plugin._core.updates import Forget
 
 from ._redis import RedisServer, free_port
 from ._redis_workers import (
@@ -578,11 +581,13 @@ def test_a_live_holder_keeps_the_lock_past_its_ttl_and_updates_wait(redis_url: s
         assert waiter.is_alive(), "the update went through a lock that was still held"
         current = store.read_locked(site_key(url))
         assert current is not None
-        store.put(site_key(url), replace(current, visit_count=10, success_count=10))
+        store.put(site_key(url), replace(current, quirks=(Quirk("put while held"),)))
     waiter.join(GUARD)
     assert not waiter.is_alive() and not errors, errors
     profile = SiteMemory(redis_url, cache_ttl=0).get_profile_sync(url)
-    assert profile.visit_count == 11  # the put under the lock, then the waiting update on top
+    # The put under the lock, then the waiting update on top of it.
+    assert [q.description for q in profile.quirks] == ["put while held"]
+    assert profile.visit_count == 2
 
 
 def test_a_holder_whose_lock_expired_cannot_write(redis_server: RedisServer, redis_url: str) -> None:
@@ -847,20 +852,21 @@ def test_url_options_that_would_change_replies_are_refused(redis_server: RedisSe
 
 
 def test_a_forget_whose_reply_was_lost_still_reports_the_site_was_there(redis_url: str) -> None:
-    """The retry of a delete that did happen answers as the first attempt did, and deletes
-    nothing learned since."""
+    """A forget is an update: sent again after a lost reply, it answers "done" (the site was
+    there) and forgets nothing learned since."""
     memory = SiteMemory(redis_url)
     memory.record_visit_sync("gone.example", 1.0)
     store = memory._store
     assert isinstance(store, RedisStore)
-    marker = f"{prefix_of(redis_url)}:op:retry"
-    keys = [store._site("gone.example"), store._sites, store._lock_key, store._clock, marker]
-    script = store._ready().delete
-    once = script(keys=keys, args=["gone.example", "", 60])
-    assert once[:2] == [b"ok", b"1"]
+    entry = store.cache.get("gone.example")
+    assert entry is not None and entry.value is not None
+    _, data = encode(Forget(time.time()).apply(entry.value, store.origin))
+    once = store._commit("gone.example", str(entry.signature), data, "retry" * 6, None, False)
+    assert once[0] == b"ok"
+    store.cache.drop("gone.example")
     memory.record_visit_sync("gone.example", 1.0)
-    again = script(keys=keys, args=["gone.example", "", 60])  # the same call, as a retry sends it
-    assert again == once
+    again = store._commit("gone.example", str(entry.signature), data, "retry" * 6, None, False)
+    assert again == [b"done"]  # the same call, as a retry sends it
     assert memory.get_profile_sync("gone.example").visit_count == 1
     memory.close_sync()
 

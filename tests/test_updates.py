@@ -17,6 +17,8 @@ from sitememory_plugin._core.updates import (
     coalesce,
 )
 
+ORIGIN = "0123456789abcdef"
+
 visits = st.builds(
     Visit,
     duration=st.floats(0, 100, allow_nan=False),
@@ -40,7 +42,7 @@ def test_coalesced_updates_give_the_same_profile(
 ) -> None:
     start = SiteProfile("a.example", visit_count=len(window), load_times=tuple(window),
                         first_visit=first, last_visit=first)
-    assert apply_all(start, coalesce(updates)) == apply_all(start, updates)
+    assert apply_all(start, coalesce(updates), ORIGIN) == apply_all(start, updates, ORIGIN)
 
 
 def test_coalesce_batches_runs_of_visits() -> None:
@@ -69,4 +71,4 @@ def test_only_successes_and_timeouts_are_load_times(
 ) -> None:
     visit = Visit(2.5, 0.0, status=status, error=error)
     assert visit.measures_load is measured
-    assert visit.apply(SiteProfile("a.example")).load_times == ((2.5,) if measured else ())
+    assert visit.apply(SiteProfile("a.example"), ORIGIN).load_times == ((2.5,) if measured else ())

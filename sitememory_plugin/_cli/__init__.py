@@ -207,7 +207,6 @@ def cmd_migrate(cli: Cli) -> int:
     finally:
         source.close_sync()
         target.close_sync()
-    differ = [k for k, why in result.skipped.items() if why.startswith("differs")]
     if cli.args.json:
         cli.json({"copied": list(result.imported), "skipped": dict(result.skipped)})
     else:
@@ -216,10 +215,6 @@ def cmd_migrate(cli: Cli) -> int:
                       markup=False, highlight=False)
         for key, why in result.skipped.items():
             cli.out.print(f"  skipped {key}: {why}", markup=False, highlight=False)
-    if differ:
-        cli.err.print(f"{len(differ)} sites differ in the destination and were not copied; "
-                      "--replace overwrites them")
-        return NOT_FOUND
     return 0
 
 
@@ -317,7 +312,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("source", help="a store directory or redis:// URL")
     p.add_argument("destination", help="a store directory or redis:// URL")
     p.add_argument("--replace", action="store_true",
-                   help="overwrite sites the destination has with a different document")
+                   help="overwrite the sites the destination knows instead of merging into them")
     p = command("prune", cmd_prune, "forget sites idle for longer than a duration", json_out=True)
     p.add_argument("--older-than", required=True, metavar="DURATION", help="e.g. 30d, 12h, 90m")
     p.add_argument("--dry-run", action="store_true", help="list what would be forgotten")

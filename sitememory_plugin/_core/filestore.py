@@ -17,15 +17,15 @@ from pathlib import Path
 
 from . import files
 from .cache import ANY, Entry, TTLCache, is_racy, signature
-from .documents import encode, parse
+from .documents import Parsed, encode, parse
 from .errors import LockTimeout, StoreFormatError, VersionTooNew
 from .files import STRIPES, Layout
 from .keys import key_from_file_name
 from .locks import ReadWriteLock
 from .models import SiteProfile
 from .stats import Counters
-from .storage import CachedReads, Durability
-from .updates import Update, apply_all
+from .storage import BatchId, CachedReads, Durability
+from .updates import Forget, Update, apply_all
 
 log = logging.getLogger("sitememory")
 
@@ -53,20 +53,37 @@ class FileStore(CachedReads):
             ReadWriteLock(self.layout.stripe_path(i), lock_timeout, self.stats.waited)
             for i in range(STRIPES)
         ]
+        self._origin = ""
         self._opened = False
         self._open_lock = threading.Lock()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     def open(self) -> None:
-        """Create the store if needed and clean temp files left by crashed writers. Idempotent."""
+        """Create the store if needed, upgrade an older one, and clean temp files left by crashed
+        writers. Idempotent."""
         if self._opened:
             return
         with self._open_lock:
             if not self._opened:
-                self.layout.create()
+                origin = self.layout.create()
+                if origin is None:
+                    origin = self._upgrade()
+                self._origin = origin
                 self._clean_temp_files()
                 self._opened = True
+
+    def _upgrade(self) -> str:
+        """A version-1 store gets its origin id, once, while no update runs (documents are
+        upgraded one by one as they are next written: see :mod:`.models`)."""
+        with self._hold_all():
+            marker = self.layout.read_marker()
+            assert marker is not None
+            if marker["version"] >= 2:
+                return str(marker["origin"])
+            origin = self.layout.upgrade(marker)
+        log.info("upgraded the store at %s to version %d", self.layout.root, files.STORE_VERSION)
+        return origin
 
     def after_fork(self) -> None:
         """In a forked child: fresh locks (another parent thread may have held one at the fork)."""
@@ -77,6 +94,11 @@ class FileStore(CachedReads):
     @property
     def opened(self) -> bool:
         return self._opened
+
+    @property
+    def origin(self) -> str:
+        self.open()
+        return self._origin
 
     @property
     def location(self) -> str:
@@ -114,19 +136,20 @@ class FileStore(CachedReads):
     def _load(
         self, key: str, path: Path, *, locked: bool, seen: Entry[SiteProfile] | object | None = ANY
     ) -> SiteProfile | None:
-        """Read and parse the site's file and cache it; quarantine it if it is corrupt.
+        """Read and parse the site's file and cache it. A corrupt file is moved aside, one that
+        had to be repaired is written back repaired: both only under the site's lock.
 
         ``seen``: the cache entry before an unlocked read; the result is cached only if no other
         thread cached a (newer) state meanwhile.
         """
-        got = files.read_file(path)
-        self.stats.add("reads")
-        if got is None:
-            self.cache.put(key, None, None, time.monotonic(), unless_changed_from=seen)
-            return None
-        data, st = got
         try:
-            profile = parse(data, key)
+            got = files.read_file(path)
+            self.stats.add("reads")
+            if got is None:
+                self.cache.put(key, None, None, time.monotonic(), unless_changed_from=seen)
+                return None
+            data, st = got
+            parsed = parse(data, key, time.time())
         except VersionTooNew:
             raise
         except StoreFormatError as exc:
@@ -136,12 +159,40 @@ class FileStore(CachedReads):
                     return self._load(key, path, locked=True)
             self._quarantine(path, exc)
             return None
-        self._cache(key, profile, st, unless_changed_from=seen)
-        return profile
+        if parsed.repaired:
+            if not locked:
+                with self._site_lock(key):
+                    return self._load(key, path, locked=True)
+            return self._repair(key, path, parsed)
+        self._cache(key, parsed.profile, st, unless_changed_from=seen)
+        return parsed.profile
+
+    def _repair(self, key: str, path: Path, parsed: Parsed) -> SiteProfile:
+        """Write a document back as reading repaired it, once; the caller holds its lock."""
+        log.warning("site file %s had %s; written back repaired", path, ", ".join(parsed.repaired))
+        self.stats.add("repaired_files")
+        try:
+            return self._write(key, parsed.profile, from_tomb=False)
+        except OSError as exc:  # a read-only store still reads
+            log.info("could not write back %s: %s", path, exc)
+            return parsed.profile
 
     def read_locked(self, key: str) -> SiteProfile | None:
-        """The site's state on disk, bypassing the cache; the caller holds its lock."""
-        return self._load(key, self.layout.site_path(key), locked=True)
+        """The site's state on disk, bypassing the cache, its tombstone if it was forgotten; the
+        caller holds its lock."""
+        profile = self._load(key, self.layout.site_path(key), locked=True)
+        return profile if profile is not None else self._tomb(key)
+
+    def _tomb(self, key: str) -> SiteProfile | None:
+        path = self.layout.tomb_path(key)
+        try:
+            got = files.read_file(path)
+            return None if got is None else parse(got[0], key).profile
+        except VersionTooNew:
+            raise
+        except StoreFormatError as exc:
+            self._quarantine(path, exc)
+            return None
 
     def _quarantine(self, path: Path, reason: Exception) -> None:
         moved = files.quarantine(path)
@@ -151,32 +202,53 @@ class FileStore(CachedReads):
 
     # -- writes ------------------------------------------------------------------------------
 
-    def update(self, key: str, updates: Sequence[Update], op: str | None = None) -> SiteProfile:
+    def update(self, key: str, updates: Sequence[Update], batch: BatchId | None = None) -> SiteProfile:
         """Apply ``updates`` to the site's state on disk under its exclusive lock; return it.
 
-        ``op`` is not needed here: a failed write raised before its rename, so it never happened.
+        ``batch`` is not needed here: a failed write raised before its rename, so it never happened.
         """
+        return self._update(key, updates)[1]
+
+    def _update(self, key: str, updates: Sequence[Update]) -> tuple[SiteProfile | None, SiteProfile]:
+        """The state before (``None`` for none, or a tombstone) and after ``updates``."""
         self.open()
         path = self.layout.site_path(key)
         with self._site_lock(key):
             known, current = self.cache.pinned(key, signature(_stat(path)))
             if not known:
                 current = self.read_locked(key)
-            profile = apply_all(current or SiteProfile(key), updates)
-            data = encode(profile)
+            profile = apply_all(current or SiteProfile(key), updates, self._origin)
+            profile = self._write(key, profile, from_tomb=current is not None and current.gone)
+        return current, profile
+
+    def _write(self, key: str, profile: SiteProfile, *, from_tomb: bool) -> SiteProfile:
+        """Store ``profile`` (a tombstone beside the live document's name if it is ``gone``);
+        the caller holds the site's lock."""
+        profile, data = encode(profile)
+        path = self.layout.site_path(key)
+        if profile.gone:
             try:
-                st, pin = files.write_atomic(path, data, durable=self.durable, keep_open=True)
-            except BaseException:
+                files.write_atomic(self.layout.tomb_path(key), data, durable=self.durable)
+                files.remove(path, durable=self.durable)
+            finally:
                 self.cache.drop(key)
-                raise
             self.stats.add("writes")
-            self._cache(key, profile, st, pin)
+            self.cache.put(key, None, None, time.monotonic())
+            return profile
+        try:
+            st, pin = files.write_atomic(path, data, durable=self.durable, keep_open=True)
+        except BaseException:
+            self.cache.drop(key)
+            raise
+        self.stats.add("writes")
+        self._cache(key, profile, st, pin)
+        if from_tomb:
+            files.remove(self.layout.tomb_path(key), durable=self.durable)
         return profile
 
     def put(self, key: str, profile: SiteProfile) -> None:
         """Write ``profile`` as is; the caller holds :meth:`maintenance`."""
-        st, _ = files.write_atomic(self.layout.site_path(key), encode(profile), durable=self.durable)
-        self._cache(key, profile, st)
+        self._write(key, profile, from_tomb=self.layout.tomb_path(key).exists())
 
     def _cache(
         self, key: str, profile: SiteProfile, st: os.stat_result, pin: int | None = None, *,
@@ -185,17 +257,15 @@ class FileStore(CachedReads):
         self.cache.put(key, profile, signature(st), time.monotonic(), is_racy(st, time.time_ns()),
                        pin, unless_changed_from=unless_changed_from)
 
-    def delete(self, key: str) -> bool:
-        """Forget a site; ``True`` if it had a file."""
-        self.open()
-        with self._site_lock(key):
-            removed = files.remove(self.layout.site_path(key), durable=self.durable)
-            self.cache.drop(key)
-        return removed
+    def delete(self, key: str, at: float) -> bool:
+        """Forget a site: its tombstone keeps every update made before ``at`` out."""
+        before, _ = self._update(key, (Forget(at),))
+        return before is not None and not before.gone
 
     def remove_locked(self, key: str) -> bool:
-        """:meth:`delete` for a caller that holds :meth:`maintenance`."""
+        """Remove a site's document and tombstone; the caller holds :meth:`maintenance`."""
         removed = files.remove(self.layout.site_path(key), durable=self.durable)
+        files.remove(self.layout.tomb_path(key), durable=self.durable)
         self.cache.drop(key)
         return removed
 
@@ -211,6 +281,11 @@ class FileStore(CachedReads):
         them in a fixed order, so neither can deadlock the other.
         """
         self.open()
+        with self._hold_all():
+            yield
+
+    @contextmanager
+    def _hold_all(self) -> Iterator[None]:
         timeout = self._stripes[0].timeout
         deadline = None if timeout is None else time.monotonic() + timeout
         with ExitStack() as held:
@@ -227,21 +302,27 @@ class FileStore(CachedReads):
     def keys(self) -> list[str]:
         """Every site key in the store, sorted. O(number of sites)."""
         self.open()
+        return sorted(self._keys(self.layout.site_files()))
+
+    def tombstones(self) -> list[str]:
+        return sorted(self._keys(self.layout.tomb_files()))
+
+    def _keys(self, paths: Iterator[Path]) -> list[str]:
         found = []
-        for path in self.layout.site_files():
-            key = key_from_file_name(path.name)
+        for path in paths:
+            key = key_from_file_name(path.with_suffix(".json").name)
             if key is None:
                 key = self._key_from_document(path)
             if key is not None:
                 found.append(key)
-        return sorted(found)
+        return found
 
     def _key_from_document(self, path: Path) -> str | None:
         # Only the domain is needed: a document of a newer version is still listed.
-        got = files.read_file(path)
         try:
+            got = files.read_file(path)
             domain = json.loads(got[0]).get("domain") if got is not None else None
-        except (ValueError, AttributeError, RecursionError):
+        except (ValueError, AttributeError, RecursionError):  # StoreFormatError is a ValueError
             return None
         return domain if isinstance(domain, str) and domain else None
 

@@ -1,9 +1,9 @@
 """Importing the seed's single-file format (``{domain: profile}``) into a store.
 
 The seed's field names varied; this reads the common spellings and keeps everything else in
-``extra`` so nothing is dropped. Each imported entry's digest is recorded in the site's document
-(``legacy_imports``), so importing the same file again, or retrying an import that failed
-halfway, never counts anything twice.
+``extra`` so nothing is dropped. An entry's visits are counted under an origin named by the entry's
+digest and merged like an import (:mod:`.merge`), so importing the same file again, or retrying
+an import that failed halfway, never counts anything twice.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import hashlib
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType
@@ -20,8 +19,9 @@ from typing import Any
 
 from .errors import StoreFormatError
 from .keys import site_key
-from .models import LOAD_WINDOW, SiteProfile, freeze, mapping, thaw, to_millis
+from .models import SiteProfile, mapping, to_millis
 from .storage import Storage
+from .transfer import ImportResult, merge_into
 
 _ALIASES = {
     "visits": "visit_count",
@@ -36,48 +36,17 @@ _ALIASES = {
 }
 
 
-#: Field of a site document listing the digests of the legacy entries merged into it.
-IMPORTED = "legacy_imports"
-
-
-@dataclass(frozen=True)
-class ImportResult:
-    """What an import did: sites written, and entries skipped with the reason."""
-
-    imported: tuple[str, ...]
-    skipped: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
-
-
 def import_file(store: Storage, path: str | Path) -> ImportResult:
     """Merge a seed-format file into ``store`` under :meth:`Storage.maintenance`."""
-    incoming: dict[str, list[tuple[str, SiteProfile]]] = {}
+    incoming: list[SiteProfile] = []
     skipped: dict[str, str] = {}
     for domain, data in read_legacy(path).items():
         try:
-            key = site_key(domain)
-            profile = from_legacy(key, data)
+            incoming.append(from_legacy(site_key(domain), data))
         except (TypeError, ValueError, AttributeError) as exc:
             skipped[domain] = str(exc)
-            continue
-        digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
-        incoming.setdefault(key, []).append((digest, profile))
-    imported: list[str] = []
-    with store.maintenance():
-        for key, entries in incoming.items():
-            current = store.read_locked(key)
-            done = set(current.extra.get(IMPORTED, ())) if current is not None else set()
-            new = [(digest, profile) for digest, profile in entries if digest not in done]
-            if not new:
-                skipped[key] = "already imported"
-                continue
-            merged = current
-            for _, profile in new:
-                merged = merge(merged, profile)
-            assert merged is not None
-            digests = sorted(done | {digest for digest, _ in new})
-            store.put(key, replace(merged, extra=freeze({**thaw(merged.extra), IMPORTED: digests})))
-            imported.append(key)
-    return ImportResult(tuple(imported), MappingProxyType(skipped))
+    imported, already = merge_into(store, incoming)
+    return ImportResult(tuple(imported), MappingProxyType({**skipped, **already}))
 
 
 def read_legacy(path: str | Path) -> dict[str, dict[str, Any]]:
@@ -117,37 +86,10 @@ def from_legacy(key: str, data: Mapping[str, Any]) -> SiteProfile:
     doc["domain"] = key
     doc.pop("format", None)
     doc.pop("version", None)
-    return SiteProfile.from_dict(doc)
-
-
-def merge(current: SiteProfile | None, incoming: SiteProfile) -> SiteProfile:
-    """Both profiles' knowledge: counts added, lists joined; ``current`` wins where both know."""
-    if current is None:
-        return incoming
-    quirks = {q.description: q for q in current.quirks}
-    for q in incoming.quirks:
-        old = quirks.get(q.description)
-        quirks[q.description] = q if old is None else replace(
-            old, occurrences=old.occurrences + q.occurrences, workaround=old.workaround or q.workaround
-        )
-    return replace(
-        current,
-        visit_count=current.visit_count + incoming.visit_count,
-        success_count=current.success_count + incoming.success_count,
-        failure_count=current.failure_count + incoming.failure_count,
-        first_visit=_pick(min, current.first_visit, incoming.first_visit),
-        last_visit=_pick(max, current.last_visit, incoming.last_visit),
-        load_times=(*incoming.load_times, *current.load_times)[-LOAD_WINDOW:],
-        selectors=MappingProxyType({**incoming.selectors, **current.selectors}),
-        quirks=tuple(quirks.values()),
-        patterns=MappingProxyType({**incoming.patterns, **current.patterns}),
-        extra=MappingProxyType({**incoming.extra, **current.extra}),
-    )
-
-
-def _pick(choose: Any, a: float | None, b: float | None) -> float | None:
-    values = [v for v in (a, b) if v is not None]
-    return choose(values) if values else None
+    profile = SiteProfile.from_dict(doc)
+    # The entry names its origin: importing it again adds nothing, a changed entry counts anew.
+    digest = hashlib.blake2b(json.dumps(data, sort_keys=True, default=str).encode(), digest_size=8)
+    return profile.with_ledger(profile.visits_ledger(f"seed-{digest.hexdigest()}"))
 
 
 def _timestamp(value: Any) -> float | None:

@@ -1,28 +1,36 @@
 """Typed, immutable models of what the memory knows about a site, and their JSON form.
 
 Every model keeps the fields it does not know in ``extra`` so that a document written by a newer
-version, or edited by hand, loses nothing when this version rewrites it.
+version, or edited by hand, loses nothing when this version rewrites it. Reading is lenient: a
+value of the wrong type is read as its default (a count written as ``"57"`` is 57), and a time
+from the future (a clock that was wrong) is read as the reader's "now".
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from types import MappingProxyType
 from typing import Any
 
+from .bounds import MAX_CLOCK_SKEW
 from .errors import StoreFormatError, VersionTooNew
+from .ledger import LOAD_WINDOW as LOAD_WINDOW
+from .ledger import RECENT_WINDOW as RECENT_WINDOW
+from .ledger import Ledger, OriginVisits, outcomes, v1_origin
 
 FORMAT = "sitememory.site"
-FORMAT_VERSION = 1
-#: How many recent load times a profile keeps for its mean and percentiles.
-LOAD_WINDOW = 100
-#: How many recent visit outcomes a profile keeps for its recent failure rate.
-RECENT_WINDOW = 20
+#: Version 2 counts visits per store (:mod:`.ledger`); version 1 documents are read and upgraded.
+FORMAT_VERSION = 2
 
 JSON = Any
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
+#: Fields of a version-1 document that version 2 derives from its ledger (and writes only for
+#: readers), or no longer keeps.
+_V1_ONLY = frozenset({"visit_count", "success_count", "failure_count", "first_visit",
+                      "load_times_ms", "recent_outcomes", "jsonl_imports", "legacy_imports"})
+_LEDGER_FIELDS = frozenset({"visits", "forgotten", "forgotten_at", "folded_origins"})
 
 
 def freeze(value: JSON) -> JSON:
@@ -57,10 +65,24 @@ def _split(data: Mapping[str, Any], cls: type) -> tuple[dict[str, Any], Mapping[
 _NUMBERS = (int, float)  # exact types: bool is not a number here
 
 
-def _num(value: Any, default: float | None = None) -> float | None:
+def number(value: Any, default: float | None = None) -> float | None:
+    """A finite number from a document: a number, or a number written as a string."""
+    if type(value) is str and len(value) < 40:
+        try:
+            value = float(value)
+        except ValueError:
+            return default
     if type(value) not in _NUMBERS or not math.isfinite(value):
         return default
     return float(value)
+
+
+def count(value: Any) -> int:
+    """A count (an integer >= 0) from a document: also ``57.0`` or ``"57"``; 0 for junk."""
+    if type(value) is int:
+        return value if value >= 0 else 0
+    n = number(value)
+    return int(n) if n is not None and n >= 0 and n.is_integer() else 0
 
 
 def to_millis(seconds: float) -> int:
@@ -72,16 +94,23 @@ def quantize(seconds: float) -> float:
     return round(seconds * 1000) / 1000
 
 
-def _seconds(millis: Any) -> tuple[float, ...]:
-    """Seconds from a JSON list of milliseconds, skipping junk (a hot path: every update)."""
-    if not isinstance(millis, list | tuple):
-        return ()
-    isfinite = math.isfinite
-    return tuple(round(v) / 1000 for v in millis if type(v) in _NUMBERS and isfinite(v) and v >= 0)
+class Reader:
+    """Lenient readers of a document's values, with times clamped to ``now`` + skew."""
+
+    def __init__(self, now: float | None) -> None:
+        self.latest = None if now is None else now + MAX_CLOCK_SKEW
+        self.now = now
+        self.clamped = False
+
+    def time(self, value: Any) -> float | None:
+        t = number(value)
+        if t is not None and self.latest is not None and t > self.latest:
+            self.clamped = True
+            return self.now
+        return t
 
 
-def _count(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+_LENIENT = Reader(None)
 
 
 @dataclass(frozen=True)
@@ -131,22 +160,21 @@ class Selector:
         }
 
     @classmethod
-    def from_dict(cls, purpose: str, data: Mapping[str, Any]) -> Selector:
+    def from_dict(cls, purpose: str, data: Mapping[str, Any], read: Reader = _LENIENT) -> Selector:
         mine, extra = _split(data, cls)
         candidates = mine.get("candidates")
         return cls(
             purpose=purpose,
             primary=str(mine.get("primary", "")),
             fallbacks=_strings(mine.get("fallbacks")),
-            success_count=_count(mine.get("success_count")),
-            failure_count=_count(mine.get("failure_count")),
+            success_count=count(mine.get("success_count")),
+            failure_count=count(mine.get("failure_count")),
             candidates=MappingProxyType({
-                str(s): CandidateStats(_count(c.get("ok")), _count(c.get("failed")),
-                                       _count(c.get("streak")))
+                str(s): CandidateStats(count(c.get("ok")), count(c.get("failed")), count(c.get("streak")))
                 for s, c in (candidates.items() if isinstance(candidates, Mapping) else ())
                 if isinstance(c, Mapping)
             }),
-            updated_at=_num(mine.get("updated_at")),
+            updated_at=read.time(mine.get("updated_at")),
             extra=extra,
         )
 
@@ -173,15 +201,15 @@ class Quirk:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Quirk:
+    def from_dict(cls, data: Mapping[str, Any], read: Reader = _LENIENT) -> Quirk:
         mine, extra = _split(data, cls)
         workaround = mine.get("workaround")
         return cls(
             description=str(mine.get("description", "")),
             workaround=None if workaround is None else str(workaround),
-            occurrences=max(1, _count(mine.get("occurrences"))),
-            first_seen=_num(mine.get("first_seen")),
-            last_seen=_num(mine.get("last_seen")),
+            occurrences=max(1, count(mine.get("occurrences"))),
+            first_seen=read.time(mine.get("first_seen")),
+            last_seen=read.time(mine.get("last_seen")),
             extra=extra,
         )
 
@@ -207,22 +235,27 @@ class ActionPattern:
         }
 
     @classmethod
-    def from_dict(cls, task_type: str, data: Mapping[str, Any]) -> ActionPattern:
+    def from_dict(cls, task_type: str, data: Mapping[str, Any], read: Reader = _LENIENT) -> ActionPattern:
         mine, extra = _split(data, cls)
         actions = mine.get("actions")
         return cls(
             task_type=task_type,
             actions=freeze(actions) if isinstance(actions, list | tuple) else (),
-            times_cached=max(1, _count(mine.get("times_cached"))),
-            created_at=_num(mine.get("created_at")),
-            updated_at=_num(mine.get("updated_at")),
+            times_cached=max(1, count(mine.get("times_cached"))),
+            created_at=read.time(mine.get("created_at")),
+            updated_at=read.time(mine.get("updated_at")),
             extra=extra,
         )
 
 
 @dataclass(frozen=True)
 class SiteProfile:
-    """Everything the memory knows about one site. Immutable: update it through ``SiteMemory``."""
+    """Everything the memory knows about one site. Immutable: update it through ``SiteMemory``.
+
+    The visit counts, first visit, load times and outcomes are the sums of :attr:`ledger` (per
+    store, see :mod:`.ledger`) whenever it is set; a profile made by hand, or read from a
+    version-1 document, has none, and then these fields are the record.
+    """
 
     domain: str
     visit_count: int = 0
@@ -233,16 +266,20 @@ class SiteProfile:
     last_status: int | None = None
     last_error: str | None = None
     #: Load times of recent visits that succeeded or timed out, in seconds, oldest first, at
-    #: millisecond resolution (stored as ``load_times_ms``: integers encode faster than floats).
+    #: millisecond resolution.
     load_times: tuple[float, ...] = ()
     last_timings: Mapping[str, float] = field(default_factory=lambda: _EMPTY)
-    #: Outcomes of the most recent visits, oldest first (stored as ``recent_outcomes``, "1" for a
-    #: success and "0" for a failure: readable, and a guard needs only the last few).
+    #: Outcomes of the most recent visits, oldest first.
     recent_outcomes: tuple[bool, ...] = ()
     selectors: Mapping[str, Selector] = field(default_factory=lambda: _EMPTY)
     quirks: tuple[Quirk, ...] = ()
     patterns: Mapping[str, ActionPattern] = field(default_factory=lambda: _EMPTY)
     extra: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    #: Visits per store that recorded them: what merges between stores without counting twice.
+    ledger: Ledger | None = None
+    #: A forgotten site: what remains is its ledger, so that updates made before the forget,
+    #: wherever they wait, are recognised (a tombstone; never returned by reads).
+    gone: bool = False
 
     @property
     def mean_load_time(self) -> float | None:
@@ -268,85 +305,135 @@ class SiteProfile:
         done = self.success_count + self.failure_count
         return self.success_count / done if done else None
 
+    @property
+    def forgotten_at(self) -> float | None:
+        """When the site was last forgotten: nothing made before then counts."""
+        return None if self.ledger is None else self.ledger.forgotten_at
+
+    def visits_ledger(self, origin: str | None = None) -> Ledger:
+        """:attr:`ledger`, or for a profile without one, its totals as one origin's entry:
+        ``origin``, by default the one of a version-1 document (:func:`~.ledger.v1_origin`)."""
+        if self.ledger is not None:
+            return self.ledger
+        if not (self.visit_count or self.success_count or self.failure_count or self.load_times
+                or self.recent_outcomes or self.first_visit is not None):
+            return Ledger()
+        entry = OriginVisits(
+            self.visit_count, self.success_count, self.failure_count, len(self.load_times),
+            self.first_visit, self.last_visit, tuple(to_millis(t) for t in self.load_times),
+            self.recent_outcomes,
+        )
+        return Ledger(MappingProxyType({origin or v1_origin(self.domain, self.first_visit): entry}))
+
+    def with_ledger(self, ledger: Ledger) -> SiteProfile:
+        """This profile counting ``ledger``'s visits."""
+        t = ledger.totals
+        return replace(self, ledger=ledger, visit_count=t.visits, success_count=t.succeeded,
+                       failure_count=t.failed, first_visit=t.first_visit, load_times=t.load_times,
+                       recent_outcomes=t.recent_outcomes)
+
     def to_dict(self) -> dict[str, Any]:
         """The versioned JSON document of this profile."""
-        return {
+        doc = {
             **thaw(self.extra),
             "format": FORMAT,
             "version": FORMAT_VERSION,
             "domain": self.domain,
+            # Derived from the ledger below, for people and scripts that read documents.
             "visit_count": self.visit_count,
             "success_count": self.success_count,
             "failure_count": self.failure_count,
             "first_visit": self.first_visit,
+            **self.visits_ledger().to_json(),
             "last_visit": self.last_visit,
             "last_status": self.last_status,
             "last_error": self.last_error,
-            "load_times_ms": [to_millis(t) for t in self.load_times],
             "last_timings": dict(self.last_timings),
-            "recent_outcomes": "".join("1" if ok else "0" for ok in self.recent_outcomes),
             "selectors": {p: s.to_dict() for p, s in self.selectors.items()},
             "quirks": [q.to_dict() for q in self.quirks],
             "patterns": {t: a.to_dict() for t, a in self.patterns.items()},
         }
+        if self.gone:
+            doc["gone"] = True
+        return doc
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> SiteProfile:
-        """Read a document; raises :class:`StoreFormatError` if it is not one this version knows."""
-        if not isinstance(data, Mapping):
-            raise StoreFormatError(f"a site document is a JSON object, not {type(data).__name__}")
-        version = data.get("version", FORMAT_VERSION)
-        if data.get("format", FORMAT) != FORMAT or type(version) is not int:
-            raise StoreFormatError(f"not a {FORMAT} document")
-        if version > FORMAT_VERSION:
-            raise VersionTooNew(
-                f"document version {version} is newer than this library ({FORMAT_VERSION}); upgrade"
-            )
-        rest = {k: v for k, v in data.items() if k not in ("format", "version", "load_times_ms")}
-        mine, extra = _split(rest, cls)
-        domain = mine.get("domain")
-        if not isinstance(domain, str) or not domain:
-            raise StoreFormatError("a site document needs a domain")
-        selectors = mapping(mine.get("selectors"))
-        patterns = mapping(mine.get("patterns"))
-        quirks = mine.get("quirks")
-        status = mine.get("last_status")
-        error = mine.get("last_error")
-        return cls(
-            domain=domain,
-            visit_count=_count(mine.get("visit_count")),
-            success_count=_count(mine.get("success_count")),
-            failure_count=_count(mine.get("failure_count")),
-            first_visit=_num(mine.get("first_visit")),
-            last_visit=_num(mine.get("last_visit")),
-            last_status=status if isinstance(status, int) and not isinstance(status, bool) else None,
-            last_error=None if error is None else str(error),
-            load_times=_seconds(data.get("load_times_ms"))[-LOAD_WINDOW:],
-            last_timings=MappingProxyType({
-                str(k): n for k, v in mapping(mine.get("last_timings")).items()
-                if (n := _num(v)) is not None
-            }),
-            recent_outcomes=_outcomes(mine.get("recent_outcomes")),
-            selectors=MappingProxyType({
-                str(p): Selector.from_dict(str(p), s) for p, s in selectors.items()
-                if isinstance(s, Mapping)
-            }),
-            quirks=tuple(
-                Quirk.from_dict(q) for q in (quirks if isinstance(quirks, list) else ())
-                if isinstance(q, Mapping)
-            ),
-            patterns=MappingProxyType({
-                str(t): ActionPattern.from_dict(str(t), a) for t, a in patterns.items()
-                if isinstance(a, Mapping)
-            }),
-            extra=extra,
+    def from_dict(cls, data: Mapping[str, Any], now: float | None = None) -> SiteProfile:
+        """Read a document of version 1 or 2; :class:`StoreFormatError` if it is not one.
+
+        With ``now`` (seconds since the epoch), times more than a day later are read as ``now``.
+        """
+        return read_document(data, Reader(now))[0]
+
+
+def read_document(data: Mapping[str, Any], read: Reader) -> tuple[SiteProfile, bool]:
+    """The profile of a document, and whether a time from the future was clamped."""
+    if not isinstance(data, Mapping):
+        raise StoreFormatError(f"a site document is a JSON object, not {type(data).__name__}")
+    version = data.get("version", 1)
+    if type(version) is float and version.is_integer():
+        version = int(version)
+    if data.get("format", FORMAT) != FORMAT or type(version) is not int or version < 1:
+        raise StoreFormatError(f"not a {FORMAT} document")
+    if version > FORMAT_VERSION:
+        raise VersionTooNew(
+            f"document version {version} is newer than this library ({FORMAT_VERSION}); upgrade"
         )
+    skip = {"format", "version", "gone", "load_times_ms", *(_V1_ONLY if version > 1 else ())}
+    rest = {k: v for k, v in data.items() if k not in skip and k not in _LEDGER_FIELDS}
+    if version == 1:
+        for name in ("jsonl_imports", "legacy_imports"):
+            rest.pop(name, None)
+    mine, extra = _split(rest, SiteProfile)
+    domain = mine.get("domain")
+    if not isinstance(domain, str) or not domain:
+        raise StoreFormatError("a site document needs a domain")
+    selectors = mapping(mine.get("selectors"))
+    patterns = mapping(mine.get("patterns"))
+    quirks = mine.get("quirks")
+    status = number(mine.get("last_status"))
+    error = mine.get("last_error")
+    profile = SiteProfile(
+        domain=domain,
+        visit_count=count(mine.get("visit_count")),
+        success_count=count(mine.get("success_count")),
+        failure_count=count(mine.get("failure_count")),
+        first_visit=read.time(mine.get("first_visit")),
+        last_visit=read.time(mine.get("last_visit")),
+        last_status=int(status) if status is not None and status.is_integer() and 0 <= status <= 999
+        else None,
+        last_error=None if error is None else str(error),
+        load_times=_seconds(data.get("load_times_ms"))[-LOAD_WINDOW:] if version == 1 else (),
+        last_timings=MappingProxyType({
+            str(k): n for k, v in mapping(mine.get("last_timings")).items()
+            if (n := number(v)) is not None
+        }),
+        recent_outcomes=outcomes(mine.get("recent_outcomes")) if version == 1 else (),
+        selectors=MappingProxyType({
+            str(p): Selector.from_dict(str(p), s, read) for p, s in selectors.items()
+            if isinstance(s, Mapping)
+        }),
+        quirks=tuple(
+            Quirk.from_dict(q, read) for q in (quirks if isinstance(quirks, list) else ())
+            if isinstance(q, Mapping)
+        ),
+        patterns=MappingProxyType({
+            str(t): ActionPattern.from_dict(str(t), a, read) for t, a in patterns.items()
+            if isinstance(a, Mapping)
+        }),
+        extra=extra,
+        gone=data.get("gone") is True,
+    )
+    if version > 1:
+        profile = profile.with_ledger(Ledger.from_json(data, number, count, read.time))
+    return profile, read.clamped
 
 
-def _outcomes(value: Any) -> tuple[bool, ...]:
-    if not isinstance(value, str):
+def _seconds(millis: Any) -> tuple[float, ...]:
+    """Seconds from a JSON list of milliseconds, skipping junk."""
+    if not isinstance(millis, list | tuple):
         return ()
-    return tuple(ch == "1" for ch in value if ch in "01")[-RECENT_WINDOW:]
+    return tuple(round(n) / 1000 for v in millis if (n := number(v)) is not None and n >= 0)
 
 
 def _strings(value: Any) -> tuple[str, ...]:
@@ -364,3 +451,4 @@ def percentile(values: tuple[float, ...], pct: float) -> float | None:
     ordered = sorted(values)
     rank = max(1, math.ceil(pct / 100 * len(ordered)))
     return ordered[rank - 1]
+

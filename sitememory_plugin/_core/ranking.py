@@ -2,14 +2,19 @@
 
 A candidate whose failing streak reaches :data:`DEMOTE_AFTER` drops behind every candidate that is
 not failing; among the rest the shrunk success rate (:attr:`CandidateStats.score`) decides, and
-ties keep the current order, so a ranking only changes when the evidence does.
+ties keep the current order, so a ranking only changes when the evidence does. A purpose keeps at
+most :data:`~.bounds.MAX_CANDIDATES` candidates (the lowest-ranked goes) and a site at most
+:data:`~.bounds.MAX_PURPOSES` purposes (the least recently updated goes).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import replace
 from types import MappingProxyType
 
-from .models import CandidateStats, Selector
+from .bounds import MAX_CANDIDATES, MAX_PURPOSES
+from .models import CandidateStats, Selector, SiteProfile
 
 #: Consecutive failures after which a candidate is demoted behind non-failing ones.
 DEMOTE_AFTER = 2
@@ -19,12 +24,12 @@ def with_candidates(
     selector: Selector | None, purpose: str, primary: str, fallbacks: tuple[str, ...], at: float
 ) -> Selector:
     """``selector`` with ``primary`` first and ``fallbacks`` next, keeping every known candidate."""
-    order = _unique((primary, *fallbacks, *(selector.ranked() if selector else ())))
+    order = _unique((primary, *fallbacks, *(selector.ranked() if selector else ())))[:MAX_CANDIDATES]
     if selector is None:
         return Selector(purpose, order[0], order[1:], updated_at=at)
     return Selector(
         purpose, order[0], order[1:], selector.success_count, selector.failure_count,
-        selector.candidates, at, selector.extra,
+        _kept(selector.candidates, order), at, selector.extra,
     )
 
 
@@ -41,17 +46,37 @@ def record_result(
     )
     candidates = {**selector.candidates, candidate: new}
     current = _unique((*selector.ranked(), candidate))
-    order = rank(current, candidates)
+    order = rank(current, candidates)[:MAX_CANDIDATES]
     return Selector(
         purpose,
         order[0],
         order[1:],
         selector.success_count + (1 if ok else 0),
         selector.failure_count + (0 if ok else 1),
-        MappingProxyType(candidates),
+        _kept(candidates, order),
         at,
         selector.extra,
     )
+
+
+def with_selector(profile: SiteProfile, selector: Selector) -> SiteProfile:
+    """``profile`` with ``selector`` for its purpose, the least recently updated purpose evicted
+    when there are more than :data:`MAX_PURPOSES`."""
+    selectors = {**profile.selectors, selector.purpose: selector}
+    if len(selectors) > MAX_PURPOSES:
+        del selectors[min(selectors, key=lambda p: _recency(selectors[p].updated_at))]
+    return replace(profile, selectors=MappingProxyType(selectors))
+
+
+def _kept(stats: Mapping[str, CandidateStats], order: tuple[str, ...]) -> Mapping[str, CandidateStats]:
+    """The stats of the candidates still ranked (an evicted candidate's go with it)."""
+    if all(name in order for name in stats):
+        return stats if isinstance(stats, MappingProxyType) else MappingProxyType(dict(stats))
+    return MappingProxyType({name: s for name, s in stats.items() if name in order})
+
+
+def _recency(at: float | None) -> float:
+    return float("-inf") if at is None else at
 
 
 def rank(current: tuple[str, ...], stats: dict[str, CandidateStats]) -> tuple[str, ...]:

@@ -8,8 +8,13 @@ version a client may still have cached.
 
 ``ops`` holds the ids of the last :data:`KEEP_OPS` updates committed to the site, so an update
 retried after its reply was lost is recognised and answered "done" instead of being applied
-twice. An update that may be retried much later (a write-behind batch) also leaves a marker key
-``<prefix>:op:<id>`` that expires after :data:`MARKER_TTL` seconds.
+twice. A write-behind batch, which may be retried much later, also carries its buffer's id and a
+sequence number that grows with each batch: the buffer's one key ``<prefix>:client:<id>`` (a hash
+of site -> last sequence committed) answers a retry "done", and expires :data:`MARKER_TTL`
+seconds after the buffer's last commit. So a process keeps one such key, however much it writes.
+
+A forgotten site keeps its document, a tombstone (``gone``), in ``<prefix>:gone`` instead of
+``<prefix>:sites``.
 
 Write scripts start with ``#!lua`` (Redis 7): the server then refuses them whole when it is out of
 memory, before any write, instead of failing halfway through.
@@ -19,7 +24,7 @@ from __future__ import annotations
 
 #: How many committed operation ids a site remembers (33 bytes each).
 KEEP_OPS = 32
-#: Seconds a write-behind batch's marker lives: far longer than it can take to be retried.
+#: Seconds a write-behind buffer's key lives after its last commit: far longer than a retry takes.
 MARKER_TTL = 900
 
 # Numbers are formatted with %d: Lua's tostring() rounds integers beyond 14 digits.
@@ -36,13 +41,16 @@ local function next_version(clock)
 end
 """
 
-#: KEYS site, sites, clock, lock, marker. ARGV expected version ("" = absent), document, site
-#: key, operation id (32 hex digits), marker TTL ("" = no marker). Replies: ok version | done |
-#: locked pttl | conflict version document ("" "" = absent).
+#: KEYS site, sites, clock, lock, client, gone. ARGV expected version ("" = absent), document, site
+#: key, operation id (32 hex digits), batch sequence ("" = not a write-behind batch), live ("1" or
+#: "0" for a tombstone), client TTL. Replies: ok version | done | locked pttl | conflict version
+#: document ("" "" = absent).
 UPDATE = "#!lua" + _NEXT_VERSION + f"""
 local ops = redis.call('HGET', KEYS[1], 'ops') or ''
-if string.find(ops, ' ' .. ARGV[4], 1, true) or redis.call('EXISTS', KEYS[5]) == 1 then
-  return {{'done'}}
+if string.find(ops, ' ' .. ARGV[4], 1, true) then return {{'done'}} end
+if ARGV[5] ~= '' then
+  local last = redis.call('HGET', KEYS[5], ARGV[3])
+  if last and tonumber(last) >= tonumber(ARGV[5]) then return {{'done'}} end
 end
 if redis.call('EXISTS', KEYS[4]) == 1 then
   return {{'locked', string.format('%d', redis.call('PTTL', KEYS[4]))}}
@@ -54,8 +62,17 @@ end
 local version = next_version(KEYS[3])
 ops = string.sub(ops .. ' ' .. ARGV[4], -{KEEP_OPS * 33})
 redis.call('HSET', KEYS[1], 'doc', ARGV[2], 'ver', version, 'ops', ops)
-redis.call('SADD', KEYS[2], ARGV[3])
-if ARGV[5] ~= '' then redis.call('SET', KEYS[5], '1', 'EX', ARGV[5]) end
+if ARGV[6] == '1' then
+  redis.call('SADD', KEYS[2], ARGV[3])
+  redis.call('SREM', KEYS[6], ARGV[3])
+else
+  redis.call('SREM', KEYS[2], ARGV[3])
+  redis.call('SADD', KEYS[6], ARGV[3])
+end
+if ARGV[5] ~= '' then
+  redis.call('HSET', KEYS[5], ARGV[3], ARGV[5])
+  redis.call('EXPIRE', KEYS[5], ARGV[7])
+end
 return {{'ok', version}}
 """
 
@@ -68,44 +85,48 @@ if current == ARGV[1] then return {current} end
 return {current, redis.call('HGET', KEYS[1], 'doc')}
 """
 
-#: KEYS site, sites, lock, clock, marker. ARGV site key, lock token ("" = not holding it),
-#: marker TTL. Replies: ok removed(0/1) version | locked pttl | lost. The deletion takes a
-#: version too, so a client never caches an older state over it; the marker answers a retry
-#: after a lost reply with the first answer.
+#: KEYS site, sites, lock, clock, marker, gone. ARGV site key, lock token, marker TTL. Replies:
+#: ok removed(0/1) version | lost. Removes a site and its tombstone for good (prune, under the
+#: store-wide lock). The deletion takes a version too, so a client never caches an older state
+#: over it; the marker answers a retry after a lost reply with the first answer.
 DELETE = "#!lua" + _NEXT_VERSION + """
 local done = redis.call('GET', KEYS[5])
 if done then
   local removed, version = string.match(done, '(%d+) (%d+)')
   return {'ok', removed, version}
 end
-local holder = redis.call('GET', KEYS[3])
-if ARGV[2] ~= '' then
-  if holder ~= ARGV[2] then return {'lost'} end
-elseif holder then
-  return {'locked', string.format('%d', redis.call('PTTL', KEYS[3]))}
-end
+if redis.call('GET', KEYS[3]) ~= ARGV[2] then return {'lost'} end
 redis.call('SREM', KEYS[2], ARGV[1])
+redis.call('SREM', KEYS[6], ARGV[1])
 local removed = string.format('%d', redis.call('DEL', KEYS[1]))
 local version = next_version(KEYS[4])
 redis.call('SET', KEYS[5], removed .. ' ' .. version, 'EX', ARGV[3])
 return {'ok', removed, version}
 """
 
-#: KEYS site, sites, clock, lock. ARGV document, site key, lock token. Replies: ok version | lost.
+#: KEYS site, sites, clock, lock, gone. ARGV document, site key, lock token, live ("1"/"0").
+#: Replies: ok version | lost.
 PUT = "#!lua" + _NEXT_VERSION + """
 if redis.call('GET', KEYS[4]) ~= ARGV[3] then return {'lost'} end
 local version = next_version(KEYS[3])
 redis.call('HSET', KEYS[1], 'doc', ARGV[1], 'ver', version)
-redis.call('SADD', KEYS[2], ARGV[2])
+if ARGV[4] == '1' then
+  redis.call('SADD', KEYS[2], ARGV[2])
+  redis.call('SREM', KEYS[5], ARGV[2])
+else
+  redis.call('SREM', KEYS[2], ARGV[2])
+  redis.call('SADD', KEYS[5], ARGV[2])
+end
 return {'ok', version}
 """
 
-#: KEYS site, sites, quarantine. ARGV the corrupt document's version, site key. Moves the
+#: KEYS site, sites, quarantine, gone. ARGV the corrupt document's version, site key. Moves the
 #: document aside only if it is still the one found corrupt. Replies 1 moved | 0 not.
 QUARANTINE = """#!lua
 if redis.call('HGET', KEYS[1], 'ver') ~= ARGV[1] then return 0 end
 redis.call('RENAME', KEYS[1], KEYS[3])
 redis.call('SREM', KEYS[2], ARGV[2])
+redis.call('SREM', KEYS[4], ARGV[2])
 return 1
 """
 

@@ -12,6 +12,9 @@ ids of its last updates, so a retry after a reply lost to a dropped connection a
 
 The store-wide :meth:`RedisStore.maintenance` lock (import, prune, migrate) is an expiring
 Redis key: updates wait for it, and a crashed holder's lock expires.
+
+Version 2 of the store keeps an origin id in ``<prefix>:meta`` (see :mod:`.ledger`); opening a
+version-1 store adds one, and later clients of the old version refuse it.
 """
 
 from __future__ import annotations
@@ -28,19 +31,20 @@ from typing import Any
 
 from . import redisscripts
 from .cache import ANY, Entry, TTLCache
-from .documents import encode, parse
+from .documents import Parsed, encode, parse
 from .errors import BackendUnavailable, LockLost, LockTimeout, StoreFormatError, VersionTooNew
+from .files import new_origin
 from .models import SiteProfile
 from .redisconn import RedisOptions, Retrying, connect
 from .redislock import MAX_POLL, ExpiringLock
 from .stats import Counters
-from .storage import CachedReads, Durability
-from .updates import Update, apply_all
+from .storage import BatchId, CachedReads, Durability, live
+from .updates import Forget, Update, apply_all
 
 log = logging.getLogger("sitememory")
 
 STORE_FORMAT = "sitememory-redis"
-STORE_VERSION = 1
+STORE_VERSION = 2
 #: Oldest server with script flags (``#!lua``), which keep out-of-memory writes whole.
 MIN_SERVER = (7, 0)
 
@@ -98,8 +102,9 @@ class RedisStore(CachedReads):
         self.stats = Counters()
         self._call = Retrying(self.options, lambda: self.stats.add("backend_retries"))
         p = self.options.prefix
-        self._sites, self._clock, self._lock_key, self._meta = (
-            f"{p}:sites", f"{p}:clock", f"{p}:lock", f"{p}:meta")
+        self._sites, self._clock, self._lock_key, self._meta, self._gone = (
+            f"{p}:sites", f"{p}:clock", f"{p}:lock", f"{p}:meta", f"{p}:gone")
+        self._origin = ""
         self._client: Any = None
         self._run_id = ""
         self._scripts: _Scripts | None = None
@@ -118,6 +123,11 @@ class RedisStore(CachedReads):
     @property
     def opened(self) -> bool:
         return self._scripts is not None
+
+    @property
+    def origin(self) -> str:
+        self.open()
+        return self._origin
 
     def identity(self) -> str:
         self.open()
@@ -139,13 +149,16 @@ class RedisStore(CachedReads):
                     f"Redis {info.get('redis_version')} at {self.location} is too old: the store "
                     f"needs Redis {'.'.join(map(str, MIN_SERVER))} or later")
             self._run_id = str(info.get("run_id", self.location))
-            self._check_format(client)
+            self._origin = self._check_format(client)
+            self._warn_if_evicting(client)
             if self.durability == "fsync":
                 self._warn_if_volatile(client)
             self._client = client
             self._scripts = _Scripts(client)
 
-    def _check_format(self, client: Any) -> None:
+    def _check_format(self, client: Any) -> str:
+        """Check the store's marker, creating it for a new store and upgrading a version-1 one;
+        the store's origin id."""
         meta = self._call("connect", client.hgetall, self._meta)
         if not meta:  # a new store; read-only when it exists, so a full server can be read
             self._call("connect", client.hsetnx, self._meta, "format", STORE_FORMAT)
@@ -155,15 +168,32 @@ class RedisStore(CachedReads):
         if found != STORE_FORMAT:
             raise StoreFormatError(f"{self.location} holds {found!r} under prefix "
                                    f"{self.options.prefix!r}, not a sitememory store")
-        if int(meta.get(b"version", b"0")) > STORE_VERSION:
+        version = int(meta.get(b"version", b"0"))
+        if version > STORE_VERSION:
             raise VersionTooNew(f"store version {meta[b'version'].decode()} is newer than this "
                                 f"library ({STORE_VERSION}); upgrade sitememory-plugin")
+        if b"origin" in meta and version == STORE_VERSION:
+            return str(meta[b"origin"].decode())
+        # One origin, whoever upgrades first; then the version that old clients refuse.
+        self._call("upgrade", client.hsetnx, self._meta, "origin", new_origin())
+        self._call("upgrade", client.hset, self._meta, "version", str(STORE_VERSION))
+        origin = self._call("upgrade", client.hget, self._meta, "origin")
+        if version < STORE_VERSION:
+            log.info("upgraded the store at %s to version %d", self.location, STORE_VERSION)
+        return str(origin.decode())
 
     def _warn_if_volatile(self, client: Any) -> None:
         info = self._call("connect", client.info, "persistence")
         if not info.get("aof_enabled"):
             log.warning("Redis at %s runs without appendonly: a restart keeps only its last "
                         "snapshot (set appendonly yes for durable updates)", self.location)
+
+    def _warn_if_evicting(self, client: Any) -> None:
+        policy = eviction_policy(self._call, client)
+        if policy not in (None, "noeviction"):
+            log.warning("Redis at %s evicts keys when full (maxmemory-policy %s): sites and the "
+                        "store's marker can vanish without an error (set maxmemory-policy "
+                        "noeviction)", self.location, policy)
 
     def after_fork(self) -> None:
         """In a forked child: fresh thread locks (redis-py reconnects by itself)."""
@@ -206,18 +236,20 @@ class RedisStore(CachedReads):
             current = int(reply[0]) if reply else absent
             if self.cache.confirm(entry, current, now):
                 self.stats.add("cache_revalidations")
-                return entry.value
+                return live(entry.value)
             if reply:  # another thread replaced our entry meanwhile: take the server's state
                 return self.read_locked(key)
         self.stats.add("cache_misses")
         return self._take(key, reply, seen=entry)
 
     def read_locked(self, key: str) -> SiteProfile | None:
+        """The stored state, its tombstone included; the caller holds :meth:`maintenance`."""
         reply = self._call("read", self._ready().fetch, keys=[self._site(key)], args=[""])
-        return self._take(key, reply)
+        return self._take(key, reply, tombstone=True)
 
     def _take(
-        self, key: str, reply: list[bytes], seen: Entry[SiteProfile] | object | None = ANY
+        self, key: str, reply: list[bytes], seen: Entry[SiteProfile] | object | None = ANY,
+        *, tombstone: bool = False,
     ) -> SiteProfile | None:
         """Parse a FETCH reply ({} or {version, document}) and cache it."""
         self.stats.add("reads")
@@ -228,29 +260,43 @@ class RedisStore(CachedReads):
         profile = self._parse(key, version, reply[1])
         if profile is None:
             return None
+        # A tombstone is cached as it is: an update builds on it, a read sees nothing.
         self._remember(key, profile, version, seen)
-        return profile
+        return profile if tombstone else live(profile)
 
     def _parse(self, key: str, version: int, doc: bytes) -> SiteProfile | None:
-        """The document, or ``None`` after moving a corrupt one aside (like the file store)."""
+        """The document, or ``None`` after moving a corrupt one aside (like the file store); one
+        that reading had to repair is written back repaired unless another client wrote first."""
         try:
-            return parse(doc, key)
+            parsed = parse(doc, key, time.time())
         except VersionTooNew:
             raise
         except StoreFormatError as exc:
             stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
             aside = f"{self.options.prefix}:corrupt:{key}:{stamp}-{time.time_ns() % 10**9:09d}"
             moved = self._call("quarantine", self._ready().quarantine,
-                               keys=[self._site(key), self._sites, aside], args=[version, key])
+                               keys=[self._site(key), self._sites, aside, self._gone],
+                               args=[version, key])
             self.cache.drop(key)
             if moved:
                 self.stats.add("corrupt_files")
                 log.warning("corrupt site document %s moved aside to %s (%s); the site starts "
                             "fresh", self._site(key), aside, exc)
             return None
+        if parsed.repaired:
+            self._repair(key, version, parsed)
+        return parsed.profile
+
+    def _repair(self, key: str, version: int, parsed: Parsed) -> None:
+        profile, data = encode(parsed.profile)
+        reply = self._commit(key, str(version), data, uuid.uuid4().hex, None, not profile.gone)
+        if reply[0] == b"ok":
+            self.stats.add("repaired_files")
+            log.warning("site document %s had %s; written back repaired", self._site(key),
+                        ", ".join(parsed.repaired))
 
     def _remember(
-        self, key: str, profile: SiteProfile, version: int,
+        self, key: str, profile: SiteProfile | None, version: int,
         seen: Entry[SiteProfile] | object | None = ANY,
     ) -> None:
         with self._newest:
@@ -261,39 +307,40 @@ class RedisStore(CachedReads):
 
     # -- writes ------------------------------------------------------------------------------
 
-    def update(self, key: str, updates: Sequence[Update], op: str | None = None) -> SiteProfile:
+    def update(self, key: str, updates: Sequence[Update], batch: BatchId | None = None) -> SiteProfile:
         """Commit ``updates`` atomically; re-applied to the current state if another client
         committed first. Waits for a held maintenance lock up to ``lock_timeout``.
 
-        ``op`` (32 hex digits) names an update the caller may retry later (write-behind): a
-        second call with the same ``op`` after the first one committed changes nothing, for
-        :data:`~.redisscripts.MARKER_TTL` seconds. Default: a new id, recognised by this call's
-        own retries.
+        ``batch`` names a write-behind batch the caller may send again later: once it committed,
+        the same batch changes nothing, for :data:`~.redisscripts.MARKER_TTL` seconds after the
+        buffer's last commit. Each call's own retries are recognised by an operation id.
         """
-        scripts = self._ready()
+        return self._update(key, updates, batch)[1]
+
+    def _update(
+        self, key: str, updates: Sequence[Update], batch: BatchId | None
+    ) -> tuple[SiteProfile | None, SiteProfile]:
+        """The state committed over (``None`` for none, or a tombstone) and the new one."""
+        self._ready()
         entry = self.cache.get(key)
         # Optimistic: whatever this process last saw (or "absent") is usually still current.
         base = None if entry is None else entry.value
         version = _known(entry)
-        marker_ttl = "" if op is None else str(redisscripts.MARKER_TTL)
-        op = op or uuid.uuid4().hex
-        keys = [self._site(key), self._sites, self._clock, self._lock_key,
-                f"{self.options.prefix}:op:{op}"]
+        op = uuid.uuid4().hex
         deadline = None if self.lock_timeout is None else time.monotonic() + self.lock_timeout
         conflicts = 0
         while True:
-            profile = apply_all(base or SiteProfile(key), updates)
-            reply = self._call("update", scripts.update, keys=keys,
-                               args=[version, encode(profile), key, op, marker_ttl])
+            profile, data = encode(apply_all(base or SiteProfile(key), updates, self._origin))
+            reply = self._commit(key, version, data, op, batch, not profile.gone)
             status = reply[0]
             if status == b"ok":
                 self.stats.add("writes")
                 self._remember(key, profile, int(reply[1]))
-                return profile
+                return base, profile
             if status == b"done":  # committed before a lost reply: never apply it twice
                 self.stats.add("writes")
                 self.cache.drop(key)
-                return self.read_locked(key) or profile
+                return base, self.read_locked(key) or profile
             if status == b"conflict":
                 self.stats.add("conflicts")
                 conflicts += 1
@@ -304,6 +351,17 @@ class RedisStore(CachedReads):
                 self._back_off(conflicts, deadline, key)
                 continue
             self._wait_for_maintenance(int(reply[1]), deadline, key)
+
+    def _commit(
+        self, key: str, version: str, data: bytes, op: str, batch: BatchId | None, live: bool
+    ) -> list[bytes]:
+        client = f"{self.options.prefix}:client:{batch.client}" if batch else self._clock
+        return self._call(
+            "update", self._ready().update,
+            keys=[self._site(key), self._sites, self._clock, self._lock_key, client, self._gone],
+            args=[version, data, key, op, "" if batch is None else batch.seq, "1" if live else "0",
+                  redisscripts.MARKER_TTL],
+        )
 
     def _back_off(self, conflicts: int, deadline: float | None, key: str) -> None:
         """After repeated conflicts on a hot site, wait a random moment (so contenders stop
@@ -322,19 +380,10 @@ class RedisStore(CachedReads):
             pause = min(pause, deadline - now)
         time.sleep(max(pause, 0.001))
 
-    def delete(self, key: str) -> bool:
-        deadline = None if self.lock_timeout is None else time.monotonic() + self.lock_timeout
-        while True:
-            reply = self._delete(key, "")
-            if reply[0] == b"ok":
-                return self._deleted(key, reply)
-            self._wait_for_maintenance(int(reply[1]), deadline, key)
-
-    def _delete(self, key: str, token: str) -> list[bytes]:
-        marker = f"{self.options.prefix}:op:{uuid.uuid4().hex}"
-        return self._call("delete", self._ready().delete,
-                          keys=[self._site(key), self._sites, self._lock_key, self._clock, marker],
-                          args=[key, token, redisscripts.MARKER_TTL])
+    def delete(self, key: str, at: float) -> bool:
+        """Forget a site: its tombstone keeps every update made before ``at`` out."""
+        before, _ = self._update(key, (Forget(at),), None)
+        return before is not None and not before.gone
 
     def _deleted(self, key: str, reply: list[bytes]) -> bool:
         """Cache "absent" at the deletion's version: an older state cached later loses."""
@@ -346,19 +395,28 @@ class RedisStore(CachedReads):
         return bool(reply[1] == b"1")
 
     def put(self, key: str, profile: SiteProfile) -> None:
+        profile, data = encode(profile)
         reply = self._call("write", self._ready().put,
-                           keys=[self._site(key), self._sites, self._clock, self._lock_key],
-                           args=[encode(profile), key, self._token()])
+                           keys=[self._site(key), self._sites, self._clock, self._lock_key, self._gone],
+                           args=[data, key, self._token(), "0" if profile.gone else "1"])
         if reply[0] != b"ok":
             raise self._lost()
         self.stats.add("writes")
         self._remember(key, profile, int(reply[1]))
 
     def remove_locked(self, key: str) -> bool:
-        reply = self._delete(key, self._token())
+        marker = f"{self.options.prefix}:op:{uuid.uuid4().hex}"
+        reply = self._call("delete", self._ready().delete,
+                           keys=[self._site(key), self._sites, self._lock_key, self._clock, marker,
+                                 self._gone],
+                           args=[key, self._token(), redisscripts.MARKER_TTL])
         if reply[0] != b"ok":
             raise self._lost()
         return self._deleted(key, reply)
+
+    def tombstones(self) -> list[str]:
+        self._ready()
+        return sorted(m.decode() for m in self._call("list", self._client.smembers, self._gone))
 
     # -- store-wide --------------------------------------------------------------------------
 
@@ -396,3 +454,15 @@ class RedisStore(CachedReads):
         return LockLost(f"the maintenance lock {self._lock_key} of {self.location} expired while "
                         f"held (longer than lock_ttl={self.options.lock_ttl:g} s without renewal)")
 
+
+def eviction_policy(call: Any, client: Any) -> str | None:
+    """The server's ``maxmemory-policy``, or ``None`` when it may not be read (a managed Redis
+    that disables CONFIG)."""
+    import redis.exceptions
+
+    try:
+        reply = call("check", client.config_get, "maxmemory-policy")
+    except (BackendUnavailable, redis.exceptions.ResponseError):
+        return None
+    value = reply.get("maxmemory-policy", reply.get(b"maxmemory-policy"))
+    return None if value is None else value.decode() if isinstance(value, bytes) else str(value)

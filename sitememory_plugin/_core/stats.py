@@ -24,6 +24,8 @@ class StoreStats:
     lock_wait_p99: float | None = None
     lock_wait_max: float | None = None
     corrupt_files: int = 0
+    #: Documents read with values that had to be repaired (then written back repaired).
+    repaired_files: int = 0
     pending_updates: int = 0
     #: Redis: updates re-applied because another client committed first.
     conflicts: int = 0
@@ -41,7 +43,7 @@ class Counters:
         self._lock = threading.Lock()
         self._counts: dict[str, int] = dict.fromkeys(
             ("cache_hits", "cache_misses", "cache_revalidations", "reads", "writes", "lock_waits",
-             "corrupt_files", "conflicts", "backend_retries"), 0)
+             "corrupt_files", "repaired_files", "conflicts", "backend_retries"), 0)
         self._wait_total = 0.0
         self._waits: deque[float] = deque(maxlen=self.WAIT_WINDOW)
 

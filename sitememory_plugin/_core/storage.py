@@ -13,6 +13,7 @@ import os
 import time
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -27,6 +28,15 @@ Durability = Literal["fsync", "none"]
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
 
+@dataclass(frozen=True)
+class BatchId:
+    """Names a write-behind batch that may be sent again after a failure whose outcome is unknown
+    (a lost reply): ``client`` is the buffer, ``seq`` grows with each of its batches."""
+
+    client: str
+    seq: int
+
+
 class Storage(Protocol):
     """A store of site profiles shared by threads and processes. Every method is blocking."""
 
@@ -39,6 +49,10 @@ class Storage(Protocol):
 
     @property
     def opened(self) -> bool: ...
+
+    @property
+    def origin(self) -> str:
+        """This store's origin id, which its visit counts are kept under (opens it if needed)."""
 
     def identity(self) -> str:
         """The same string for every spelling of the same store (opens it if needed)."""
@@ -58,15 +72,15 @@ class Storage(Protocol):
     def read(self, key: str) -> SiteProfile | None:
         """The site's profile: from the cache while fresh, else revalidated or fetched."""
 
-    def update(self, key: str, updates: Sequence[Update], op: str | None = None) -> SiteProfile:
+    def update(self, key: str, updates: Sequence[Update], batch: BatchId | None = None) -> SiteProfile:
         """Apply ``updates`` to the stored state atomically; the new profile.
 
-        ``op`` names the update for a retry after a failure whose outcome is unknown (a lost
-        reply): the same ``op`` is never applied twice.
+        ``batch`` names a write-behind batch for a retry after a failure whose outcome is unknown
+        (a lost reply): the same batch is never applied twice.
         """
 
-    def delete(self, key: str) -> bool:
-        """Forget a site; ``True`` if it was stored."""
+    def delete(self, key: str, at: float) -> bool:
+        """Forget a site and every update made before ``at``; ``True`` if anything was known."""
 
     def keys(self) -> list[str]:
         """Every site key, sorted."""
@@ -75,13 +89,17 @@ class Storage(Protocol):
         """Hold the whole store: no update commits anywhere until it is released."""
 
     def read_locked(self, key: str) -> SiteProfile | None:
-        """The stored state, bypassing the cache; the caller holds :meth:`maintenance`."""
+        """The stored state, bypassing the cache, a tombstone included (``gone``); the caller
+        holds :meth:`maintenance`."""
 
     def put(self, key: str, profile: SiteProfile) -> None:
-        """Store ``profile`` as is; the caller holds :meth:`maintenance`."""
+        """Store ``profile`` as is (a tombstone if ``gone``); the caller holds :meth:`maintenance`."""
 
     def remove_locked(self, key: str) -> bool:
-        """:meth:`delete` for a caller that holds :meth:`maintenance`."""
+        """Remove a site and its tombstone for good; the caller holds :meth:`maintenance`."""
+
+    def tombstones(self) -> list[str]:
+        """The keys of forgotten sites whose tombstones are kept; the caller holds :meth:`maintenance`."""
 
 
 class CachedReads:
@@ -94,8 +112,13 @@ class CachedReads:
         entry = self.cache.get(key)
         if entry is not None and is_fresh(entry.checked_at, time.monotonic(), self.cache.ttl):
             self.stats.add("cache_hits")
-            return True, entry.value
+            return True, live(entry.value)
         return False, None
+
+
+def live(profile: SiteProfile | None) -> SiteProfile | None:
+    """What a read returns of a cached state: nothing for a forgotten site's tombstone."""
+    return None if profile is None or profile.gone else profile
 
 
 def is_url(location: str | os.PathLike[str]) -> bool:

@@ -1,29 +1,35 @@
-"""Moving a store's knowledge in and out: JSON Lines export and import, and pruning old sites.
+"""Moving a store's knowledge in and out: JSON Lines export and import, copies between stores,
+and pruning old sites.
 
-An export is one site document per line, exactly as stored. Importing it into a store that does
-not know a site writes the document as it is; a site the store knows is merged (counts added,
-lists joined, the store's own values kept where both know). Either way the imported line's
-digest is recorded in the document (``jsonl_imports``), so importing the same file again, even
-after more visits, counts nothing twice.
+An export is one site document per line, exactly as stored. Importing merges each line into the
+store's document of that site (:func:`~.merge.merge`): the same knowledge in whatever order, how
+many times it comes, so importing an export again, an older one, or one that went round through
+another store counts nothing twice. Import checks the whole input first and writes nothing when a
+line is bad.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
-from collections.abc import Iterable, Iterator
-from dataclasses import replace
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from .errors import StoreFormatError
+from .errors import StoreFormatError, VersionTooNew
 from .keys import site_key
-from .legacy import ImportResult, merge
-from .models import SiteProfile, freeze, thaw
+from .merge import equivalent, merge
+from .models import Reader, SiteProfile, read_document
 from .storage import Storage
+from .validate import check_document
 
-#: Field of a site document listing the digests of the exported documents merged into it.
-IMPORTED = "jsonl_imports"
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What an import did: sites written, and entries skipped with the reason."""
+
+    imported: tuple[str, ...]
+    skipped: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
 
 def export_lines(store: Storage) -> Iterator[str]:
@@ -37,54 +43,63 @@ def export_lines(store: Storage) -> Iterator[str]:
             )
 
 
-def import_lines(store: Storage, lines: Iterable[str], source: str = "<input>") -> ImportResult:
-    """Merge JSON Lines of site documents into ``store`` under :meth:`Storage.maintenance`.
-
-    A line that is not a site document of a valid site is skipped with the reason; nothing is
-    written until every line is read.
-    """
-    incoming: list[tuple[str, str, SiteProfile]] = []
-    skipped: dict[str, str] = {}
+def read_lines(lines: Iterable[str], source: str = "<input>") -> list[SiteProfile]:
+    """Every line's site document, checked; :class:`StoreFormatError` naming the first bad line
+    (and its field) if any is not a valid document of a valid site."""
+    out: list[SiteProfile] = []
+    now = time.time()
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         where = f"{source}:{number}"
         try:
-            profile = SiteProfile.from_dict(json.loads(line))
-            if site_key(profile.domain) != profile.domain:
-                raise StoreFormatError(f"{profile.domain!r} is not a site key")
-        except (ValueError, TypeError, RecursionError) as exc:
-            skipped[where] = str(exc)
-            continue
-        digest = hashlib.sha256(line.strip().encode()).hexdigest()
-        incoming.append((profile.domain, digest, profile))
-    imported: list[str] = []
-    with store.maintenance():
-        for key, digest, profile in incoming:
-            current = store.read_locked(key)
-            done = set(current.extra.get(IMPORTED, ())) if current is not None else set()
-            if digest in done:
-                skipped[key] = "already imported"
-                continue
-            if current is not None and _without_imports(current) == _without_imports(profile):
-                skipped[key] = "identical"
-                continue
-            merged = profile if current is None else merge(current, profile)
-            extra = {**thaw(merged.extra), IMPORTED: sorted(done | {digest})}
-            store.put(key, replace(merged, extra=freeze(extra)))
-            imported.append(key)
+            doc = json.loads(line)
+            check_document(doc)
+            profile = read_document(doc, Reader(now))[0]
+            try:
+                valid = site_key(profile.domain) == profile.domain
+            except ValueError as exc:
+                raise StoreFormatError(f"domain: {exc}") from None
+            if not valid:
+                raise StoreFormatError(f"domain: {profile.domain!r} is not a site key")
+        except VersionTooNew as exc:
+            raise VersionTooNew(f"{where}: {exc}") from None
+        except (ValueError, TypeError, RecursionError) as exc:  # StoreFormatError is a ValueError
+            raise StoreFormatError(f"{where}: {exc}") from None
+        out.append(profile)
+    return out
+
+
+def import_lines(store: Storage, lines: Iterable[str], source: str = "<input>") -> ImportResult:
+    """Merge JSON Lines of site documents into ``store`` under :meth:`Storage.maintenance`.
+
+    Every line is read and checked before anything is written (see :func:`read_lines`).
+    """
+    imported, skipped = merge_into(store, read_lines(lines, source))
     return ImportResult(tuple(imported), MappingProxyType(skipped))
 
 
-def _without_imports(profile: SiteProfile) -> dict[str, object]:
-    doc = profile.to_dict()
-    doc.pop(IMPORTED, None)
-    return doc
+def merge_into(store: Storage, incoming: Iterable[SiteProfile]) -> tuple[list[str], dict[str, str]]:
+    """Merge profiles into ``store``, holding it; the keys changed, and those skipped with why."""
+    imported: list[str] = []
+    skipped: dict[str, str] = {}
+    with store.maintenance():
+        for profile in incoming:
+            key = profile.domain
+            current = store.read_locked(key)
+            merged = profile if current is None else merge(current, profile)
+            if current is not None and equivalent(merged, current):
+                skipped[key] = "already known"
+                continue
+            store.put(key, merged)
+            if key not in imported:
+                imported.append(key)
+    return imported, skipped
 
 
 def last_activity(profile: SiteProfile) -> float | None:
     """When anything was last learned about the site: a visit, a selector, a quirk, a pattern."""
-    times = [profile.last_visit, profile.first_visit]
+    times = [profile.last_visit, profile.first_visit, profile.forgotten_at]
     times += [s.updated_at for s in profile.selectors.values()]
     times += [q.last_seen for q in profile.quirks]
     times += [p.updated_at for p in profile.patterns.values()]
@@ -95,7 +110,8 @@ def last_activity(profile: SiteProfile) -> float | None:
 def prune(store: Storage, older_than: float, *, dry_run: bool = False) -> list[str]:
     """Forget every site with no activity in the last ``older_than`` seconds; the keys forgotten.
 
-    A site with no timestamp at all is kept: nothing says it is old. Runs under
+    A site with no timestamp at all is kept: nothing says it is old. Tombstones of sites
+    forgotten longer ago are removed too (silently: they are no sites). Runs under
     :meth:`Storage.maintenance`, so no update is lost to a concurrent write.
     """
     if older_than < 0:
@@ -111,15 +127,20 @@ def prune(store: Storage, older_than: float, *, dry_run: bool = False) -> list[s
                 if not dry_run:
                     store.remove_locked(key)
                 gone.append(key)
+        if not dry_run:
+            for key in store.tombstones():
+                tomb = store.read_locked(key)
+                if tomb is not None and tomb.gone and (last_activity(tomb) or 0) < cutoff:
+                    store.remove_locked(key)
     return gone
 
 
 def copy_store(src: Storage, dst: Storage, *, replace: bool = False) -> ImportResult:
-    """Copy every site document from ``src`` to ``dst`` as it is (any backend to any other).
+    """Copy every site from ``src`` to ``dst`` (any backend to any other).
 
     Both stores are held (:meth:`Storage.maintenance`), so no update lands in either meanwhile.
-    A site ``dst`` already has with the same document is skipped as "identical"; with a different
-    one it is skipped as "differs" unless ``replace``. Nothing is merged: a copy is lossless.
+    A site ``dst`` does not have is copied as it is; one it has is merged as an import would
+    (skipped when that changes nothing), or overwritten with ``replace``.
     """
     if src.identity() == dst.identity():
         raise ValueError(f"source and destination are the same store: {src.location}")
@@ -129,15 +150,18 @@ def copy_store(src: Storage, dst: Storage, *, replace: bool = False) -> ImportRe
         sites = src.keys()
         for key in sites:
             profile = src.read_locked(key)
-            if profile is None:
+            if profile is None or profile.gone:
                 continue
             existing = dst.read_locked(key)
             if existing is not None and existing.to_dict() == profile.to_dict():
                 skipped[key] = "identical"
                 continue
             if existing is not None and not replace:
-                skipped[key] = "differs in the destination (replace to overwrite)"
-                continue
+                merged = merge(existing, profile)
+                if equivalent(merged, existing):
+                    skipped[key] = "already known"
+                    continue
+                profile = merged
             dst.put(key, profile)
             copied.append(key)
     return ImportResult(tuple(copied), MappingProxyType(skipped))

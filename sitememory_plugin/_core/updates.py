@@ -1,8 +1,12 @@
 """Updates as values: each one is applied, as a pure function, to the current state of a site.
 
-The store applies them under the site's lock to what is on disk (write-through), or keeps them as
+The store applies them under the site's lock to what is stored (write-through), or keeps them as
 pending changes and applies them later in the same way (write-behind), so a batch never overwrites
-what another process wrote in between.
+what another process wrote in between. Every value is checked when the update is made, at the
+call: a bad one raises there, and is never queued next to good ones.
+
+Each update carries the time it was made. A forgotten site remembers when (:class:`Forget`), and
+an update made before that is skipped wherever it waited: a forget wins over everything before it.
 """
 
 from __future__ import annotations
@@ -15,21 +19,48 @@ from types import MappingProxyType
 from typing import Any, Protocol
 
 from . import ranking
-from .models import LOAD_WINDOW, RECENT_WINDOW, ActionPattern, Quirk, SiteProfile, freeze, quantize
+from .bounds import (
+    MAX_DESCRIPTION,
+    MAX_ERROR,
+    MAX_FALLBACKS,
+    MAX_PATTERNS,
+    MAX_PURPOSE,
+    MAX_QUIRKS,
+    MAX_SELECTOR,
+    MAX_TASK_TYPE,
+    MAX_TIMING_NAME,
+    MAX_TIMINGS,
+    MAX_WORKAROUND,
+    check_actions,
+    check_text,
+    shorten,
+)
+from .models import ActionPattern, Quirk, SiteProfile, freeze, to_millis
+from .redact import redact
 
 #: Error texts of a timeout: Playwright's "Timeout 30000ms exceeded", net::ERR_TIMED_OUT.
 _TIMEOUT = re.compile(r"time(?:d)?[ _-]?out", re.IGNORECASE)
 
 
 class Update(Protocol):
-    """One change to a site; ``apply`` returns the new state and never mutates its argument."""
+    """One change to a site, made at ``at``; ``apply`` returns the new state and never mutates
+    its argument. ``origin`` is the store applying it (whose visit counts it adds to)."""
 
-    def apply(self, profile: SiteProfile) -> SiteProfile: ...
+    @property
+    def at(self) -> float: ...
+
+    def apply(self, profile: SiteProfile, origin: str) -> SiteProfile: ...
 
 
-def apply_all(profile: SiteProfile, updates: Iterable[Update]) -> SiteProfile:
+def apply_all(profile: SiteProfile, updates: Iterable[Update], origin: str) -> SiteProfile:
+    """``updates`` applied in order; those made before the site was forgotten are skipped."""
     for update in updates:
-        profile = update.apply(profile)
+        forgotten = profile.forgotten_at
+        if forgotten is not None and update.at < forgotten:
+            continue
+        if profile.gone and not isinstance(update, Forget):
+            profile = replace(profile, gone=False)
+        profile = update.apply(profile, origin)
     return profile
 
 
@@ -52,6 +83,8 @@ def coalesce(updates: Iterable[Update]) -> list[Update]:
 
 @dataclass(frozen=True)
 class Visit:
+    """A visit. Its error text is kept without credentials and at most :data:`MAX_ERROR` long."""
+
     duration: float
     at: float
     status: int | None = None
@@ -67,12 +100,16 @@ class Visit:
         if self.status is not None and not 0 <= self.status <= 999:
             raise ValueError(f"status must be an HTTP status code, not {self.status}")
         if self.error is not None:
-            _check_text("error", self.error, allow_empty=True)
+            # Any length: an error comes from the browser, and is kept shortened.
+            check_text("error", self.error, len(self.error), allow_empty=True)
+            object.__setattr__(self, "error", shorten(redact(self.error), MAX_ERROR))
         if self.timings is not None:
             if not isinstance(self.timings, Mapping):
                 raise TypeError("timings must be a mapping of names to seconds")
+            if len(self.timings) > MAX_TIMINGS:
+                raise ValueError(f"{len(self.timings)} timings given; at most {MAX_TIMINGS} are kept")
             for name, value in self.timings.items():
-                _check_text("timing name", name)
+                check_text("timing name", name, MAX_TIMING_NAME)
                 _check_number(f"timing {name!r}", value)
 
     @property
@@ -87,8 +124,8 @@ class Visit:
         percentiles down."""
         return self.ok or (self.status is None and _TIMEOUT.search(self.error or "") is not None)
 
-    def apply(self, profile: SiteProfile) -> SiteProfile:
-        return VisitBatch((self,)).apply(profile)
+    def apply(self, profile: SiteProfile, origin: str) -> SiteProfile:
+        return VisitBatch((self,)).apply(profile, origin)
 
 
 @dataclass(frozen=True)
@@ -97,34 +134,30 @@ class VisitBatch:
 
     visits: tuple[Visit, ...]
 
-    def apply(self, profile: SiteProfile) -> SiteProfile:
-        visits = self.visits
-        ok = sum(1 for v in visits if v.ok)
-        times = [v.at for v in visits]
-        if profile.first_visit is not None:
-            times.append(profile.first_visit)
-        latest = [v.at for v in visits]
-        if profile.last_visit is not None:
-            latest.append(profile.last_visit)
-        timings = next((v.timings for v in reversed(visits) if v.timings is not None), None)
-        return replace(
-            profile,
-            visit_count=profile.visit_count + len(visits),
-            success_count=profile.success_count + ok,
-            failure_count=profile.failure_count + len(visits) - ok,
-            first_visit=min(times),
-            last_visit=max(latest),
-            last_status=visits[-1].status,
-            last_error=visits[-1].error,
-            load_times=(
-                *profile.load_times, *(quantize(v.duration) for v in visits if v.measures_load)
-            )[-LOAD_WINDOW:],
-            recent_outcomes=(*profile.recent_outcomes, *(v.ok for v in visits))[-RECENT_WINDOW:],
-            last_timings=(
-                MappingProxyType({str(k): float(v) for k, v in timings.items()})
-                if timings is not None else profile.last_timings
-            ),
+    @property
+    def at(self) -> float:
+        # The batch is skipped only if all of it predates a forget; apply() filters the rest.
+        return max(v.at for v in self.visits)
+
+    def apply(self, profile: SiteProfile, origin: str) -> SiteProfile:
+        forgotten = profile.forgotten_at
+        visits = self.visits if forgotten is None else tuple(v for v in self.visits if v.at >= forgotten)
+        if not visits:
+            return profile
+        ledger = profile.visits_ledger().record(
+            origin, ((v.at, v.ok, to_millis(v.duration) if v.measures_load else None) for v in visits)
         )
+        profile = profile.with_ledger(ledger)
+        # The newest visit says what the site is like now, also when an older one arrives later.
+        last, status, error, timings = (profile.last_visit, profile.last_status, profile.last_error,
+                                        profile.last_timings)
+        for v in visits:
+            if last is None or v.at >= last:
+                last, status, error = v.at, v.status, v.error
+                if v.timings is not None:
+                    timings = MappingProxyType({str(k): float(t) for k, t in v.timings.items()})
+        return replace(profile, last_visit=last, last_status=status, last_error=error,
+                       last_timings=timings)
 
 
 @dataclass(frozen=True)
@@ -135,15 +168,17 @@ class CacheSelector:
     at: float
 
     def __post_init__(self) -> None:
-        _check_text("purpose", self.purpose)
-        _check_text("selector", self.selector)
+        check_text("purpose", self.purpose, MAX_PURPOSE)
+        check_text("selector", self.selector, MAX_SELECTOR)
+        if len(self.fallbacks) > MAX_FALLBACKS:
+            raise ValueError(f"{len(self.fallbacks)} fallbacks given; at most {MAX_FALLBACKS} are kept")
         for fallback in self.fallbacks:
-            _check_text("fallback", fallback)
+            check_text("fallback", fallback, MAX_SELECTOR)
 
-    def apply(self, profile: SiteProfile) -> SiteProfile:
+    def apply(self, profile: SiteProfile, origin: str) -> SiteProfile:
         current = profile.selectors.get(self.purpose)
         new = ranking.with_candidates(current, self.purpose, self.selector, self.fallbacks, self.at)
-        return replace(profile, selectors=MappingProxyType({**profile.selectors, self.purpose: new}))
+        return ranking.with_selector(profile, new)
 
 
 @dataclass(frozen=True)
@@ -154,27 +189,33 @@ class SelectorResult:
     at: float
 
     def __post_init__(self) -> None:
-        _check_text("purpose", self.purpose)
-        _check_text("selector", self.selector)
+        check_text("purpose", self.purpose, MAX_PURPOSE)
+        check_text("selector", self.selector, MAX_SELECTOR)
+        if not isinstance(self.ok, bool):
+            raise TypeError(f"ok must be a bool, not {type(self.ok).__name__}")
 
-    def apply(self, profile: SiteProfile) -> SiteProfile:
+    def apply(self, profile: SiteProfile, origin: str) -> SiteProfile:
         current = profile.selectors.get(self.purpose)
-        new = ranking.record_result(current, self.purpose, self.selector, bool(self.ok), self.at)
-        return replace(profile, selectors=MappingProxyType({**profile.selectors, self.purpose: new}))
+        new = ranking.record_result(current, self.purpose, self.selector, self.ok, self.at)
+        return ranking.with_selector(profile, new)
 
 
 @dataclass(frozen=True)
 class QuirkSeen:
+    """A quirk; its texts are kept without credentials."""
+
     description: str
     workaround: str | None
     at: float
 
     def __post_init__(self) -> None:
-        _check_text("description", self.description)
-        if self.workaround is not None and not isinstance(self.workaround, str):
-            raise TypeError("workaround must be a str or None")
+        check_text("description", self.description, MAX_DESCRIPTION)
+        object.__setattr__(self, "description", redact(self.description))
+        if self.workaround is not None:
+            check_text("workaround", self.workaround, MAX_WORKAROUND, allow_empty=True)
+            object.__setattr__(self, "workaround", redact(self.workaround))
 
-    def apply(self, profile: SiteProfile) -> SiteProfile:
+    def apply(self, profile: SiteProfile, origin: str) -> SiteProfile:
         quirks = list(profile.quirks)
         for i, quirk in enumerate(quirks):
             if quirk.description == self.description:
@@ -182,11 +223,13 @@ class QuirkSeen:
                     quirk,
                     occurrences=quirk.occurrences + 1,
                     workaround=self.workaround if self.workaround is not None else quirk.workaround,
-                    last_seen=self.at,
+                    last_seen=self.at if quirk.last_seen is None else max(quirk.last_seen, self.at),
                 )
                 break
         else:
             quirks.append(Quirk(self.description, self.workaround, 1, self.at, self.at))
+            if len(quirks) > MAX_QUIRKS:
+                quirks.remove(min(quirks, key=lambda q: _recency(q.last_seen)))
         return replace(profile, quirks=tuple(quirks))
 
 
@@ -197,31 +240,63 @@ class CachePattern:
     at: float
 
     def __post_init__(self) -> None:
-        _check_text("task_type", self.task_type)
+        check_text("task_type", self.task_type, MAX_TASK_TYPE)
 
     @classmethod
     def create(cls, task_type: str, actions: Iterable[Any], at: float) -> CachePattern:
         """Validate ``actions`` as JSON now, so a bad payload fails before anything is written.
 
-        They are kept as JSON would give them back (tuples as lists, keys as strings)."""
+        They are kept as JSON would give them back (tuples as lists, keys as strings), at most
+        :data:`~.bounds.MAX_ACTIONS` of them, nested at most
+        :data:`~.bounds.MAX_ACTION_DEPTH` deep, and :data:`~.bounds.MAX_ACTIONS_BYTES` as JSON.
+        """
         if isinstance(actions, str | bytes | Mapping):
             raise TypeError("actions must be a sequence of JSON values, e.g. a list of dicts")
+        items = list(actions)
+        check_actions(items)  # depth first: the JSON round trip below recurses
         try:
-            text = json.dumps(list(actions), allow_nan=False, ensure_ascii=False)
-            text.encode()  # a lone surrogate passes dumps but can never be written
-            items = json.loads(text)
-        except (TypeError, ValueError, RecursionError) as exc:
+            encoded = json.dumps(items, allow_nan=False, ensure_ascii=False).encode()
+            items = json.loads(encoded)
+        except (TypeError, ValueError, RecursionError) as exc:  # a lone surrogate fails encode()
             raise TypeError(f"actions are not JSON-serialisable: {exc}") from exc
+        check_actions(items, encoded)
         return cls(task_type, freeze(items), at)
 
-    def apply(self, profile: SiteProfile) -> SiteProfile:
+    def apply(self, profile: SiteProfile, origin: str) -> SiteProfile:
         old = profile.patterns.get(self.task_type)
         new = (
             ActionPattern(self.task_type, self.actions, 1, self.at, self.at) if old is None
             else replace(old, actions=self.actions, times_cached=old.times_cached + 1,
                          updated_at=self.at)
         )
-        return replace(profile, patterns=MappingProxyType({**profile.patterns, self.task_type: new}))
+        patterns = {**profile.patterns, self.task_type: new}
+        if len(patterns) > MAX_PATTERNS:
+            del patterns[min(patterns, key=lambda t: _recency(patterns[t].updated_at))]
+        return replace(profile, patterns=MappingProxyType(patterns))
+
+
+@dataclass(frozen=True)
+class Forget:
+    """Forget everything known about the site, and every update made before ``at``."""
+
+    at: float
+
+    def apply(self, profile: SiteProfile, origin: str) -> SiteProfile:
+        return SiteProfile(profile.domain, gone=True).with_ledger(profile.visits_ledger().forget(self.at))
+
+
+@dataclass(frozen=True)
+class Touch:
+    """No change, but the site exists afterwards (``get_or_create_profile`` of a forgotten site)."""
+
+    at: float
+
+    def apply(self, profile: SiteProfile, origin: str) -> SiteProfile:
+        return profile
+
+
+def _recency(at: float | None) -> float:
+    return float("-inf") if at is None else at
 
 
 #: Largest number of seconds a duration or timing may be (about 30 years): bounded, so that
@@ -234,14 +309,3 @@ def _check_number(name: str, value: object) -> None:
         raise TypeError(f"{name} must be a number of seconds, not {type(value).__name__}")
     if not 0 <= value <= MAX_SECONDS:  # also false for NaN
         raise ValueError(f"{name} must be a finite number of seconds in [0, 1e9], not {value!r:.40}")
-
-
-def _check_text(name: str, value: object, *, allow_empty: bool = False) -> None:
-    if not isinstance(value, str):
-        raise TypeError(f"{name} must be a str, not {type(value).__name__}")
-    if not allow_empty and not value.strip():
-        raise ValueError(f"{name} must not be empty")
-    try:
-        value.encode()
-    except UnicodeEncodeError:
-        raise ValueError(f"{name} is not valid Unicode (it has a lone surrogate)") from None

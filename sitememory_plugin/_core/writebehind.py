@@ -1,10 +1,17 @@
 """Write-behind: updates wait in memory and are merged into the store under its locks at flush.
 
-Pending updates are values (see :mod:`.updates`), applied at flush time to whatever is on disk
-then, so batching never overwrites what another process wrote meanwhile. Reads in this process
-see pending updates at once. While updates are pending, a module-level set holds the buffer, so
-a memory dropped without ``close()`` is still flushed (by its thread, or at exit) rather than
-collected with its updates.
+Pending updates are values (see :mod:`.updates`), applied at flush time to whatever is stored then,
+so batching never overwrites what another process wrote meanwhile. Reads in this process see
+pending updates at once. An update is either accepted (and will be written) or refused with an
+error and not queued: when ``max_pending`` are waiting, the caller flushes first, and an update
+that still finds no room raises.
+
+One thread per process flushes every buffer at its interval (:class:`_Flusher`); it holds a
+buffer with pending updates strongly, so a memory dropped without ``close()`` is still flushed.
+What is pending when the process ends is flushed: at interpreter exit, when a multiprocessing
+worker returns (``fork`` and ``forkserver`` workers end in ``os._exit``, past ``atexit``), and on
+SIGTERM (``Pool.terminate()``, the end of a ``with Pool()`` block) unless the program handles
+SIGTERM itself. Only SIGKILL, or a crash, loses pending updates.
 """
 
 from __future__ import annotations
@@ -12,87 +19,119 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import signal
+import sys
 import threading
+import time
 import uuid
-import weakref
 from collections.abc import Callable
+from types import FrameType
 
 from .models import SiteProfile
-from .storage import Storage
+from .storage import BatchId, Storage
 from .updates import Update, apply_all, coalesce
 
 log = logging.getLogger("sitememory")
 
+#: Seconds a SIGTERM waits for pending updates to be written before the process dies.
+SIGTERM_GRACE = 10.0
+
 
 class WriteBehind:
-    """Pending updates per site, and a background thread that flushes them every ``interval``."""
+    """Pending updates per site of one memory, flushed every ``interval`` by the shared flusher."""
 
     def __init__(self, store: Storage, interval: float, max_pending: int = 10_000) -> None:
         if interval <= 0:
             raise ValueError("flush_interval must be > 0 seconds (or None for write-through)")
+        if max_pending < 1:
+            raise ValueError("max_pending must be >= 1")
         self.store = store
         self.interval = interval
         self.max_pending = max_pending
+        self._reset()
+        _install_sigterm_flush()
+
+    def _reset(self) -> None:
+        #: Names this buffer's batches, so that a batch sent again is never applied twice.
+        self.client = uuid.uuid4().hex
+        self._seq = 0
         self._count = 0
         self._pending: dict[str, list[Update]] = {}
-        self._inflight: dict[str, list[Update]] = {}  # taken by a running flush, not yet written
-        # Sites whose last flush failed: the id it used and how many leading pending updates it
-        # carried. A failure may come after the commit (a lost reply), so exactly that batch is
-        # sent again under the same id, which the store recognises instead of applying twice.
-        self._retrying: dict[str, tuple[str, int]] = {}
-        self._ops_lock = threading.Lock()
-        # Held for a whole flush, and by reads of sites with pending updates, so that a read never
-        # sees a batch both on disk and still pending (or in neither place).
-        self._flush_lock = threading.RLock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._started = threading.Lock()
+        #: Sites being written by a flush, and a count of site writes started and ended: a read
+        #: that saw it unchanged read the store and the pending updates consistently.
+        self._inflight: set[str] = set()
+        self._generation = 0
+        # Sites whose last write failed: the batch it used and how many leading pending updates
+        # it carried. A failure may come after the commit (a lost reply), so exactly that batch
+        # is sent again under the same id, which the store recognises instead of applying twice.
+        self._retrying: dict[str, tuple[BatchId, int]] = {}
+        self._lock = threading.Lock()
+        self._written = threading.Condition(self._lock)
+        # One flush at a time, so that each site's updates are written in the order they came.
+        self._flushing = threading.Lock()
 
     def after_fork(self) -> None:
-        """In a forked child: the parent's pending updates are the parent's to write, its
-        flusher thread does not exist here, and its locks may have been held at the fork."""
-        self._pending, self._inflight, self._count, self._retrying = {}, {}, 0, {}
-        self._ops_lock = threading.Lock()
-        self._flush_lock = threading.RLock()
-        self._stop = threading.Event()
-        self._thread = None
-        self._started = threading.Lock()
+        """In a forked child: the parent's pending updates are the parent's to write, and its
+        locks may have been held at the fork; the child's batches get their own id."""
+        self._reset()
 
     def __len__(self) -> int:
         return self._count
 
-    def add(self, key: str, update: Update) -> bool:
-        """Queue ``update``; ``True`` when ``max_pending`` is reached and the caller should flush
-        (backpressure: pending updates never grow without bound)."""
-        with self._ops_lock:
+    @property
+    def full(self) -> bool:
+        return self._count >= self.max_pending
+
+    def add(self, key: str, update: Update) -> None:
+        """Queue ``update`` (call :meth:`make_room` first when :attr:`full`)."""
+        with self._lock:
             self._pending.setdefault(key, []).append(update)
             self._count += 1
-            full = self._count >= self.max_pending
-            _LIVE.add(self)
-        self._ensure_thread()
-        return full
+        _FLUSHER.schedule(self)
+        register_exit_hook()
+
+    def make_room(self) -> None:
+        """Flush when ``max_pending`` updates wait (backpressure); raise the flush's error if that
+        leaves no room, so that the caller's update is refused rather than queued."""
+        if not self.full:
+            return
+        try:
+            self.flush()
+        except Exception:
+            if self.full:
+                raise
 
     def has(self, key: str) -> bool:
         """Whether ``key`` has updates pending or being flushed (reads then go through :meth:`read`)."""
         return key in self._pending or key in self._inflight
 
     def read(self, key: str, read: Callable[[str], SiteProfile | None]) -> SiteProfile | None:
-        """``read(key)`` with this process's pending updates for ``key`` applied on top."""
-        with self._flush_lock:
+        """``read(key)`` with this process's pending updates for ``key`` applied on top.
+
+        Waits only while this site is being written, never for the rest of a flush."""
+        while True:
+            with self._lock:
+                while key in self._inflight:
+                    self._written.wait()
+                seen = self._generation
             profile = read(key)
-            with self._ops_lock:
-                ops = list(self._pending.get(key, ()))
+            with self._lock:
+                if self._generation == seen:
+                    ops = list(self._pending.get(key, ()))
+                    break
         if not ops:
             return profile
-        return apply_all(profile or SiteProfile(key), coalesce(ops))
+        return apply_all(profile or SiteProfile(key), coalesce(ops), self.store.origin)
 
     def keys(self) -> list[str]:
-        with self._ops_lock:
+        with self._lock:
             return list(self._pending)
 
     def discard(self, key: str) -> bool:
-        """Drop the site's pending updates; ``True`` if it had any."""
-        with self._flush_lock, self._ops_lock:
+        """Drop the site's pending updates (a forget); ``True`` if it had any."""
+        with self._lock:
+            while key in self._inflight:
+                self._written.wait()
             ops = self._pending.pop(key, None)
             self._retrying.pop(key, None)
             self._count -= len(ops or ())
@@ -102,93 +141,185 @@ class WriteBehind:
         """Write every pending update; returns how many.
 
         Each site is written on its own, so one failing site never holds back the others. A
-        site that failed on a lock timeout or an I/O error stays pending, to be retried; one
-        whose updates can never be written (a bug, or a file we refuse to touch) is dropped
-        with an error in the log. The first error propagates once every site was tried.
+        site that failed on a lock timeout or an I/O error stays pending, to be retried. Updates
+        that can never be written (a bug, or a document we refuse to touch) are found one by
+        one and dropped with an error in the log; the others of their batch are written. The
+        first error propagates once every site was tried.
         """
-        with self._flush_lock:
-            with self._ops_lock:
-                batch, self._pending = self._pending, {}
-                retrying, self._retrying = self._retrying, {}
-                self._inflight = batch
-                self._count = 0
-            written = 0
-            errors: list[BaseException] = []
-            retry: dict[str, tuple[str, list[Update]]] = {}
-            try:
-                for key, ops in batch.items():
-                    op, size = retrying.get(key) or (uuid.uuid4().hex, len(ops))
-                    try:
-                        while ops:
-                            self.store.update(key, coalesce(ops[:size]), op)
-                            written += size
-                            ops = ops[size:]
-                            op, size = uuid.uuid4().hex, len(ops)
-                    except OSError as exc:  # includes LockTimeout: transient, try again later
-                        retry[key] = (op, ops)
-                        errors.append(exc)
-                    except Exception as exc:
-                        log.error("dropping %d pending updates of %s that cannot be written: %r",
-                                  len(ops), key, exc)
-                        errors.append(exc)
-            finally:
-                with self._ops_lock:
-                    for key, (op, ops) in retry.items():
-                        self._pending[key] = ops + self._pending.get(key, [])
-                        self._retrying[key] = (op, len(ops))
-                        self._count += len(ops)
-                    self._inflight = {}
-                    if not self._pending:
-                        _LIVE.discard(self)  # nothing left to lose: may be collected again
-            if errors:
-                raise errors[0]
-            return written
+        written = 0
+        errors: list[Exception] = []
+        with self._flushing:
+            for key in self.keys():
+                with self._lock:
+                    ops = self._pending.pop(key, None)
+                    if not ops:
+                        continue
+                    self._count -= len(ops)
+                    retry = self._retrying.pop(key, None)
+                    self._inflight.add(key)
+                    self._generation += 1
+                try:
+                    written += self._write(key, ops, retry, errors)
+                finally:
+                    with self._lock:
+                        self._inflight.discard(key)
+                        self._generation += 1
+                        self._written.notify_all()
+        if errors:
+            raise errors[0]
+        return written
+
+    def _write(
+        self, key: str, ops: list[Update], retry: tuple[BatchId, int] | None, errors: list[Exception]
+    ) -> int:
+        """Write one site's ``ops``; what cannot be written now goes back to pending."""
+        written = 0
+        batch, size = retry or (self._batch(), len(ops))
+        try:
+            while ops:
+                try:
+                    self.store.update(key, coalesce(ops[:size]), batch)
+                except OSError:  # includes LockTimeout and BackendUnavailable: try again later
+                    raise
+                except Exception as exc:
+                    if size > 1:  # find the update that cannot be written; keep the others
+                        batch, size = self._batch(), 1
+                        continue
+                    log.error("dropping a pending update of %s that cannot be written: %r (%r)",
+                              key, ops[0], exc)
+                    errors.append(exc)
+                else:
+                    written += size
+                ops = ops[size:]
+                batch, size = self._batch(), len(ops)
+        except BaseException as exc:  # OSError, or an interrupt: keep what was not written
+            self._requeue(key, ops, batch, size)
+            if not isinstance(exc, OSError):
+                raise
+            errors.append(exc)
+        return written
+
+    def _requeue(self, key: str, ops: list[Update], batch: BatchId, size: int) -> None:
+        with self._lock:
+            self._pending[key] = ops + self._pending.get(key, [])
+            self._retrying[key] = (batch, size)
+            self._count += len(ops)
+        _FLUSHER.schedule(self)
+
+    def _batch(self) -> BatchId:
+        self._seq += 1
+        return BatchId(self.client, self._seq)
 
     def close(self) -> None:
-        """Stop the flusher thread, then flush what is left. A later update starts a new one."""
-        with self._started:
-            thread, self._thread = self._thread, None
-            stop, self._stop = self._stop, threading.Event()
-        stop.set()
-        if thread is not None and thread is not threading.current_thread():
-            thread.join()
+        """Flush what is left. A later update is flushed as before."""
         self.flush()
 
-    def _ensure_thread(self) -> None:
-        if self._thread is not None:
-            return
-        with self._started:
+
+class _Flusher:
+    """The one thread of a process that flushes every buffer with pending updates when due."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._due: dict[WriteBehind, float] = {}  # strong references: see the module docstring
+        self._thread: threading.Thread | None = None
+
+    def after_fork(self) -> None:
+        # A forked child owns none of the parent's buffers (each resets its own), nor its thread.
+        self._cond = threading.Condition()
+        self._due = {}
+        self._thread = None
+
+    def schedule(self, buffer: WriteBehind) -> None:
+        with self._cond:
+            if buffer not in self._due:
+                self._due[buffer] = time.monotonic() + buffer.interval
+                self._cond.notify()
             if self._thread is None:
-                self._thread = threading.Thread(
-                    target=_run, args=(weakref.ref(self), self._stop, self.interval),
-                    name="sitememory-flusher", daemon=True,
-                )
+                self._thread = threading.Thread(target=self._run, name="sitememory-flusher",
+                                                daemon=True)
                 self._thread.start()
 
+    def buffers(self) -> list[WriteBehind]:
+        with self._cond:
+            return list(self._due)
 
-def _run(ref: weakref.ref[WriteBehind], stop: threading.Event, interval: float) -> None:
-    # Holds only a weak reference between rounds, so an unclosed memory can still be collected.
-    while not stop.wait(interval):
-        owner = ref()
-        if owner is None:
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                if not self._due:
+                    self._cond.wait(60.0)
+                    if not self._due:
+                        self._thread = None  # idle: the next schedule() starts another
+                        return
+                    continue
+                buffer, when = min(self._due.items(), key=lambda item: item[1])
+                delay = when - time.monotonic()
+                if delay > 0:
+                    self._cond.wait(delay)
+                    continue
+                del self._due[buffer]
+            try:
+                buffer.flush()
+            except Exception:
+                log.exception("write-behind flush failed; updates that failed transiently are retried")
+            finally:
+                del buffer
+
+
+_FLUSHER = _Flusher()
+
+
+def flush_all(why: str) -> None:
+    """Flush every buffer with pending updates (the process is ending)."""
+    for buffer in _FLUSHER.buffers():
+        try:
+            buffer.flush()
+        except Exception:
+            log.exception("write-behind flush %s failed: %d updates lost", why, len(buffer))
+
+
+atexit.register(flush_all, "at exit")
+
+
+def _after_fork_in_child() -> None:
+    _FLUSHER.after_fork()
+    global _exit_hook_pid
+    _exit_hook_pid = 0
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+_exit_hook_pid = 0
+
+
+def register_exit_hook() -> None:
+    """In a multiprocessing worker, flush when it ends: ``fork`` and ``forkserver`` workers end
+    in ``os._exit`` after multiprocessing's own exit function, so ``atexit`` never runs there."""
+    global _exit_hook_pid
+    if _exit_hook_pid == os.getpid():
+        return
+    _exit_hook_pid = os.getpid()
+    util = sys.modules.get("multiprocessing.util")
+    if util is not None:  # a multiprocessing worker has imported it before running our code
+        util.Finalize(None, flush_all, args=("as the worker ended",), exitpriority=100)
+
+
+def _install_sigterm_flush() -> None:
+    """Flush pending updates on SIGTERM, then die of it as before, if nobody else handles it."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    try:
+        if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
             return
-        try:
-            owner.flush()
-        except Exception:
-            log.exception("write-behind flush failed; updates that failed transiently are retried")
-        del owner
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main interpreter
+        return
 
 
-# Buffers with pending updates, held strongly until flushed: flushed by one exit handler. A
-# forked child owns none of them (each memory resets its own buffer, see SiteMemory).
-_LIVE: set[WriteBehind] = set()
-os.register_at_fork(after_in_child=_LIVE.clear)
-
-
-@atexit.register
-def _flush_at_exit() -> None:
-    for owner in list(_LIVE):
-        try:
-            owner.flush()
-        except Exception:
-            log.exception("write-behind flush at exit failed: %d updates lost", len(owner))
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # On a thread of its own: the main thread, interrupted here, may hold a lock a flush needs.
+    flusher = threading.Thread(target=flush_all, args=("on SIGTERM",), daemon=True)
+    flusher.start()
+    flusher.join(SIGTERM_GRACE)
+    os.kill(os.getpid(), signal.SIGTERM)

@@ -1,0 +1,315 @@
+"""Visit counts per store, so that knowledge merged between stores never counts a visit twice.
+
+Every store has an *origin* id (kept with its format marker). A store counts the visits it
+records under its own origin in the site's ledger: visits, successes, failures, measured load
+times, the last load times and outcomes, and when its first and last visits were. Only that store
+changes its own entry, one update at a time, so of two copies of an entry the one that counted
+more is the later one. Merging two documents takes the later entry per origin: a state-based
+CRDT (a grow-only counter per replica). Importing an export again, an older one, or one that went
+round through another store changes nothing.
+
+Forgetting a site cannot lower a counter (the merge would undo it): it records, per origin, what
+had been counted when it happened (``forgotten``), and what is visible is the difference. So a
+forget travels with the document, and what other stores counted after it stays.
+
+A ledger keeps at most :data:`~.bounds.MAX_ORIGINS` origins; merging more folds the least recently
+active ones into one entry, ``*``, whose fields merge by maximum (an import of a folded store is
+then not counted again, but no longer added either).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from types import MappingProxyType
+from typing import Any
+
+from .bounds import MAX_ORIGINS
+
+#: How many recent load times a profile keeps for its mean and percentiles.
+LOAD_WINDOW = 100
+#: How many recent visit outcomes a profile keeps for its recent failure rate.
+RECENT_WINDOW = 20
+#: The entry that folded origins are counted in.
+FOLDED = "*"
+#: Most origin ids remembered as folded (each one 16 to 21 characters).
+MAX_FOLDED = 1024
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+def v1_origin(domain: str, first_visit: float | None) -> str:
+    """The origin of counts from a version-1 document or the seed's format, which name no store.
+
+    A site's first visit stays the same in every copy of one store's document, so copies of it
+    (an old export, the same store upgraded) share the origin and are not counted twice."""
+    digest = hashlib.blake2b(f"{domain} {first_visit!r}".encode(), digest_size=8).hexdigest()
+    return f"v1-{digest}"
+
+
+@dataclass(frozen=True)
+class Counts:
+    """What an origin had counted of a site when it was forgotten."""
+
+    visits: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    measured: int = 0
+
+    def join(self, other: Counts) -> Counts:
+        return Counts(max(self.visits, other.visits), max(self.succeeded, other.succeeded),
+                      max(self.failed, other.failed), max(self.measured, other.measured))
+
+
+_NONE = Counts()
+
+
+@dataclass(frozen=True)
+class OriginVisits:
+    """One origin's count of a site's visits, with its recent load times (ms) and outcomes."""
+
+    visits: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    #: Visits whose duration is a load time (successes and timeouts).
+    measured: int = 0
+    first_visit: float | None = None
+    last_visit: float | None = None
+    load_times_ms: tuple[int, ...] = ()
+    recent_outcomes: tuple[bool, ...] = ()
+
+    def counts(self) -> Counts:
+        return Counts(self.visits, self.succeeded, self.failed, self.measured)
+
+    def order(self) -> tuple[Any, ...]:
+        """A total order in which, for one origin's history, later states come later."""
+        return (self.visits, self.measured, self.succeeded, self.failed,
+                _time(self.last_visit), -_time(self.first_visit, 0.0), self.load_times_ms,
+                self.recent_outcomes)
+
+    def record(self, visits: Iterable[tuple[float, bool, int | None]], seen: Counts) -> OriginVisits:
+        """This entry after ``visits`` (time, ok, load time in ms or ``None``); ``seen`` is what
+        was forgotten of it, so the first visit after a forget starts ``first_visit`` anew."""
+        count, ok, measured = self.visits, self.succeeded, self.measured
+        first, last = self.first_visit, self.last_visit
+        loads = list(self.load_times_ms)
+        outcomes = list(self.recent_outcomes)
+        for at, success, millis in visits:
+            first = at if count <= seen.visits or first is None else min(first, at)
+            last = at if last is None else max(last, at)
+            count += 1
+            ok += success
+            outcomes.append(success)
+            if millis is not None:
+                measured += 1
+                loads.append(millis)
+        return OriginVisits(count, ok, self.failed + (count - self.visits) - (ok - self.succeeded),
+                            measured, first, last, tuple(loads[-LOAD_WINDOW:]),
+                            tuple(outcomes[-RECENT_WINDOW:]))
+
+    def visible(self, seen: Counts) -> OriginVisits:
+        """What is left of this entry once ``seen`` is forgotten."""
+        if seen == _NONE:
+            return self
+        visits = max(0, self.visits - seen.visits)
+        measured = max(0, self.measured - seen.measured)
+        return OriginVisits(
+            visits, max(0, self.succeeded - seen.succeeded), max(0, self.failed - seen.failed),
+            measured, self.first_visit if visits else None, self.last_visit if visits else None,
+            self.load_times_ms[max(0, len(self.load_times_ms) - measured):] if measured else (),
+            self.recent_outcomes[max(0, len(self.recent_outcomes) - visits):] if visits else (),
+        )
+
+
+def _time(value: float | None, default: float = float("-inf")) -> float:
+    return default if value is None else value
+
+
+@dataclass(frozen=True)
+class Totals:
+    """A ledger summed over its origins: what a profile shows."""
+
+    visits: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    first_visit: float | None = None
+    load_times: tuple[float, ...] = ()
+    recent_outcomes: tuple[bool, ...] = ()
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """A site's visits per origin, what was forgotten of them, and when."""
+
+    origins: Mapping[str, OriginVisits] = field(default_factory=lambda: _EMPTY)
+    forgotten: Mapping[str, Counts] = field(default_factory=lambda: _EMPTY)
+    forgotten_at: float | None = None
+    folded: frozenset[str] = frozenset()
+
+    def record(self, origin: str, visits: Iterable[tuple[float, bool, int | None]]) -> Ledger:
+        seen = self.forgotten.get(origin, _NONE)
+        entry = self.origins.get(origin, OriginVisits()).record(visits, seen)
+        # A store folded away by a merge counts anew; what it counted before is in ``*``.
+        return Ledger(MappingProxyType({**self.origins, origin: entry}), self.forgotten,
+                      self.forgotten_at, self.folded - {origin})
+
+    def forget(self, at: float) -> Ledger:
+        """Everything counted so far forgotten, at ``at``."""
+        forgotten = dict(self.forgotten)
+        for origin, entry in self.origins.items():
+            forgotten[origin] = forgotten.get(origin, _NONE).join(entry.counts())
+        return Ledger(self.origins, MappingProxyType(forgotten),
+                      at if self.forgotten_at is None else max(at, self.forgotten_at), self.folded)
+
+    def join(self, other: Ledger) -> Ledger:
+        """Both ledgers' knowledge: per origin the later entry; commutative and idempotent."""
+        folded = self.folded | other.folded
+        origins: dict[str, OriginVisits] = {}
+        for name in sorted(self.origins.keys() | other.origins.keys()):
+            if name in folded:
+                continue
+            a, b = self.origins.get(name), other.origins.get(name)
+            if a is None or b is None:
+                origins[name] = a or b  # type: ignore[assignment]
+            elif name == FOLDED:
+                origins[name] = _joined_fold(a, b)
+            else:
+                origins[name] = a if a.order() >= b.order() else b
+        forgotten: dict[str, Counts] = {}
+        for name in sorted(self.forgotten.keys() | other.forgotten.keys()):
+            if name not in folded:
+                forgotten[name] = self.forgotten.get(name, _NONE).join(other.forgotten.get(name, _NONE))
+        at = [t for t in (self.forgotten_at, other.forgotten_at) if t is not None]
+        return Ledger(MappingProxyType(origins), MappingProxyType(forgotten),
+                      max(at) if at else None, folded).bounded()
+
+    def bounded(self) -> Ledger:
+        """At most :data:`MAX_ORIGINS` origins: the least recently active folded into ``*``."""
+        if len(self.origins) <= MAX_ORIGINS:
+            return self
+        named = sorted((o for o in self.origins if o != FOLDED),
+                       key=lambda o: (_time(self.origins[o].last_visit), o))
+        fold = named[: len(self.origins) - MAX_ORIGINS + (FOLDED not in self.origins)]
+        total = self.origins.get(FOLDED, OriginVisits())
+        for name in fold:
+            seen = self.origins[name].visible(self.forgotten.get(name, _NONE))
+            total = _added(total, seen)
+        origins = {o: e for o, e in self.origins.items() if o not in fold}
+        origins[FOLDED] = total
+        forgotten = {o: c for o, c in self.forgotten.items() if o not in fold}
+        folded = sorted(self.folded | set(fold))[-MAX_FOLDED:]
+        return Ledger(MappingProxyType(origins), MappingProxyType(forgotten), self.forgotten_at,
+                      frozenset(folded))
+
+    @cached_property
+    def totals(self) -> Totals:
+        """The visible sums; windows joined oldest origin first and cut to their lengths."""
+        parts = sorted(
+            ((o, e.visible(self.forgotten.get(o, _NONE))) for o, e in self.origins.items()),
+            key=lambda item: (_time(item[1].last_visit), item[0]),
+        )
+        live = [e for _, e in parts]
+        firsts = [e.first_visit for e in live if e.first_visit is not None]
+        first = min(firsts) if firsts else None
+        if first is not None and self.forgotten_at is not None:
+            first = max(first, self.forgotten_at)
+        loads = [ms for e in live for ms in e.load_times_ms][-LOAD_WINDOW:]
+        return Totals(
+            visits=sum(e.visits for e in live),
+            succeeded=sum(e.succeeded for e in live),
+            failed=sum(e.failed for e in live),
+            first_visit=first,
+            load_times=tuple(ms / 1000 for ms in loads),
+            recent_outcomes=tuple(ok for e in live for ok in e.recent_outcomes)[-RECENT_WINDOW:],
+        )
+
+    # -- JSON --------------------------------------------------------------------------------
+
+    def to_json(self) -> dict[str, Any]:
+        """The document fields of this ledger (``visits``, and ``forgotten`` ones if any)."""
+        doc: dict[str, Any] = {"visits": {o: _entry_json(e) for o, e in self.origins.items()}}
+        if self.forgotten or self.forgotten_at is not None:
+            doc["forgotten"] = {o: _counts_json(c) for o, c in self.forgotten.items()}
+            doc["forgotten_at"] = self.forgotten_at
+        if self.folded:
+            doc["folded_origins"] = sorted(self.folded)
+        return doc
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any], number: Any, count: Any, time: Any) -> Ledger:
+        """The ledger of a document's fields, lenient as all reading is: junk is skipped.
+
+        ``count``, ``number`` and ``time`` read a count, a number and a timestamp (or ``None``).
+        """
+        visits = doc.get("visits")
+        origins = {
+            str(o): _entry(e, number, count, time)
+            for o, e in (visits.items() if isinstance(visits, Mapping) else ())
+            if isinstance(e, Mapping)
+        }
+        forgotten_doc = doc.get("forgotten")
+        forgotten = {
+            str(o): Counts(count(c.get("visits")), count(c.get("succeeded")), count(c.get("failed")),
+                           count(c.get("measured")))
+            for o, c in (forgotten_doc.items() if isinstance(forgotten_doc, Mapping) else ())
+            if isinstance(c, Mapping)
+        }
+        folded = doc.get("folded_origins")
+        return cls(
+            MappingProxyType(origins), MappingProxyType(forgotten), time(doc.get("forgotten_at")),
+            frozenset(str(o) for o in folded) if isinstance(folded, list) else frozenset(),
+        ).bounded()
+
+
+def _joined_fold(a: OriginVisits, b: OriginVisits) -> OriginVisits:
+    """Folded entries come from different histories: the field-wise maximum never counts twice."""
+    window = a if a.order() >= b.order() else b
+    firsts = [t for t in (a.first_visit, b.first_visit) if t is not None]
+    lasts = [t for t in (a.last_visit, b.last_visit) if t is not None]
+    return OriginVisits(max(a.visits, b.visits), max(a.succeeded, b.succeeded), max(a.failed, b.failed),
+                        max(a.measured, b.measured), min(firsts) if firsts else None,
+                        max(lasts) if lasts else None, window.load_times_ms, window.recent_outcomes)
+
+
+def _added(a: OriginVisits, b: OriginVisits) -> OriginVisits:
+    firsts = [t for t in (a.first_visit, b.first_visit) if t is not None]
+    lasts = [t for t in (a.last_visit, b.last_visit) if t is not None]
+    return OriginVisits(a.visits + b.visits, a.succeeded + b.succeeded, a.failed + b.failed,
+                        a.measured + b.measured, min(firsts) if firsts else None,
+                        max(lasts) if lasts else None, (a.load_times_ms + b.load_times_ms)[-LOAD_WINDOW:],
+                        (a.recent_outcomes + b.recent_outcomes)[-RECENT_WINDOW:])
+
+
+def _entry_json(e: OriginVisits) -> dict[str, Any]:
+    return {
+        "visits": e.visits, "succeeded": e.succeeded, "failed": e.failed, "measured": e.measured,
+        "first_visit": e.first_visit, "last_visit": e.last_visit,
+        "load_times_ms": list(e.load_times_ms),
+        "recent_outcomes": "".join("1" if ok else "0" for ok in e.recent_outcomes),
+    }
+
+
+def _counts_json(c: Counts) -> dict[str, int]:
+    return {"visits": c.visits, "succeeded": c.succeeded, "failed": c.failed, "measured": c.measured}
+
+
+def _entry(e: Mapping[str, Any], number: Any, count: Any, time: Any) -> OriginVisits:
+    loads = e.get("load_times_ms")
+    millis = tuple(
+        round(n) for v in (loads if isinstance(loads, list) else ())
+        if (n := number(v)) is not None and n >= 0
+    )[-LOAD_WINDOW:]
+    return OriginVisits(
+        count(e.get("visits")), count(e.get("succeeded")), count(e.get("failed")),
+        count(e.get("measured")), time(e.get("first_visit")), time(e.get("last_visit")), millis,
+        outcomes(e.get("recent_outcomes")),
+    )
+
+
+def outcomes(value: Any) -> tuple[bool, ...]:
+    """Outcomes from their stored form, ``"1"`` a success and ``"0"`` a failure, oldest first."""
+    if not isinstance(value, str):
+        return ()
+    return tuple(ch == "1" for ch in value if ch in "01")[-RECENT_WINDOW:]

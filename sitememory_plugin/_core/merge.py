@@ -1,0 +1,178 @@
+"""Merging two documents of one site (import, migrate): the same result in any order, any number
+of times.
+
+The merge is a join: commutative, associative and idempotent, as state-based CRDTs are, so that
+importing an export again, an older export, or a copy that went round through another store
+changes nothing. Visits merge per store (:mod:`.ledger`): exact. Everything else merges by
+maximum and by recency: a selector candidate's successes and failures, a quirk's occurrences and
+a pattern's times cached take the larger count (never counted twice, though counts two stores
+made independently are not added), and texts, orders and actions come from the entry confirmed
+last. Ties are broken by comparing the entries' JSON, so that neither side is favoured.
+Knowledge older than a forget that either side knows of is dropped.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import replace
+from types import MappingProxyType
+from typing import Any, TypeVar
+
+from .bounds import MAX_CANDIDATES, MAX_PATTERNS, MAX_PURPOSES, MAX_QUIRKS
+from .models import ActionPattern, CandidateStats, Quirk, Selector, SiteProfile, freeze, thaw
+
+T = TypeVar("T")
+
+
+def merge(a: SiteProfile, b: SiteProfile) -> SiteProfile:
+    """Both states' knowledge of one site."""
+    ledger = a.visits_ledger().join(b.visits_ledger())
+    cut = ledger.forgotten_at
+    last = _later(a, b, lambda p: (p.last_visit, p.last_status, p.last_error, dict(p.last_timings)),
+                  lambda p: p.last_visit)
+    newer = _later(a, b, _document, _activity)
+    quirks = _union({q.description: q for q in a.quirks}, {q.description: q for q in b.quirks}, _quirk)
+    merged = SiteProfile(
+        domain=a.domain,
+        last_visit=last.last_visit,
+        last_status=last.last_status,
+        last_error=last.last_error,
+        last_timings=last.last_timings,
+        selectors=_bounded(_since(_union(dict(a.selectors), dict(b.selectors), _selector), cut,
+                                  lambda s: s.updated_at), MAX_PURPOSES, lambda s: s.updated_at),
+        quirks=tuple(_bounded(_since(quirks, cut, lambda q: q.last_seen), MAX_QUIRKS,
+                              lambda q: q.last_seen).values()),
+        patterns=_bounded(_since(_union(dict(a.patterns), dict(b.patterns), _pattern), cut,
+                                 lambda p: p.updated_at), MAX_PATTERNS, lambda p: p.updated_at),
+        extra=freeze({**thaw(_older(a, b, newer).extra), **thaw(newer.extra)}),
+    ).with_ledger(ledger)
+    if cut is not None and merged.last_visit is not None and merged.last_visit < cut:
+        merged = replace(merged, last_visit=None, last_status=None, last_error=None,
+                         last_timings=MappingProxyType({}))
+    if (a.gone or b.gone) and not has_knowledge(merged):
+        merged = replace(merged, gone=True, extra=MappingProxyType({}))
+    return merged
+
+
+def has_knowledge(p: SiteProfile) -> bool:
+    """Whether a profile knows anything about its site."""
+    return bool(p.visit_count or p.selectors or p.quirks or p.patterns)
+
+
+def equivalent(a: SiteProfile, b: SiteProfile) -> bool:
+    """Whether two profiles hold the same knowledge (in whatever order)."""
+    return _canonical(_sorted(a.to_dict())) == _canonical(_sorted(b.to_dict()))
+
+
+def _sorted(doc: dict[str, Any]) -> dict[str, Any]:
+    doc["quirks"] = sorted(doc.get("quirks", []), key=lambda q: str(q.get("description")))
+    return doc
+
+
+def _selector(a: Selector, b: Selector) -> Selector:
+    newer = _later(a, b, lambda s: s.to_dict(), lambda s: s.updated_at)
+    older = _older(a, b, newer)
+    order = [*newer.ranked(), *sorted(set(older.ranked()) - set(newer.ranked()))][:MAX_CANDIDATES]
+    stats: dict[str, CandidateStats] = {}
+    for name in order:
+        x, y = newer.candidates.get(name), older.candidates.get(name)
+        if x is None or y is None:
+            found = x or y
+            if found is not None:
+                stats[name] = found
+        else:
+            stats[name] = CandidateStats(max(x.ok, y.ok), max(x.failed, y.failed), x.streak)
+    return Selector(
+        newer.purpose, order[0], tuple(order[1:]),
+        max(a.success_count, b.success_count), max(a.failure_count, b.failure_count),
+        MappingProxyType(stats), _max(a.updated_at, b.updated_at),
+        freeze({**thaw(older.extra), **thaw(newer.extra)}),
+    )
+
+
+def _quirk(a: Quirk, b: Quirk) -> Quirk:
+    newer = _later(a, b, lambda q: q.to_dict(), lambda q: q.last_seen)
+    older = _older(a, b, newer)
+    return Quirk(
+        newer.description,
+        newer.workaround if newer.workaround is not None else older.workaround,
+        max(a.occurrences, b.occurrences),
+        _min(a.first_seen, b.first_seen),
+        _max(a.last_seen, b.last_seen),
+        freeze({**thaw(older.extra), **thaw(newer.extra)}),
+    )
+
+
+def _pattern(a: ActionPattern, b: ActionPattern) -> ActionPattern:
+    newer = _later(a, b, lambda p: p.to_dict(), lambda p: p.updated_at)
+    older = _older(a, b, newer)
+    return ActionPattern(
+        newer.task_type, newer.actions, max(a.times_cached, b.times_cached),
+        _min(a.created_at, b.created_at), _max(a.updated_at, b.updated_at),
+        freeze({**thaw(older.extra), **thaw(newer.extra)}),
+    )
+
+
+def _union(a: dict[str, T], b: dict[str, T], join: Any) -> dict[str, T]:
+    out: dict[str, T] = {}
+    for name in sorted(a.keys() | b.keys()):
+        x, y = a.get(name), b.get(name)
+        out[name] = join(x, y) if x is not None and y is not None else x or y  # type: ignore[assignment]
+    return out
+
+
+def _since(entries: dict[str, T], cut: float | None, when: Any) -> dict[str, T]:
+    """The entries confirmed at or after a forget at ``cut`` (an entry of unknown time is older)."""
+    if cut is None:
+        return entries
+    return {k: v for k, v in entries.items() if when(v) is not None and when(v) >= cut}
+
+
+def _bounded(entries: dict[str, T], limit: int, when: Any) -> Mapping[str, T]:
+    """At most ``limit`` entries, the most recently confirmed (ties: by name)."""
+    if len(entries) > limit:
+        keep = sorted(entries, key=lambda k: (_recency(when(entries[k])), k))[-limit:]
+        entries = {k: entries[k] for k in sorted(keep)}
+    return MappingProxyType(entries)
+
+
+def _later(a: T, b: T, content: Any, when: Any) -> T:
+    """The one of ``a`` and ``b`` confirmed last; a tie goes to the larger JSON, on either side."""
+    ka, kb = _recency(when(a)), _recency(when(b))
+    if ka != kb:
+        return a if ka > kb else b
+    ja, jb = _canonical(content(a)), _canonical(content(b))
+    return a if ja >= jb else b
+
+
+def _older(a: T, b: T, newer: T) -> T:
+    return b if newer is a else a
+
+
+def _document(p: SiteProfile) -> dict[str, Any]:
+    return thaw(p.extra)  # type: ignore[no-any-return]
+
+
+def _activity(p: SiteProfile) -> float | None:
+    times = [p.last_visit, *(s.updated_at for s in p.selectors.values()),
+             *(q.last_seen for q in p.quirks), *(t.updated_at for t in p.patterns.values())]
+    known = [t for t in times if t is not None]
+    return max(known) if known else None
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def _recency(at: float | None) -> float:
+    return float("-inf") if at is None else at
+
+
+def _max(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else max(a, b)
+
+
+def _min(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else min(a, b)
+

@@ -1,0 +1,190 @@
+"""Strict checks of a site document that comes from outside the store (an import).
+
+Reading what the store holds is lenient (:mod:`.documents` repairs what it can); a file handed to
+``import`` is checked first, whole, so that a bad line is refused with its field named and nothing
+is written. Every known field must have its type and range; values JSON cannot carry (NaN, lone
+surrogates) are refused anywhere. Texts and collections over the bounds are accepted and cut on
+the way in, as the store's own documents from before the bounds are.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from .errors import StoreFormatError
+from .models import FORMAT, FORMAT_VERSION
+
+Check = Callable[[Any], str | None]
+
+
+def check_document(doc: Any) -> None:
+    """Raise :class:`StoreFormatError` naming the first field of ``doc`` that is not valid."""
+    if not isinstance(doc, dict):
+        raise StoreFormatError(f"a site document is a JSON object, not {type(doc).__name__}")
+    _values(doc, "")
+    if doc.get("format", FORMAT) != FORMAT:
+        raise StoreFormatError(f"format: not {FORMAT!r}")
+    version = doc.get("version", 1)
+    if type(version) is float and version.is_integer():
+        version = int(version)
+    if type(version) is not int or not 1 <= version <= FORMAT_VERSION:
+        raise StoreFormatError(f"version: {version!r} is not a version this library reads "
+                               f"(1 to {FORMAT_VERSION})")
+    fields: dict[str, Check] = {
+        "domain": _text, "last_visit": _time, "last_status": _status, "last_error": _optional_text,
+        "last_timings": _each(_name_ok, _seconds), "selectors": _each(_name_ok, _selector),
+        "quirks": _list(_quirk), "patterns": _each(_name_ok, _pattern), "gone": _bool,
+    }
+    if version == 1:
+        fields.update(visit_count=_count, success_count=_count, failure_count=_count,
+                      first_visit=_time, load_times_ms=_list(_millis), recent_outcomes=_outcomes)
+    else:
+        fields.update(visits=_each(_name_ok, _origin), forgotten=_each(_name_ok, _forgotten),
+                      forgotten_at=_time, folded_origins=_list(_text))
+    if "domain" not in doc:
+        raise StoreFormatError("domain: missing")
+    for name, check in fields.items():
+        if name in doc:
+            _raise(name, check(doc[name]))
+
+
+def _raise(path: str, problem: str | None) -> None:
+    if problem is not None:
+        raise StoreFormatError(f"{path}{'' if problem.startswith(('.', '[')) else ': '}{problem}")
+
+
+def _values(value: Any, path: str) -> None:
+    """Refuse NaN, infinities and lone surrogates anywhere (iteratively: values may nest deep)."""
+    stack: list[tuple[Any, str]] = [(value, path)]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, dict):
+            for k, v in item.items():
+                if not _encodes(k):
+                    raise StoreFormatError(f"{where or 'document'}: a key has a lone surrogate")
+                stack.append((v, f"{where}.{k}" if where else k))
+        elif isinstance(item, list):
+            stack.extend((v, f"{where}[{i}]") for i, v in enumerate(item))
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise StoreFormatError(f"{where}: {item!r} is not a number JSON can store")
+        elif isinstance(item, str) and not _encodes(item):
+            raise StoreFormatError(f"{where}: text with a lone surrogate")
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+# -- checks: each returns None when the value is valid, else what is wrong ------------------
+
+
+def _text(v: Any) -> str | None:
+    return None if isinstance(v, str) and v else "must be a non-empty string"
+
+
+def _optional_text(v: Any) -> str | None:
+    return None if v is None or isinstance(v, str) else "must be a string or null"
+
+
+def _name_ok(v: str) -> str | None:
+    return None if v.strip() else "a name must not be empty"
+
+
+def _bool(v: Any) -> str | None:
+    return None if isinstance(v, bool) else "must be true or false"
+
+
+def _count(v: Any) -> str | None:
+    return None if type(v) is int and v >= 0 else "must be an integer >= 0"
+
+
+def _positive(v: Any) -> str | None:
+    return None if type(v) is int and v >= 1 else "must be an integer >= 1"
+
+
+def _number(v: Any) -> bool:
+    return type(v) in (int, float) and math.isfinite(v)
+
+
+def _time(v: Any) -> str | None:
+    return None if v is None or (_number(v) and v >= 0) else "must be a time in seconds or null"
+
+
+def _seconds(v: Any) -> str | None:
+    return None if _number(v) and v >= 0 else "must be a number of seconds >= 0"
+
+
+def _millis(v: Any) -> str | None:
+    return None if _number(v) and v >= 0 else "must be milliseconds >= 0"
+
+
+def _status(v: Any) -> str | None:
+    return None if v is None or (type(v) is int and 0 <= v <= 999) else "must be an HTTP status or null"
+
+
+def _outcomes(v: Any) -> str | None:
+    return None if isinstance(v, str) and set(v) <= {"0", "1"} else 'must be a string of "0" and "1"'
+
+
+def _list(item: Check) -> Check:
+    def check(v: Any) -> str | None:
+        if not isinstance(v, list):
+            return "must be a list"
+        for i, x in enumerate(v):
+            if (problem := item(x)) is not None:
+                return f"[{i}]{'' if problem.startswith('.') else ': '}{problem}"
+        return None
+    return check
+
+
+def _each(name: Callable[[str], str | None], item: Check) -> Check:
+    def check(v: Any) -> str | None:
+        if not isinstance(v, dict):
+            return "must be an object"
+        for k, x in v.items():
+            problem = name(k) or item(x)
+            if problem is not None:
+                return f".{k}{'' if problem.startswith('.') else ': '}{problem}"
+        return None
+    return check
+
+
+def _object(fields: Mapping[str, Check], required: tuple[str, ...] = ()) -> Check:
+    def check(v: Any) -> str | None:
+        if not isinstance(v, dict):
+            return "must be an object"
+        for name in required:
+            if name not in v:
+                return f".{name}: missing"
+        for name, field_check in fields.items():
+            if name in v and (problem := field_check(v[name])) is not None:
+                return f".{name}{'' if problem.startswith(('.', '[')) else ': '}{problem}"
+        return None
+    return check
+
+
+def _strings(v: Any) -> str | None:
+    if not isinstance(v, list) or not all(isinstance(x, str) and x for x in v):
+        return "must be a list of non-empty strings"
+    return None
+
+
+_candidate = _object({"ok": _count, "failed": _count, "streak": _count})
+_selector = _object({"primary": _text, "fallbacks": _strings, "success_count": _count,
+                     "failure_count": _count, "candidates": _each(_name_ok, _candidate),
+                     "updated_at": _time}, required=("primary",))
+_quirk = _object({"description": _text, "workaround": _optional_text, "occurrences": _positive,
+                  "first_seen": _time, "last_seen": _time}, required=("description",))
+_pattern = _object({"actions": lambda v: None if isinstance(v, list) else "must be a list",
+                    "times_cached": _positive, "created_at": _time, "updated_at": _time},
+                   required=("actions",))
+_counts = {"visits": _count, "succeeded": _count, "failed": _count, "measured": _count}
+_origin = _object({**_counts, "first_visit": _time, "last_visit": _time,
+                   "load_times_ms": _list(_millis), "recent_outcomes": _outcomes})
+_forgotten = _object(_counts)
