@@ -40,8 +40,8 @@ async def main() -> None:
     shop = f"http://127.0.0.1:{server.server_address[1]}"
 
     async with SiteMemory() as memory, async_playwright() as p:
-        # chromium_launch_options() finds Playwright's Chromium or the system's; p.chromium.launch() is
-        # enough after 'playwright install chromium'.
+        # chromium_launch_options() finds Playwright's Chromium or the system's, and keeps Chromium's
+        # sandbox on unless running as root (a bare p.chromium.launch() turns it off).
         browser = await p.chromium.launch(**chromium_launch_options())
         page = await browser.new_page()
         async with attach(page.context, memory) as site:

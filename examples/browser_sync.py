@@ -39,8 +39,8 @@ def main() -> None:
     shop = f"http://127.0.0.1:{server.server_address[1]}"
 
     with SiteMemory() as memory, sync_playwright() as p:
-        # chromium_launch_options() finds Playwright's Chromium or the system's; p.chromium.launch() is
-        # enough after 'playwright install chromium'.
+        # chromium_launch_options() finds Playwright's Chromium or the system's, and keeps Chromium's
+        # sandbox on unless running as root (a bare p.chromium.launch() turns it off).
         browser = p.chromium.launch(**chromium_launch_options())
         page = browser.new_page()
         with attach(page.context, memory) as site:

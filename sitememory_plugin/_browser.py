@@ -4,6 +4,7 @@ Playwright's own Chromium is used when it is installed; otherwise a system Chrom
 (``$SITEMEMORY_CHROMIUM``, ``/usr/bin/chromium`` ...) is passed as ``executable_path``.
 ``python -m sitememory_plugin._browser`` says which one, and installs Debian's ``chromium``
 when none is found and it runs as root (the setup of ``make test`` and ``make demo``).
+Chromium's sandbox stays on unless it cannot work (as root) or is asked off: :func:`launch_kwargs`.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ from typing import Any
 
 from ._apt import apt_install, can_install
 
+#: Flags for every launch. ``--no-sandbox`` is not one: :func:`launch_kwargs` leaves it to
+#: Playwright's ``chromium_sandbox`` option, so a caller who wants the sandbox gets it.
 CHROMIUM_ARGS: list[str] = [
-    # Containers and CI often run as root without user namespaces.
-    "--no-sandbox",
     "--disable-gpu",
     # Background fetches would add noise to request counts and slow startup offline.
     "--disable-background-networking",
@@ -131,13 +132,57 @@ def chromium_executable() -> str | None:
     raise RuntimeError(NOT_FOUND)
 
 
-def launch_kwargs() -> dict[str, Any]:
-    """Keyword arguments for ``chromium.launch()`` that work on this machine: headless, flags a
-    container needs, and the executable when Playwright's own Chromium is not installed.
+SANDBOX_ENV = "SITEMEMORY_CHROMIUM_SANDBOX"
+_ON = frozenset({"1", "true", "yes", "on"})
+_OFF = frozenset({"0", "false", "no", "off"})
+
+
+def _running_as_root() -> bool:
+    return sys.platform != "win32" and os.geteuid() == 0
+
+
+def sandbox_wanted(sandbox: bool | None = None) -> bool:
+    """Whether Chromium's sandbox should be on: ``sandbox`` when given, else
+    ``$SITEMEMORY_CHROMIUM_SANDBOX`` (``1``/``0``) when set, else on unless running as root
+    (euid 0), where Chromium refuses to start sandboxed.
+
+    :raises ValueError: ``$SITEMEMORY_CHROMIUM_SANDBOX`` is neither on nor off.
+    """
+    if sandbox is not None:
+        return sandbox
+    configured = os.environ.get(SANDBOX_ENV, "").strip().lower()
+    if configured in _ON:
+        return True
+    if configured in _OFF:
+        return False
+    if configured:
+        raise ValueError(f"{SANDBOX_ENV}={os.environ[SANDBOX_ENV]!r}: expected 1 (sandbox on) or 0 (off)")
+    return not _running_as_root()
+
+
+def launch_kwargs(*, sandbox: bool | None = None) -> dict[str, Any]:
+    """Keyword arguments for ``chromium.launch()`` that work on this machine: headless, quieter
+    startup, Chromium's sandbox where it can work, and the executable when Playwright's own
+    Chromium is not installed.
+
+    ``sandbox=None`` (the default) keeps the sandbox on unless ``$SITEMEMORY_CHROMIUM_SANDBOX=0``
+    or the process runs as root; ``True`` always asks for it (as root Chromium then refuses to
+    start: "Running as root without --no-sandbox is not supported"); ``False`` turns it off.
+    Where user namespaces are blocked (Ubuntu 23.10+ AppArmor for Playwright's own Chromium,
+    containers' seccomp) a sandboxed launch fails with "No usable sandbox!": allow them, or turn
+    the sandbox off. The choice travels as ``chromium_sandbox``; keep that key, since Playwright
+    adds ``--no-sandbox`` itself when it is missing or false.
+
+    :raises ValueError: ``$SITEMEMORY_CHROMIUM_SANDBOX`` is neither on nor off.
+    :raises RuntimeError: no Chromium found (the message says what to install).
 
     Public as :func:`sitememory_plugin.chromium_launch_options`.
     """
-    kwargs: dict[str, Any] = {"args": list(CHROMIUM_ARGS), "headless": True}
+    kwargs: dict[str, Any] = {
+        "args": list(CHROMIUM_ARGS),
+        "headless": True,
+        "chromium_sandbox": sandbox_wanted(sandbox),
+    }
     executable = chromium_executable()
     if executable is not None:
         kwargs["executable_path"] = executable
