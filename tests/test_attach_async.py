@@ -314,6 +314,25 @@ async def test_goto_waits_the_delay_a_plugin_asks_for(
     assert arrived - called >= 0.4
 
 
+async def test_goto_gives_playwright_the_default_adapted_timeout(
+    site: AsyncSite, context: BrowserContext, memory: SiteMemory, site_server: TestSite
+) -> None:
+    # README: 4 x the site's p95 load time, within 5-120 s, once 3 visits are measured; a
+    # timeout= you pass wins. Playwright's error names the timeout it was given.
+    context.set_default_navigation_timeout(1000)  # what Playwright uses when goto passes none
+    for _ in range(2):
+        await memory.record_visit(site_server.url(), 0.1, status=200)
+    with pytest.raises(PlaywrightTimeoutError, match="Timeout 1000ms exceeded"):
+        await site.goto(site_server.url("/slow?ms=1500"))  # 2 visits measured: not adapted
+    with TestSite() as other:
+        for _ in range(3):
+            await memory.record_visit(other.url(), 0.1, status=200)
+        with pytest.raises(PlaywrightTimeoutError, match="Timeout 5000ms exceeded"):
+            await site.goto(other.url("/slow?ms=5600"))  # 4 x 0.1 s, raised to the 5 s floor
+        with pytest.raises(PlaywrightTimeoutError, match="Timeout 800ms exceeded"):
+            await site.goto(other.url("/slow?ms=1500"), timeout=800)
+
+
 async def test_a_plugin_can_refuse_a_navigation(
     site: AsyncSite, plugins: pluggy.PluginManager, memory: SiteMemory, site_server: TestSite
 ) -> None:
