@@ -3,8 +3,10 @@
 ::
 
     with TestSite() as site:
+        started = time.monotonic()
         page.goto(site.url("/slow?ms=300"))
         assert site.hits("/slow") == 1
+        assert site.arrivals("/slow")[0] >= started  # time.monotonic() when the request arrived
 
 Routes: ``/``, ``/page/<any>``, ``/slow?ms=N``, ``/status/<code>``, ``/redirect?to=PATH``,
 ``/redirect-chain``, ``/flaky``, ``/form`` (markup set by ``site.version``), ``/results?q=``,
@@ -189,6 +191,7 @@ class TestSite:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._hits: Counter[str] = Counter()
+        self._arrivals: dict[str, list[float]] = {}
         self._version = 1
         self._closed = False
         self._server = _Server(self)
@@ -223,6 +226,12 @@ class TestSite:
         with self._lock:
             return self._hits[key]
 
+    def arrivals(self, path: str) -> list[float]:
+        """When each request to ``path`` arrived (``time.monotonic()``, query string ignored)."""
+        key = urlsplit(path).path or "/"
+        with self._lock:
+            return list(self._arrivals.get(key, ()))
+
     def close(self) -> None:
         """Stop serving and release the port; safe to call twice."""
         with self._lock:
@@ -251,7 +260,9 @@ class TestSite:
 
     def _record(self, path: str) -> int:
         """Count a request and return this path's count including it."""
+        arrived = time.monotonic()
         with self._lock:
+            self._arrivals.setdefault(path, []).append(arrived)
             self._hits[path] += 1
             return self._hits[path]
 

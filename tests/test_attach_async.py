@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -273,11 +274,63 @@ async def test_politeness_spaces_navigations_to_a_failing_site(
     spy = Spy()
     plugins.register(spy)
     for _ in range(3):
+        called = time.monotonic()
         await site.goto(site_server.url("/status/503"))
         await site.settle()
     delays = [o.delay for o in spy.options]
     assert delays[0] == 0  # nothing known of the site yet
     assert delays[-1] > 0.5  # failing: 1 s x a recent failure rate of 1, at least
+    assert site_server.arrivals("/status/503")[-1] - called >= delays[-1]  # and goto waited it
+
+
+async def test_overlapping_navigations_to_a_site_start_its_latency_apart(
+    site: AsyncSite, context: BrowserContext, memory: SiteMemory, site_server: TestSite
+) -> None:
+    for _ in range(3):
+        await memory.record_visit(site_server.url(), 0.5, status=200)
+    pages = [await context.new_page() for _ in range(2)]
+    called = time.monotonic()
+    await asyncio.gather(*(site.goto(site_server.url(f"/page/{i}"), page=p) for i, p in enumerate(pages)))
+    arrivals = sorted(site_server.arrivals("/page/0") + site_server.arrivals("/page/1"))
+    assert len(arrivals) == 2
+    assert arrivals[-1] - called >= 0.5  # the site's latency (p50) after the first one started
+
+
+async def test_goto_waits_the_delay_a_plugin_asks_for(
+    site: AsyncSite, context: BrowserContext, plugins: pluggy.PluginManager, site_server: TestSite
+) -> None:
+    class Patient:
+        @hookimpl
+        def sitememory_before_navigation(self, options: NavigationOptions) -> None:
+            options.delay = 0.4
+
+    # A page that has loaded the site already, so that the time measured below is the wait.
+    page = await context.new_page()
+    await site.goto(site_server.url("/page/first"), page=page)
+    plugins.register(Patient())
+    called = time.monotonic()
+    await site.goto(site_server.url("/page/later"), page=page)
+    (arrived,) = site_server.arrivals("/page/later")
+    assert arrived - called >= 0.4
+
+
+async def test_goto_gives_playwright_the_default_adapted_timeout(
+    site: AsyncSite, context: BrowserContext, memory: SiteMemory, site_server: TestSite
+) -> None:
+    # README: 4 x the site's p95 load time, within 5-120 s, once 3 visits are measured; a
+    # timeout= you pass wins. Playwright's error names the timeout it was given.
+    context.set_default_navigation_timeout(1000)  # what Playwright uses when goto passes none
+    for _ in range(2):
+        await memory.record_visit(site_server.url(), 0.1, status=200)
+    with pytest.raises(PlaywrightTimeoutError, match="Timeout 1000ms exceeded"):
+        await site.goto(site_server.url("/slow?ms=1500"))  # 2 visits measured: not adapted
+    with TestSite() as other:
+        for _ in range(3):
+            await memory.record_visit(other.url(), 0.1, status=200)
+        with pytest.raises(PlaywrightTimeoutError, match="Timeout 5000ms exceeded"):
+            await site.goto(other.url("/slow?ms=5600"))  # 4 x 0.1 s, raised to the 5 s floor
+        with pytest.raises(PlaywrightTimeoutError, match="Timeout 800ms exceeded"):
+            await site.goto(other.url("/slow?ms=1500"), timeout=800)
 
 
 async def test_a_plugin_can_refuse_a_navigation(

@@ -361,6 +361,7 @@ def test_politeness_spaces_navigations_to_a_failing_site(
     spy = Spy()
     plugins.register(spy)
     for _ in range(3):
+        called = time.monotonic()
         site.goto(site_server.url("/status/503"))
         site.settle()
     delays = [o.delay for o in spy.options]
@@ -369,6 +370,44 @@ def test_politeness_spaces_navigations_to_a_failing_site(
     # Failing: the starts of the last two navigations are 1 s x a failure rate of 1 apart, at
     # least (less a margin for the moment between the politeness hook and the spy).
     assert spy.times[-1] + delays[-1] - spy.times[-2] >= 0.9
+    assert site_server.arrivals("/status/503")[-1] - called >= delays[-1]  # and goto waited it
+
+
+def test_goto_waits_the_delay_a_plugin_asks_for(
+    site: SyncSite, context: BrowserContext, plugins: pluggy.PluginManager, site_server: TestSite
+) -> None:
+    class Patient:
+        @hookimpl
+        def sitememory_before_navigation(self, options: NavigationOptions) -> None:
+            options.delay = 0.4
+
+    # A page that has loaded the site already, so that the time measured below is the wait.
+    page = context.new_page()
+    site.goto(site_server.url("/page/first"), page=page)
+    plugins.register(Patient())
+    called = time.monotonic()
+    site.goto(site_server.url("/page/later"), page=page)
+    (arrived,) = site_server.arrivals("/page/later")
+    assert arrived - called >= 0.4
+
+
+def test_goto_gives_playwright_the_default_adapted_timeout(
+    site: SyncSite, context: BrowserContext, memory: SiteMemory, site_server: TestSite
+) -> None:
+    # README: 4 x the site's p95 load time, within 5-120 s, once 3 visits are measured; a
+    # timeout= you pass wins. Playwright's error names the timeout it was given.
+    context.set_default_navigation_timeout(1000)  # what Playwright uses when goto passes none
+    for _ in range(2):
+        memory.record_visit_sync(site_server.url(), 0.1, status=200)
+    with pytest.raises(PlaywrightTimeoutError, match="Timeout 1000ms exceeded"):
+        site.goto(site_server.url("/slow?ms=1500"))  # 2 visits measured: not adapted
+    with TestSite() as other:
+        for _ in range(3):
+            memory.record_visit_sync(other.url(), 0.1, status=200)
+        with pytest.raises(PlaywrightTimeoutError, match="Timeout 5000ms exceeded"):
+            site.goto(other.url("/slow?ms=5600"))  # 4 x 0.1 s, raised to the 5 s floor
+        with pytest.raises(PlaywrightTimeoutError, match="Timeout 800ms exceeded"):
+            site.goto(other.url("/slow?ms=1500"), timeout=800)
 
 
 def test_a_plugin_can_refuse_a_navigation(

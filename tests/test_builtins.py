@@ -27,6 +27,42 @@ def test_adaptive_timeout_is_a_bounded_multiple_of_p95() -> None:
         AdaptiveTimeouts(minimum=10, maximum=5)
 
 
+# The README: "4 x its p95 load time, within 5-120 s, once 3 visits are measured; a timeout= you
+# pass wins". Each case below breaks if one of those four numbers changes.
+@pytest.mark.parametrize(
+    ("load_times", "seconds"),
+    [
+        pytest.param((), None, id="nothing known"),
+        # 2 measured visits: too little known, however fast or slow.
+        pytest.param((0.1, 0.1), None, id="2 fast visits"),
+        pytest.param((40.0, 40.0), None, id="2 slow visits"),
+        pytest.param((0.1, 0.1, 0.1), 5.0, id="p95 0.1 s: 5 s floor"),
+        pytest.param((1.0, 1.0, 1.0), 5.0, id="p95 1 s: 5 s floor"),
+        pytest.param((1.5, 1.5, 1.5), 6.0, id="p95 1.5 s: 6 s"),
+        pytest.param((2.0, 2.0, 2.0), 8.0, id="p95 2 s: 8 s"),
+        pytest.param((0.5, 2.0, 1.0), 8.0, id="p95 of three is the slowest: 8 s"),
+        pytest.param((29.0, 29.0, 29.0), 116.0, id="p95 29 s: 116 s"),
+        pytest.param((31.0, 31.0, 31.0), 120.0, id="p95 31 s: 120 s cap"),
+        pytest.param((300.0, 300.0, 300.0), 120.0, id="p95 300 s: 120 s cap"),
+    ],
+)
+def test_adaptive_timeout_defaults_follow_the_documented_rule(
+    load_times: tuple[float, ...], seconds: float | None
+) -> None:
+    timeouts = AdaptiveTimeouts()
+    site = profile(load_times)
+    assert timeouts.timeout_for(site) == seconds
+    options = NavigationOptions()
+    timeouts.sitememory_before_navigation(site, options)
+    assert options.timeout == (None if seconds is None else seconds * 1000)  # Playwright's ms
+
+
+def test_adaptive_timeout_defaults_never_override_the_callers_timeout() -> None:
+    options = NavigationOptions(timeout=1234, explicit=frozenset({"timeout"}))
+    AdaptiveTimeouts().sitememory_before_navigation(profile((2.0, 2.0, 2.0)), options)
+    assert options.timeout == 1234
+
+
 def test_politeness_delay_follows_latency_and_failures() -> None:
     throttle = AutoThrottle(target_concurrency=2, failure_penalty=4, failure_backoff=1, max_delay=10)
     healthy, failing = profile((1.0, 1.0)), profile((1.0, 1.0), (False, True))

@@ -15,13 +15,40 @@ from .._core.models import SiteProfile
 from ..hookspecs import hookimpl
 from ._api import is_async
 
-_WORKAROUND = re.compile(r"^\s*(?:click|dismiss)\s*:?\s+(?P<selector>\S.*?)\s*$", re.IGNORECASE)
+_KEYWORD = re.compile(r"click|dismiss", re.IGNORECASE)
 
 
 def overlay_selector(workaround: str | None) -> str | None:
-    """The selector to click that a workaround names, or ``None`` if it names none."""
-    match = _WORKAROUND.match(workaround or "")
-    return match.group("selector") if match else None
+    r"""The selector to click that a workaround names, or ``None`` if it names none.
+
+    The workaround reads ``click`` or ``dismiss`` (any case), an optional colon, whitespace, then
+    the selector on one line; surrounding whitespace is dropped. It is the language of
+    ``^\s*(?:click|dismiss)\s*:?\s+(?P<selector>\S.*?)\s*$`` (re.IGNORECASE), parsed in linear
+    time: that regex backtracks quadratically over long runs of whitespace, and this runs before
+    every navigation and action. ``str.strip`` and ``\s`` agree on what whitespace is.
+    """
+    text = (workaround or "").lstrip()
+    keyword = _KEYWORD.match(text)
+    if keyword is None:
+        return None
+    rest = text[keyword.end():]
+    after_space = rest.lstrip()
+    spaced = len(after_space) < len(rest)
+    if after_space.startswith(":"):
+        after_colon = after_space[1:]
+        selector = after_colon.lstrip()
+        if len(selector) < len(after_colon):  # "click: #a", "click : #a"
+            found = _one_line(selector)
+            if found is not None:
+                return found
+        # Otherwise the colon starts the selector, as in "click :has-text('OK')".
+    return _one_line(after_space) if spaced else None
+
+
+def _one_line(text: str) -> str | None:
+    """``text`` without trailing whitespace, if that leaves a non-empty single line."""
+    selector = text.rstrip()
+    return selector if selector and "\n" not in selector else None
 
 
 def overlay_workaround(selector: str) -> str:
