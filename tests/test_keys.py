@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import ipaddress
+import random
+import re
 import string
 from pathlib import Path
 
+import idna
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from playwright.async_api import Browser
 
 from sitememory_plugin import site_key
 from sitememory_plugin._core.files import Layout
@@ -283,3 +287,150 @@ def test_error_message_is_bounded_for_a_long_unicode_label() -> None:
         site_key("http://" + "\u00fc" * 240 + "\u2603.com/")
     assert len(str(info.value)) < 400
 
+
+# -- the proof: Chromium's own URL parser ----------------------------------------------------
+
+# What `new URL(u)` makes of each URL: [hostname, port] (port "" when default), null if it throws.
+_BROWSER_HOSTS = """urls => urls.map(u => {
+    try { const x = new URL(u); return [x.hostname, x.port]; } catch (e) { return null; }
+})"""
+
+TRICKY = [
+    "https://evil.example\\@bank.example/", "http://0x7f.1/", "http://2130706433/", "http://127.0.0.1/",
+    "http://0177.0.0.1/", "http://127.1/", "http://0x7f000001/", "http://0x7%46.1/", "http://%30x7f.1/",
+    "http://\uff10x\uff17f.1/", "http://0x7f\uff0e1/", "http://123/", "http://1.256/", "http://0x/",
+    "http://4294967295/", "http://4294967296/", "http://0x100000000/", "http://256.0.0.1/", "http://1.2.3.4.5/",
+    "http://foo.09/", "http://foo.0x/", "http://09/", "http://08.1/", "http://a.b.c.1/", "http://www.0x7f.1/",
+    "http://1.2.3.0x/", "http://1.2.3.0xg/", "http://127.0.0.1./", "http://1.2.3.4\u3002/",
+    "http://0x" + "0" * 300 + "7f.1/", "http:evil.example/x", "https:\\\\evil.example\\x",
+    "http:/\\/\\evil.example/", "https:///evil.example/", "http://ex\\..\\x/", "http://bank.example@evil.example/",
+    "http://a@b@c/", "http://a:b:c@d:82/", "http://@example.com/", "http://example.com@/", "http://a/b@c/",
+    "http://a?b@c/", "http://a#b@c/", "http://a.b\\c@d/", "http://u:p@[::1]:81/", "https://www.Example.COM:443/x",
+    "https://WWW.www.example.com:8443/", "http://www.com/", "https://b\u00fccher.example/", "https://fa\u00df.de/",
+    "http://xn--fa-hia.de/", "http://XN--BCHER-KVA.example/", "http://%65xample.com/", "http://EX%41MPLE.com/",
+    "http://example%2ecom/", "http://b%C3%BCcher.example/", "http://%EF%BB%BFexample.com/",
+    "http://exa\u00admple.com/", "http://example\u3002com\u3002/", "http://a_b.b\u00fccher.example/",
+    "http://ab--cd.b\u00fccher.example/", "http://a.\u0645\u062b\u0627\u0644/", "http://1a.\u0645\u062b\u0627\u0644/",
+    "http://\u0645\u062b\u0627\u0644.1a/", "http://1.\u0645\u062b\u0627\u0644/", "http://\u200d.com/",
+    "http://a\u200db.com/", "http://\u0301a.com/", "http://e\u0301.com/", "http://ex%2fample.com/",
+    "http://a%25.com/", "http://a%zz.com/", "http://%ff.com/", "http://%C3.com/", "http://a%00b/",
+    "http://a%3Ab/", "http://a%40b/", "http://a<b/", "http://a^b/", "http://a|b/", "http://a[b]/",
+    "http://example.com./", "http://a:0080/", "http://a:/", "https://a:00443/", "http://a:65535/",
+    "http://a:65536/", "http://a:99999/", "http://a:+80/", "http://a:\uff18\uff10/", "http://a:80x/",
+    "ws://x:80/", "wss://x:443/", "ws://x:443/", "wss://x:8443/", "http://[::1]/", "http://[0:0::1]:8080/",
+    "http://[::ffff:1.2.3.4]/", "http://[1:0:0:2:0:0:0:3]/", "http://[1:0:0:0:2:0:0:3]/", "http://[FFFF::]/",
+    "http://[::]/", "http://[::1.2.3.4]/", "http://[1:2:3:4:5:6:7::]/", "http://[::1%25eth0]/",
+    "http://[::1]x/", "http://[::1]:80x/", "http://[::1]]/", "http://[]/", "http://[[::1]/", "http://[1::2::3]/",
+    "http://[:1::]/", "http://[::127.0.0.1.]/", "http://[::1]:/", "http://localhost:3000/x",
+]
+
+# Chromium takes these and the standard does not (or our label rule is stricter); we refuse them.
+STRICTER = {
+    "http://xn--a.com/": "Chromium does not check A-labels in ASCII hosts; U+0080 is no label",
+    "http://xn---bbk.com/": "not the canonical Punycode of its label",
+    "http://xn--.com/": "no Punycode at all",
+    "http://\u2603.com/": "IDNA 2008, as keys always were",
+    "http://xn--53h.example/": "IDNA 2008, as keys always were",
+    "http://a..b/": "our label rule: no empty label",
+    "http://example.com../": "our label rule: no empty label",
+    "http://-a.com/": "our label rule: no leading hyphen",
+    "http://" + "a" * 64 + ".com/": "our label rule: 63 characters a label",
+    "http://a%20b/": "the standard forbids a space in a host; Chromium escapes it",
+    "http://[::1.2.3.04]/": "the standard refuses a leading zero in an embedded IPv4 part",
+    "http://a\uff05\uff14\uff11b.com/": "Chromium percent-decodes after mapping too; the standard keeps '%'",
+}
+
+# A fuzz of authorities from pieces that move where a parser draws its lines; seeded, so the same
+# URLs every run.
+_PIECES = [
+    "a", "b", "ex", "com", "www", "www.", ".", "..", "0", "1", "7", "9", "00", "0x", "0X", "f", "ff", "255",
+    "256", "65535", "4294967295", "@", ":", "80", "443", "/", "\\", "?", "#", "%", "%2e", "%2E", "%41", "%40",
+    "%5c", "%2f", "%3a", "%30", "%78", "%c3%bc", "%ff", "xn--", "zca", "fa-hia", "-", "_", "\u00fc", "\u00df",
+    "\u3002", "\uff21", "\uff18", "\u00ad",
+]
+_PREFIXES = ["http://", "https://", "ws://", "wss://", "http:", "https:/", "http:\\\\", "HTTPS://", "http:///"]
+
+
+def _fuzz(count: int) -> list[str]:
+    rng = random.Random(20240611)
+    return [rng.choice(_PREFIXES) + "".join(rng.choices(_PIECES, k=rng.randint(1, 10))) for _ in range(count)]
+
+
+# The README's label rule, restated here rather than imported from the code under test.
+_DOCUMENTED_LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
+
+
+def _browser_key(hostname: str, port: str) -> str:
+    """A key from the browser's host: a domain's trailing dot and leading ``www.`` folded, as documented."""
+    host = hostname
+    if not host.startswith("["):
+        host = host.removesuffix(".")
+        labels = host.split(".")
+        while labels[0] == "www" and len(labels) > 2:
+            labels.pop(0)
+        host = ".".join(labels)
+    return f"{host}:{port}" if port else host
+
+
+def _breaks_label_rule(hostname: str) -> bool:
+    """Whether a host Chromium accepted breaks our label rule (or is an A-label IDNA 2008 refuses)."""
+    if hostname.startswith("["):
+        return False
+    host = hostname.removesuffix(".")
+    if not host or len(host) > 253:
+        return True
+    for label in host.split("."):
+        if not _DOCUMENTED_LABEL.fullmatch(label):
+            return True
+        if label.startswith("xn--"):
+            try:
+                idna.ulabel(label)
+            except idna.IDNAError:
+                return True
+    return False
+
+
+def _disagreements(urls: list[str], answers: list[list[str] | None]) -> list[str]:
+    wrong = []
+    for url, answer in zip(urls, answers, strict=True):
+        try:
+            ours: str | None = site_key(url)
+        except ValueError:
+            ours = None
+        if answer is None:
+            if ours is not None:
+                wrong.append(f"{url!r}: Chromium refuses it, we key it {ours!r}")
+        elif ours is None:
+            if url not in STRICTER and not _breaks_label_rule(answer[0]):
+                wrong.append(f"{url!r}: we refuse it, Chromium goes to {answer[0]!r} port {answer[1]!r}")
+        elif ours != _browser_key(*answer):
+            wrong.append(f"{url!r}: we key it {ours!r}, Chromium goes to {answer[0]!r} port {answer[1]!r}")
+    return wrong
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_keys_agree_with_chromium(browser: Browser) -> None:
+    """Our key is Chromium's host (after our folding); every URL it refuses, we refuse."""
+    fuzz = _fuzz(3000)
+    urls = [*TRICKY, *STRICTER, *fuzz]
+    page = await browser.new_page()
+    try:
+        answers: list[list[str] | None] = await page.evaluate(_BROWSER_HOSTS, urls)
+    finally:
+        await page.close()
+    assert _disagreements(urls, answers) == []
+    for url in STRICTER:
+        with pytest.raises(ValueError):
+            site_key(url)
+    # Not vacuous: Chromium refuses and accepts plenty of the fuzz, and we key most of what it accepts.
+    fuzz_answers = answers[-len(fuzz):]
+    accepted = [url for url, answer in zip(fuzz, fuzz_answers, strict=True) if answer is not None]
+    assert len(fuzz) / 5 < len(accepted) < len(fuzz) * 4 / 5
+    keyed = 0
+    for url in accepted:
+        try:
+            site_key(url)
+            keyed += 1
+        except ValueError:
+            pass
+    assert keyed > len(accepted) / 2
