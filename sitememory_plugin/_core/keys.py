@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import re
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, unquote
 
-import idna
+from . import urls
 
 DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 # Named so that the error says what the caller passed, rather than "bad host".
@@ -15,8 +14,11 @@ NO_SITE_SCHEMES = frozenset(
     {"about", "data", "blob", "chrome", "file", "javascript", "mailto", "chrome-extension",
      "devtools", "view-source", "edge", "tel"}
 )
-_SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*):")
-_LABEL = re.compile(r"^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$")
+_SCHEME = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*):")
+# Whitespace as str.isspace() has it, C0 controls and DEL.
+_UNPRINTABLE = re.compile(r"[\s\x00-\x1f\x7f]")
+_LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
+_HOST = re.compile(rf"(?:{_LABEL}\.)*{_LABEL}")
 _MAX_HOST = 253
 # Longest file name we produce; keeps well inside NAME_MAX (255) with the ".json" suffix.
 _MAX_NAME = 200
@@ -25,59 +27,52 @@ _MAX_NAME = 200
 def site_key(url: str) -> str:
     """Return the site key of ``url``: lower-cased IDNA host, ``www.`` folded, non-default port kept.
 
-    A bare host (``"example.com"``) is read as ``http://example.com``. Raises :class:`ValueError`
-    for URLs that name no web site (``about:``, ``data:``, ``blob:``, ``chrome:``, ``file:`` ...)
-    and for malformed hosts, and :class:`TypeError` for a non-string.
+    The host and port are the ones a browser would go to (the WHATWG URL standard: ``\\`` ends the
+    authority like ``/``, userinfo ends at the last ``@``, ``0x7f.1`` is ``127.0.0.1``). A bare host
+    (``"example.com"``) is read as ``http://example.com``. Raises :class:`ValueError` for URLs that
+    name no web site (``about:``, ``data:``, ``blob:``, ``chrome:``, ``file:`` ...) and for malformed
+    hosts, and :class:`TypeError` for a non-string.
     """
     if not isinstance(url, str):
         raise TypeError(f"url must be a str, not {type(url).__name__}")
     text = url.strip()
     if not text:
         raise ValueError("empty URL")
-    if any(ch.isspace() or ord(ch) < 0x20 or ch == "\x7f" for ch in text):
+    if _UNPRINTABLE.search(text):
         raise ValueError(f"URL contains whitespace or control characters: {_show(url)}")
     match = _SCHEME.match(text)
-    if match and match.group(1).lower() in NO_SITE_SCHEMES:
-        raise ValueError(f"{match.group(1).lower()}: URLs are not web sites: {_show(url)}")
-    if "://" not in text:
-        text = "http://" + text
-    parts = urlsplit(text)
-    scheme = parts.scheme.lower()
-    if scheme not in DEFAULT_PORTS:
+    scheme = match.group(1).lower() if match else ""
+    if match and scheme in DEFAULT_PORTS:
+        rest = text[match.end():]  # "http:x", "http:\\x" and "http:///x" all go to x, as in browsers
+    elif scheme in NO_SITE_SCHEMES:
+        raise ValueError(f"{scheme}: URLs are not web sites: {_show(url)}")
+    elif "://" in text or scheme == "ftp":  # browsers read "ftp:x" as ftp://x/, no web site
         raise ValueError(f"unsupported URL scheme {scheme!r} (expected http or https): {_show(url)}")
+    else:
+        scheme, rest = "http", text  # a bare host ("localhost:3000/x" names no scheme "localhost")
     try:
-        port = parts.port
+        host_text, port_text = urls.authority(rest)
+        host = urls.host(host_text)
+        port = urls.port(port_text)
     except ValueError as exc:
-        raise ValueError(f"invalid port in URL {_show(url)}") from exc
-    host = parts.hostname
-    if not host:
-        raise ValueError(f"URL has no host: {_show(url)}")
-    key = _normalise_host(host, url)
+        raise ValueError(f"{exc} in URL {_show(url)}") from None
+    key = host if host.startswith("[") else _fold(host, url)
     if port is not None and port != DEFAULT_PORTS[scheme]:
         key = f"{key}:{port}"
     return key
 
 
-def _normalise_host(host: str, url: str) -> str:
-    if ":" in host:
-        try:
-            return f"[{ipaddress.IPv6Address(host).compressed}]"
-        except ValueError as exc:
-            raise ValueError(f"invalid IPv6 host in URL {_show(url)}") from exc
-    host = host.rstrip(".")  # example.com. is example.com; "." leaves "", refused below
-    if host.isascii():
-        ascii_host = host.lower()
-    else:
-        # IDNA 2008 with UTS 46 mapping, as browsers do: faß.de is xn--fa-hia.de, not fass.de.
-        try:
-            ascii_host = idna.encode(host, uts46=True, transitional=False).decode("ascii")
-        except (idna.IDNAError, UnicodeError) as exc:
-            raise ValueError(f"invalid host name in URL {_show(url)}: {exc}") from None
-    if not ascii_host or len(ascii_host) > _MAX_HOST:
+def _fold(host: str, url: str) -> str:
+    """Our label rule on an ASCII domain (or dotted IPv4), then the folding of a trailing dot and ``www.``."""
+    if host.endswith("."):
+        host = host[:-1]  # example.com. is example.com; "." leaves "", refused below
+    if not host or len(host) > _MAX_HOST:
         raise ValueError(f"invalid host name in URL {_show(url)}")
-    labels = ascii_host.split(".")
-    if not all(_LABEL.match(label) for label in labels):
+    if not _HOST.fullmatch(host):
         raise ValueError(f"invalid host name in URL {_show(url)}")
+    if not host.startswith("www."):
+        return host
+    labels = host.split(".")
     while labels[0] == "www" and len(labels) > 2:
         labels = labels[1:]  # every leading www., so that a key is its own key
     return ".".join(labels)
