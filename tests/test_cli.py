@@ -82,7 +82,7 @@ def test_context_is_the_prompt_text(store: Path, capsys: pytest.CaptureFixture[s
     )
     assert code == 0
     assert out.startswith("Site memory for shop.example:\n")
-    assert "- quirk (seen 1x): cookie banner -> click #accept" in out
+    assert '- quirk (seen 1x): "cookie banner" -> "click #accept"' in out
     assert len(out.rstrip("\n")) <= 500
 
 
