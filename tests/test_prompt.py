@@ -8,7 +8,7 @@ import unicodedata
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sitememory_plugin import SiteMemory
@@ -51,6 +51,8 @@ def memory(tmp_path: Path) -> SiteMemory:
     return SiteMemory(tmp_path / "store")
 
 
+# No deadline: each example writes a store, and a busy machine's fsync must not fail a test.
+@settings(deadline=None, max_examples=60)
 @given(text=storable_text)
 def test_no_hidden_character_reaches_the_prompt_from_any_field(tmp_path_factory: pytest.TempPathFactory,
                                                                text: str) -> None:
