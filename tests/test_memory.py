@@ -119,7 +119,7 @@ async def test_context_for_prompt_is_bounded(api: Api) -> None:
     assert text.startswith("Site memory for c.example:")
     assert "1 visits, 100% succeeded; load p50 2.00s" in text
     full = await api.get_context_for_prompt("c.example", max_chars=100_000)
-    assert "selector for login: #login (else text=Log in)" in full
+    assert 'selector for "login": "#login" (else "text=Log in")' in full
 
 
 async def test_list_and_forget(api: Api) -> None:

@@ -84,7 +84,7 @@ def test_site(site, site_memory):
     site.fill("search box", "shoes", "#search")
     site.click("search button", "#go")
     assert site.target.pages[0].inner_text("#query") == "shoes"
-    assert "- selector for search box: #search" in site.prompt_context()
+    assert '- selector for "search box": "#search"' in site.prompt_context()
 
 
 def test_no_browser(site_memory):

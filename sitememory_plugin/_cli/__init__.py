@@ -21,8 +21,9 @@ from rich.table import Table
 
 from .._core.errors import PluginError, SiteMemoryError
 from .._core.models import SiteProfile
-from .._core.prompt import DEFAULT_MAX_CHARS, bounded
+from .._core.prompt import DEFAULT_MAX_CHARS, bounded, check_max_chars
 from .._core.storage import is_url
+from .._core.text import json_visible, visible
 from .._hookcall import call_sync
 from .._memory import SiteMemory, default_storage_path
 from .._plugins import make_plugin_manager, plugin_hooks
@@ -56,8 +57,9 @@ class Cli:
             self._memory.close_sync()
 
     def json(self, value: Any) -> None:
-        # Plain stdout, not rich: a terminal's width must never wrap what a script parses.
-        sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2, default=str) + "\n")
+        # Plain stdout, not rich: a terminal's width must never wrap what a script parses. Stored
+        # text may hold bidi overrides or C1 controls, which json.dumps leaves raw: escaped too.
+        sys.stdout.write(json_visible(json.dumps(value, ensure_ascii=False, indent=2, default=str)) + "\n")
 
     def profile(self, site: str) -> SiteProfile | None:
         profile = self.memory.get_profile_sync(site)
@@ -67,6 +69,11 @@ class Cli:
 
 
 # -- commands ------------------------------------------------------------------------------------
+
+
+def shown(text: str) -> str:
+    """Stored text for a rich table: hidden characters as escapes (rich passes ESC through), no markup."""
+    return escape(visible(text))
 
 
 def cmd_list(cli: Cli) -> int:
@@ -87,7 +94,7 @@ def cmd_list(cli: Cli) -> int:
         table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
     for r in rows:
         table.add_row(
-            escape(r["site"]), str(r["visits"]), render.percent(r["success_rate"]),
+            shown(r["site"]), str(r["visits"]), render.percent(r["success_rate"]),
             render.seconds(r["p50_load_s"]), render.seconds(r["p95_load_s"]), render.when(r["last_visit"]),
             str(r["selectors"]), str(r["quirks"]),
         )
@@ -103,7 +110,7 @@ def cmd_show(cli: Cli) -> int:
         cli.json(profile.to_dict())
         return 0
     summary = Table.grid(padding=(0, 2))
-    summary.add_row("site", escape(profile.domain))
+    summary.add_row("site", shown(profile.domain))
     summary.add_row("visits", f"{profile.visit_count} ({profile.success_count} ok, "
                     f"{profile.failure_count} failed; success {render.percent(profile.success_rate)}, "
                     f"recent failures {render.percent(profile.recent_failure_rate)})")
@@ -113,10 +120,10 @@ def cmd_show(cli: Cli) -> int:
     summary.add_row(
         "first / last visit", f"{render.iso(profile.first_visit)} / {render.iso(profile.last_visit)}"
     )
-    summary.add_row("last status / error", escape(f"{profile.last_status} / {profile.last_error}"))
+    summary.add_row("last status / error", shown(f"{profile.last_status} / {profile.last_error}"))
     if profile.last_timings:
         summary.add_row("last timings", ", ".join(
-            f"{k} {render.seconds(v) if k not in ('transfer_bytes', 'redirects') else int(v)}"
+            f"{shown(k)} {render.seconds(v) if k not in ('transfer_bytes', 'redirects') else int(v)}"
             for k, v in profile.last_timings.items()))
     cli.out.print(summary)
     if profile.selectors:
@@ -127,7 +134,7 @@ def cmd_show(cli: Cli) -> int:
             for rank, candidate in enumerate(selector.ranked()):
                 stats = selector.candidates.get(candidate)
                 ok, failed, streak = (stats.ok, stats.failed, stats.streak) if stats else (0, 0, 0)
-                table.add_row(escape(purpose) if rank == 0 else "", escape(candidate), str(ok), str(failed),
+                table.add_row(shown(purpose) if rank == 0 else "", shown(candidate), str(ok), str(failed),
                               str(streak))
         cli.out.print(table)
     if profile.quirks:
@@ -135,7 +142,7 @@ def cmd_show(cli: Cli) -> int:
         for name in ("description", "workaround", "seen", "last seen"):
             table.add_column(name)
         for quirk in profile.quirks:
-            table.add_row(escape(quirk.description), escape(quirk.workaround or "-"), str(quirk.occurrences),
+            table.add_row(shown(quirk.description), shown(quirk.workaround or "-"), str(quirk.occurrences),
                           render.when(quirk.last_seen))
         cli.out.print(table)
     if profile.patterns:
@@ -144,12 +151,13 @@ def cmd_show(cli: Cli) -> int:
             table.add_column(name)
         for task, pattern in profile.patterns.items():
             actions = json.dumps(pattern.to_dict()["actions"], ensure_ascii=False)
-            table.add_row(escape(task), escape(actions[:200]), str(pattern.times_cached))
+            table.add_row(shown(task), escape(visible(actions)[:200]), str(pattern.times_cached))
         cli.out.print(table)
     return 0
 
 
 def cmd_context(cli: Cli) -> int:
+    check_max_chars(cli.args.max_chars)  # before the store is read: a bad bound is bad usage
     plugins = make_plugin_manager()
     answers = call_sync(plugins, "sitememory_site_key", firstresult=True, url=cli.args.url)
     key = answers[0][1] if answers else cli.args.url
