@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from sitememory_plugin import LockLost, LockTimeout, SiteMemory, SiteProfile
+from sitememory_plugin._cli import main
 from sitememory_plugin._core.redisconn import RedisOptions
 from sitememory_plugin._core.redisstore import RedisStore
 
@@ -132,6 +133,88 @@ def test_a_bad_port_is_refused_up_front_without_urllib_s_error(port: str) -> Non
     with pytest.raises(ValueError, match="port must be a number") as caught:
         SiteMemory(f"redis://:{SECRET}@127.0.0.1:{port}/0")
     assert caught.value.__context__ is None  # urllib's, which quotes what it took for the port
+
+
+# -- the command line ---------------------------------------------------------------------------
+
+
+def test_no_command_shows_the_password_in_any_situation(
+    server: RedisServer, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    witness = Witness(caplog)
+    source = tmp_path / "source"
+    with SiteMemory(source) as memory:
+        memory.record_visit_sync("https://a.example/", 0.5, status=200)
+        memory.cache_selector_sync("https://a.example/", "search box", "#q")
+    port, down = server.port, free_port()
+    situations = {
+        "right password": url(port, fresh()),
+        "ACL user": url(port, fresh(), f"{USER}:{SECRET}@"),
+        "wrong password": url(port, fresh(), f":{SECRET}-wrong@"),
+        "ACL user, wrong password": url(port, fresh(), f"{USER}:{SECRET}-wrong@"),
+        "server down": url(down, fresh()),
+        "password with '/'": url(port, fresh(), f":{HEAD}/{SECRET}@"),
+    }
+    expected = {"right password": 0, "ACL user": 0, "wrong password": 3, "ACL user, wrong password": 3,
+                "server down": 3, "password with '/'": 2}
+    runs = 0
+
+    def run(where: str, *args: str) -> int:
+        nonlocal runs
+        runs += 1
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        command = " ".join("URL" if "://" in a else Path(a).name if "/" in a else a for a in args)
+        witness.text(f"{where} {command}: stdout", out)
+        witness.text(f"{where} {command}: stderr", err)
+        return code
+
+    for spelling in ("--store", "SITEMEMORY_PATH"):
+        for situation, store in situations.items():
+            where = f"{situation} ({spelling})"
+            before: list[str] = ["--store", store] if spelling == "--store" else []
+            monkeypatch.setenv("SITEMEMORY_PATH", str(tmp_path / "unused") if before else store)
+            copy, exported = tmp_path / f"copy-{runs}", tmp_path / f"export-{runs}.jsonl"
+            codes = {
+                # First, so that the store holds the source's documents as they are.
+                "migrate in": run(where, "migrate", str(source), store, "--replace"),
+                "list": run(where, *before, "list"),
+                "list --json": run(where, *before, "list", "--json"),
+                "show": run(where, *before, "show", "a.example"),
+                "show --json": run(where, *before, "show", "a.example", "--json"),
+                "context": run(where, *before, "context", "https://a.example/"),
+                "export": run(where, *before, "export"),
+                "export -o": run(where, *before, "export", "-o", str(exported)),
+                "prune": run(where, *before, "prune", "--older-than", "1d", "--dry-run"),
+                "migrate out": run(where, "migrate", store, str(copy)),
+                "migrate out --json": run(where, "migrate", store, str(copy), "--json"),
+            }
+            if exported.exists():
+                run(where, *before, "import", str(exported))
+            run(where, *before, "forget", "unknown.example")
+            run(where, *before, "doctor")
+            run(where, *before, "doctor", "--json")
+            run(where, *before, "plugins")
+            assert set(codes.values()) == {expected[situation]}, (where, codes)
+    # The store under no prefix yet: migrate refuses it, doctor says so (neither creates it).
+    empty = url(port, fresh())
+    assert run("no store", "migrate", empty, str(tmp_path / "never")) == 2
+    run("no store", "--store", empty, "doctor")
+    run("no store", "--store", empty, "doctor", "--json")
+    leaks = witness.leaks()
+    assert not leaks, "\n".join(leaks)
+
+
+def test_migrate_names_a_missing_redis_source_without_its_password(
+    server: RedisServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prefix = fresh()
+    assert main(["migrate", url(server.port, prefix), str(tmp_path / "copy")]) == 2
+    err = capsys.readouterr().err
+    assert f"no store at redis://:***@127.0.0.1:{server.port}/0?prefix={prefix}" in err
+    assert SECRET not in err
+    assert not (tmp_path / "copy").exists()
 
 
 # -- the API ------------------------------------------------------------------------------------
