@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import logging
 import os
 import traceback
@@ -215,6 +216,20 @@ def test_migrate_names_a_missing_redis_source_without_its_password(
     assert f"no store at redis://:***@127.0.0.1:{server.port}/0?prefix={prefix}" in err
     assert SECRET not in err
     assert not (tmp_path / "copy").exists()
+
+
+def test_doctor_does_not_create_a_store_under_a_mistyped_prefix(
+    server: RedisServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prefix = fresh()
+    main(["--store", url(server.port, prefix), "doctor", "--json"])
+    out = capsys.readouterr().out
+    checks = {c["check"]: c for c in json.loads(out)}
+    assert checks["store"]["ok"] and f"no store under prefix {prefix} yet" in checks["store"]["detail"]
+    assert checks["locks and writes"]["detail"] == "not checked: the store does not exist yet"
+    with server.client() as client:
+        assert client.keys(f"{prefix}:*") == []
+    assert SECRET not in out
 
 
 # -- the API ------------------------------------------------------------------------------------
