@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+import sitememory_plugin
 from sitememory_plugin import LockLost, LockTimeout, SiteMemory, SiteProfile
 from sitememory_plugin._cli import main
 from sitememory_plugin._core.redisconn import RedisOptions
@@ -307,3 +308,34 @@ def test_no_api_call_shows_the_password(
     leaks = witness.leaks()
     assert not leaks, "\n".join(leaks)
     assert all(isinstance(exc, ValueError) for exc in refused), refused
+
+
+# -- the pytest plugin ------------------------------------------------------------------------
+
+
+def test_the_pytest_plugin_shows_a_shared_redis_store_without_its_password(
+    server: RedisServer, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The inner session imports this checkout, not whatever is installed.
+    monkeypatch.setenv("PYTHONPATH", str(Path(sitememory_plugin.__file__).parents[1]))
+    pytester.makepyfile(test_inner="""
+        def test_records(site_memory):
+            site_memory.record_visit_sync("https://a.example/", 0.5)
+            assert site_memory.get_profile_sync("a.example").visit_count >= 1
+    """)
+    args = ("-p", "no:playwright", "-p", "no:cacheprovider", "--sitememory")
+    prefix = fresh()
+    good = pytester.runpytest_subprocess(*args, "--sitememory-store", url(server.port, prefix), timeout=120)
+    good.assert_outcomes(passed=1)
+    good.stdout.fnmatch_lines([f"*recording browser contexts to redis://:***@127.0.0.1:{server.port}/0"
+                               f"?prefix={prefix}*"])
+    wrong = pytester.runpytest_subprocess(
+        *args, "--sitememory-store", url(server.port, prefix, f":{SECRET}-wrong@"), timeout=120)
+    wrong.assert_outcomes(failed=1)
+    broken = pytester.runpytest_subprocess(
+        *args, "--sitememory-store", url(server.port, prefix, f":{HEAD}/{SECRET}@"), timeout=120)
+    broken.assert_outcomes(errors=1)
+    broken.stdout.fnmatch_lines(["*--sitememory-store: the Redis URL is malformed*"])
+    for result in (good, wrong, broken):
+        for text in (result.stdout.str(), result.stderr.str()):
+            assert SECRET not in text and HEAD not in text
