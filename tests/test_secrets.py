@@ -14,6 +14,7 @@ import io
 import json
 import logging
 import os
+import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterator
@@ -21,12 +22,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
+from rich.progress import Progress
 
 import sitememory_plugin
 from sitememory_plugin import LockLost, LockTimeout, SiteMemory, SiteProfile
 from sitememory_plugin._cli import main
 from sitememory_plugin._core.redisconn import RedisOptions
 from sitememory_plugin._core.redisstore import RedisStore
+from sitememory_plugin._demo.fleet import START_TIMEOUT, AgentProcess
+from sitememory_plugin._demo.messages import AgentArgs
+from sitememory_plugin._demo.scenario import Scenario
 
 from ._redis import MISSING, RedisServer, executable, free_port
 
@@ -310,7 +316,7 @@ def test_no_api_call_shows_the_password(
     assert all(isinstance(exc, ValueError) for exc in refused), refused
 
 
-# -- the pytest plugin ------------------------------------------------------------------------
+# -- the pytest plugin and the demo ---------------------------------------------------------------
 
 
 def test_the_pytest_plugin_shows_a_shared_redis_store_without_its_password(
@@ -339,3 +345,20 @@ def test_the_pytest_plugin_shows_a_shared_redis_store_without_its_password(
     for result in (good, wrong, broken):
         for text in (result.stdout.str(), result.stderr.str()):
             assert SECRET not in text and HEAD not in text
+
+
+def test_demo_agents_get_the_store_url_off_their_command_line(server: RedisServer) -> None:
+    args = AgentArgs(agent=1, run=1, store=url(server.port, fresh()), sites={}, query="x",
+                     scenario=Scenario.quick())
+    progress = Progress(console=Console(file=io.StringIO()))
+    agent = AgentProcess(args, progress, progress.add_task("agent 1", total=1))
+    try:
+        # Ready: it read its arguments and launched its browser.
+        deadline = time.monotonic() + START_TIMEOUT
+        while not agent.ready.wait(0.1):
+            assert agent.proc.poll() is None, agent.describe("exited")
+            assert time.monotonic() < deadline, agent.describe("is not ready")
+        command_line = Path(f"/proc/{agent.proc.pid}/cmdline").read_bytes().decode(errors="replace")
+        assert SECRET not in command_line and SECRET not in repr(agent.proc.args)
+    finally:
+        agent.close()
