@@ -1,4 +1,4 @@
-"""A Redis password never shows.
+"""A Redis password never shows; exports are as private as the store.
 
 This module's own ``redis-server`` requires a password and knows an ACL user. Every command and
 the main API paths run against it in each situation (right and wrong password, a user, no store
@@ -14,6 +14,7 @@ import io
 import json
 import logging
 import os
+import stat
 import time
 import traceback
 import uuid
@@ -362,3 +363,36 @@ def test_demo_agents_get_the_store_url_off_their_command_line(server: RedisServe
         assert SECRET not in command_line and SECRET not in repr(agent.proc.args)
     finally:
         agent.close()
+
+
+# -- exports ------------------------------------------------------------------------------------
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_exports_are_created_private_whatever_the_umask(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    with SiteMemory(store) as memory:
+        memory.record_visit_sync("https://a.example/", 0.5)
+    previous = os.umask(0o022)
+    try:
+        with SiteMemory(store) as memory:
+            assert memory.export_sync(tmp_path / "sync.jsonl") == 1
+            assert memory.export_sync(str(tmp_path / "str.jsonl")) == 1
+            assert asyncio.run(memory.export(tmp_path / "async.jsonl")) == 1
+        assert main(["--store", str(store), "export", "-o", str(tmp_path / "cli.jsonl")]) == 0
+        for name in ("sync", "str", "async", "cli"):
+            assert mode(tmp_path / f"{name}.jsonl") == 0o600, name
+            assert '"a.example"' in (tmp_path / f"{name}.jsonl").read_text()
+        # An existing file is overwritten and keeps its mode (shared on purpose, say).
+        shared = tmp_path / "shared.jsonl"
+        shared.write_text("old\n")
+        shared.chmod(0o644)
+        assert SiteMemory(store).export_sync(shared) == 1
+        assert mode(shared) == 0o644 and "old" not in shared.read_text()
+        out = io.StringIO()
+        assert SiteMemory(store).export_sync(out) == 1 and '"a.example"' in out.getvalue()
+    finally:
+        os.umask(previous)
