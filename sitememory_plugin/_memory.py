@@ -508,9 +508,15 @@ def _cache_selector(
 
 @contextmanager
 def _opened(file: str | os.PathLike[str] | IO[str], mode: str) -> Iterator[IO[str]]:
-    """A path opened as UTF-8 text (closed afterwards), or a file object as it is."""
+    """A path opened as UTF-8 text (closed afterwards), or a file object as it is.
+
+    For writing, a new file is created with mode 0600, like the store's files (a umask can only
+    narrow it); an existing file is truncated and keeps its mode, as with ``>`` in a shell.
+    """
     if isinstance(file, str | os.PathLike):
-        with open(file, mode, encoding="utf-8", newline="\n") as handle:
+        # An export is the store's contents: as private as the store, whatever the umask says.
+        with open(file, mode, encoding="utf-8", newline="\n",
+                  opener=lambda path, flags: os.open(path, flags, 0o600)) as handle:
             yield handle
     else:
         yield file

@@ -14,8 +14,9 @@ Options:
 
 - ``--sitememory`` (ini ``sitememory = true``): attach every test that uses pytest-playwright's
   ``context`` or ``page``, so their visits are recorded without changing the tests.
-- ``--sitememory-store PATH`` (ini ``sitememory_store``): one store shared by all tests of the
-  run (and by several runs, and by pytest-xdist workers) instead of one per test.
+- ``--sitememory-store PATH|URL`` (ini ``sitememory_store``): one store shared by all tests of
+  the run (and by several runs, and by pytest-xdist workers) instead of one per test; a Redis
+  URL's password is never printed.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import pytest
 from playwright.async_api import BrowserContext as AsyncBrowserContext
 from playwright.sync_api import BrowserContext as SyncBrowserContext
 
+from ._core.redisconn import redacted
 from ._core.storage import is_url
 from ._memory import SiteMemory
 from ._playwright.attach import attach
@@ -87,7 +89,8 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     if not enabled(config):
         return None
     store = shared_store(config)
-    return f"sitememory: recording browser contexts to {store or 'a store per test (tmp_path)'}"
+    where = redacted(store) if isinstance(store, str) else store
+    return f"sitememory: recording browser contexts to {where or 'a store per test (tmp_path)'}"
 
 
 def enabled(config: pytest.Config) -> bool:
@@ -117,10 +120,14 @@ def shared_store(config: pytest.Config) -> Path | str | None:
 def site_memory(pytestconfig: pytest.Config, tmp_path: Path) -> Iterator[SiteMemory]:
     """A :class:`SiteMemory` in ``tmp_path`` (or the ``--sitememory-store``), closed at teardown."""
     shared = shared_store(pytestconfig)
-    # A per-test store dies with its tmp_path, so power-loss durability would only cost fsyncs.
-    memory = SiteMemory(shared) if shared is not None else SiteMemory(
-        tmp_path / "sitememory", durability="none"
-    )
+    try:
+        # A per-test store dies with its tmp_path, so power-loss durability would only cost fsyncs.
+        memory = SiteMemory(shared) if shared is not None else SiteMemory(
+            tmp_path / "sitememory", durability="none"
+        )
+    except ValueError as exc:
+        # Its message, not a traceback: pytest's shows the arguments of each call, the URL too.
+        pytest.fail(f"--sitememory-store: {exc}", pytrace=False)
     yield memory
     memory.close_sync()
 

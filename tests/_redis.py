@@ -13,7 +13,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -46,18 +48,33 @@ def free_port() -> int:
 
 
 class RedisServer:
-    """One ``redis-server`` process in ``directory``; ``restart`` keeps its port and data."""
+    """One ``redis-server`` process in ``directory``; ``restart`` keeps its port and data.
 
-    def __init__(self, directory: Path, port: int | None = None, appendfsync: str = "always") -> None:
+    ``requirepass`` makes the server refuse clients without that password; ``config`` adds
+    command-line configuration (e.g. ``["--user", "alice", "on", ">pw", "~*", "+@all"]``).
+    """
+
+    def __init__(
+        self, directory: Path, port: int | None = None, appendfsync: str = "always",
+        requirepass: str | None = None, config: Sequence[str] = (),
+    ) -> None:
         self.directory = directory
         self.port = port or free_port()
         self.appendfsync = appendfsync
+        self.requirepass = requirepass
+        self.config = list(config)
         self.process: subprocess.Popen[bytes] | None = None
         self.log = directory / "redis.log"
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        """The server's URL, with the password if it requires one."""
+        auth = f":{self.requirepass}@" if self.requirepass is not None else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
+
+    def client(self, **kwargs: Any) -> redis.Redis:
+        """A plain redis-py client of the server (authenticated if need be)."""
+        return redis.Redis(port=self.port, password=self.requirepass, **kwargs)
 
     def start(self) -> None:
         binary = executable()
@@ -67,14 +84,16 @@ class RedisServer:
         self.process = subprocess.Popen(
             [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory),
              "--appendonly", "yes", "--appendfsync", self.appendfsync, "--save", "",
-             "--daemonize", "no", "--logfile", str(self.log), "--protected-mode", "no"],
+             "--daemonize", "no", "--logfile", str(self.log), "--protected-mode", "no",
+             *(["--requirepass", self.requirepass] if self.requirepass is not None else []),
+             *self.config],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         self.wait_ready()
 
     def wait_ready(self, timeout: float = 20.0) -> None:
         deadline = time.monotonic() + timeout
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.5, socket_timeout=2.0)
+        client = self.client(socket_connect_timeout=0.5, socket_timeout=2.0)
         try:
             while True:
                 try:
@@ -105,7 +124,7 @@ class RedisServer:
         self.start()
 
     def flush(self) -> None:
-        with redis.Redis(port=self.port) as client:
+        with self.client() as client:
             client.flushall()
 
 

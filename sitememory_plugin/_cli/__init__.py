@@ -197,17 +197,20 @@ def cmd_import(cli: Cli) -> int:
     return 0
 
 
-def _redis_store_exists(url: str) -> bool:
+def _redis_store(url: str) -> tuple[bool, str]:
+    """Whether the URL holds a store, and the URL fit to print (without its password)."""
     from .._core.redisconn import RedisOptions, store_exists
 
-    return store_exists(RedisOptions.parse(url))
+    options = RedisOptions.parse(url)
+    return store_exists(options), options.display
 
 
 def cmd_migrate(cli: Cli) -> int:
-    if not (_redis_store_exists(cli.args.source) if is_url(cli.args.source)
-            else Path(cli.args.source).expanduser().is_dir()):
+    exists, where = (_redis_store(cli.args.source) if is_url(cli.args.source)
+                     else (Path(cli.args.source).expanduser().is_dir(), cli.args.source))
+    if not exists:
         # Opening it would create an empty store and "copy" nothing: a typo must not pass.
-        cli.err.print(f"no store at {cli.args.source}", markup=False, highlight=False)
+        cli.err.print(f"no store at {where}", markup=False, highlight=False)
         return USAGE
     source, target = SiteMemory(cli.args.source), SiteMemory(cli.args.destination)
     try:

@@ -38,13 +38,15 @@ def _redis(url: str) -> list[Check]:
         with client:
             server = client.info("server")
             persistence = client.info("persistence")
+            exists = bool(client.exists(f"{options.prefix}:meta"))
             sites = client.scard(f"{options.prefix}:sites")
             corrupt = sum(1 for _ in client.scan_iter(f"{options.prefix}:corrupt:*", count=1000))
     except ImportError as exc:
         return [Check("store", False, str(exc))]
     except Exception as exc:  # any failure to reach the server is the finding
         return [Check("store", False, f"{options.display}: {type(exc).__name__}: {exc}")]
-    checks = [Check("store", True, f"{options.display}: Redis {server.get('redis_version')}")]
+    missing = "" if exists else f"; no store under prefix {options.prefix} yet, it is created on first use"
+    checks = [Check("store", True, f"{options.display}: Redis {server.get('redis_version')}{missing}")]
     if persistence.get("aof_enabled"):
         checks.append(Check("persistence", True, "appendonly yes: updates survive a restart"))
     else:
@@ -54,7 +56,9 @@ def _redis(url: str) -> list[Check]:
     if corrupt:
         checks.append(Check("corrupt documents", False,
                             f"{corrupt} moved aside under {options.prefix}:corrupt:*"))
-    checks.append(_locks(url))
+    # The probe would create the store: a mistyped prefix must not pass for a store.
+    checks.append(_locks(url) if exists else Check("locks and writes", True,
+                                                   "not checked: the store does not exist yet"))
     return checks
 
 

@@ -42,8 +42,21 @@ class RedisOptions:
     backoff: float = 0.05
     backoff_cap: float = 2.0
 
+    def __post_init__(self) -> None:
+        problem = _malformed(self.url)
+        if problem:
+            raise ValueError(problem)
+
+    def __repr__(self) -> str:
+        # Not the dataclass repr: that prints ``url``, password included.
+        return (f"RedisOptions({self.display!r}, lock_ttl={self.lock_ttl!r}, retries={self.retries!r}, "
+                f"backoff={self.backoff!r}, backoff_cap={self.backoff_cap!r})")
+
     @classmethod
     def parse(cls, url: str) -> RedisOptions:
+        problem = _malformed(url)
+        if problem:
+            raise ValueError(problem)
         parts = urlsplit(url)
         ours: dict[str, Any] = {}
         rest = []
@@ -67,15 +80,41 @@ class RedisOptions:
 
     @property
     def display(self) -> str:
-        """The URL without its password, fit for logs and error messages."""
+        """The URL without its password or query (but for ``prefix``), fit for logs and errors."""
         parts = urlsplit(self.url)
-        if parts.password is None:
-            netloc = parts.netloc
-        else:
-            user = parts.username or ""
-            netloc = f"{user}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+        # The host as written: ``parts.hostname`` drops an IPv6 address's brackets and is None
+        # for a unix socket.
+        userinfo, at, hostinfo = parts.netloc.rpartition("@")
+        user, colon, _ = userinfo.partition(":")
+        netloc = f"{user}:***@{hostinfo}" if at and colon else parts.netloc
         query = f"?prefix={self.prefix}" if self.prefix != "sitememory" else ""
-        return urlunsplit(parts._replace(netloc=netloc, query="")) + query
+        return urlunsplit(parts._replace(netloc=netloc, query="", fragment="")) + query
+
+
+def _malformed(url: str) -> str:
+    """What makes ``url`` unsafe to use or print, in words that quote none of it; "" if nothing.
+
+    A password holding ``/``, ``?`` or ``#`` unencoded ends the URL's host part early: the rest
+    of the password becomes the path, query or fragment (printed as they are), and its start is
+    taken for a port (which urllib's error quotes).
+    """
+    parts = urlsplit(url)
+    if parts.fragment or "@" in parts.path + parts.query:
+        return ("the Redis URL is malformed: percent-encode '/', '?', '#' and '@' in its user name "
+                "and password (%2F, %3F, %23, %40)")
+    try:
+        _ = parts.port
+    except ValueError:  # returned, not raised: urllib's error (it quotes the port) stays out of it
+        return "the Redis URL's port must be a number from 0 to 65535"
+    return ""
+
+
+def redacted(url: str) -> str:
+    """``url`` fit to print: :attr:`RedisOptions.display`, or only its scheme if malformed."""
+    try:
+        return RedisOptions.parse(url).display
+    except ValueError:
+        return f"{url.partition(':')[0]}://... (a malformed URL)"
 
 
 def _number(name: str, value: str, kind: Callable[[str], T]) -> T:

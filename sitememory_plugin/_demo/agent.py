@@ -2,7 +2,7 @@
 
 ::
 
-    python -m sitememory_plugin._demo.agent '<AgentArgs as JSON>'
+    echo '<AgentArgs as JSON>' | python -m sitememory_plugin._demo.agent
 
 It launches its own Chromium, attaches the browser context to a :class:`SiteMemory` on the shared
 store, buys one product on the demo site, and prints its :class:`AgentReport` (see
@@ -201,8 +201,8 @@ async def shop(args: AgentArgs) -> AgentReport | None:
     return result
 
 
-def main(argv: list[str]) -> int:
-    result = asyncio.run(shop(AgentArgs.from_json(argv[1])))
+def main() -> int:
+    result = asyncio.run(shop(AgentArgs.from_json(sys.stdin.readline())))
     if result is None:
         return 1  # the runner went away before the start
     say(report(result))
@@ -210,4 +210,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    sys.exit(main())

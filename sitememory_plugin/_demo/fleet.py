@@ -68,10 +68,16 @@ class AgentProcess:
         self.noise: list[str] = []
         self._stderr: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close())
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "sitememory_plugin._demo.agent", args.to_json()],
+            [sys.executable, "-m", "sitememory_plugin._demo.agent"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
             env=_child_env(), start_new_session=True, text=True,
         )
+        # On stdin, not in argv: any user of the machine can read a command line (ps), and the
+        # store's URL may hold a password. An agent already gone is reported by wait().
+        with contextlib.suppress(BrokenPipeError):
+            assert self.proc.stdin is not None
+            self.proc.stdin.write(args.to_json() + "\n")
+            self.proc.stdin.flush()
         self._reader = threading.Thread(target=self._read, name=f"demo-agent-{args.agent}", daemon=True)
         self._reader.start()
 

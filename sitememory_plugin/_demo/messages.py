@@ -1,9 +1,10 @@
 """What the runner and an agent process tell each other: its arguments, its progress, its report.
 
-The runner passes :class:`AgentArgs` as one JSON argument. The agent writes JSON lines on its
-stdout: ``{"event": "ready"}`` once its browser is up, then waits for a line ``go`` on its stdin
-(so that every agent starts at the same moment); ``{"event": "task", ...}`` as it starts each
-task; ``{"event": "report", ...}`` at the end.
+The runner passes :class:`AgentArgs` as the first line of the agent's stdin, in JSON (not as an
+argument, which other users could read: the store's URL may hold a password). The agent writes
+JSON lines on its stdout: ``{"event": "ready"}`` once its browser is up, then waits for a line
+``go`` on its stdin (so that every agent starts at the same moment); ``{"event": "task", ...}``
+as it starts each task; ``{"event": "report", ...}`` at the end.
 """
 
 from __future__ import annotations
