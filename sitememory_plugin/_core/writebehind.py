@@ -318,8 +318,20 @@ def _install_sigterm_flush() -> None:
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    # On a thread of its own: the main thread, interrupted here, may hold a lock a flush needs.
-    flusher = threading.Thread(target=flush_all, args=("on SIGTERM",), daemon=True)
-    flusher.start()
-    flusher.join(SIGTERM_GRACE)
-    os.kill(os.getpid(), signal.SIGTERM)
+    # Flush on a thread of its own and return: the main thread, interrupted here, may hold a lock
+    # the flush needs (in the middle of a record, or of its own flush), and goes on to release it.
+    threading.Thread(target=_flush_then_die, name="sitememory-sigterm").start()
+
+
+def _flush_then_die() -> None:
+    deadline = threading.Timer(SIGTERM_GRACE, _die)
+    deadline.daemon = True
+    deadline.start()
+    try:
+        flush_all("on SIGTERM")
+    finally:
+        _die()
+
+
+def _die() -> None:
+    os.kill(os.getpid(), signal.SIGTERM)  # the default action now: the process ends as it would have

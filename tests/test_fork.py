@@ -1,0 +1,200 @@
+"""Forked and multiprocessing workers: a child never keeps its parent's lock, and what a worker
+queued with write-behind reaches the store however the worker ends.
+
+Real processes under every start method; the parent checks the store afterwards.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from sitememory_plugin import SiteMemory
+from sitememory_plugin._core.files import Layout
+
+from . import _fork_workers as workers
+from .conftest import file_store
+
+METHODS = ["fork", "forkserver", "spawn"]
+WORKERS = 4
+
+
+def _other_process_updates(store: Path, url: str) -> subprocess.CompletedProcess[str]:
+    code = (f"from sitememory_plugin import SiteMemory\n"
+            f"SiteMemory({str(store)!r}, lock_timeout=3).record_visit_sync({url!r}, 1.0)\n")
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+
+
+@pytest.fixture
+def held_lock(store_path: Path) -> Iterator[tuple[threading.Event, threading.Thread]]:
+    """A thread of this process holds a.example's lock until the event is set."""
+    memory = SiteMemory(store_path, lock_timeout=5)
+    memory.initialize_sync()
+    stripe = file_store(memory)._stripes[Layout.stripe_for("a.example")]
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with stripe.exclusive():
+            held.set()
+            release.wait()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    held.wait()
+    yield release, thread
+    release.set()
+    thread.join()
+
+
+def _fork_sleeper(how: str) -> Callable[[], None]:
+    """Start a child that sleeps for a minute; return how to kill it."""
+    if how == "os.fork":
+        pid = os.fork()
+        if pid == 0:  # the child: sleep, never run the rest of the test
+            try:
+                workers.sleep(60)
+            finally:
+                os._exit(0)
+
+        def kill() -> None:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+
+        return kill
+    process = multiprocessing.get_context("fork").Process(target=workers.sleep, args=(60,))
+    process.start()
+
+    def stop() -> None:
+        process.kill()
+        process.join()
+
+    return stop
+
+
+@pytest.mark.parametrize("how", ["os.fork", "multiprocessing"])
+def test_a_forked_child_never_keeps_a_lock_its_parent_held(
+    store_path: Path, held_lock: tuple[threading.Event, threading.Thread], how: str
+) -> None:
+    release, holder = held_lock
+    kill = _fork_sleeper(how)  # forks while another thread holds the site's lock
+    try:
+        release.set()
+        holder.join()
+        # The parent let go; the child lives on and must not hold it for everyone.
+        done = _other_process_updates(store_path, "https://a.example/")
+        assert done.returncode == 0, done.stderr[-2000:]
+    finally:
+        kill()
+    assert SiteMemory(store_path).get_profile_sync("a.example").visit_count == 1
+
+
+def test_a_lock_wait_in_progress_at_the_fork_is_not_inherited(
+    store_path: Path, held_lock: tuple[threading.Event, threading.Thread]
+) -> None:
+    """A thread waiting for the lock when the process forks wins it later in the parent; the
+    child's copy of its descriptor must not keep it held once the parent is done."""
+    release, holder = held_lock
+    memory = SiteMemory(store_path, lock_timeout=30)
+    waiting = threading.Thread(target=memory.record_visit_sync, args=("https://a.example/", 1.0))
+    waiting.start()
+    kill = _fork_sleeper("os.fork")
+    try:
+        release.set()
+        holder.join()
+        waiting.join(30)
+        assert not waiting.is_alive()
+        done = _other_process_updates(store_path, "https://a.example/")
+        assert done.returncode == 0, done.stderr[-2000:]
+    finally:
+        kill()
+    assert SiteMemory(store_path).get_profile_sync("a.example").visit_count == 2
+
+
+def _process(ctx: multiprocessing.context.BaseContext, jobs: list[tuple[str, int]]) -> None:
+    processes = [ctx.Process(target=workers.record_and_return, args=(job,))  # type: ignore[attr-defined]
+                 for job in jobs]
+    for p in processes:
+        p.start()
+    for p in processes:
+        p.join(120)
+        assert p.exitcode == 0
+
+
+def _pool_with(ctx: multiprocessing.context.BaseContext, jobs: list[tuple[str, int]]) -> None:
+    with ctx.Pool(2) as pool:  # leaving the block terminates the workers (SIGTERM)
+        assert sorted(pool.map(workers.record_and_linger, jobs)) == list(range(WORKERS))
+
+
+def _pool_close(ctx: multiprocessing.context.BaseContext, jobs: list[tuple[str, int]]) -> None:
+    pool = ctx.Pool(2)
+    assert sorted(pool.map(workers.record_and_return, jobs)) == list(range(WORKERS))
+    pool.close()
+    pool.join()
+
+
+def _executor(ctx: multiprocessing.context.BaseContext, jobs: list[tuple[str, int]]) -> None:
+    with ProcessPoolExecutor(2, mp_context=ctx) as pool:
+        assert sorted(pool.map(workers.record_and_linger, jobs)) == list(range(WORKERS))
+
+
+WAYS: dict[str, Callable[[multiprocessing.context.BaseContext, list[tuple[str, int]]], None]] = {
+    "Process": _process, "Pool-with": _pool_with, "Pool-close": _pool_close,
+    "ProcessPoolExecutor": _executor,
+}
+
+
+@pytest.mark.parametrize("way", list(WAYS))
+@pytest.mark.parametrize("method", METHODS)
+def test_write_behind_in_workers_reaches_the_store(store_path: Path, method: str, way: str) -> None:
+    """Workers queue visits with write-behind and never close their memory."""
+    ctx = multiprocessing.get_context(method)
+    WAYS[way](ctx, [(str(store_path), i) for i in range(WORKERS)])
+    memory = SiteMemory(store_path)
+    counts = {key: memory.get_profile_sync(key).visit_count for key in memory.list_sites_sync()}
+    assert counts == {f"w{i}.example": workers.VISITS for i in range(WORKERS)}
+
+
+def test_sigterm_flushes_pending_updates_and_still_kills(store_path: Path) -> None:
+    """A process killed by SIGTERM writes what it queued, then dies of the signal as before."""
+    code = (
+        "import sys\n"
+        "from sitememory_plugin import SiteMemory\n"
+        f"m = SiteMemory({str(store_path)!r}, flush_interval=3600)\n"
+        "for _ in range(50):\n"
+        "    m.record_visit_sync('https://term.example/', 0.1)\n"
+        "print('queued', flush=True)\n"
+        "sys.stdin.read()\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None and child.stdout.readline().strip() == "queued"
+    child.send_signal(signal.SIGTERM)
+    assert child.wait(60) == -signal.SIGTERM
+    assert SiteMemory(store_path).get_profile_sync("term.example").visit_count == 50
+
+
+def test_a_program_that_handles_sigterm_keeps_its_handler(store_path: Path) -> None:
+    code = (
+        "import signal, sys\n"
+        "signal.signal(signal.SIGTERM, lambda *a: sys.exit(3))\n"
+        "from sitememory_plugin import SiteMemory\n"
+        f"m = SiteMemory({str(store_path)!r}, flush_interval=3600)\n"
+        "m.record_visit_sync('https://own.example/', 0.1)\n"
+        "print('queued', flush=True)\n"
+        "sys.stdin.read()\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None and child.stdout.readline().strip() == "queued"
+    child.send_signal(signal.SIGTERM)
+    assert child.wait(60) == 3  # its own handler ran; sys.exit runs atexit, which flushes
+    assert SiteMemory(store_path).get_profile_sync("own.example").visit_count == 1
