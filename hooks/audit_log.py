@@ -21,10 +21,11 @@ read at each navigation, default ``sitememory-audit.jsonl`` in the current direc
 
 Many threads and processes may append to one file: it is opened with ``O_APPEND`` and each line
 goes out in a single ``write``, which a local file system applies whole, at the end of the
-file, without interleaving (NFS gives no such promise). A new file is created with mode 0600,
-as URLs may carry tokens; an existing file keeps its mode. Missing parent directories are
-created. The write is a few microseconds of blocking I/O, so the hook is a plain function under
-Playwright's async API too.
+file, without interleaving (NFS gives no such promise). Credentials in a URL or an error
+(``user:password@``, ``?token=...``) are written as ``***``, and a new file is created with mode
+0600, as URLs may still say more than they should; an existing file keeps its mode. Missing
+parent directories are created. The write is a few microseconds of blocking I/O, so the hook
+is a plain function under Playwright's async API too.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sitememory_plugin import Visit, hookimpl
+from sitememory_plugin._core.redact import redact
 
 __all__ = ["DEFAULT_PATH", "ENV_PATH", "AuditLog", "audit_line", "sitememory_after_navigation"]
 
@@ -49,11 +51,11 @@ def audit_line(url: str, key: str, visit: Visit, now: datetime | None = None) ->
     when = (now or datetime.now(UTC)).astimezone(UTC)
     record = {
         "time": when.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        "url": url,
+        "url": redact(url),
         "key": key,
         "ok": visit.ok,
         "status": visit.status,
-        "error": visit.error,
+        "error": None if visit.error is None else redact(visit.error),
         "duration": visit.duration,
         "timings": dict(visit.timings),
     }

@@ -258,7 +258,7 @@ def api_calls(memory: SiteMemory, elsewhere: Path) -> dict[str, Callable[[], obj
         *both("record_selector_result", url, "search box", "#q", True),
         *both("cache_action_pattern", url, "search", [{"fill": "q"}]),
         *both("get_context_for_prompt", url), *both("list_sites"), *both("export", io.StringIO()),
-        *both("import_jsonl", io.StringIO('{"domain": "b.example", "format": 1}\n')),
+        *both("import_jsonl", io.StringIO('{"domain": "b.example"}\n')),
         ("prune_sync", lambda: memory.prune_sync(10**9, dry_run=True)),
         ("copy_to_sync", lambda: memory.copy_to_sync(SiteMemory(elsewhere))),
         # Before forget, which drops what write-behind still holds for the site.

@@ -17,6 +17,7 @@ from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 from .._builtins.overlays import OverlayHandlers, overlay_workaround
 from .._core.errors import PluginError
 from .._core.prompt import DEFAULT_MAX_CHARS, bounded
+from .._core.redact import redact
 from .._hookcall import call_async
 from .base import SiteBase, log
 from .navigation import Visit, failed_visit, is_aborted
@@ -151,7 +152,7 @@ class AsyncSite(SiteBase):
         except PluginError as exc:
             self.keep_error(exc)
         except Exception:
-            log.exception("sitememory: could not record a visit to %s", visit.url)
+            log.exception("sitememory: could not record a visit to %s", redact(visit.url))
 
     # -- actions ---------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from .._builtins.overlays import OverlayHandlers, overlay_workaround
 from .._core.errors import PluginError
 from .._core.prompt import DEFAULT_MAX_CHARS, bounded
+from .._core.redact import redact
 from .._hookcall import call_sync
 from .base import SiteBase, log
 from .navigation import Visit, failed_visit, is_aborted
@@ -149,7 +150,7 @@ class SyncSite(SiteBase):
         except PluginError as exc:
             self.keep_error(exc)
         except Exception:
-            log.exception("sitememory: could not record a visit to %s", visit.url)
+            log.exception("sitememory: could not record a visit to %s", redact(visit.url))
 
     # -- actions ---------------------------------------------------------------------------
 
