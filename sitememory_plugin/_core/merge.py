@@ -8,7 +8,10 @@ maximum and by recency: a selector candidate's successes and failures, a quirk's
 a pattern's times cached take the larger count (never counted twice, though counts two stores
 made independently are not added), and texts, orders and actions come from the entry confirmed
 last. Ties are broken by comparing the entries' JSON, so that neither side is favoured.
-Knowledge older than a forget that either side knows of is dropped.
+Knowledge older than a forget that either side knows of is dropped, entry by entry. (Two fine
+points are not associative: the order of the fallbacks an entry gathered from older ones, and an
+entry that gathered knowledge from before a forget it had not yet seen. Merged states agree on
+everything else, and visits are exact.)
 """
 
 from __future__ import annotations
@@ -32,19 +35,23 @@ def merge(a: SiteProfile, b: SiteProfile) -> SiteProfile:
     last = _later(a, b, lambda p: (p.last_visit, p.last_status, p.last_error, dict(p.last_timings)),
                   lambda p: p.last_visit)
     newer = _later(a, b, _document, _activity)
-    quirks = _union({q.description: q for q in a.quirks}, {q.description: q for q in b.quirks}, _quirk)
+    # Each side's knowledge older than the forget goes before the join, so that nothing older
+    # than it survives inside a newer entry.
+    selectors = _union(_since(a.selectors, cut, _selector_time), _since(b.selectors, cut, _selector_time),
+                       _selector)
+    quirks = _union(_since({q.description: q for q in a.quirks}, cut, _quirk_time),
+                    _since({q.description: q for q in b.quirks}, cut, _quirk_time), _quirk)
+    patterns = _union(_since(a.patterns, cut, _pattern_time), _since(b.patterns, cut, _pattern_time),
+                      _pattern)
     merged = SiteProfile(
         domain=a.domain,
         last_visit=last.last_visit,
         last_status=last.last_status,
         last_error=last.last_error,
         last_timings=last.last_timings,
-        selectors=_bounded(_since(_union(dict(a.selectors), dict(b.selectors), _selector), cut,
-                                  lambda s: s.updated_at), MAX_PURPOSES, lambda s: s.updated_at),
-        quirks=tuple(_bounded(_since(quirks, cut, lambda q: q.last_seen), MAX_QUIRKS,
-                              lambda q: q.last_seen).values()),
-        patterns=_bounded(_since(_union(dict(a.patterns), dict(b.patterns), _pattern), cut,
-                                 lambda p: p.updated_at), MAX_PATTERNS, lambda p: p.updated_at),
+        selectors=_bounded(selectors, MAX_PURPOSES, _selector_time),
+        quirks=tuple(_bounded(quirks, MAX_QUIRKS, _quirk_time).values()),
+        patterns=_bounded(patterns, MAX_PATTERNS, _pattern_time),
         extra=freeze({**thaw(_older(a, b, newer).extra), **thaw(newer.extra)}),
     ).with_ledger(ledger)
     if cut is not None and merged.last_visit is not None and merged.last_visit < cut:
@@ -122,11 +129,23 @@ def _union(a: dict[str, T], b: dict[str, T], join: Any) -> dict[str, T]:
     return out
 
 
-def _since(entries: dict[str, T], cut: float | None, when: Any) -> dict[str, T]:
+def _since(entries: Mapping[str, T], cut: float | None, when: Any) -> dict[str, T]:
     """The entries confirmed at or after a forget at ``cut`` (an entry of unknown time is older)."""
     if cut is None:
-        return entries
+        return dict(entries)
     return {k: v for k, v in entries.items() if when(v) is not None and when(v) >= cut}
+
+
+def _selector_time(s: Selector) -> float | None:
+    return s.updated_at
+
+
+def _quirk_time(q: Quirk) -> float | None:
+    return q.last_seen
+
+
+def _pattern_time(p: ActionPattern) -> float | None:
+    return p.updated_at
 
 
 def _bounded(entries: dict[str, T], limit: int, when: Any) -> Mapping[str, T]:

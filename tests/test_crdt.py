@@ -1,0 +1,285 @@
+"""Merging stores never counts twice: imports again, older exports, round trips, forgets.
+
+The merge laws are checked on states that real histories produce (several stores recording,
+importing from each other and forgetting, with a shared clock); the import counts through the
+API, on both backends.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sitememory_plugin import SiteMemory, SiteProfile
+from sitememory_plugin._core.merge import equivalent, merge
+from sitememory_plugin._core.updates import (
+    CachePattern,
+    CacheSelector,
+    Forget,
+    QuirkSeen,
+    SelectorResult,
+    Update,
+    Visit,
+    apply_all,
+)
+
+SITE = "s.example"
+
+
+# -- the merge laws, on states real histories make -------------------------------------------------
+
+def _update(kind: int, n: int, at: float) -> Update:
+    return [
+        lambda: Visit(0.1 + n % 7, at, status=200 if n % 3 else 503),
+        lambda: QuirkSeen(f"quirk {n % 4}", f"click #q{n % 2}", at),
+        lambda: CacheSelector(f"purpose {n % 3}", f"#s{n % 5}", (f"#f{n % 2}",), at),
+        lambda: SelectorResult(f"purpose {n % 3}", f"#s{n % 5}", n % 2 == 0, at),
+        lambda: CachePattern.create(f"task {n % 3}", [{"step": n}], at),
+    ][kind]()
+
+
+# One step of a history: (store, action, argument). Actions: 0-4 an update, 5 an import from
+# another store, 6 a forget.
+steps = st.lists(st.tuples(st.integers(0, 2), st.integers(0, 6), st.integers(0, 50)), max_size=40)
+
+
+def _histories(plan: list[tuple[int, int, int]]) -> tuple[list[SiteProfile], int]:
+    """Three stores' states after ``plan``, and how many visits were recorded in all."""
+    origins = ["a" * 16, "b" * 16, "c" * 16]
+    states = [SiteProfile(SITE) for _ in origins]
+    visits = 0
+    for t, (store, action, n) in enumerate(plan):
+        at = 1_700_000_000.0 + t
+        if action <= 4:
+            states[store] = apply_all(states[store], [_update(action, n, at)], origins[store])
+            visits += action == 0
+        elif action == 5:
+            states[store] = merge(states[store], states[n % 3])
+        else:
+            states[store] = apply_all(states[store], [Forget(at)], origins[store])
+    return states, visits
+
+
+@settings(max_examples=300, deadline=None)
+@given(steps)
+def test_the_merge_is_commutative_and_idempotent(plan: list[tuple[int, int, int]]) -> None:
+    (a, b, c), _ = _histories(plan)
+    assert equivalent(merge(a, b), merge(b, a))
+    assert equivalent(merge(merge(a, b), b), merge(a, b))
+    assert equivalent(merge(a, merge(a, b)), merge(a, b))
+    # Visits are exact per store, so their merge is associative even across forgets.
+    assert (merge(merge(a, b), c).ledger == merge(a, merge(b, c)).ledger)
+
+
+no_forgets = steps.filter(lambda plan: all(action != 6 for _, action, _ in plan))
+
+
+@settings(max_examples=300, deadline=None)
+@given(no_forgets)
+def test_the_merge_is_associative(plan: list[tuple[int, int, int]]) -> None:
+    # With a forget, knowledge is dropped by entry (a selector, a quirk, a pattern) as old as the
+    # forget: an entry merged before the forget reached it keeps what it gathered earlier. And the
+    # fallbacks an entry gathered from older ones follow its own in an order that depends on the
+    # grouping: the same candidates, stats and primary either way.
+    (a, b, c), _ = _histories(plan)
+    assert _unordered(merge(merge(a, b), c)) == _unordered(merge(a, merge(b, c)))
+
+
+def _unordered(profile: SiteProfile) -> str:
+    doc = profile.to_dict()
+    for selector in doc["selectors"].values():
+        selector["fallbacks"].sort()
+    doc["quirks"].sort(key=lambda q: q["description"])
+    return json.dumps(doc, sort_keys=True)
+
+
+@settings(max_examples=300, deadline=None)
+@given(no_forgets)
+def test_merging_every_store_counts_each_visit_once(plan: list[tuple[int, int, int]]) -> None:
+    (a, b, c), visits = _histories(plan)
+    everything = merge(merge(a, b), c)
+    assert everything.visit_count == visits
+    # However often and in whatever order the stores' states are merged again.
+    assert merge(merge(everything, a), merge(c, b)).visit_count == visits
+
+
+def test_a_forget_travels_with_the_document_and_later_visits_stay() -> None:
+    mine, theirs = "a" * 16, "b" * 16
+    a = apply_all(SiteProfile(SITE), [Visit(1.0, 1.0), Visit(1.0, 2.0)], mine)
+    b = merge(SiteProfile(SITE), a)  # b imports a's two visits
+    b = apply_all(b, [Visit(1.0, 3.0)], theirs)  # and records one of its own
+    a = apply_all(a, [Forget(4.0), Visit(1.0, 5.0)], mine)  # a forgets, then visits again
+    merged = merge(a, b)
+    # What a forgot (its own two visits) stays forgotten; b's visit made before the forget counts
+    # too: the forget only removes what a knew of.
+    assert merged.visit_count == 2
+    assert merge(merged, b) == merged and merge(b, merged).visit_count == 2
+
+
+def test_updates_made_before_a_forget_are_skipped_wherever_they_wait() -> None:
+    origin = "a" * 16
+    gone = apply_all(SiteProfile(SITE), [Visit(1.0, 10.0), Forget(20.0)], origin)
+    late = apply_all(gone, [Visit(1.0, 15.0), QuirkSeen("old", None, 19.0),
+                            Visit(1.0, 25.0)], origin)
+    assert late.visit_count == 1 and late.quirks == () and not late.gone
+
+
+# -- import and export through the API ---------------------------------------------------------------
+
+def _visits(memory: SiteMemory, n: int, site: str = "https://shop.example/") -> None:
+    for _ in range(n):
+        memory.record_visit_sync(site, 0.5, status=200)
+
+
+def _count(memory: SiteMemory, site: str = "shop.example") -> int:
+    profile = memory.get_profile_sync(site)
+    return 0 if profile is None else profile.visit_count
+
+
+def _export(memory: SiteMemory) -> str:
+    out = io.StringIO()
+    memory.export_sync(out)
+    return out.getvalue()
+
+
+@pytest.fixture
+def other(tmp_path: Path, request: pytest.FixtureRequest) -> Callable[[str], str | Path]:
+    """Another store of the same backend as ``store_location``."""
+    def make(name: str) -> str | Path:
+        if request.node.callspec.params["store_location"] == "file":
+            return tmp_path / name
+        url: str = request.getfixturevalue("redis_url")
+        return f"{url}{name}"
+    return make
+
+
+def test_restoring_your_own_backup_after_one_more_visit(store_location: str | Path) -> None:
+    with SiteMemory(store_location) as memory:
+        _visits(memory, 100)
+        backup = _export(memory)
+        _visits(memory, 1)
+        memory.import_jsonl_sync(io.StringIO(backup))
+        assert _count(memory) == 101  # the old merge: 201
+        memory.import_jsonl_sync(io.StringIO(backup))
+        assert _count(memory) == 101
+
+
+def test_three_nightly_exports_imported_elsewhere(
+    store_location: str | Path, other: Callable[[str], str | Path]
+) -> None:
+    nights = []
+    with SiteMemory(store_location) as memory:
+        for _ in range(3):
+            _visits(memory, 10)
+            nights.append(_export(memory))
+    with SiteMemory(other("nightly")) as copy:
+        for export in nights:
+            copy.import_jsonl_sync(io.StringIO(export))
+        assert _count(copy) == 30  # the old merge: 60
+        for export in reversed(nights):  # older ones after newer: nothing changes
+            assert copy.import_jsonl_sync(io.StringIO(export)).imported == ()
+        assert _count(copy) == 30
+
+
+def test_a_round_trip_through_another_store(
+    store_location: str | Path, other: Callable[[str], str | Path]
+) -> None:
+    with SiteMemory(store_location) as a, SiteMemory(other("b")) as b:
+        _visits(a, 10)
+        b.import_jsonl_sync(io.StringIO(_export(a)))
+        _visits(b, 5)
+        _visits(a, 2)
+        for _ in range(2):  # A -> B -> A, twice
+            a.import_jsonl_sync(io.StringIO(_export(b)))
+            b.import_jsonl_sync(io.StringIO(_export(a)))
+        assert _count(a) == _count(b) == 17  # 10 + 5 + 2, each once
+
+
+def test_a_forget_survives_an_import_of_an_older_export(store_location: str | Path) -> None:
+    with SiteMemory(store_location) as memory:
+        _visits(memory, 4)
+        memory.cache_selector_sync("https://shop.example/", "search box", "#q")
+        old = _export(memory)
+        assert memory.forget_sync("https://shop.example/")
+        _visits(memory, 1)
+        memory.import_jsonl_sync(io.StringIO(old))
+        profile = memory.get_profile_sync("shop.example")
+        assert profile.visit_count == 1 and not profile.selectors
+
+
+def test_forgotten_sites_are_gone_from_every_view(store_location: str | Path) -> None:
+    with SiteMemory(store_location) as memory:
+        _visits(memory, 2)
+        _visits(memory, 1, "https://kept.example/")
+        assert memory.forget_sync("shop.example")
+        assert not memory.forget_sync("shop.example")  # nothing left to forget
+        assert not memory.forget_sync("never.example")
+        assert memory.get_profile_sync("shop.example") is None
+        assert memory.list_sites_sync() == ["kept.example"]
+        assert [json.loads(line)["domain"] for line in _export(memory).splitlines()] == ["kept.example"]
+        created = memory.get_or_create_profile_sync("shop.example")  # a site again, empty
+        assert created.visit_count == 0 and memory.list_sites_sync() == ["kept.example", "shop.example"]
+
+
+def test_prune_removes_the_tombstones_of_sites_forgotten_long_ago(store_location: str | Path) -> None:
+    with SiteMemory(store_location) as memory:
+        _visits(memory, 1)
+        memory.forget_sync("shop.example")
+        store = memory._store
+        with store.maintenance():
+            assert store.tombstones() == ["shop.example"]
+        assert memory.prune_sync(3600) == []  # forgotten just now: the tombstone stays
+        with store.maintenance():
+            assert store.tombstones() == ["shop.example"]
+        assert memory.prune_sync(0) == []  # no site, and the tombstone goes
+        with store.maintenance():
+            assert store.tombstones() == []
+
+
+# -- forget against another process's write-behind ---------------------------------------------------
+
+AGENT = """
+import sys
+from sitememory_plugin import SiteMemory
+memory = SiteMemory(sys.argv[1], flush_interval=3600)
+for line in sys.stdin:
+    command = line.strip()
+    if command == "visit":
+        memory.record_visit_sync("https://shop.example/", 0.5, status=200)
+    elif command == "flush":
+        memory.flush_sync()
+    print("done", flush=True)
+"""
+
+
+def test_a_forget_wins_over_updates_pending_in_another_process(store_location: str | Path) -> None:
+    agent = subprocess.Popen([sys.executable, "-c", AGENT, str(store_location)], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    assert agent.stdin is not None and agent.stdout is not None
+
+    def tell(command: str) -> None:
+        assert agent.stdin is not None and agent.stdout is not None
+        agent.stdin.write(command + "\n")
+        agent.stdin.flush()
+        assert agent.stdout.readline().strip() == "done"
+
+    try:
+        with SiteMemory(store_location) as memory:
+            _visits(memory, 3)
+            for _ in range(5):
+                tell("visit")  # pending in the agent, made before the forget
+            assert memory.forget_sync("https://shop.example/")
+            tell("visit")  # made after it: counts
+            tell("flush")
+            assert _count(SiteMemory(store_location, cache_ttl=0)) == 1
+    finally:
+        agent.stdin.close()
+        agent.wait(60)
