@@ -37,13 +37,15 @@ SITE = "s.example"
 # -- the merge laws, on states real histories make -------------------------------------------------
 
 def _update(kind: int, n: int, at: float) -> Update:
-    return [
-        lambda: Visit(0.1 + n % 7, at, status=200 if n % 3 else 503),
-        lambda: QuirkSeen(f"quirk {n % 4}", f"click #q{n % 2}", at),
-        lambda: CacheSelector(f"purpose {n % 3}", f"#s{n % 5}", (f"#f{n % 2}",), at),
-        lambda: SelectorResult(f"purpose {n % 3}", f"#s{n % 5}", n % 2 == 0, at),
-        lambda: CachePattern.create(f"task {n % 3}", [{"step": n}], at),
-    ][kind]()
+    if kind == 0:
+        return Visit(0.1 + n % 7, at, status=200 if n % 3 else 503)
+    if kind == 1:
+        return QuirkSeen(f"quirk {n % 4}", f"click #q{n % 2}", at)
+    if kind == 2:
+        return CacheSelector(f"purpose {n % 3}", f"#s{n % 5}", (f"#f{n % 2}",), at)
+    if kind == 3:
+        return SelectorResult(f"purpose {n % 3}", f"#s{n % 5}", n % 2 == 0, at)
+    return CachePattern.create(f"task {n % 3}", [{"step": n}], at)
 
 
 # One step of a history: (store, action, argument). Actions: 0-4 an update, 5 an import from
