@@ -220,3 +220,32 @@ def test_a_newer_document_is_still_listed(store_path: Path) -> None:
     doc["version"] = 99
     path.write_text(json.dumps(doc))
     assert SiteMemory(store_path).list_sites_sync() == [long_host]
+
+
+def test_a_reader_never_moves_aside_a_file_a_writer_has_just_replaced(
+    store_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unlocked reader that read a corrupt file checks again under the site's lock before it
+    moves anything aside: a writer may have renamed a good document over it meanwhile."""
+    from sitememory_plugin import SiteProfile
+    from sitememory_plugin._core import files
+    from sitememory_plugin._core.documents import encode
+
+    SiteMemory(store_path, durability="none").record_visit_sync("r.example", 1.0)
+    path = _site_file(store_path, "r.example")
+    path.write_bytes(b"{corrupt")
+    good = encode(SiteProfile("r.example", visit_count=5))[1]
+    real_read = files.read_file
+    raced: list[Path] = []
+
+    def read_as_a_writer_replaces_the_file(where: Path) -> tuple[bytes, os.stat_result] | None:
+        got = real_read(where)
+        if where == path and not raced:
+            raced.append(where)  # the reader has the corrupt bytes; now a writer renames in
+            files.write_atomic(path, good, durable=False)
+        return got
+
+    monkeypatch.setattr(files, "read_file", read_as_a_writer_replaces_the_file)
+    profile = SiteMemory(store_path, cache_ttl=0).get_profile_sync("r.example")
+    assert raced and profile is not None and profile.visit_count == 5
+    assert not list(path.parent.glob("r.example.json.corrupt-*"))
