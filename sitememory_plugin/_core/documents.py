@@ -33,9 +33,34 @@ T = TypeVar("T")
 
 def _encode(profile: SiteProfile) -> bytes:
     """The document as JSON with one top-level field per line: readable, and written by the C
-    encoder (``indent`` would switch json to its pure-Python encoder, three times slower)."""
-    fields = ",\n".join(f"{_FIELD(k)}: {_FIELD(v)}" for k, v in profile.to_dict().items())
+    encoder (``indent`` would switch json to its pure-Python encoder, three times slower).
+
+    Selectors, quirks and patterns are immutable, and most updates change one of them or none:
+    each one's JSON is made once and kept with it, so that a large site costs little more to
+    update than a small one."""
+    doc = profile.to_dict(entries=False)
+    gone = doc.pop("gone", None)
+    doc["selectors"] = _Raw("{" + ", ".join(f"{_FIELD(p)}: {_json(s)}" for p, s in profile.selectors.items())
+                            + "}")
+    doc["quirks"] = _Raw("[" + ", ".join(_json(q) for q in profile.quirks) + "]")
+    doc["patterns"] = _Raw("{" + ", ".join(f"{_FIELD(t)}: {_json(a)}" for t, a in profile.patterns.items())
+                           + "}")
+    if gone is not None:
+        doc["gone"] = gone
+    fields = ",\n".join(f"{_FIELD(k)}: {v if isinstance(v, _Raw) else _FIELD(v)}" for k, v in doc.items())
     return f"{{\n{fields}\n}}\n".encode()
+
+
+class _Raw(str):
+    """JSON text already encoded."""
+
+
+def _json(entry: Selector | Quirk | ActionPattern) -> str:
+    text: str | None = entry.__dict__.get("_json")
+    if text is None:
+        text = _FIELD(entry.to_dict())
+        object.__setattr__(entry, "_json", text)  # a cache: not a field, never compared
+    return text
 
 
 def encode(profile: SiteProfile) -> tuple[SiteProfile, bytes]:
@@ -75,8 +100,11 @@ def _within_budget(profile: SiteProfile, size: int) -> SiteProfile:
             break
         drop[kind].add(name)
         excess -= entry_size
-    log.warning("site %s grew to %d bytes; its %d least recently confirmed entries were dropped",
-                profile.domain, size, sum(len(v) for v in drop.values()))
+    if profile.domain not in _WARNED:  # once per site and process: a flooded site stays full
+        if len(_WARNED) < 1024:
+            _WARNED.add(profile.domain)
+        log.warning("site %s grew to %d bytes: its least recently confirmed entries are dropped to "
+                    "keep it within %d", profile.domain, size, MAX_DOC_BYTES)
     trimmed = replace(
         profile,
         selectors=MappingProxyType({p: s for p, s in profile.selectors.items() if p not in drop["selector"]}),
@@ -86,6 +114,9 @@ def _within_budget(profile: SiteProfile, size: int) -> SiteProfile:
     if excess > 0:  # unknown fields (a newer version's, or a hand edit's) are what is left to drop
         trimmed = replace(trimmed, extra=MappingProxyType({}))
     return trimmed
+
+
+_WARNED: set[str] = set()
 
 
 def _size(doc: dict[str, Any]) -> int:

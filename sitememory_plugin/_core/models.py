@@ -332,8 +332,9 @@ class SiteProfile:
                        failure_count=t.failed, first_visit=t.first_visit, load_times=t.load_times,
                        recent_outcomes=t.recent_outcomes)
 
-    def to_dict(self) -> dict[str, Any]:
-        """The versioned JSON document of this profile."""
+    def to_dict(self, *, entries: bool = True) -> dict[str, Any]:
+        """The versioned JSON document of this profile (without selectors, quirks and patterns
+        unless ``entries``: the encoder writes those from each entry's own cached JSON)."""
         doc = {
             **thaw(self.extra),
             "format": FORMAT,
@@ -349,10 +350,11 @@ class SiteProfile:
             "last_status": self.last_status,
             "last_error": self.last_error,
             "last_timings": dict(self.last_timings),
-            "selectors": {p: s.to_dict() for p, s in self.selectors.items()},
-            "quirks": [q.to_dict() for q in self.quirks],
-            "patterns": {t: a.to_dict() for t, a in self.patterns.items()},
         }
+        if entries:
+            doc["selectors"] = {p: s.to_dict() for p, s in self.selectors.items()}
+            doc["quirks"] = [q.to_dict() for q in self.quirks]
+            doc["patterns"] = {t: a.to_dict() for t, a in self.patterns.items()}
         if self.gone:
             doc["gone"] = True
         return doc
