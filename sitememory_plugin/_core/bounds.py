@@ -75,8 +75,12 @@ def _encodes(text: str) -> bool:
     return True
 
 
+_DEPTH_WALKED = MAX_ACTION_DEPTH * 4
+
+
 def json_depth(value: Any) -> int:
-    """Nesting depth of a JSON value (a scalar is 0, ``[]`` is 1), without recursion."""
+    """Nesting depth of a JSON value (a scalar is 0, ``[]`` is 1), without recursion; walking stops
+    past four times the limit."""
     deepest = 0
     stack: list[tuple[Any, int]] = [(value, 0)]
     while stack:
@@ -89,7 +93,7 @@ def json_depth(value: Any) -> int:
             continue
         depth += 1
         deepest = max(deepest, depth)
-        if deepest > MAX_ACTION_DEPTH * 4:  # far past the limit: no need to walk further
+        if deepest > _DEPTH_WALKED:  # far past the limit: no need to walk further
             return deepest
         stack.extend((child, depth) for child in children)
     return deepest
@@ -101,6 +105,7 @@ def check_actions(actions: list[Any], encoded: bytes | None = None) -> None:
         raise ValueError(f"a pattern has {len(actions)} actions; at most {MAX_ACTIONS} are kept")
     depth = json_depth(actions)
     if depth > MAX_ACTION_DEPTH:
-        raise ValueError(f"actions are nested {depth} deep; at most {MAX_ACTION_DEPTH} levels are kept")
+        deep = str(depth) if depth <= _DEPTH_WALKED else f"more than {_DEPTH_WALKED}"
+        raise ValueError(f"actions are nested {deep} deep; at most {MAX_ACTION_DEPTH} levels are kept")
     if encoded is not None and len(encoded) > MAX_ACTIONS_BYTES:
         raise ValueError(f"actions take {len(encoded)} bytes as JSON; at most {MAX_ACTIONS_BYTES} are kept")
