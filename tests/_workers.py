@@ -508,6 +508,16 @@ def cmd_stall_writer(args: dict[str, Any]) -> None:
     raise AssertionError("the stalled write returned")
 
 
+def cmd_stall_forget(args: dict[str, Any]) -> None:
+    """Record ``n`` visits, then forget the site, stalling just before its tombstone's rename."""
+    memory = SiteMemory(args["root"], durability="fsync")
+    for _ in range(args["n"]):
+        memory.record_visit_sync(args["url"], 1.0)
+    stall_renames()
+    memory.forget_sync(args["url"])
+    raise AssertionError("the stalled forget returned")
+
+
 def cmd_stall_import(args: dict[str, Any]) -> None:
     """Import ``{url: {"visits": 3}}`` from a legacy file (a maintenance: every stripe held
     exclusively), stalling just before the rename of the site's new document."""
@@ -563,6 +573,7 @@ COMMANDS: dict[str, Callable[[dict[str, Any]], None]] = {
     "open_stores": cmd_open_stores,
     "crash_writer": cmd_crash_writer,
     "stall_writer": cmd_stall_writer,
+    "stall_forget": cmd_stall_forget,
     "stall_import": cmd_stall_import,
     "hold": cmd_hold,
     "acquire": cmd_acquire,

@@ -200,6 +200,25 @@ def test_writer_killed_between_temp_file_and_rename(spawn: Spawner, root: Path) 
     assert reader.get_profile_sync(url).visit_count == 4
 
 
+def test_forget_killed_before_its_tombstone_is_renamed(spawn: Spawner, root: Path) -> None:
+    """A tombstone is written through the document's own temp file, which the site's lock guards:
+    a process opening the store meanwhile leaves it alone, and a forget killed there never
+    happened."""
+    url = "https://mid-forget.example/"
+    key = site_key(url)
+    forgetter = spawn("stall_forget", root=str(root), url=url, n=2)
+    forgetter.expect("stalled")
+    tmp = Layout(root).site_path(key).with_name(f".{Layout(root).site_path(key).name}.tmp")
+    assert tmp.exists()
+    SiteMemory(root).initialize_sync()
+    assert tmp.exists()
+    forgetter.kill()
+    assert SiteMemory(root, cache_ttl=0).get_profile_sync(url).visit_count == 2
+    SiteMemory(root).initialize_sync()
+    assert not tmp.exists()
+    assert_clean_files(root)
+
+
 def test_temp_file_of_a_running_maintenance_is_kept(spawn: Spawner, root: Path, tmp_path: Path) -> None:
     """A maintenance (here ``import_legacy``) writes documents holding every stripe: a process
     opening the store meanwhile must leave its temp files alone."""

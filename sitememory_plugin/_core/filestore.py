@@ -228,7 +228,9 @@ class FileStore(CachedReads):
         path = self.layout.site_path(key)
         if profile.gone:
             try:
-                files.write_atomic(self.layout.tomb_path(key), data, durable=self.durable)
+                # The document's own temp file: a temp file's name tells whose lock guards it.
+                files.write_atomic(self.layout.tomb_path(key), data, durable=self.durable,
+                                   temp=files.temp_name(path.name))
                 files.remove(path, durable=self.durable)
             finally:
                 self.cache.drop(key)
