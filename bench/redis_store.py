@@ -163,14 +163,15 @@ def make_template(work: Path) -> Doc:
 
 
 def populate(variant: Variant, tag: str, template: Doc, keys: Iterable[str], work: Path) -> None:
-    """Write the same full document for each key, through the library's import (both backends)."""
+    """Write the same full document for each key, through the library's import of an export
+    (both backends)."""
     docs = {key: {**template, "domain": key} for key in keys}
-    legacy = work / f"import-{variant.backend}-{tag}.json"
-    legacy.write_text(json.dumps(docs))
+    export = work / f"import-{variant.backend}-{tag}.jsonl"
+    export.write_text("".join(json.dumps(doc) + "\n" for doc in docs.values()))
     mem = SiteMemory(variant.at(tag), durability="none")
-    imported = mem.import_legacy_sync(legacy).imported
+    imported = mem.import_jsonl_sync(export).imported
     mem.close_sync()
-    legacy.unlink()
+    export.unlink()
     if len(imported) != len(docs):
         raise RuntimeError(f"{variant.label}: imported {len(imported)} of {len(docs)} sites")
 

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import copy
 import fcntl
 import functools
 import itertools
@@ -156,22 +157,32 @@ def make_template(work: Path) -> bytes:
 
 
 def rich_doc(template: Doc, key: str) -> Doc:
-    return {**template, "domain": key}
+    return {**copy.deepcopy(template), "domain": key}
 
 
 def small_doc(template: Doc, key: str) -> Doc:
     """A site seen once: what most of a large store holds."""
-    return {**template, "domain": key, "visit_count": 1, "success_count": 1, "load_times_ms": [250],
+    ((origin, entry),) = copy.deepcopy(template["visits"]).items()
+    once = {**entry, "visits": 1, "succeeded": 1, "failed": 0, "measured": 1, "load_times_ms": [250],
+            "recent_outcomes": "1"}
+    return {**template, "domain": key, "visit_count": 1, "success_count": 1, "visits": {origin: once},
             "selectors": {}, "quirks": [], "patterns": {}}
 
 
 def bump(doc: Doc, duration: float) -> None:
-    """The comparators' read-modify-write of a profile: what ``record_visit`` does to it."""
+    """The comparators' read-modify-write of a profile: what ``record_visit`` does to it (the
+    totals, and the one store's entry of the ledger)."""
     doc["visit_count"] += 1
     doc["success_count"] += 1
     doc["last_visit"] = time.time()
     doc["last_status"] = 200
-    doc["load_times_ms"] = [*doc["load_times_ms"], round(duration * 1000)][-LOAD_WINDOW:]
+    (entry,) = doc["visits"].values()
+    entry["visits"] += 1
+    entry["succeeded"] += 1
+    entry["measured"] += 1
+    entry["last_visit"] = doc["last_visit"]
+    entry["load_times_ms"] = [*entry["load_times_ms"], round(duration * 1000)][-LOAD_WINDOW:]
+    entry["recent_outcomes"] = (entry["recent_outcomes"] + "1")[-20:]
 
 
 def bare_write(path: Path, data: bytes) -> None:
@@ -241,14 +252,14 @@ class Ours:
     flush_interval: float | None = None
 
     def create(self, root: Path, docs: Mapping[str, Doc]) -> None:
-        """Write the documents through the library's import of a seed-format file."""
+        """Write the documents through the library's import of an export (JSON Lines)."""
         root.parent.mkdir(parents=True, exist_ok=True)
-        legacy = root.with_name(root.name + "-import.json")
-        legacy.write_text(json.dumps(docs))
+        export = root.with_name(root.name + "-import.jsonl")
+        export.write_text("".join(json.dumps(doc) + "\n" for doc in docs.values()))
         mem = SiteMemory(root, durability="none")
-        imported = mem.import_legacy_sync(legacy).imported
+        imported = mem.import_jsonl_sync(export).imported
         mem.close_sync()
-        legacy.unlink()
+        export.unlink()
         if len(imported) != len(docs):
             raise RuntimeError(f"imported {len(imported)} of {len(docs)} sites")
 
