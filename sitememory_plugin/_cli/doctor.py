@@ -31,6 +31,7 @@ def run_checks(store: Path | str) -> list[Check]:
 def _redis(url: str) -> list[Check]:
     # Imported here: the file store's checks must not need the redis extra.
     from .._core.redisconn import RedisOptions, connect
+    from .._core.redisstore import eviction_policy
 
     options = RedisOptions.parse(url)
     try:
@@ -38,6 +39,7 @@ def _redis(url: str) -> list[Check]:
         with client:
             server = client.info("server")
             persistence = client.info("persistence")
+            policy = eviction_policy(lambda _what, fn, *args: fn(*args), client)
             exists = bool(client.exists(f"{options.prefix}:meta"))
             sites = client.scard(f"{options.prefix}:sites")
             corrupt = sum(1 for _ in client.scan_iter(f"{options.prefix}:corrupt:*", count=1000))
@@ -52,6 +54,14 @@ def _redis(url: str) -> list[Check]:
     else:
         checks.append(Check("persistence", False, "appendonly no: a restart keeps only the last "
                             "snapshot (set appendonly yes, appendfsync always or everysec)"))
+    if policy in (None, "noeviction"):
+        checks.append(Check("eviction", True, "maxmemory-policy noeviction: a full server refuses "
+                            "writes and drops nothing" if policy else "maxmemory-policy not "
+                            "readable (CONFIG GET refused); it should be noeviction"))
+    else:
+        checks.append(Check("eviction", False, f"maxmemory-policy {policy}: a full server drops "
+                            "keys, sites and the store's marker among them (set maxmemory-policy "
+                            "noeviction)"))
     checks.append(Check("sites", True, f"{sites} site documents"))
     if corrupt:
         checks.append(Check("corrupt documents", False,

@@ -157,8 +157,19 @@ def _parse(data: bytes, key: str, now: float | None) -> Parsed:
         doc, changed = sanitized(doc)
         if changed:
             repaired.append("values JSON cannot store")
+    cut = False
     try:
-        profile, clamped = read_document(doc, Reader(now))
+        try:
+            profile, clamped = read_document(doc, Reader(now))
+        except RecursionError:
+            # Reading nests two frames a level: patterns deeper than a stack has room for (the
+            # version before the bounds wrote some) are cut as the bounds would cut them, rather
+            # than the whole document moved aside.
+            shallow = _without_deep_patterns(doc)
+            if shallow is doc:
+                raise
+            profile, clamped = read_document(shallow, Reader(now))
+            cut = True
     except StoreFormatError:
         raise
     except (TypeError, ValueError, AttributeError) as exc:
@@ -169,9 +180,19 @@ def _parse(data: bytes, key: str, now: float | None) -> Parsed:
     if profile.domain != key:
         raise StoreFormatError(f"document is for {profile.domain!r}, expected {key!r}")
     bounded = within_bounds(profile)
-    if bounded is not profile:
+    if bounded is not profile or cut:
         repaired.append("entries beyond the bounds")
     return Parsed(bounded, tuple(repaired))
+
+
+def _without_deep_patterns(doc: Any) -> Any:
+    """``doc`` without its patterns nested deeper than the bounds keep, or ``doc`` itself if it
+    has none (found without recursion)."""
+    patterns = doc.get("patterns") if isinstance(doc, dict) else None
+    if not isinstance(patterns, dict):
+        return doc
+    kept = {t: p for t, p in patterns.items() if bounds.json_depth(p) <= bounds.MAX_ACTION_DEPTH + 1}
+    return doc if len(kept) == len(patterns) else {**doc, "patterns": kept}
 
 
 def _fresh_stack(fn: Callable[..., T], *args: Any) -> T:

@@ -76,7 +76,7 @@ class ReadWriteLock:
         # Registered before a fork can copy it (see _before_fork); never through a planted link
         # (O_CREAT would create its target outside the store).
         with _LIVE_LOCK:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+            fd = _open_no_follow(self.path)
             _LIVE[fd] = None
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
@@ -111,6 +111,24 @@ class ReadWriteLock:
     def _waited(self, started: float) -> None:
         if self._on_wait is not None:
             self._on_wait(self.path, time.perf_counter() - started)
+
+
+def _open_no_follow(path: str) -> int:
+    """The lock file ``path``, created if need be, opened through its directory held open: neither
+    the file nor its directory may be a link (a directory replaced by a link to another one after
+    the store was opened would have the file created there)."""
+    directory, name = os.path.split(path)
+    try:
+        dir_fd = os.open(directory or ".", os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise OSError(exc.errno, "not a directory (a symbolic link?): refusing to create a lock "
+                          "file in it", directory) from None
+        raise
+    try:
+        return os.open(name, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600, dir_fd=dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 class Hold:
