@@ -430,3 +430,16 @@ async def test_cancelled_waiter_on_a_lock_held_by_another_process(spawn: Spawner
     again.expect("released")
     holder.finish()
     again.finish()
+
+
+def test_a_lock_in_a_linked_directory_works_unless_confined(tmp_path: Path) -> None:
+    """A public lock may live under a link (Debian's /var/lock is one); a store's own are confined:
+    their directory must be the store's, never a link out of it."""
+    real = tmp_path / "real"
+    real.mkdir()
+    (tmp_path / "link").symlink_to(real)
+    with ReadWriteLock(tmp_path / "link" / "a.lock").exclusive(timeout=1):
+        assert (real / "a.lock").exists()
+    with pytest.raises(OSError, match="symbolic link"):
+        ReadWriteLock(tmp_path / "link" / "b.lock", confined=True).exclusive(timeout=1).acquire()
+    assert not (real / "b.lock").exists()

@@ -50,7 +50,7 @@ class FileStore(CachedReads):
         self.cache: TTLCache[SiteProfile] = TTLCache(cache_ttl)
         self.stats = Counters()
         self._stripes = [
-            ReadWriteLock(self.layout.stripe_path(i), lock_timeout, self.stats.waited)
+            ReadWriteLock(self.layout.stripe_path(i), lock_timeout, self.stats.waited, confined=True)
             for i in range(STRIPES)
         ]
         self._origin = ""

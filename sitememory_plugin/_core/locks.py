@@ -54,11 +54,13 @@ class ReadWriteLock:
 
     def __init__(
         self, path: str | os.PathLike[str], timeout: float | None = 10.0,
-        on_wait: WaitObserver | None = None,
+        on_wait: WaitObserver | None = None, *, confined: bool = False,
     ) -> None:
         self.path = os.fspath(path)
         self.timeout = timeout
         self._on_wait = on_wait
+        #: Whether the lock file's directory must not be a link either (a store's own locks).
+        self.confined = confined
         self._lingering: list[_Waiter] = []
         self._lingering_lock = threading.Lock()
         _LOCKS.add(self)
@@ -74,9 +76,10 @@ class ReadWriteLock:
 
     def _open(self) -> int:
         # Registered before a fork can copy it (see _before_fork); never through a planted link
-        # (O_CREAT would create its target outside the store).
+        # (O_CREAT would create its target elsewhere).
         with _LIVE_LOCK:
-            fd = _open_no_follow(self.path)
+            fd = (_open_no_follow(self.path) if self.confined else
+                  os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600))
             _LIVE[fd] = None
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode):

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from .documents import within_bounds
 from .errors import StoreFormatError, VersionTooNew
 from .keys import site_key
 from .merge import equivalent, merge
@@ -86,6 +87,7 @@ def merge_into(store: Storage, incoming: Iterable[SiteProfile]) -> tuple[list[st
     with store.maintenance():
         for profile in incoming:
             key = profile.domain
+            profile = within_bounds(profile)  # as the store's own documents from before the bounds
             current = store.read_locked(key)
             merged = profile if current is None else merge(current, profile)
             if current is not None and equivalent(merged, current):
