@@ -163,13 +163,13 @@ def test_write_behind_in_workers_reaches_the_store(store_path: Path, method: str
     assert counts == {f"w{i}.example": workers.VISITS for i in range(WORKERS)}
 
 
-def test_sigterm_flushes_pending_updates_and_still_kills(store_path: Path) -> None:
-    """A process killed by SIGTERM writes what it queued, then dies of the signal as before."""
+def _terminated(store: Path, visits: int, handler: str = "") -> int:
+    """A child queues ``visits`` with write-behind, then gets SIGTERM; its exit status."""
     code = (
-        "import sys\n"
+        f"import signal, sys\n{handler}\n"
         "from sitememory_plugin import SiteMemory\n"
-        f"m = SiteMemory({str(store_path)!r}, flush_interval=3600)\n"
-        "for _ in range(50):\n"
+        f"m = SiteMemory({str(store)!r}, flush_interval=3600)\n"
+        f"for _ in range({visits}):\n"
         "    m.record_visit_sync('https://term.example/', 0.1)\n"
         "print('queued', flush=True)\n"
         "sys.stdin.read()\n"
@@ -178,23 +178,16 @@ def test_sigterm_flushes_pending_updates_and_still_kills(store_path: Path) -> No
                              stdout=subprocess.PIPE, text=True)
     assert child.stdout is not None and child.stdout.readline().strip() == "queued"
     child.send_signal(signal.SIGTERM)
-    assert child.wait(60) == -signal.SIGTERM
+    return child.wait(60)
+
+
+def test_sigterm_flushes_pending_updates_and_still_kills(store_path: Path) -> None:
+    """A process killed by SIGTERM writes what it queued, then dies of the signal as before."""
+    assert _terminated(store_path, 50) == -signal.SIGTERM
     assert SiteMemory(store_path).get_profile_sync("term.example").visit_count == 50
 
 
 def test_a_program_that_handles_sigterm_keeps_its_handler(store_path: Path) -> None:
-    code = (
-        "import signal, sys\n"
-        "signal.signal(signal.SIGTERM, lambda *a: sys.exit(3))\n"
-        "from sitememory_plugin import SiteMemory\n"
-        f"m = SiteMemory({str(store_path)!r}, flush_interval=3600)\n"
-        "m.record_visit_sync('https://own.example/', 0.1)\n"
-        "print('queued', flush=True)\n"
-        "sys.stdin.read()\n"
-    )
-    child = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, text=True)
-    assert child.stdout is not None and child.stdout.readline().strip() == "queued"
-    child.send_signal(signal.SIGTERM)
-    assert child.wait(60) == 3  # its own handler ran; sys.exit runs atexit, which flushes
-    assert SiteMemory(store_path).get_profile_sync("own.example").visit_count == 1
+    own = "signal.signal(signal.SIGTERM, lambda *a: sys.exit(3))"
+    assert _terminated(store_path, 1, own) == 3  # its own handler ran; sys.exit runs atexit: flushed
+    assert SiteMemory(store_path).get_profile_sync("term.example").visit_count == 1

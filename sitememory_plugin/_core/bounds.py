@@ -63,11 +63,12 @@ def check_text(name: str, value: object, limit: int, *, allow_empty: bool = Fals
 
 def shorten(text: str, limit: int) -> str:
     """``text`` cut to ``limit`` characters, marked with an ellipsis; lone surrogates replaced."""
-    text = text.encode("utf-8", "replace").decode("utf-8") if not _encodes(text) else text
+    text = text.encode("utf-8", "replace").decode("utf-8") if not encodes(text) else text
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _encodes(text: str) -> bool:
+def encodes(text: str) -> bool:
+    """Whether ``text`` is valid Unicode (no lone surrogate), as a document must be."""
     try:
         text.encode()
     except UnicodeEncodeError:

@@ -19,7 +19,7 @@ import os
 import secrets
 import stat
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -117,29 +117,21 @@ class Layout:
         """Write the version-2 marker over a version-1 one, with a new origin id; the caller
         holds the whole store, so that one origin is made, once."""
         origin = new_origin()
-        doc = json.dumps({**marker, "format": STORE_FORMAT, "version": STORE_VERSION,
-                          "origin": origin}).encode()
-        tmp = self.root / f".store.json.{os.getpid()}.{time.time_ns()}{TEMP_SUFFIX}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-        try:
-            try:
-                os.write(fd, doc)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, self.marker)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-        fsync_path(self.root)
+        self._write_marker({**marker, "origin": origin}, lambda tmp: os.replace(tmp, self.marker))
         return origin
 
     def _create_marker(self) -> None:
         # Many processes may open a new store at once: each writes its own temp file and links it
         # into place, so the marker appears complete, once, and a loser simply finds it there.
-        doc = json.dumps({"format": STORE_FORMAT, "version": STORE_VERSION,
-                          "origin": new_origin()}).encode()
+        def link(tmp: Path) -> None:
+            with contextlib.suppress(FileExistsError):
+                os.link(tmp, self.marker)
+
+        self._write_marker({"origin": new_origin()}, link)
+
+    def _write_marker(self, fields: dict[str, Any], place: Callable[[Path], None]) -> None:
+        """A complete marker in a temp file of this process, put in place by ``place``."""
+        doc = json.dumps({**fields, "format": STORE_FORMAT, "version": STORE_VERSION}).encode()
         tmp = self.root / f".store.json.{os.getpid()}.{time.time_ns()}{TEMP_SUFFIX}"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         try:
@@ -148,10 +140,10 @@ class Layout:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-            with contextlib.suppress(FileExistsError):
-                os.link(tmp, self.marker)
+            place(tmp)
         finally:
-            os.unlink(tmp)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
         fsync_path(self.root)
 
     def site_files(self) -> Iterator[Path]:

@@ -41,11 +41,24 @@ local function next_version(clock)
 end
 """
 
+# A site is listed in the set of sites, or in the set of tombstones if it was forgotten.
+_LIST = """
+local function list(sites, gone, key, live)
+  if live == '1' then
+    redis.call('SADD', sites, key)
+    redis.call('SREM', gone, key)
+  else
+    redis.call('SREM', sites, key)
+    redis.call('SADD', gone, key)
+  end
+end
+"""
+
 #: KEYS site, sites, clock, lock, client, gone. ARGV expected version ("" = absent), document, site
 #: key, operation id (32 hex digits), batch sequence ("" = not a write-behind batch), live ("1" or
 #: "0" for a tombstone), client TTL. Replies: ok version | done | locked pttl | conflict version
 #: document ("" "" = absent).
-UPDATE = "#!lua" + _NEXT_VERSION + f"""
+UPDATE = "#!lua" + _NEXT_VERSION + _LIST + f"""
 local ops = redis.call('HGET', KEYS[1], 'ops') or ''
 if string.find(ops, ' ' .. ARGV[4], 1, true) then return {{'done'}} end
 if ARGV[5] ~= '' then
@@ -62,13 +75,7 @@ end
 local version = next_version(KEYS[3])
 ops = string.sub(ops .. ' ' .. ARGV[4], -{KEEP_OPS * 33})
 redis.call('HSET', KEYS[1], 'doc', ARGV[2], 'ver', version, 'ops', ops)
-if ARGV[6] == '1' then
-  redis.call('SADD', KEYS[2], ARGV[3])
-  redis.call('SREM', KEYS[6], ARGV[3])
-else
-  redis.call('SREM', KEYS[2], ARGV[3])
-  redis.call('SADD', KEYS[6], ARGV[3])
-end
+list(KEYS[2], KEYS[6], ARGV[3], ARGV[6])
 if ARGV[5] ~= '' then
   redis.call('HSET', KEYS[5], ARGV[3], ARGV[5])
   redis.call('EXPIRE', KEYS[5], ARGV[7])
@@ -106,17 +113,11 @@ return {'ok', removed, version}
 
 #: KEYS site, sites, clock, lock, gone. ARGV document, site key, lock token, live ("1"/"0").
 #: Replies: ok version | lost.
-PUT = "#!lua" + _NEXT_VERSION + """
+PUT = "#!lua" + _NEXT_VERSION + _LIST + """
 if redis.call('GET', KEYS[4]) ~= ARGV[3] then return {'lost'} end
 local version = next_version(KEYS[3])
 redis.call('HSET', KEYS[1], 'doc', ARGV[1], 'ver', version)
-if ARGV[4] == '1' then
-  redis.call('SADD', KEYS[2], ARGV[2])
-  redis.call('SREM', KEYS[5], ARGV[2])
-else
-  redis.call('SREM', KEYS[2], ARGV[2])
-  redis.call('SADD', KEYS[5], ARGV[2])
-end
+list(KEYS[2], KEYS[5], ARGV[2], ARGV[4])
 return {'ok', version}
 """
 

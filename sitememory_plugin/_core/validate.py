@@ -13,6 +13,7 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from .bounds import encodes as _encodes
 from .errors import StoreFormatError
 from .models import FORMAT, FORMAT_VERSION
 
@@ -71,14 +72,6 @@ def _values(value: Any, path: str) -> None:
             raise StoreFormatError(f"{where}: {item!r} is not a number JSON can store")
         elif isinstance(item, str) and not _encodes(item):
             raise StoreFormatError(f"{where}: text with a lone surrogate")
-
-
-def _encodes(text: str) -> bool:
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 # -- checks: each returns None when the value is valid, else what is wrong ------------------
