@@ -9,6 +9,9 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -26,6 +29,8 @@ from .conftest import Api
 
 #: Hang guard: far longer than anything here takes on a busy machine.
 GUARD = 30.0
+#: The checkout under test, for child interpreters.
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def visits(location: str | Path, url: str) -> int:
@@ -207,3 +212,40 @@ def test_an_interrupted_flush_keeps_the_rest_pending_and_writes_it_once(store_lo
     assert memory.flush_sync() == 0
     memory.close_sync()
     assert [visits(store_location, u) for u in (first, interrupted, last)] == [1, 2, 2]
+
+
+# -- (f) the process ends while the flusher thread is writing ---------------------------------------
+
+EXIT_DURING_FLUSH = """
+import sys, time
+from sitememory_plugin import SiteMemory
+memory = SiteMemory(sys.argv[1], flush_interval=0.01, lock_timeout=60)
+memory.record_visit_sync("https://x.example/", 1.0)
+memory.record_visit_sync("https://y.example/", 1.0)
+deadline = time.monotonic() + 30
+while "x.example" not in memory._behind._inflight:  # the flusher waits for x's lock
+    assert time.monotonic() < deadline, "the flusher never started"
+    time.sleep(0.005)
+print("flushing", flush=True)
+"""  # then the main thread ends: what the flusher was writing must still be written, and the rest
+
+
+def test_updates_the_flusher_thread_is_writing_at_exit_are_written(store_path: Path, spawn: Spawner) -> None:
+    child = None
+    try:
+        with site_blocked(store_path, "https://x.example/", spawn):
+            child = subprocess.Popen(
+                [sys.executable, "-c", EXIT_DURING_FLUSH, str(store_path)], stdout=subprocess.PIPE,
+                env={**os.environ, "PYTHONPATH": str(ROOT)},
+            )
+            assert child.stdout is not None
+            assert child.stdout.readline() == b"flushing\n"
+        assert child.wait(GUARD) == 0
+    finally:
+        if child is not None:
+            if child.poll() is None:
+                child.kill()
+            child.wait()
+            assert child.stdout is not None
+            child.stdout.close()
+    assert (visits(store_path, "https://x.example/"), visits(store_path, "https://y.example/")) == (1, 1)
