@@ -8,6 +8,9 @@ which would cut an over-long collection on its own.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -28,6 +31,8 @@ KEY = site_key(URL)
 WRITE_THROUGH, WRITE_BEHIND = "write-through", "write-behind"
 #: The README's bound on a site's stored document.
 DOC_BYTES = 256 * 1024
+#: The checkout under test, for child interpreters.
+ROOT = Path(__file__).resolve().parents[1]
 
 
 # -- helpers ----------------------------------------------------------------------------------------
@@ -339,6 +344,26 @@ async def test_credentials_in_an_error_are_not_stored(
     assert stored(store_location).last_error == "net::ERR_FAILED at https://***@shop.example/?token=***"
     data = raw_bytes(store_location)
     assert b"hunter2" not in data and b"token=abc" not in data
+
+
+#: A browser error quoting a hostile URL: a megabyte of scheme-like text after a credential.
+HOSTILE_ERROR = """
+import sys
+from sitememory_plugin import SiteMemory
+with SiteMemory(sys.argv[1], durability="none") as memory:
+    error = "net::ERR_FAILED at https://bob:hunter2@shop.example/" + "a." * 500_000 + "@"
+    memory.record_visit_sync(sys.argv[2], 1.0, error=error)
+"""
+
+
+def test_a_hostile_1_mb_error_is_redacted_and_shortened_in_linear_time(store_path: Path) -> None:
+    # A hang guard, not a speed limit: linear work takes well under a second, quadratic an hour.
+    subprocess.run([sys.executable, "-c", HOSTILE_ERROR, str(store_path), URL], check=True, timeout=60,
+                   env={**os.environ, "PYTHONPATH": str(ROOT)})
+    error = stored(store_path).last_error
+    assert error is not None and error.startswith("net::ERR_FAILED at https://***@shop.example/a.a.")
+    assert len(error) <= 500
+    assert b"hunter2" not in raw_bytes(store_path)
 
 
 # -- (5) nested action payloads ---------------------------------------------------------------------
