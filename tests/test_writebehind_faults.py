@@ -189,6 +189,28 @@ async def test_16_tasks_on_a_locked_site_leave_workers_for_another(store_path: P
     assert (visits(store_path, stuck), visits(store_path, free)) == (16, 1)
 
 
+@pytest.mark.asyncio
+async def test_16_tasks_flushing_a_full_buffer_leave_workers_for_a_read(
+    store_path: Path, spawn: Spawner
+) -> None:
+    stuck, other = "https://stuck.example/", other_stripe(site_key("https://stuck.example/"))
+    SiteMemory(store_path).record_visit_sync(other, 1.0)
+    memory = SiteMemory(store_path, flush_interval=3600, max_pending=1, lock_timeout=20.0, cache_ttl=0)
+    await memory.initialize()
+    with site_blocked(store_path, stuck, spawn):
+        await memory.record_visit(stuck, 1.0)  # the buffer is full: the next update flushes first
+        waiting = [asyncio.create_task(memory.record_visit(f"https://new{i}.example/", 1.0))
+                   for i in range(16)]
+        await asyncio.sleep(0.2)  # let them all start flushing
+        profile = await asyncio.wait_for(memory.get_profile(other), 10.0)  # a read needs a worker
+        assert profile.visit_count == 1
+        assert not any(task.done() for task in waiting), "the stuck site's lock was free"
+    await asyncio.wait_for(asyncio.gather(*waiting), GUARD)
+    await memory.close()
+    assert [visits(store_path, f"https://new{i}.example/") for i in range(16)] == [1] * 16
+    assert visits(store_path, stuck) == 1
+
+
 # -- (e) an interrupted flush keeps what it did not write -------------------------------------------
 
 
