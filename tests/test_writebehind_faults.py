@@ -1,5 +1,6 @@
 """Write-behind under faults: backpressure against a held lock, an update that cannot be written, an
-interrupted flush, thousands of dropped memories, and a stuck site under the async API.
+interrupted flush, thousands of dropped memories, a stuck site under the async API, and a process
+that ends while its flusher thread is writing.
 
 An update is accepted (and then written exactly once) or refused with an error and not queued.
 """
