@@ -50,6 +50,8 @@ ENV_PATH = "SITEMEMORY_PATH"
 
 
 _INSTANCES: weakref.WeakSet[SiteMemory] = weakref.WeakSet()
+#: The gate of the async API's backpressure flushes (no site key is empty).
+_FLUSH_GATE = ""
 
 
 def _after_fork_in_child() -> None:
@@ -403,7 +405,8 @@ class SiteMemory:
             await self._run_site(key, self._apply_now, key, update)
             return
         if not self._store.opened or behind.full:
-            await self._run(self._make_room)
+            # One worker at most: a flush that waits for a locked site must not take them all.
+            await self._run_site(_FLUSH_GATE, self._make_room)
         behind.add(key, update)  # memory only: no reason to leave the loop
 
     def _make_room(self) -> None:

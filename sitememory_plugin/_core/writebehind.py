@@ -221,12 +221,16 @@ class _Flusher:
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._due: dict[WriteBehind, float] = {}  # strong references: see the module docstring
+        # The buffer the thread is flushing: still one for flush_all, which must wait for that
+        # flush (the thread is a daemon, killed when the interpreter ends) and write the rest.
+        self._busy: WriteBehind | None = None
         self._thread: threading.Thread | None = None
 
     def after_fork(self) -> None:
         # A forked child owns none of the parent's buffers (each resets its own), nor its thread.
         self._cond = threading.Condition()
         self._due = {}
+        self._busy = None
         self._thread = None
 
     def schedule(self, buffer: WriteBehind) -> None:
@@ -240,8 +244,10 @@ class _Flusher:
                 self._thread.start()
 
     def buffers(self) -> list[WriteBehind]:
+        """Every buffer with updates pending, the one being flushed included."""
         with self._cond:
-            return list(self._due)
+            busy = [] if self._busy is None or self._busy in self._due else [self._busy]
+            return [*busy, *self._due]
 
     def _run(self) -> None:
         while True:
@@ -258,11 +264,14 @@ class _Flusher:
                     self._cond.wait(delay)
                     continue
                 del self._due[buffer]
+                self._busy = buffer
             try:
                 buffer.flush()
             except Exception:
                 log.exception("write-behind flush failed; updates that failed transiently are retried")
             finally:
+                with self._cond:
+                    self._busy = None
                 del buffer
 
 
