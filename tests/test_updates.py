@@ -72,3 +72,18 @@ def test_only_successes_and_timeouts_are_load_times(
     visit = Visit(2.5, 0.0, status=status, error=error)
     assert visit.measures_load is measured
     assert visit.apply(SiteProfile("a.example"), ORIGIN).load_times == ((2.5,) if measured else ())
+
+
+def test_an_update_that_waited_never_makes_an_entry_look_older() -> None:
+    """Write-behind may apply an update made before the last one: the entry keeps the newer time
+    (what eviction goes by) and, for a pattern, the newer actions."""
+    from sitememory_plugin._core.updates import CachePattern, SelectorResult
+
+    newer = apply_all(SiteProfile("a.example"), [
+        CacheSelector("p", "#a", (), 20.0), CachePattern.create("t", [{"new": 1}], 20.0)], ORIGIN)
+    late = apply_all(newer, [SelectorResult("p", "#a", True, 10.0),
+                             CacheSelector("p", "#b", (), 10.0),
+                             CachePattern.create("t", [{"old": 1}], 10.0)], ORIGIN)
+    assert late.selectors["p"].updated_at == 20.0
+    assert late.patterns["t"].updated_at == 20.0 and late.patterns["t"].times_cached == 2
+    assert [dict(a) for a in late.patterns["t"].actions] == [{"new": 1}]

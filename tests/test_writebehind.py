@@ -210,3 +210,17 @@ def test_a_forked_child_neither_repeats_the_parents_updates_nor_stops_flushing(
     memory.close_sync()
     assert _on_disk(store_path, "parent.example") == 1  # not written twice
     assert _on_disk(store_path, "child.example") == 1
+
+
+def test_a_memory_flushed_empty_is_not_kept_alive_until_its_next_interval(store_path: Path) -> None:
+    import gc
+    import weakref
+
+    memory = SiteMemory(store_path, flush_interval=3600)
+    memory.record_visit_sync("kept.example", 1.0)
+    buffer = weakref.ref(memory._behind)
+    memory.close_sync()  # flushed: nothing pending
+    del memory
+    gc.collect()
+    assert buffer() is None
+    assert _on_disk(store_path, "kept.example") == 1

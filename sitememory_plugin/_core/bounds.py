@@ -31,8 +31,8 @@ MAX_ERROR = 500
 
 #: Largest collections.
 MAX_TIMINGS = 16  # per visit
-MAX_FALLBACKS = 16  # per cache_selector call
 MAX_CANDIDATES = 16  # per purpose: primary and fallbacks
+MAX_FALLBACKS = MAX_CANDIDATES - 1  # per cache_selector call: all of them are kept
 MAX_PURPOSES = 64
 MAX_QUIRKS = 64
 MAX_PATTERNS = 32

@@ -29,7 +29,7 @@ def with_candidates(
         return Selector(purpose, order[0], order[1:], updated_at=at)
     return Selector(
         purpose, order[0], order[1:], selector.success_count, selector.failure_count,
-        _kept(selector.candidates, order), at, selector.extra,
+        _kept(selector.candidates, order), _latest(selector.updated_at, at), selector.extra,
     )
 
 
@@ -54,7 +54,7 @@ def record_result(
         selector.success_count + (1 if ok else 0),
         selector.failure_count + (0 if ok else 1),
         _kept(candidates, order),
-        at,
+        _latest(selector.updated_at, at),
         selector.extra,
     )
 
@@ -73,6 +73,11 @@ def _kept(stats: Mapping[str, CandidateStats], order: tuple[str, ...]) -> Mappin
     if all(name in order for name in stats):
         return stats if isinstance(stats, MappingProxyType) else MappingProxyType(dict(stats))
     return MappingProxyType({name: s for name, s in stats.items() if name in order})
+
+
+def _latest(before: float | None, at: float) -> float:
+    # An update that waited (write-behind) may be older than the last one applied.
+    return at if before is None else max(before, at)
 
 
 def _recency(at: float | None) -> float:

@@ -264,11 +264,13 @@ class CachePattern:
 
     def apply(self, profile: SiteProfile, origin: str) -> SiteProfile:
         old = profile.patterns.get(self.task_type)
-        new = (
-            ActionPattern(self.task_type, self.actions, 1, self.at, self.at) if old is None
-            else replace(old, actions=self.actions, times_cached=old.times_cached + 1,
-                         updated_at=self.at)
-        )
+        if old is None:
+            new = ActionPattern(self.task_type, self.actions, 1, self.at, self.at)
+        elif old.updated_at is not None and self.at < old.updated_at:  # it waited: keep the newer
+            new = replace(old, times_cached=old.times_cached + 1)
+        else:
+            new = replace(old, actions=self.actions, times_cached=old.times_cached + 1,
+                          updated_at=self.at)
         patterns = {**profile.patterns, self.task_type: new}
         if len(patterns) > MAX_PATTERNS:
             del patterns[min(patterns, key=lambda t: _recency(patterns[t].updated_at))]

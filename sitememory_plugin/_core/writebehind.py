@@ -165,6 +165,8 @@ class WriteBehind:
                         self._inflight.discard(key)
                         self._generation += 1
                         self._written.notify_all()
+        if not self._pending:
+            _FLUSHER.drop(self)  # nothing left to lose: may be collected again
         if errors:
             raise errors[0]
         return written
@@ -243,6 +245,12 @@ class _Flusher:
                                                 daemon=True)
                 self._thread.start()
 
+    def drop(self, buffer: WriteBehind) -> None:
+        """Forget a buffer flushed empty (it is scheduled again by its next update)."""
+        with self._cond:
+            if not buffer._pending:
+                self._due.pop(buffer, None)
+
     def buffers(self) -> list[WriteBehind]:
         """Every buffer with updates pending, the one being flushed included."""
         with self._cond:
@@ -258,11 +266,11 @@ class _Flusher:
                         self._thread = None  # idle: the next schedule() starts another
                         return
                     continue
-                buffer, when = min(self._due.items(), key=lambda item: item[1])
-                delay = when - time.monotonic()
-                if delay > 0:
+                delay = min(self._due.values()) - time.monotonic()
+                if delay > 0:  # holding no buffer meanwhile: one flushed empty may be collected
                     self._cond.wait(delay)
                     continue
+                buffer = min(self._due, key=self._due.__getitem__)
                 del self._due[buffer]
                 self._busy = buffer
             try:
