@@ -384,7 +384,7 @@ class SiteMemory:
 
     def _read(self, key: str) -> SiteProfile | None:
         if self._behind is not None and self._pending(key):
-            return self._behind.read(key, self._store.read)
+            return self._behind.read(key)
         return self._store.read(key)
 
     def _get_or_create(self, key: str) -> SiteProfile:

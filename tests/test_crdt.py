@@ -120,18 +120,29 @@ def test_a_forget_travels_with_the_document_and_later_visits_stay() -> None:
     b = apply_all(b, [Visit(1.0, 3.0)], theirs)  # and records one of its own
     a = apply_all(a, [Forget(4.0), Visit(1.0, 5.0)], mine)  # a forgets, then visits again
     merged = merge(a, b)
-    # What a forgot (its own two visits) stays forgotten; b's visit made before the forget counts
-    # too: the forget only removes what a knew of.
-    assert merged.visit_count == 2
-    assert merge(merged, b) == merged and merge(b, merged).visit_count == 2
+    # Everything counted before the forget is forgotten, in whichever store it was counted; what
+    # came after it stays.
+    assert merged.visit_count == 1 and merged.first_visit == merged.last_visit == 5.0
+    assert merge(merged, b) == merged and merge(b, merged).visit_count == 1
+    # b goes on counting without having heard of the forget: its entry is no longer one that
+    # ended before it, and counts whole. Had it heard (merged a's document first), its visit
+    # from before the forget would have stayed forgotten.
+    unaware = apply_all(b, [Visit(1.0, 6.0)], theirs)
+    assert merge(merged, unaware).visit_count == 1 + 2
+    aware = apply_all(merge(b, merged), [Visit(1.0, 6.0)], theirs)
+    assert aware.visit_count == merge(merged, aware).visit_count == 2
 
 
 def test_updates_made_before_a_forget_are_skipped_wherever_they_wait() -> None:
     origin = "a" * 16
     gone = apply_all(SiteProfile(SITE), [Visit(1.0, 10.0), Forget(20.0)], origin)
-    late = apply_all(gone, [Visit(1.0, 15.0), QuirkSeen("old", None, 19.0),
-                            Visit(1.0, 25.0)], origin)
+    waited: list[Update] = [Visit(1.0, 15.0), QuirkSeen("old", None, 19.0), Visit(1.0, 25.0)]
+    late = apply_all(gone, waited, origin, waited=True)
     assert late.visit_count == 1 and late.quirks == () and not late.gone
+    # Applied as it is made (write-through), an update is as new as the forget, whatever the
+    # clocks of the two machines say.
+    now = apply_all(gone, waited, origin)
+    assert now.visit_count == 2 and [q.description for q in now.quirks] == ["old"]
 
 
 # -- import and export through the API ---------------------------------------------------------------
@@ -285,3 +296,79 @@ def test_a_forget_wins_over_updates_pending_in_another_process(store_location: s
     finally:
         agent.stdin.close()
         agent.wait(60)
+
+
+def test_folding_many_stores_never_loses_a_stores_own_visits_nor_counts_twice() -> None:
+    """Past MAX_ORIGINS stores, the least recently active are folded into one entry: a store
+    whose counts another document folded away still counts them once, and goes on counting."""
+    from sitememory_plugin._core.bounds import MAX_ORIGINS
+    from sitememory_plugin._core.ledger import Ledger
+
+    t = 1000.0
+    x = Ledger().record("X", [(t, True, 100)] * 5)
+    y = Ledger().join(x)  # Y imports X, then many busier stores: X gets folded
+    for i in range(MAX_ORIGINS):
+        y = y.join(Ledger().record(f"S{i:02d}", [(t + 100 + i, True, 100)]))
+    assert "X" not in y.origins and y.totals.visits == 5 + MAX_ORIGINS
+    x2 = x.record("X", [(t + 500, True, 100)] * 5)  # X goes on counting meanwhile
+    merged = x2.join(y)
+    assert merged.totals.visits == 10 + MAX_ORIGINS  # X's 10, the others' 16: each once
+    more = merged.record("X", [(t + 600, True, 100)])
+    assert more.totals.visits == 11 + MAX_ORIGINS
+    assert more.join(x2).totals.visits == more.totals.visits  # X's own older state: nothing new
+    assert more.join(y).totals.visits == more.totals.visits
+    assert len(more.origins) <= MAX_ORIGINS
+
+
+def test_a_forget_stamped_by_a_fast_clock_never_discards_updates_made_as_they_come(
+    store_location: str | Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Machine A's clock runs an hour ahead and A forgets a site; machine B goes on recording.
+    B's updates are written as it makes them: they count, whatever the two clocks say. Only
+    updates that waited (write-behind) and were made before the forget are discarded, and
+    counted as such."""
+    import time as clock
+
+    with SiteMemory(store_location) as b, SiteMemory(store_location) as a:
+        _visits(b, 1)
+        behind = SiteMemory(store_location, flush_interval=3600)
+        _visits(behind, 2)  # pending, made before the forget
+        real = clock.time
+        monkeypatch.setattr(clock, "time", lambda: real() + 3600)  # machine A's clock
+        assert a.forget_sync("https://shop.example/")
+        monkeypatch.setattr(clock, "time", real)
+        _visits(b, 3)
+        b.cache_selector_sync("https://shop.example/", "search", "#q")
+        profile = b.get_profile_sync("shop.example")
+        assert profile is not None and profile.visit_count == 3 and "search" in profile.selectors
+        assert behind.flush_sync() == 2
+        assert behind.stats_sync().forgotten_updates == 2
+        assert SiteMemory(store_location, cache_ttl=0).get_profile_sync("shop.example").visit_count == 3
+        behind.close_sync()
+
+
+def test_pending_updates_read_as_they_will_be_written_after_a_forget(store_location: str | Path) -> None:
+    with SiteMemory(store_location, flush_interval=3600) as mine, SiteMemory(store_location) as other:
+        _visits(mine, 3)
+        assert other.forget_sync("https://shop.example/") is False  # nothing stored yet
+        assert mine.get_profile_sync("shop.example") is None  # what a flush will do to them
+        _visits(mine, 1)
+        assert mine.get_profile_sync("shop.example").visit_count == 1
+        mine.flush_sync()
+        assert _count(SiteMemory(store_location, cache_ttl=0)) == 1
+
+
+def test_a_version_1_document_from_a_fast_clock_is_never_counted_twice(tmp_path: Path) -> None:
+    """Its counts' origin is named by its first visit as written, not as the reader clamps it."""
+    import time as clock
+
+    future = clock.time() + 10 * 365 * 86400
+    line = json.dumps({"format": "sitememory.site", "version": 1, "domain": "shop.example",
+                       "visit_count": 40, "success_count": 40, "failure_count": 0,
+                       "first_visit": future, "last_visit": future}) + "\n"
+    with SiteMemory(tmp_path / "s") as memory:
+        memory.import_jsonl_sync(io.StringIO(line))
+        assert _count(memory) == 40
+        clock.sleep(0.01)  # another "now" for the clamp
+        memory.import_jsonl_sync(io.StringIO(line))
+        assert _count(memory) == 40

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -19,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from sitememory_plugin import SiteMemory
+from sitememory_plugin._core import locks
 from sitememory_plugin._core.files import Layout
 
 from . import _fork_workers as workers
@@ -106,6 +108,10 @@ def test_a_lock_wait_in_progress_at_the_fork_is_not_inherited(
     memory = SiteMemory(store_path, lock_timeout=30)
     waiting = threading.Thread(target=memory.record_visit_sync, args=("https://a.example/", 1.0))
     waiting.start()
+    deadline = time.monotonic() + 30  # fork only once the wait is in the kernel, on its waiter
+    while not any(isinstance(owner, locks._Waiter) for owner in list(locks._LIVE.values())):
+        assert time.monotonic() < deadline, "the update never waited for the lock"
+        time.sleep(0.001)
     kill = _fork_sleeper("os.fork")
     try:
         release.set()
@@ -191,3 +197,37 @@ def test_a_program_that_handles_sigterm_keeps_its_handler(store_path: Path) -> N
     own = "signal.signal(signal.SIGTERM, lambda *a: sys.exit(3))"
     assert _terminated(store_path, 1, own) == 3  # its own handler ran; sys.exit runs atexit: flushed
     assert SiteMemory(store_path).get_profile_sync("term.example").visit_count == 1
+
+
+def test_a_forked_child_never_waits_for_a_lock_of_the_parents_cache(store_path: Path) -> None:
+    """The cache's count of pinned files is guarded by a lock another thread may hold at the
+    fork: the child gets a fresh one, and its first write goes through."""
+    from sitememory_plugin._core import cache
+
+    SiteMemory(store_path).record_visit_sync("https://a.example/", 1.0)
+    held, done = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with cache._pins_lock:
+            held.set()
+            done.wait()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    held.wait()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            SiteMemory(store_path).record_visit_sync("https://b.example/", 1.0)
+        finally:
+            os._exit(0)
+    done.set()
+    holder.join()
+    deadline = time.monotonic() + 30
+    while not os.waitpid(pid, os.WNOHANG)[0]:
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            raise AssertionError("the child hung in its first write")
+        time.sleep(0.01)
+    assert SiteMemory(store_path).get_profile_sync("b.example").visit_count == 1

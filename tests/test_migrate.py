@@ -270,3 +270,19 @@ def test_migrating_from_a_missing_directory_is_refused(
     assert main(["migrate", str(missing), redis_url]) == 2
     assert "no store at" in capsys.readouterr().err
     assert not missing.exists()
+
+
+def test_what_the_source_forgot_stays_forgotten_in_the_destination(tmp_path: Path, redis_url: str) -> None:
+    source = tmp_path / "src"
+    with SiteMemory(source) as src:
+        for _ in range(4):
+            src.record_visit_sync("https://gone.example/", 1.0)
+        backup = io.StringIO()
+        src.export_sync(backup)
+        src.forget_sync("https://gone.example/")
+        src.record_visit_sync("https://kept.example/", 1.0)
+    assert main(["migrate", str(source), redis_url]) == 0
+    with SiteMemory(redis_url, cache_ttl=0) as dst:
+        assert dst.list_sites_sync() == ["kept.example"]
+        dst.import_jsonl_sync(io.StringIO(backup.getvalue()))  # an old backup, restored there
+        assert dst.get_profile_sync("gone.example") is None

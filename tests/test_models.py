@@ -25,12 +25,12 @@ extras = st.dictionaries(st.text(min_size=1, max_size=6).map(lambda s: "x_" + s)
                          max_size=3).map(freeze)
 
 selectors = st.builds(
-    Selector, purpose=text, primary=text, fallbacks=st.lists(text, max_size=3).map(tuple),
+    Selector, purpose=text, primary=text, fallbacks=st.lists(text, max_size=3, unique=True).map(tuple),
     success_count=counts, failure_count=counts,
     candidates=st.dictionaries(text, st.builds(CandidateStats, counts, counts, counts),
                                max_size=3).map(freeze),
     updated_at=times, extra=extras,
-)
+).filter(lambda s: s.primary not in s.fallbacks and s.purpose.strip())  # as stored: no repeats
 quirks = st.builds(Quirk, description=text, workaround=st.one_of(st.none(), text),
                    occurrences=st.integers(1, 1000), first_seen=times, last_seen=times, extra=extras)
 patterns = st.builds(ActionPattern, task_type=text, actions=st.lists(json_values, max_size=4).map(freeze),

@@ -127,3 +127,37 @@ async def test_export_includes_pending_write_behind_updates(store_path: Path, tm
         out = io.StringIO()
         assert await memory.export(out) == 1
         assert json.loads(out.getvalue())["visit_count"] == 1
+
+
+async def test_an_origin_id_longer_than_any_store_makes_is_refused(api: Api) -> None:
+    line = json.dumps({"domain": "big.example", "format": "sitememory.site", "version": 2,
+                       "visits": {"o" * 100_000: {"visits": 1}}})
+    with pytest.raises(ValueError, match="origin id") as info:
+        await api.import_jsonl(io.StringIO(line))
+    assert len(str(info.value)) < 300  # the id is not quoted whole
+    assert await api.list_sites() == []
+
+
+async def test_a_stores_own_export_always_imports_back(tmp_path: Path) -> None:
+    """Whatever the store holds, from any API and the seed's format with its odd entries, its
+    export is a valid input: checked strictly, it must never be refused."""
+    legacy = tmp_path / "seed.json"
+    legacy.write_text(json.dumps({
+        "shop.example": {"visit_count": 3, "selectors": {"search": {"fallbacks": ["#q"]},
+                                                         "empty": {}},
+                         "quirks": ["", {"description": ""}, "slow"], "action_patterns": {"": []}},
+    }))
+    with SiteMemory(tmp_path / "a") as memory:
+        memory.import_legacy_sync(legacy)
+        memory.record_visit_sync("https://news.example/", 1.0, error="net::ERR_FAILED\x00\x1b[2J")
+        memory.cache_selector_sync("https://news.example/", "p", "#a", ["#b"])
+        memory.record_quirk_sync("https://news.example/", "overlay", "")
+        memory.cache_action_pattern_sync("https://news.example/", "t", [{"x": [1, {"y": None}]}])
+        out = io.StringIO()
+        memory.export_sync(out)
+    with SiteMemory(tmp_path / "b") as copy:
+        assert copy.import_jsonl_sync(io.StringIO(out.getvalue())).imported == (
+            "news.example", "shop.example")
+        shop = copy.get_profile_sync("shop.example")
+        assert shop.visit_count == 3 and shop.selectors["search"].primary == "#q"
+        assert "empty" not in shop.selectors and [q.description for q in shop.quirks] == ["slow"]

@@ -226,3 +226,24 @@ def test_a_newer_store_is_refused_by_this_version(tmp_path: Path) -> None:
     (store / "store.json").write_text(json.dumps({**marker, "version": 3}))
     with pytest.raises(VersionTooNew):
         SiteMemory(store).list_sites_sync()
+
+
+def test_an_old_process_writing_beside_a_tombstone_does_not_undo_the_forget(
+    old_package: Path, tmp_path: Path
+) -> None:
+    """The previous version cannot see a tombstone: after a forget it writes the site afresh
+    beside it. The next write of this version joins the two, so what the forget discarded
+    (here, updates another agent had pending from before it) stays discarded."""
+    store = tmp_path / "store"
+    old = OldAgent(old_package, store, cache_ttl=0)
+    old.ok("record_visit_sync", "https://shop.example/", 1.0)
+    with SiteMemory(store, flush_interval=3600) as agent:
+        for _ in range(5):
+            agent.record_visit_sync("https://shop.example/", 1.0)  # pending, before the forget
+        assert SiteMemory(store).forget_sync("https://shop.example/")
+        old.ok("record_visit_sync", "https://shop.example/", 1.0)  # after it, beside the tombstone
+        assert sorted(p.suffix for p in store.glob("sites/*/shop.example.*")) == [".gone", ".json"]
+        agent.flush_sync()
+    old.close()
+    assert SiteMemory(store, cache_ttl=0).get_profile_sync("shop.example").visit_count == 1
+    assert [p.suffix for p in store.glob("sites/*/shop.example.*")] == [".json"]

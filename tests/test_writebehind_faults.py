@@ -24,6 +24,7 @@ import pytest
 from sitememory_plugin import LockTimeout, SiteMemory, SiteProfile, site_key
 from sitememory_plugin._core import writebehind
 from sitememory_plugin._core.files import Layout
+from sitememory_plugin._core.redisstore import RedisStore
 
 from ._workers import Spawner
 from .conftest import Api
@@ -272,3 +273,137 @@ def test_updates_the_flusher_thread_is_writing_at_exit_are_written(store_path: P
             assert child.stdout is not None
             child.stdout.close()
     assert (visits(store_path, "https://x.example/"), visits(store_path, "https://y.example/")) == (1, 1)
+
+
+# -- failures after a write is in place: never written twice --------------------------------------
+
+
+def test_a_tombstone_that_cannot_be_removed_does_not_write_a_batch_twice(
+    store_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """After a forget, the first write puts the document in place, then removes the tombstone: a
+    failure there (EMFILE, EIO) comes after the write happened."""
+    import errno
+
+    from sitememory_plugin._core import files
+
+    url = "https://shop.example/"
+    SiteMemory(store_path).record_visit_sync(url, 1.0)
+    SiteMemory(store_path).forget_sync(url)
+    memory = SiteMemory(store_path, flush_interval=3600)
+    for _ in range(10):
+        memory.record_visit_sync(url, 1.0)
+    real = files.remove
+
+    def remove(path: Path, *, durable: bool) -> bool:
+        if path.suffix == ".gone":
+            raise OSError(errno.EMFILE, "Too many open files")
+        return real(path, durable=durable)
+
+    monkeypatch.setattr(files, "remove", remove)
+    with caplog.at_level(logging.ERROR, logger="sitememory"):
+        assert memory.flush_sync() == 10  # written, and said so
+    assert "could not remove its tombstone" in caplog.text
+    monkeypatch.setattr(files, "remove", real)
+    memory.record_visit_sync(url, 1.0)  # the tombstone left beside it is joined in, once
+    memory.close_sync()
+    assert visits(store_path, url) == 11
+    assert not list(store_path.glob("sites/*/*.gone"))
+
+
+def test_an_interrupt_after_the_rename_never_writes_a_batch_twice(
+    store_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C while the directory is fsynced: the document is in place, the flush is interrupted,
+    the batch stays pending; sent again, it is recognised and not applied twice."""
+    from sitememory_plugin._core import files
+
+    url = "https://shop.example/"
+    memory = SiteMemory(store_path, flush_interval=3600)
+    for _ in range(10):
+        memory.record_visit_sync(url, 1.0)
+    real = files.fsync_dir
+    calls: list[int] = []
+
+    def fsync_dir(fd: int) -> None:
+        real(fd)
+        calls.append(fd)
+        if len(calls) == 1:
+            raise KeyboardInterrupt  # as a signal handler would, after os.replace
+
+    monkeypatch.setattr(files, "fsync_dir", fsync_dir)
+    with pytest.raises(KeyboardInterrupt):
+        memory.flush_sync()
+    assert memory.stats_sync().pending_updates == 10  # kept: the flush cannot know whether it counted
+    memory.close_sync()
+    assert visits(store_path, url) == 10
+
+
+# -- a flush does not wait for one stuck lock once per site -----------------------------------------
+
+
+def test_a_flush_waits_for_a_stuck_lock_once_not_once_per_site(
+    store_path: Path, spawn: Spawner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Eight sites behind one held stripe, one behind another: the flush tries the stuck stripe
+    once, writes the free site, and leaves the seven others pending untried."""
+    stripe = Layout.stripe_for("s0.example")
+    same = [k for k in (f"s{i}.example" for i in range(5000)) if Layout.stripe_for(k) == stripe][:8]
+    free = next(k for k in (f"o{i}.example" for i in range(100)) if Layout.stripe_for(k) != stripe)
+    memory = SiteMemory(store_path, flush_interval=3600, lock_timeout=0.3, durability="none")
+    for key in [*same, free]:
+        memory.record_visit_sync(f"https://{key}/", 1.0)
+    store = memory._store
+    tried: list[str] = []
+    real_update = store.update
+
+    def update(key: str, *args: object, **kwargs: object) -> object:
+        tried.append(key)
+        return real_update(key, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store, "update", update)
+    with site_blocked(store_path, f"https://{same[0]}/", spawn), pytest.raises(LockTimeout):
+        memory.flush_sync()
+    assert sorted(tried) == sorted([same[0], free])
+    assert visits(store_path, f"https://{free}/") == 1
+    assert memory.stats_sync().pending_updates == 8
+    memory.close_sync()
+    assert all(visits(store_path, f"https://{key}/") == 1 for key in same)
+
+
+def test_updates_of_a_document_this_version_cannot_write_are_dropped_at_once(
+    store_location: str | Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A newer version's document refuses every update: they go in one step, with one error,
+    not one attempt (and one error) each."""
+    import json
+
+    url = "https://newer.example/"
+    SiteMemory(store_location).record_visit_sync(url, 1.0)
+    memory = SiteMemory(store_location, flush_interval=3600, cache_ttl=0)
+    for _ in range(500):
+        memory.record_visit_sync(url, 1.0)
+    if isinstance(store_location, Path):
+        (path,) = store_location.glob("sites/*/newer.example.json")
+        path.write_text(json.dumps({**json.loads(path.read_text()), "version": 99}))
+    else:
+        with SiteMemory(store_location) as other:
+            redis_store = other._store
+            assert isinstance(redis_store, RedisStore)
+            site = redis_store._site("newer.example")
+            doc = json.loads(redis_store._client.hget(site, "doc"))
+            redis_store._client.hset(site, "doc", json.dumps({**doc, "version": 99}))
+    store = memory._store
+    calls: list[str] = []
+    real_update = store.update
+
+    def update(key: str, *args: object, **kwargs: object) -> object:
+        calls.append(key)
+        return real_update(key, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store, "update", update)
+    with caplog.at_level(logging.ERROR, logger="sitememory"), pytest.raises(ValueError):
+        memory.flush_sync()
+    assert len(calls) == 1 and memory.stats_sync().pending_updates == 0
+    errors = [r.message for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and errors[0].startswith("dropping 500")

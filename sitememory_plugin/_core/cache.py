@@ -157,6 +157,14 @@ class TTLCache(Generic[V]):
             _give_pin(1)
 
 
+def _after_fork_in_child() -> None:
+    global _pins_lock
+    _pins_lock = threading.Lock()  # a parent thread may have held it at the fork
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _take_pin() -> bool:
     global _pins_in_process
     with _pins_lock:

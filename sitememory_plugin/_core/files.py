@@ -276,7 +276,8 @@ def _open_dir(path: Path, dir_fd: int | None = None) -> int:
 
 
 def write_atomic(
-    path: Path, data: bytes, *, durable: bool, keep_open: bool = False, temp: str | None = None
+    path: Path, data: bytes, *, durable: bool, keep_open: bool = False, temp: str | None = None,
+    renamed: Callable[[], None] | None = None,
 ) -> tuple[os.stat_result, int | None]:
     """Replace ``path`` with ``data`` atomically: temp file, fsync, rename, fsync of the directory.
 
@@ -288,7 +289,8 @@ def write_atomic(
 
     The temp file (``temp``, default :func:`temp_name` of ``path``) is created afresh and never
     through a symbolic link, and the directory is held open throughout, so nothing planted in the
-    store can redirect the write.
+    store can redirect the write. ``renamed`` is called right after the rename: from then on the
+    write has happened, whatever is raised.
     """
     tmp = temp or temp_name(path.name)
     with ShardDir(path.parent, create=True, durable=durable) as shard:
@@ -307,6 +309,8 @@ def write_atomic(
                 # read-only (mount -o remount,ro) while it is held.
                 fd = os.open(tmp, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW, dir_fd=shard.fd)
             os.replace(tmp, path.name, src_dir_fd=shard.fd, dst_dir_fd=shard.fd)
+            if renamed is not None:
+                renamed()
         except BaseException:
             if fd >= 0:
                 os.close(fd)

@@ -11,7 +11,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
@@ -22,10 +22,11 @@ from .errors import LockTimeout, StoreFormatError, VersionTooNew
 from .files import STRIPES, Layout
 from .keys import key_from_file_name
 from .locks import ReadWriteLock
+from .merge import merge
 from .models import SiteProfile
 from .stats import Counters
-from .storage import BatchId, CachedReads, Durability
-from .updates import Forget, Update, apply_all
+from .storage import BatchId, CachedReads, Committed, Durability, note_forgotten
+from .updates import Forget, Update, apply_all, before_forget
 
 log = logging.getLogger("sitememory")
 
@@ -54,6 +55,7 @@ class FileStore(CachedReads):
             for i in range(STRIPES)
         ]
         self._origin = ""
+        self._committed = Committed()
         self._opened = False
         self._open_lock = threading.Lock()
 
@@ -88,6 +90,7 @@ class FileStore(CachedReads):
     def after_fork(self) -> None:
         """In a forked child: fresh locks (another parent thread may have held one at the fork)."""
         self._open_lock = threading.Lock()
+        self._committed.after_fork()
         self.cache.after_fork()
         self.stats.after_fork()
 
@@ -181,9 +184,19 @@ class FileStore(CachedReads):
         """The site's state on disk, bypassing the cache, its tombstone if it was forgotten; the
         caller holds its lock."""
         profile = self._load(key, self.layout.site_path(key), locked=True)
-        return profile if profile is not None else self._tomb(key)
+        tomb = self._tomb(key, locked=True)
+        if tomb is None or profile is None:
+            return profile if tomb is None else tomb
+        # Both: written by a process that cannot see tombstones (the previous version), or left
+        # by a crash between the two files. The forget still counts: joined in, once.
+        return self._write(key, merge(profile, tomb), from_tomb=True)
 
-    def _tomb(self, key: str) -> SiteProfile | None:
+    def state(self, key: str) -> SiteProfile | None:
+        """:meth:`read`, or the site's tombstone if it was forgotten."""
+        profile = self.read(key)
+        return profile if profile is not None else self._tomb(key, locked=False)
+
+    def _tomb(self, key: str, *, locked: bool) -> SiteProfile | None:
         path = self.layout.tomb_path(key)
         try:
             got = files.read_file(path)
@@ -191,7 +204,8 @@ class FileStore(CachedReads):
         except VersionTooNew:
             raise
         except StoreFormatError as exc:
-            self._quarantine(path, exc)
+            if locked:
+                self._quarantine(path, exc)
             return None
 
     def _quarantine(self, path: Path, reason: Exception) -> None:
@@ -205,11 +219,15 @@ class FileStore(CachedReads):
     def update(self, key: str, updates: Sequence[Update], batch: BatchId | None = None) -> SiteProfile:
         """Apply ``updates`` to the site's state on disk under its exclusive lock; return it.
 
-        ``batch`` is not needed here: a failed write raised before its rename, so it never happened.
+        A write can fail after its rename (an interrupt during the directory's fsync): the
+        ``batch`` of a write-behind buffer is remembered once renamed, so that sending it again
+        changes nothing.
         """
-        return self._update(key, updates)[1]
+        return self._update(key, updates, batch)[1]
 
-    def _update(self, key: str, updates: Sequence[Update]) -> tuple[SiteProfile | None, SiteProfile]:
+    def _update(
+        self, key: str, updates: Sequence[Update], batch: BatchId | None = None
+    ) -> tuple[SiteProfile | None, SiteProfile]:
         """The state before (``None`` for none, or a tombstone) and after ``updates``."""
         self.open()
         path = self.layout.site_path(key)
@@ -217,20 +235,31 @@ class FileStore(CachedReads):
             known, current = self.cache.pinned(key, signature(_stat(path)))
             if not known:
                 current = self.read_locked(key)
-            profile = apply_all(current or SiteProfile(key), updates, self._origin)
-            profile = self._write(key, profile, from_tomb=current is not None and current.gone)
+            if batch is not None and self._committed.done(batch, key):
+                return current, current or SiteProfile(key)
+            base = current or SiteProfile(key)
+            profile = apply_all(base, updates, self._origin, waited=batch is not None)
+            if batch is not None:
+                note_forgotten(self.stats, key, before_forget(current, updates))
+            if profile is base and current is not None:
+                return current, current  # nothing changed (updates that came after a forget)
+            profile = self._write(key, profile, from_tomb=current is not None and current.gone,
+                                  renamed=None if batch is None else lambda: self._committed.add(batch, key))
         return current, profile
 
-    def _write(self, key: str, profile: SiteProfile, *, from_tomb: bool) -> SiteProfile:
+    def _write(
+        self, key: str, profile: SiteProfile, *, from_tomb: bool,
+        renamed: Callable[[], None] | None = None,
+    ) -> SiteProfile:
         """Store ``profile`` (a tombstone beside the live document's name if it is ``gone``);
-        the caller holds the site's lock."""
+        the caller holds the site's lock. ``renamed`` is called the moment it is in place."""
         profile, data = encode(profile)
         path = self.layout.site_path(key)
         if profile.gone:
             try:
                 # The document's own temp file: a temp file's name tells whose lock guards it.
                 files.write_atomic(self.layout.tomb_path(key), data, durable=self.durable,
-                                   temp=files.temp_name(path.name))
+                                   temp=files.temp_name(path.name), renamed=renamed)
                 files.remove(path, durable=self.durable)
             finally:
                 self.cache.drop(key)
@@ -238,14 +267,21 @@ class FileStore(CachedReads):
             self.cache.put(key, None, None, time.monotonic())
             return profile
         try:
-            st, pin = files.write_atomic(path, data, durable=self.durable, keep_open=True)
+            st, pin = files.write_atomic(path, data, durable=self.durable, keep_open=True,
+                                         renamed=renamed)
         except BaseException:
             self.cache.drop(key)
             raise
         self.stats.add("writes")
         self._cache(key, profile, st, pin)
         if from_tomb:
-            files.remove(self.layout.tomb_path(key), durable=self.durable)
+            try:
+                files.remove(self.layout.tomb_path(key), durable=self.durable)
+            except OSError as exc:
+                # The document is in place: raising would have the caller write it again. A
+                # tombstone left beside it is joined in by the next write, which must read.
+                log.error("wrote %s but could not remove its tombstone: %s", path, exc)
+                self.cache.drop(key)
         return profile
 
     def put(self, key: str, profile: SiteProfile) -> None:
@@ -308,6 +344,10 @@ class FileStore(CachedReads):
 
     def tombstones(self) -> list[str]:
         return sorted(self._keys(self.layout.tomb_files()))
+
+    def lock_group(self, key: str) -> int:
+        """Sites that share a lock: the stripe."""
+        return self.layout.stripe_for(key)
 
     def _keys(self, paths: Iterator[Path]) -> list[str]:
         found = []

@@ -9,19 +9,23 @@ CRDT (a grow-only counter per replica). Importing an export again, an older one,
 round through another store changes nothing.
 
 Forgetting a site cannot lower a counter (the merge would undo it): it records, per origin, what
-had been counted when it happened (``forgotten``), and what is visible is the difference. So a
-forget travels with the document, and what other stores counted after it stays.
+had been counted when it happened (``forgotten``), and what is visible is the difference; an
+entry that ended before the forget is hidden whole, whichever store it comes from, until that
+store counts again (then only what it counted since shows, if it knew of the forget). So a
+forget travels with the document, and the merge stays a join.
 
 A ledger keeps at most :data:`~.bounds.MAX_ORIGINS` origins; merging more folds the least recently
-active ones into one entry, ``*``, whose fields merge by maximum (an import of a folded store is
-then not counted again, but no longer added either).
+active ones into one entry, ``*``, and records what each had counted then (``folded``), like a
+forget: a folded store's entry, coming back from another document or counting again, shows only
+what it counted since. ``*`` entries of two documents merge by maximum (never counted twice, but
+two documents' different folds are not added).
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from types import MappingProxyType
 from typing import Any
@@ -34,8 +38,10 @@ LOAD_WINDOW = 100
 RECENT_WINDOW = 20
 #: The entry that folded origins are counted in.
 FOLDED = "*"
-#: Most origin ids remembered as folded (each one 16 to 21 characters).
-MAX_FOLDED = 1024
+#: Most origins remembered as folded.
+MAX_FOLDED = 256
+#: Longest origin id kept (ours are 16 to 21 characters).
+MAX_ORIGIN_ID = 32
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
@@ -141,35 +147,58 @@ class Totals:
 
 @dataclass(frozen=True)
 class Ledger:
-    """A site's visits per origin, what was forgotten of them, and when."""
+    """A site's visits per origin; what was forgotten of them, and when; what was folded."""
 
     origins: Mapping[str, OriginVisits] = field(default_factory=lambda: _EMPTY)
     forgotten: Mapping[str, Counts] = field(default_factory=lambda: _EMPTY)
     forgotten_at: float | None = None
-    folded: frozenset[str] = frozenset()
+    #: Per folded origin, what it had counted when its visits moved into ``*``: like a forget,
+    #: a snapshot that its entry, if it comes back, is counted beyond.
+    folded: Mapping[str, Counts] = field(default_factory=lambda: _EMPTY)
+
+    def hidden(self, origin: str) -> Counts:
+        """What an origin's own entry no longer shows: forgotten, or moved into ``*``; all of it
+        when the entry ended before the forget (what a store counted before it is forgotten,
+        whichever store it was)."""
+        entry = self.origins.get(origin)
+        if entry is not None and self._before_cut(entry):
+            return entry.counts()
+        return self.forgotten.get(origin, _NONE).join(self.folded.get(origin, _NONE))
+
+    def _before_cut(self, entry: OriginVisits) -> bool:
+        cut = self.forgotten_at
+        return cut is not None and bool(entry.visits) and _time(entry.last_visit) < cut
 
     def record(self, origin: str, visits: Iterable[tuple[float, bool, int | None]]) -> Ledger:
-        seen = self.forgotten.get(origin, _NONE)
-        entry = self.origins.get(origin, OriginVisits()).record(visits, seen)
-        # A store folded away by a merge counts anew; what it counted before is in ``*``.
-        return Ledger(MappingProxyType({**self.origins, origin: entry}), self.forgotten,
-                      self.forgotten_at, self.folded - {origin})
+        entry = self.origins.get(origin)
+        forgotten = self.forgotten
+        if entry is None:  # a store folded away goes on from the counts it had
+            c = self.folded.get(origin, _NONE)
+            entry = OriginVisits(c.visits, c.succeeded, c.failed, c.measured)
+        elif self._before_cut(entry):
+            # Its first visit since a forget it knows of: what it counted before stays forgotten.
+            seen = forgotten.get(origin, _NONE).join(entry.counts())
+            forgotten = MappingProxyType({**forgotten, origin: seen})
+        ledger = replace(self, forgotten=forgotten)
+        entry = entry.record(visits, ledger.hidden(origin))
+        if ledger._before_cut(entry):
+            # Counted after the forget, whatever the clock that stamped it said (see apply_all).
+            entry = replace(entry, last_visit=ledger.forgotten_at)
+        return replace(ledger, origins=MappingProxyType({**self.origins, origin: entry}))
 
     def forget(self, at: float) -> Ledger:
         """Everything counted so far forgotten, at ``at``."""
         forgotten = dict(self.forgotten)
         for origin, entry in self.origins.items():
             forgotten[origin] = forgotten.get(origin, _NONE).join(entry.counts())
-        return Ledger(self.origins, MappingProxyType(forgotten),
-                      at if self.forgotten_at is None else max(at, self.forgotten_at), self.folded)
+        return replace(self, forgotten=MappingProxyType(forgotten),
+                       forgotten_at=at if self.forgotten_at is None else max(at, self.forgotten_at))
 
     def join(self, other: Ledger) -> Ledger:
-        """Both ledgers' knowledge: per origin the later entry; commutative and idempotent."""
-        folded = self.folded | other.folded
+        """Both ledgers' knowledge: per origin the later entry, the later forget; a join
+        (commutative, associative, idempotent)."""
         origins: dict[str, OriginVisits] = {}
         for name in sorted(self.origins.keys() | other.origins.keys()):
-            if name in folded:
-                continue
             a, b = self.origins.get(name), other.origins.get(name)
             if a is None or b is None:
                 origins[name] = a or b  # type: ignore[assignment]
@@ -177,13 +206,10 @@ class Ledger:
                 origins[name] = _joined_fold(a, b)
             else:
                 origins[name] = a if a.order() >= b.order() else b
-        forgotten: dict[str, Counts] = {}
-        for name in sorted(self.forgotten.keys() | other.forgotten.keys()):
-            if name not in folded:
-                forgotten[name] = self.forgotten.get(name, _NONE).join(other.forgotten.get(name, _NONE))
         at = [t for t in (self.forgotten_at, other.forgotten_at) if t is not None]
-        return Ledger(MappingProxyType(origins), MappingProxyType(forgotten),
-                      max(at) if at else None, folded).bounded()
+        return Ledger(MappingProxyType(origins), MappingProxyType(_joined(self.forgotten, other.forgotten)),
+                      max(at) if at else None,
+                      MappingProxyType(_joined(self.folded, other.folded))).bounded()
 
     def bounded(self) -> Ledger:
         """At most :data:`MAX_ORIGINS` origins: the least recently active folded into ``*``."""
@@ -193,21 +219,23 @@ class Ledger:
                        key=lambda o: (_time(self.origins[o].last_visit), o))
         fold = named[: len(self.origins) - MAX_ORIGINS + (FOLDED not in self.origins)]
         total = self.origins.get(FOLDED, OriginVisits())
+        folded = dict(self.folded)
         for name in fold:
-            seen = self.origins[name].visible(self.forgotten.get(name, _NONE))
-            total = _added(total, seen)
+            entry = self.origins[name]
+            total = _added(total, entry.visible(self.hidden(name)))
+            folded[name] = folded.get(name, _NONE).join(entry.counts())
+        if len(folded) > MAX_FOLDED:  # the least counted go: re-counting one would cost least
+            folded = dict(sorted(folded.items(), key=lambda item: (-item[1].visits, item[0]))[:MAX_FOLDED])
         origins = {o: e for o, e in self.origins.items() if o not in fold}
         origins[FOLDED] = total
-        forgotten = {o: c for o, c in self.forgotten.items() if o not in fold}
-        folded = sorted(self.folded | set(fold))[-MAX_FOLDED:]
-        return Ledger(MappingProxyType(origins), MappingProxyType(forgotten), self.forgotten_at,
-                      frozenset(folded))
+        return Ledger(MappingProxyType(origins), self.forgotten, self.forgotten_at,
+                      MappingProxyType(folded))
 
     @cached_property
     def totals(self) -> Totals:
         """The visible sums; windows joined oldest origin first and cut to their lengths."""
         parts = sorted(
-            ((o, e.visible(self.forgotten.get(o, _NONE))) for o, e in self.origins.items()),
+            ((o, e.visible(self.hidden(o))) for o, e in self.origins.items()),
             key=lambda item: (_time(item[1].last_visit), item[0]),
         )
         live = [e for _, e in parts]
@@ -234,7 +262,7 @@ class Ledger:
             doc["forgotten"] = {o: _counts_json(c) for o, c in self.forgotten.items()}
             doc["forgotten_at"] = self.forgotten_at
         if self.folded:
-            doc["folded_origins"] = sorted(self.folded)
+            doc["folded_origins"] = {o: _counts_json(c) for o, c in sorted(self.folded.items())}
         return doc
 
     @classmethod
@@ -247,20 +275,25 @@ class Ledger:
         origins = {
             str(o): _entry(e, number, count, time)
             for o, e in (visits.items() if isinstance(visits, Mapping) else ())
-            if isinstance(e, Mapping)
+            if isinstance(e, Mapping) and len(str(o)) <= MAX_ORIGIN_ID
         }
-        forgotten_doc = doc.get("forgotten")
-        forgotten = {
-            str(o): Counts(count(c.get("visits")), count(c.get("succeeded")), count(c.get("failed")),
-                           count(c.get("measured")))
-            for o, c in (forgotten_doc.items() if isinstance(forgotten_doc, Mapping) else ())
-            if isinstance(c, Mapping)
-        }
-        folded = doc.get("folded_origins")
         return cls(
-            MappingProxyType(origins), MappingProxyType(forgotten), time(doc.get("forgotten_at")),
-            frozenset(str(o) for o in folded) if isinstance(folded, list) else frozenset(),
+            MappingProxyType(origins), MappingProxyType(_counts_of(doc.get("forgotten"), count)),
+            time(doc.get("forgotten_at")), MappingProxyType(_counts_of(doc.get("folded_origins"), count)),
         ).bounded()
+
+
+def _counts_of(value: Any, count: Any) -> dict[str, Counts]:
+    return {
+        str(o): Counts(count(c.get("visits")), count(c.get("succeeded")), count(c.get("failed")),
+                       count(c.get("measured")))
+        for o, c in (value.items() if isinstance(value, Mapping) else ())
+        if isinstance(c, Mapping) and len(str(o)) <= MAX_ORIGIN_ID
+    }
+
+
+def _joined(a: Mapping[str, Counts], b: Mapping[str, Counts]) -> dict[str, Counts]:
+    return {name: a.get(name, _NONE).join(b.get(name, _NONE)) for name in sorted(a.keys() | b.keys())}
 
 
 def _joined_fold(a: OriginVisits, b: OriginVisits) -> OriginVisits:

@@ -89,7 +89,7 @@ def from_legacy(key: str, data: Mapping[str, Any]) -> SiteProfile:
     profile = SiteProfile.from_dict(doc)
     # The entry names its origin: importing it again adds nothing, a changed entry counts anew.
     digest = hashlib.blake2b(json.dumps(data, sort_keys=True, default=str).encode(), digest_size=8)
-    return profile.with_ledger(profile.visits_ledger(f"seed-{digest.hexdigest()}"))
+    return profile.counted_as(f"seed-{digest.hexdigest()}")
 
 
 def _timestamp(value: Any) -> float | None:

@@ -365,9 +365,10 @@ def _after_fork_in_child() -> None:
         if isinstance(owner, Hold):
             owner._fd = None
         elif isinstance(owner, _Waiter):
-            owner._abandoned = owner._finished = True  # its thread does not exist here
+            # Its thread does not exist here, and no thread of the child waits for it (setting
+            # its event could block on a lock a parent thread held at the fork).
+            owner._abandoned = owner._finished = True
             owner._error = OSError(errno.EBADF, "a lock wait does not survive a fork")
-            owner.done.set()
     _LIVE.clear()
     _LIVE_LOCK = threading.Lock()
     for lock in list(_LOCKS):

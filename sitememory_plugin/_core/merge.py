@@ -89,7 +89,9 @@ def _selector(a: Selector, b: Selector) -> Selector:
             if found is not None:
                 stats[name] = found
         else:
-            stats[name] = CandidateStats(max(x.ok, y.ok), max(x.failed, y.failed), x.streak)
+            # The failing streak of the side that saw more of it: an order, so any grouping agrees.
+            streak = max((x.ok + x.failed, x.streak), (y.ok + y.failed, y.streak))[1]
+            stats[name] = CandidateStats(max(x.ok, y.ok), max(x.failed, y.failed), streak)
     return Selector(
         newer.purpose, order[0], tuple(order[1:]),
         max(a.success_count, b.success_count), max(a.failure_count, b.failure_count),

@@ -163,10 +163,14 @@ class Selector:
     def from_dict(cls, purpose: str, data: Mapping[str, Any], read: Reader = _LENIENT) -> Selector:
         mine, extra = _split(data, cls)
         candidates = mine.get("candidates")
+        primary = mine.get("primary")
+        # An empty candidate is no selector: the next one is primary (none: no selector at all).
+        order = tuple(dict.fromkeys(c for c in (primary if isinstance(primary, str) else "",
+                                                *_strings(mine.get("fallbacks"))) if c))
         return cls(
             purpose=purpose,
-            primary=str(mine.get("primary", "")),
-            fallbacks=_strings(mine.get("fallbacks")),
+            primary=order[0] if order else "",
+            fallbacks=order[1:],
             success_count=count(mine.get("success_count")),
             failure_count=count(mine.get("failure_count")),
             candidates=MappingProxyType({
@@ -310,27 +314,37 @@ class SiteProfile:
         """When the site was last forgotten: nothing made before then counts."""
         return None if self.ledger is None else self.ledger.forgotten_at
 
-    def visits_ledger(self, origin: str | None = None) -> Ledger:
-        """:attr:`ledger`, or for a profile without one, its totals as one origin's entry:
-        ``origin``, by default the one of a version-1 document (:func:`~.ledger.v1_origin`)."""
+    def __post_init__(self) -> None:
+        # The ledger is the record: the totals are its sums, whatever replace() was given.
+        if self.ledger is not None:
+            t = self.ledger.totals
+            for name, value in (("visit_count", t.visits), ("success_count", t.succeeded),
+                                ("failure_count", t.failed), ("first_visit", t.first_visit),
+                                ("load_times", t.load_times), ("recent_outcomes", t.recent_outcomes)):
+                object.__setattr__(self, name, value)
+
+    def visits_ledger(self) -> Ledger:
+        """:attr:`ledger`, or for a profile without one, its totals as the entry of the origin a
+        version-1 document's counts have (:func:`~.ledger.v1_origin`)."""
         if self.ledger is not None:
             return self.ledger
+        return self.counted_as(v1_origin(self.domain, self.first_visit)).visits_ledger()
+
+    def counted_as(self, origin: str) -> SiteProfile:
+        """This profile with its totals (not its ledger) as ``origin``'s entry."""
         if not (self.visit_count or self.success_count or self.failure_count or self.load_times
                 or self.recent_outcomes or self.first_visit is not None):
-            return Ledger()
+            return self.with_ledger(Ledger())
         entry = OriginVisits(
             self.visit_count, self.success_count, self.failure_count, len(self.load_times),
             self.first_visit, self.last_visit, tuple(to_millis(t) for t in self.load_times),
             self.recent_outcomes,
         )
-        return Ledger(MappingProxyType({origin or v1_origin(self.domain, self.first_visit): entry}))
+        return self.with_ledger(Ledger(MappingProxyType({origin: entry})))
 
     def with_ledger(self, ledger: Ledger) -> SiteProfile:
         """This profile counting ``ledger``'s visits."""
-        t = ledger.totals
-        return replace(self, ledger=ledger, visit_count=t.visits, success_count=t.succeeded,
-                       failure_count=t.failed, first_visit=t.first_visit, load_times=t.load_times,
-                       recent_outcomes=t.recent_outcomes)
+        return replace(self, ledger=ledger)
 
     def to_dict(self, *, entries: bool = True) -> dict[str, Any]:
         """The versioned JSON document of this profile (without selectors, quirks and patterns
@@ -412,22 +426,25 @@ def read_document(data: Mapping[str, Any], read: Reader) -> tuple[SiteProfile, b
         }),
         recent_outcomes=outcomes(mine.get("recent_outcomes")) if version == 1 else (),
         selectors=MappingProxyType({
-            str(p): Selector.from_dict(str(p), s, read) for p, s in selectors.items()
-            if isinstance(s, Mapping)
+            str(p): selector for p, s in selectors.items()
+            if isinstance(s, Mapping) and str(p).strip()
+            and (selector := Selector.from_dict(str(p), s, read)).primary
         }),
-        quirks=tuple(
-            Quirk.from_dict(q, read) for q in (quirks if isinstance(quirks, list) else ())
-            if isinstance(q, Mapping)
+        quirks=tuple(  # a quirk with no description says nothing
+            quirk for q in (quirks if isinstance(quirks, list) else ())
+            if isinstance(q, Mapping) and (quirk := Quirk.from_dict(q, read)).description.strip()
         ),
         patterns=MappingProxyType({
             str(t): ActionPattern.from_dict(str(t), a, read) for t, a in patterns.items()
-            if isinstance(a, Mapping)
+            if isinstance(a, Mapping) and str(t).strip()
         }),
         extra=extra,
         gone=data.get("gone") is True,
     )
     if version > 1:
         profile = profile.with_ledger(Ledger.from_json(data, number, count, read.time))
+    else:  # the counts' origin is named by the first visit as written, not as clamped
+        profile = profile.counted_as(v1_origin(domain, number(mine.get("first_visit"))))
     return profile, read.clamped
 
 

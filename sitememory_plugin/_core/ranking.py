@@ -23,8 +23,12 @@ DEMOTE_AFTER = 2
 def with_candidates(
     selector: Selector | None, purpose: str, primary: str, fallbacks: tuple[str, ...], at: float
 ) -> Selector:
-    """``selector`` with ``primary`` first and ``fallbacks`` next, keeping every known candidate."""
-    order = _unique((primary, *fallbacks, *(selector.ranked() if selector else ())))[:MAX_CANDIDATES]
+    """``selector`` with ``primary`` first and ``fallbacks`` next, keeping every known candidate;
+    given later than what is known (a write-behind update that waited), they come after it."""
+    given = (primary, *fallbacks)
+    known = selector.ranked() if selector else ()
+    stale = selector is not None and selector.updated_at is not None and at < selector.updated_at
+    order = _unique((*known, *given) if stale else (*given, *known))[:MAX_CANDIDATES]
     if selector is None:
         return Selector(purpose, order[0], order[1:], updated_at=at)
     return Selector(

@@ -38,8 +38,8 @@ from .models import SiteProfile
 from .redisconn import RedisOptions, Retrying, connect
 from .redislock import MAX_POLL, ExpiringLock
 from .stats import Counters
-from .storage import BatchId, CachedReads, Durability, live
-from .updates import Forget, Update, apply_all
+from .storage import BatchId, CachedReads, Durability, live, note_forgotten
+from .updates import Forget, Update, apply_all, before_forget
 
 log = logging.getLogger("sitememory")
 
@@ -242,6 +242,18 @@ class RedisStore(CachedReads):
         self.stats.add("cache_misses")
         return self._take(key, reply, seen=entry)
 
+    def state(self, key: str) -> SiteProfile | None:
+        """:meth:`read`, or the site's tombstone if it was forgotten (cached like a profile)."""
+        profile = self.read(key)
+        if profile is not None:
+            return profile
+        entry = self.cache.get(key)
+        return None if entry is None else entry.value
+
+    def lock_group(self, key: str) -> str:
+        """Updates wait only for the store-wide lock: one group."""
+        return self._lock_key
+
     def read_locked(self, key: str) -> SiteProfile | None:
         """The stored state, its tombstone included; the caller holds :meth:`maintenance`."""
         reply = self._call("read", self._ready().fetch, keys=[self._site(key)], args=[""])
@@ -330,11 +342,25 @@ class RedisStore(CachedReads):
         deadline = None if self.lock_timeout is None else time.monotonic() + self.lock_timeout
         conflicts = 0
         while True:
-            profile, data = encode(apply_all(base or SiteProfile(key), updates, self._origin))
+            start = base or SiteProfile(key)
+            applied = apply_all(start, updates, self._origin, waited=batch is not None)
+            if applied is start and base is not None and version:
+                # Nothing changed (updates that came after a forget): only check it is current.
+                reply = self._call("read", self._ready().fetch, keys=[self._site(key)], args=[version])
+                if len(reply) == 1:
+                    if batch is not None:
+                        note_forgotten(self.stats, key, before_forget(base, updates))
+                    return base, base
+                base = self._take(key, reply, tombstone=True) if reply else None
+                version = reply[0].decode() if reply and base is not None else ""
+                continue
+            profile, data = encode(applied)
             reply = self._commit(key, version, data, op, batch, not profile.gone)
             status = reply[0]
             if status == b"ok":
                 self.stats.add("writes")
+                if batch is not None:
+                    note_forgotten(self.stats, key, before_forget(base, updates))
                 self._remember(key, profile, int(reply[1]))
                 return base, profile
             if status == b"done":  # committed before a lost reply: never apply it twice

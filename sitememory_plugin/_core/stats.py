@@ -26,6 +26,8 @@ class StoreStats:
     corrupt_files: int = 0
     #: Documents read with values that had to be repaired (then written back repaired).
     repaired_files: int = 0
+    #: Write-behind updates discarded because the site was forgotten after they were made.
+    forgotten_updates: int = 0
     pending_updates: int = 0
     #: Redis: updates re-applied because another client committed first.
     conflicts: int = 0
@@ -43,16 +45,16 @@ class Counters:
         self._lock = threading.Lock()
         self._counts: dict[str, int] = dict.fromkeys(
             ("cache_hits", "cache_misses", "cache_revalidations", "reads", "writes", "lock_waits",
-             "corrupt_files", "repaired_files", "conflicts", "backend_retries"), 0)
+             "corrupt_files", "repaired_files", "forgotten_updates", "conflicts", "backend_retries"), 0)
         self._wait_total = 0.0
         self._waits: deque[float] = deque(maxlen=self.WAIT_WINDOW)
 
     def after_fork(self) -> None:
         self._lock = threading.Lock()
 
-    def add(self, name: str) -> None:
+    def add(self, name: str, count: int = 1) -> None:
         with self._lock:
-            self._counts[name] += 1
+            self._counts[name] += count
 
     def waited(self, _lock_name: str, seconds: float) -> None:
         with self._lock:

@@ -9,8 +9,11 @@ decides how a site's bytes are read, compared and replaced atomically.
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -23,6 +26,8 @@ from .stats import Counters
 from .updates import Update
 
 Durability = Literal["fsync", "none"]
+
+log = logging.getLogger("sitememory")
 
 #: URL schemes served by the Redis backend (those ``redis-py`` understands).
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
@@ -72,6 +77,13 @@ class Storage(Protocol):
     def read(self, key: str) -> SiteProfile | None:
         """The site's profile: from the cache while fresh, else revalidated or fetched."""
 
+    def state(self, key: str) -> SiteProfile | None:
+        """:meth:`read`, or the site's tombstone (``gone``) if it was forgotten."""
+
+    def lock_group(self, key: str) -> object:
+        """Sites that wait for the same lock share a group: when one times out, so would the
+        others."""
+
     def update(self, key: str, updates: Sequence[Update], batch: BatchId | None = None) -> SiteProfile:
         """Apply ``updates`` to the stored state atomically; the new profile.
 
@@ -114,6 +126,38 @@ class CachedReads:
             self.stats.add("cache_hits")
             return True, live(entry.value)
         return False, None
+
+
+class Committed:
+    """Write-behind batches this process has committed, the latest per buffer and site (a few
+    thousand): a batch sent again after an error that came once it was in place is done."""
+
+    LIMIT = 4096
+
+    def __init__(self) -> None:
+        self._seqs: OrderedDict[tuple[str, str], int] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def add(self, batch: BatchId, key: str) -> None:
+        with self._lock:
+            self._seqs[batch.client, key] = batch.seq
+            self._seqs.move_to_end((batch.client, key))
+            if len(self._seqs) > self.LIMIT:
+                self._seqs.popitem(last=False)
+
+    def done(self, batch: BatchId, key: str) -> bool:
+        with self._lock:
+            return self._seqs.get((batch.client, key), -1) >= batch.seq
+
+    def after_fork(self) -> None:
+        self._lock = threading.Lock()
+
+
+def note_forgotten(stats: Counters, key: str, count: int) -> None:
+    """Count and say what a forget discarded: updates that waited and were made before it."""
+    if count:
+        stats.add("forgotten_updates", count)
+        log.info("discarded %d updates of %s made before it was forgotten", count, key)
 
 
 def live(profile: SiteProfile | None) -> SiteProfile | None:

@@ -142,13 +142,22 @@ def copy_store(src: Storage, dst: Storage, *, replace: bool = False) -> ImportRe
 
     Both stores are held (:meth:`Storage.maintenance`), so no update lands in either meanwhile.
     A site ``dst`` does not have is copied as it is; one it has is merged as an import would
-    (skipped when that changes nothing), or overwritten with ``replace``.
+    (skipped when that changes nothing), or overwritten with ``replace``. The tombstones of
+    forgotten sites are merged in too.
     """
     if src.identity() == dst.identity():
         raise ValueError(f"source and destination are the same store: {src.location}")
     copied: list[str] = []
     skipped: dict[str, str] = {}
     with src.maintenance(), dst.maintenance():
+        # Tombstones too, so that what the source forgot stays forgotten there (not listed).
+        for key in src.tombstones():
+            tomb = src.read_locked(key)
+            existing = dst.read_locked(key)
+            if tomb is not None and tomb.gone:
+                merged = tomb if existing is None else merge(existing, tomb)
+                if existing is None or not equivalent(merged, existing):
+                    dst.put(key, merged)
         sites = src.keys()
         for key in sites:
             profile = src.read_locked(key)

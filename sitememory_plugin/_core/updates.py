@@ -52,16 +52,32 @@ class Update(Protocol):
     def apply(self, profile: SiteProfile, origin: str) -> SiteProfile: ...
 
 
-def apply_all(profile: SiteProfile, updates: Iterable[Update], origin: str) -> SiteProfile:
-    """``updates`` applied in order; those made before the site was forgotten are skipped."""
+def apply_all(
+    profile: SiteProfile, updates: Iterable[Update], origin: str, *, waited: bool = False
+) -> SiteProfile:
+    """``updates`` applied in order. Those that ``waited`` (write-behind) and were made before the
+    site was forgotten are skipped: a forget wins over updates made before it, wherever they
+    waited. An update applied as it is made is as new as the forget, whatever the clocks say."""
     for update in updates:
         forgotten = profile.forgotten_at
-        if forgotten is not None and update.at < forgotten:
+        if waited and forgotten is not None and update.at < forgotten:
             continue
         if profile.gone and not isinstance(update, Forget):
             profile = replace(profile, gone=False)
-        profile = update.apply(profile, origin)
+        if isinstance(update, VisitBatch):
+            profile = update.apply_waited(profile, origin, waited=waited)
+        else:
+            profile = update.apply(profile, origin)
     return profile
+
+
+def before_forget(profile: SiteProfile | None, updates: Iterable[Update]) -> int:
+    """How many of ``updates`` (visits counted one by one) predate the site's forget."""
+    cut = None if profile is None else profile.forgotten_at
+    if cut is None:
+        return 0
+    return sum(sum(v.at < cut for v in u.visits) if isinstance(u, VisitBatch) else u.at < cut
+               for u in updates)
 
 
 def coalesce(updates: Iterable[Update]) -> list[Update]:
@@ -140,8 +156,12 @@ class VisitBatch:
         return max(v.at for v in self.visits)
 
     def apply(self, profile: SiteProfile, origin: str) -> SiteProfile:
+        return self.apply_waited(profile, origin, waited=False)
+
+    def apply_waited(self, profile: SiteProfile, origin: str, *, waited: bool) -> SiteProfile:
         forgotten = profile.forgotten_at
-        visits = self.visits if forgotten is None else tuple(v for v in self.visits if v.at >= forgotten)
+        visits = (self.visits if forgotten is None or not waited
+                  else tuple(v for v in self.visits if v.at >= forgotten))
         if not visits:
             return profile
         ledger = profile.visits_ledger().record(
@@ -219,11 +239,13 @@ class QuirkSeen:
         quirks = list(profile.quirks)
         for i, quirk in enumerate(quirks):
             if quirk.description == self.description:
+                newer = quirk.last_seen is None or self.at >= quirk.last_seen
                 quirks[i] = replace(
                     quirk,
                     occurrences=quirk.occurrences + 1,
-                    workaround=self.workaround if self.workaround is not None else quirk.workaround,
-                    last_seen=self.at if quirk.last_seen is None else max(quirk.last_seen, self.at),
+                    workaround=self.workaround if self.workaround is not None and newer
+                    else quirk.workaround,
+                    last_seen=self.at if newer else quirk.last_seen,
                 )
                 break
         else:

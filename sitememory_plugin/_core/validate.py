@@ -10,11 +10,13 @@ the way in, as the store's own documents from before the bounds are.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from .bounds import encodes as _encodes
 from .errors import StoreFormatError
+from .ledger import MAX_ORIGIN_ID
 from .models import FORMAT, FORMAT_VERSION
 
 Check = Callable[[Any], str | None]
@@ -42,8 +44,8 @@ def check_document(doc: Any) -> None:
         fields.update(visit_count=_count, success_count=_count, failure_count=_count,
                       first_visit=_time, load_times_ms=_list(_millis), recent_outcomes=_outcomes)
     else:
-        fields.update(visits=_each(_name_ok, _origin), forgotten=_each(_name_ok, _forgotten),
-                      forgotten_at=_time, folded_origins=_list(_text))
+        fields.update(visits=_each(_origin_id, _origin), forgotten=_each(_origin_id, _counted),
+                      forgotten_at=_time, folded_origins=_each(_origin_id, _counted))
     if "domain" not in doc:
         raise StoreFormatError("domain: missing")
     for name, check in fields.items():
@@ -53,7 +55,12 @@ def check_document(doc: Any) -> None:
 
 def _raise(path: str, problem: str | None) -> None:
     if problem is not None:
-        raise StoreFormatError(f"{path}{'' if problem.startswith(('.', '[')) else ': '}{problem}")
+        message = f"{path}{'' if problem.startswith(('.', '[')) else ': '}{problem}"
+        raise StoreFormatError(_LONG.sub(lambda m: m.group()[:40] + "...", message))
+
+
+#: A name in a field's path too long to quote whole (a hostile origin id, say).
+_LONG = re.compile(r"[^.\[\]: ]{60,}")
 
 
 def _values(value: Any, path: str) -> None:
@@ -87,6 +94,12 @@ def _optional_text(v: Any) -> str | None:
 
 def _name_ok(v: str) -> str | None:
     return None if v.strip() else "a name must not be empty"
+
+
+def _origin_id(v: str) -> str | None:
+    if v.strip() and len(v) <= MAX_ORIGIN_ID:
+        return None
+    return f"an origin id of 1 to {MAX_ORIGIN_ID} characters"
 
 
 def _bool(v: Any) -> str | None:
@@ -180,4 +193,4 @@ _pattern = _object({"actions": lambda v: None if isinstance(v, list) else "must 
 _counts = {"visits": _count, "succeeded": _count, "failed": _count, "measured": _count}
 _origin = _object({**_counts, "first_visit": _time, "last_visit": _time,
                    "load_times_ms": _list(_millis), "recent_outcomes": _outcomes})
-_forgotten = _object(_counts)
+_counted = _object(_counts)

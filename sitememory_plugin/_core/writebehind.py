@@ -11,7 +11,8 @@ buffer with pending updates strongly, so a memory dropped without ``close()`` is
 What is pending when the process ends is flushed: at interpreter exit, when a multiprocessing
 worker returns (``fork`` and ``forkserver`` workers end in ``os._exit``, past ``atexit``), and on
 SIGTERM (``Pool.terminate()``, the end of a ``with Pool()`` block) unless the program handles
-SIGTERM itself. Only SIGKILL, or a crash, loses pending updates.
+SIGTERM itself. SIGKILL, another signal at its default action, ``os._exit`` (a plain
+``os.fork`` child ends so) or a crash loses them.
 """
 
 from __future__ import annotations
@@ -24,11 +25,11 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from types import FrameType
 
+from .errors import LockTimeout, StoreFormatError
 from .models import SiteProfile
-from .storage import BatchId, Storage
+from .storage import BatchId, Storage, live
 from .updates import Update, apply_all, coalesce
 
 log = logging.getLogger("sitememory")
@@ -105,8 +106,9 @@ class WriteBehind:
         """Whether ``key`` has updates pending or being flushed (reads then go through :meth:`read`)."""
         return key in self._pending or key in self._inflight
 
-    def read(self, key: str, read: Callable[[str], SiteProfile | None]) -> SiteProfile | None:
-        """``read(key)`` with this process's pending updates for ``key`` applied on top.
+    def read(self, key: str) -> SiteProfile | None:
+        """The stored state of ``key`` with this process's pending updates applied on top, as
+        they will be (those made before a forget, skipped).
 
         Waits only while this site is being written, never for the rest of a flush."""
         while True:
@@ -114,14 +116,14 @@ class WriteBehind:
                 while key in self._inflight:
                     self._written.wait()
                 seen = self._generation
-            profile = read(key)
+            profile = self.store.state(key)
             with self._lock:
                 if self._generation == seen:
                     ops = list(self._pending.get(key, ()))
                     break
-        if not ops:
-            return profile
-        return apply_all(profile or SiteProfile(key), coalesce(ops), self.store.origin)
+        if ops:
+            profile = apply_all(profile or SiteProfile(key), coalesce(ops), self.store.origin, waited=True)
+        return live(profile)
 
     def keys(self) -> list[str]:
         with self._lock:
@@ -141,15 +143,20 @@ class WriteBehind:
         """Write every pending update; returns how many.
 
         Each site is written on its own, so one failing site never holds back the others. A
-        site that failed on a lock timeout or an I/O error stays pending, to be retried. Updates
-        that can never be written (a bug, or a document we refuse to touch) are found one by
-        one and dropped with an error in the log; the others of their batch are written. The
-        first error propagates once every site was tried.
+        site that failed on a lock timeout or an I/O error stays pending, to be retried, and so
+        do the sites behind the same lock, untried (each would wait as long). An update that can
+        never be written (a bug) is found by halving its batch and dropped with an error in the
+        log; the others are written. A document this version cannot write (a newer one) drops
+        its site's updates, with one error. The first error propagates once every site was tried.
         """
         written = 0
         errors: list[Exception] = []
+        stuck: set[object] = set()  # locks that timed out in this flush: their sites wait for the next
         with self._flushing:
             for key in self.keys():
+                group = self.store.lock_group(key)
+                if group in stuck:
+                    continue
                 with self._lock:
                     ops = self._pending.pop(key, None)
                     if not ops:
@@ -159,7 +166,10 @@ class WriteBehind:
                     self._inflight.add(key)
                     self._generation += 1
                 try:
+                    failed = len(errors)
                     written += self._write(key, ops, retry, errors)
+                    if len(errors) > failed and isinstance(errors[-1], LockTimeout):
+                        stuck.add(group)
                 finally:
                     with self._lock:
                         self._inflight.discard(key)
@@ -183,9 +193,13 @@ class WriteBehind:
                     self.store.update(key, coalesce(ops[:size]), batch)
                 except OSError:  # includes LockTimeout and BackendUnavailable: try again later
                     raise
+                except StoreFormatError as exc:  # the document's fault (a newer version's): none can
+                    log.error("dropping %d pending updates of %s: %s", len(ops), key, exc)
+                    errors.append(exc)
+                    return written
                 except Exception as exc:
-                    if size > 1:  # find the update that cannot be written; keep the others
-                        batch, size = self._batch(), 1
+                    if size > 1:  # halve the batch until the update that cannot be written is alone
+                        batch, size = self._batch(), size // 2
                         continue
                     log.error("dropping a pending update of %s that cannot be written: %r (%r)",
                               key, ops[0], exc)
@@ -300,6 +314,7 @@ atexit.register(flush_all, "at exit")
 
 def _after_fork_in_child() -> None:
     _FLUSHER.after_fork()
+    _WATCHER.after_fork()
     global _exit_hook_pid
     _exit_hook_pid = 0
 
@@ -316,6 +331,8 @@ def register_exit_hook() -> None:
     if _exit_hook_pid == os.getpid():
         return
     _exit_hook_pid = os.getpid()
+    if signal.getsignal(signal.SIGTERM) is _on_sigterm:
+        _WATCHER.arm()
     util = sys.modules.get("multiprocessing.util")
     if util is not None:  # a multiprocessing worker has imported it before running our code
         util.Finalize(None, flush_all, args=("as the worker ended",), exitpriority=100)
@@ -328,16 +345,57 @@ def _install_sigterm_flush() -> None:
     try:
         if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
             return
+        _WATCHER.arm()
         signal.signal(signal.SIGTERM, _on_sigterm)
     except ValueError:  # not the main interpreter
         return
 
 
+class _Watcher:
+    """A thread, started before any signal comes, that the SIGTERM handler wakes through a pipe.
+
+    The flush runs there, and the handler returns at once: the main thread it interrupted may
+    hold a lock the flush needs (in the middle of a record, or of its own flush), and goes on to
+    release it. A handler that started a thread, or took any lock, could deadlock with it.
+    """
+
+    def __init__(self) -> None:
+        self._pid = 0
+        self._fds: tuple[int, int] | None = None
+
+    def arm(self) -> None:
+        if self._pid == os.getpid():
+            return
+        self._pid, self._fds = os.getpid(), os.pipe()
+        threading.Thread(target=self._wait, args=(self._fds[0],), name="sitememory-sigterm",
+                         daemon=True).start()
+
+    def _wait(self, fd: int) -> None:
+        if os.read(fd, 1):
+            _flush_then_die()
+
+    def fire(self) -> bool:
+        """Wake the thread; ``False`` when this process has none (nothing was ever queued)."""
+        if self._pid != os.getpid() or self._fds is None:
+            return False
+        os.write(self._fds[1], b"t")
+        return True
+
+    def after_fork(self) -> None:
+        # The parent's pipe is the parent's: the child arms its own when it queues an update.
+        if self._fds is not None:
+            for fd in self._fds:
+                os.close(fd)
+        self._pid, self._fds = 0, None
+
+
+_WATCHER = _Watcher()
+
+
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    # Flush on a thread of its own and return: the main thread, interrupted here, may hold a lock
-    # the flush needs (in the middle of a record, or of its own flush), and goes on to release it.
-    threading.Thread(target=_flush_then_die, name="sitememory-sigterm").start()
+    if not _WATCHER.fire():
+        _die()
 
 
 def _flush_then_die() -> None:
