@@ -136,5 +136,7 @@ def sitememory_prompt_context(key: str, profile: SiteProfile | None, lines: list
     """Add lines to the text an LLM prompt gets about a site: append to ``lines`` in place.
 
     Called by ``site.prompt_context()``. The built-in plugin adds load times, quirks, selectors
-    and patterns first; the text is then cut, at whole lines, to its size bound.
+    and patterns first; every line is then made inert (control and format characters removed:
+    no escape sequence or bidi override reaches a prompt) and the text cut, at whole lines, to
+    its size bound. Quote text that came from a site or an agent, as the built-in plugin does.
     """
