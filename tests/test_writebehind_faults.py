@@ -275,6 +275,20 @@ def test_updates_the_flusher_thread_is_writing_at_exit_are_written(store_path: P
     assert (visits(store_path, "https://x.example/"), visits(store_path, "https://y.example/")) == (1, 1)
 
 
+def updates_sent(memory: SiteMemory, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The site of every update the memory's write-behind sends its store, from now on."""
+    store = memory._store
+    sent: list[str] = []
+    real_update = store.update
+
+    def update(key: str, *args: object, **kwargs: object) -> object:
+        sent.append(key)
+        return real_update(key, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store, "update", update)
+    return sent
+
+
 # -- failures after a write is in place: never written twice --------------------------------------
 
 
@@ -353,15 +367,7 @@ def test_a_flush_waits_for_a_stuck_lock_once_not_once_per_site(
     memory = SiteMemory(store_path, flush_interval=3600, lock_timeout=0.3, durability="none")
     for key in [*same, free]:
         memory.record_visit_sync(f"https://{key}/", 1.0)
-    store = memory._store
-    tried: list[str] = []
-    real_update = store.update
-
-    def update(key: str, *args: object, **kwargs: object) -> object:
-        tried.append(key)
-        return real_update(key, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(store, "update", update)
+    tried = updates_sent(memory, monkeypatch)
     with site_blocked(store_path, f"https://{same[0]}/", spawn), pytest.raises(LockTimeout):
         memory.flush_sync()
     assert sorted(tried) == sorted([same[0], free])
@@ -393,15 +399,7 @@ def test_updates_of_a_document_this_version_cannot_write_are_dropped_at_once(
             site = redis_store._site("newer.example")
             doc = json.loads(redis_store._client.hget(site, "doc"))
             redis_store._client.hset(site, "doc", json.dumps({**doc, "version": 99}))
-    store = memory._store
-    calls: list[str] = []
-    real_update = store.update
-
-    def update(key: str, *args: object, **kwargs: object) -> object:
-        calls.append(key)
-        return real_update(key, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(store, "update", update)
+    calls = updates_sent(memory, monkeypatch)
     with caplog.at_level(logging.ERROR, logger="sitememory"), pytest.raises(ValueError):
         memory.flush_sync()
     assert len(calls) == 1 and memory.stats_sync().pending_updates == 0
