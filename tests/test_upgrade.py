@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from sitememory_plugin import SiteMemory, VersionTooNew
+from sitememory_plugin import SiteMemory
 
 #: The last commit of the version-1 format (the landed main before the hardening).
 OLD = "febc57bdf9147901fb8381afd3209952ab1f7149"
@@ -217,15 +217,6 @@ def test_old_processes_are_refused_clearly_and_corrupt_nothing(
         assert memory.stats_sync().corrupt_files == 0
     if isinstance(location, Path):
         assert not list(location.glob("sites/*/*.corrupt-*"))
-
-
-def test_a_newer_store_is_refused_by_this_version(tmp_path: Path) -> None:
-    store = tmp_path / "store"
-    SiteMemory(store).initialize_sync()
-    marker = json.loads((store / "store.json").read_text())
-    (store / "store.json").write_text(json.dumps({**marker, "version": 3}))
-    with pytest.raises(VersionTooNew):
-        SiteMemory(store).list_sites_sync()
 
 
 def test_an_old_process_writing_beside_a_tombstone_does_not_undo_the_forget(

@@ -11,6 +11,7 @@ until it fits (see :func:`~.documents.encode`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -63,8 +64,16 @@ def check_text(name: str, value: object, limit: int, *, allow_empty: bool = Fals
 
 def shorten(text: str, limit: int) -> str:
     """``text`` cut to ``limit`` characters, marked with an ellipsis; lone surrogates replaced."""
-    text = text.encode("utf-8", "replace").decode("utf-8") if not encodes(text) else text
+    text = without_surrogates(text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def without_surrogates(text: str) -> str:
+    """``text`` with each lone surrogate (which no document can hold) as U+FFFD."""
+    return _SURROGATE.sub("\ufffd", text)
 
 
 def encodes(text: str) -> bool:

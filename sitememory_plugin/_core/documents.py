@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -21,9 +20,9 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 from . import bounds
-from .bounds import MAX_DOC_BYTES
+from .bounds import MAX_DOC_BYTES, without_surrogates
 from .errors import StoreFormatError
-from .models import ActionPattern, Quirk, Reader, Selector, SiteProfile, read_document
+from .models import ActionPattern, Quirk, Reader, Selector, SiteProfile, read_document, recency
 
 log = logging.getLogger("sitememory")
 
@@ -87,11 +86,11 @@ def _within_budget(profile: SiteProfile, size: int) -> SiteProfile:
     """Drop the least recently confirmed purposes, quirks and patterns until the document fits."""
     entries: list[tuple[float, int, str, str]] = []  # (recency, size, kind, name)
     for purpose, s in profile.selectors.items():
-        entries.append((_recency(s.updated_at), _size(s.to_dict()) + len(purpose), "selector", purpose))
+        entries.append((recency(s.updated_at), _size(s.to_dict()) + len(purpose), "selector", purpose))
     for q in profile.quirks:
-        entries.append((_recency(q.last_seen), _size(q.to_dict()), "quirk", q.description))
+        entries.append((recency(q.last_seen), _size(q.to_dict()), "quirk", q.description))
     for task, p in profile.patterns.items():
-        entries.append((_recency(p.updated_at), _size(p.to_dict()) + len(task), "pattern", task))
+        entries.append((recency(p.updated_at), _size(p.to_dict()) + len(task), "pattern", task))
     entries.sort()
     drop: dict[str, set[str]] = {"selector": set(), "quirk": set(), "pattern": set()}
     excess = size - MAX_DOC_BYTES + 1024  # a margin for separators
@@ -121,10 +120,6 @@ _WARNED: set[str] = set()
 
 def _size(doc: dict[str, Any]) -> int:
     return len(_FIELD(doc).encode())
-
-
-def _recency(at: float | None) -> float:
-    return float("-inf") if at is None else at
 
 
 @dataclass(frozen=True)
@@ -280,7 +275,7 @@ def _pattern_over(task: str, p: ActionPattern) -> bool:
 def _recent(entries: Mapping[str, T], limit: int, when: Callable[[T], float | None]) -> dict[str, T]:
     if len(entries) <= limit:
         return dict(entries)
-    keep = set(sorted(entries, key=lambda k: _recency(when(entries[k])))[-limit:])
+    keep = set(sorted(entries, key=lambda k: recency(when(entries[k])))[-limit:])
     return {k: v for k, v in entries.items() if k in keep}
 
 
@@ -299,7 +294,7 @@ def sanitized(doc: Any) -> tuple[Any, bool]:
             copy: Any = {}
             parent[slot] = copy
             for k, v in value.items():
-                name = _SURROGATE.sub("\ufffd", k)
+                name = without_surrogates(k)
                 changed = changed or name != k
                 copy[name] = None
                 stack.append((v, copy, name))
@@ -308,7 +303,7 @@ def sanitized(doc: Any) -> tuple[Any, bool]:
             parent[slot] = copy
             stack.extend((v, copy, i) for i, v in enumerate(value))
         elif isinstance(value, str):
-            parent[slot] = text = _SURROGATE.sub("\ufffd", value)
+            parent[slot] = text = without_surrogates(value)
             changed = changed or text != value
         elif isinstance(value, float) and not math.isfinite(value):
             parent[slot] = None
@@ -317,5 +312,3 @@ def sanitized(doc: Any) -> tuple[Any, bool]:
             parent[slot] = value
     return root[0], changed
 
-
-_SURROGATE = re.compile("[\ud800-\udfff]")

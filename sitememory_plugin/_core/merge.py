@@ -23,7 +23,7 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 from .bounds import MAX_CANDIDATES, MAX_PATTERNS, MAX_PURPOSES, MAX_QUIRKS
-from .models import ActionPattern, CandidateStats, Quirk, Selector, SiteProfile, freeze, thaw
+from .models import ActionPattern, CandidateStats, Quirk, Selector, SiteProfile, freeze, recency, thaw
 
 T = TypeVar("T")
 
@@ -153,14 +153,14 @@ def _pattern_time(p: ActionPattern) -> float | None:
 def _bounded(entries: dict[str, T], limit: int, when: Any) -> Mapping[str, T]:
     """At most ``limit`` entries, the most recently confirmed (ties: by name)."""
     if len(entries) > limit:
-        keep = sorted(entries, key=lambda k: (_recency(when(entries[k])), k))[-limit:]
+        keep = sorted(entries, key=lambda k: (recency(when(entries[k])), k))[-limit:]
         entries = {k: entries[k] for k in sorted(keep)}
     return MappingProxyType(entries)
 
 
 def _later(a: T, b: T, content: Any, when: Any) -> T:
     """The one of ``a`` and ``b`` confirmed last; a tie goes to the larger JSON, on either side."""
-    ka, kb = _recency(when(a)), _recency(when(b))
+    ka, kb = recency(when(a)), recency(when(b))
     if ka != kb:
         return a if ka > kb else b
     ja, jb = _canonical(content(a)), _canonical(content(b))
@@ -184,10 +184,6 @@ def _activity(p: SiteProfile) -> float | None:
 
 def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
-
-
-def _recency(at: float | None) -> float:
-    return float("-inf") if at is None else at
 
 
 def _max(a: float | None, b: float | None) -> float | None:

@@ -27,9 +27,11 @@ FORMAT_VERSION = 2
 JSON = Any
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 #: Fields of a version-1 document that version 2 derives from its ledger (and writes only for
-#: readers), or no longer keeps.
+#: readers).
 _V1_ONLY = frozenset({"visit_count", "success_count", "failure_count", "first_visit",
-                      "load_times_ms", "recent_outcomes", "jsonl_imports", "legacy_imports"})
+                      "load_times_ms", "recent_outcomes"})
+#: Fields no version keeps any more: the digests of imports, which the ledger replaced.
+_OBSOLETE = frozenset({"jsonl_imports", "legacy_imports"})
 _LEDGER_FIELDS = frozenset({"visits", "forgotten", "forgotten_at", "folded_origins"})
 
 
@@ -87,11 +89,6 @@ def count(value: Any) -> int:
 
 def to_millis(seconds: float) -> int:
     return round(seconds * 1000)
-
-
-def quantize(seconds: float) -> float:
-    """``seconds`` at the millisecond resolution load times are kept at."""
-    return round(seconds * 1000) / 1000
 
 
 class Reader:
@@ -395,11 +392,9 @@ def read_document(data: Mapping[str, Any], read: Reader) -> tuple[SiteProfile, b
         raise VersionTooNew(
             f"document version {version} is newer than this library ({FORMAT_VERSION}); upgrade"
         )
-    skip = {"format", "version", "gone", "load_times_ms", *(_V1_ONLY if version > 1 else ())}
-    rest = {k: v for k, v in data.items() if k not in skip and k not in _LEDGER_FIELDS}
-    if version == 1:
-        for name in ("jsonl_imports", "legacy_imports"):
-            rest.pop(name, None)
+    skip = {"format", "version", "gone", "load_times_ms", *_OBSOLETE, *_LEDGER_FIELDS,
+            *(_V1_ONLY if version > 1 else ())}
+    rest = {k: v for k, v in data.items() if k not in skip}
     mine, extra = _split(rest, SiteProfile)
     domain = mine.get("domain")
     if not isinstance(domain, str) or not domain:
@@ -461,6 +456,11 @@ def _strings(value: Any) -> tuple[str, ...]:
 
 def mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else _EMPTY
+
+
+def recency(at: float | None) -> float:
+    """A time to order by, an unknown one oldest."""
+    return float("-inf") if at is None else at
 
 
 def percentile(values: tuple[float, ...], pct: float) -> float | None:

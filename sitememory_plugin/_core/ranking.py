@@ -14,7 +14,7 @@ from dataclasses import replace
 from types import MappingProxyType
 
 from .bounds import MAX_CANDIDATES, MAX_PURPOSES
-from .models import CandidateStats, Selector, SiteProfile
+from .models import CandidateStats, Selector, SiteProfile, recency
 
 #: Consecutive failures after which a candidate is demoted behind non-failing ones.
 DEMOTE_AFTER = 2
@@ -68,7 +68,7 @@ def with_selector(profile: SiteProfile, selector: Selector) -> SiteProfile:
     when there are more than :data:`MAX_PURPOSES`."""
     selectors = {**profile.selectors, selector.purpose: selector}
     if len(selectors) > MAX_PURPOSES:
-        del selectors[min(selectors, key=lambda p: _recency(selectors[p].updated_at))]
+        del selectors[min(selectors, key=lambda p: recency(selectors[p].updated_at))]
     return replace(profile, selectors=MappingProxyType(selectors))
 
 
@@ -82,10 +82,6 @@ def _kept(stats: Mapping[str, CandidateStats], order: tuple[str, ...]) -> Mappin
 def _latest(before: float | None, at: float) -> float:
     # An update that waited (write-behind) may be older than the last one applied.
     return at if before is None else max(before, at)
-
-
-def _recency(at: float | None) -> float:
-    return float("-inf") if at is None else at
 
 
 def rank(current: tuple[str, ...], stats: dict[str, CandidateStats]) -> tuple[str, ...]:

@@ -87,16 +87,23 @@ def merge_into(store: Storage, incoming: Iterable[SiteProfile]) -> tuple[list[st
     with store.maintenance():
         for profile in incoming:
             key = profile.domain
-            profile = within_bounds(profile)  # as the store's own documents from before the bounds
-            current = store.read_locked(key)
-            merged = profile if current is None else merge(current, profile)
-            if current is not None and equivalent(merged, current):
+            # Cut to the bounds, as the store's own documents from before them are.
+            if not merged_in(store, within_bounds(profile)):
                 skipped[key] = "already known"
-                continue
-            store.put(key, merged)
-            if key not in imported:
+            elif key not in imported:
                 imported.append(key)
     return imported, skipped
+
+
+def merged_in(store: Storage, profile: SiteProfile) -> bool:
+    """Merge ``profile`` into the site's state in ``store``, which the caller holds; ``False``
+    when that changes nothing (and nothing is written)."""
+    current = store.read_locked(profile.domain)
+    merged = profile if current is None else merge(current, profile)
+    if current is not None and equivalent(merged, current):
+        return False
+    store.put(profile.domain, merged)
+    return True
 
 
 def last_activity(profile: SiteProfile) -> float | None:
@@ -153,11 +160,8 @@ def copy_store(src: Storage, dst: Storage, *, replace: bool = False) -> ImportRe
         # Tombstones too, so that what the source forgot stays forgotten there (not listed).
         for key in src.tombstones():
             tomb = src.read_locked(key)
-            existing = dst.read_locked(key)
             if tomb is not None and tomb.gone:
-                merged = tomb if existing is None else merge(existing, tomb)
-                if existing is None or not equivalent(merged, existing):
-                    dst.put(key, merged)
+                merged_in(dst, tomb)
         sites = src.keys()
         for key in sites:
             profile = src.read_locked(key)
@@ -166,13 +170,11 @@ def copy_store(src: Storage, dst: Storage, *, replace: bool = False) -> ImportRe
             existing = dst.read_locked(key)
             if existing is not None and existing.to_dict() == profile.to_dict():
                 skipped[key] = "identical"
-                continue
-            if existing is not None and not replace:
-                merged = merge(existing, profile)
-                if equivalent(merged, existing):
-                    skipped[key] = "already known"
-                    continue
-                profile = merged
-            dst.put(key, profile)
-            copied.append(key)
+            elif replace or existing is None:
+                dst.put(key, profile)
+                copied.append(key)
+            elif merged_in(dst, profile):
+                copied.append(key)
+            else:
+                skipped[key] = "already known"
     return ImportResult(tuple(copied), MappingProxyType(skipped))

@@ -35,7 +35,7 @@ from .bounds import (
     check_text,
     shorten,
 )
-from .models import ActionPattern, Quirk, SiteProfile, freeze, to_millis
+from .models import ActionPattern, Quirk, SiteProfile, freeze, recency, to_millis
 from .redact import redact
 
 #: Error texts of a timeout: Playwright's "Timeout 30000ms exceeded", net::ERR_TIMED_OUT.
@@ -251,7 +251,7 @@ class QuirkSeen:
         else:
             quirks.append(Quirk(self.description, self.workaround, 1, self.at, self.at))
             if len(quirks) > MAX_QUIRKS:
-                quirks.remove(min(quirks, key=lambda q: _recency(q.last_seen)))
+                quirks.remove(min(quirks, key=lambda q: recency(q.last_seen)))
         return replace(profile, quirks=tuple(quirks))
 
 
@@ -295,7 +295,7 @@ class CachePattern:
                           updated_at=self.at)
         patterns = {**profile.patterns, self.task_type: new}
         if len(patterns) > MAX_PATTERNS:
-            del patterns[min(patterns, key=lambda t: _recency(patterns[t].updated_at))]
+            del patterns[min(patterns, key=lambda t: recency(patterns[t].updated_at))]
         return replace(profile, patterns=MappingProxyType(patterns))
 
 
@@ -317,10 +317,6 @@ class Touch:
 
     def apply(self, profile: SiteProfile, origin: str) -> SiteProfile:
         return profile
-
-
-def _recency(at: float | None) -> float:
-    return float("-inf") if at is None else at
 
 
 #: Largest number of seconds a duration or timing may be (about 30 years): bounded, so that
