@@ -15,6 +15,8 @@ import inspect
 import json
 import os
 import pwd
+import shutil
+import stat
 import sys
 import tempfile
 from pathlib import Path
@@ -96,8 +98,30 @@ def main(mode: str) -> dict[str, Any]:
     return report
 
 
+def reachable_driver(uid: int) -> None:
+    """Make Playwright's driver runnable by ``uid``: when the installed package lies under a
+    directory that others may not enter (a checkout in a private directory), run again, still
+    as root, with a copy of the package in the user's HOME first on the path."""
+    package = Path(inspect.getfile(playwright)).parent
+    if all(d.stat().st_mode & stat.S_IXOTH for d in package.parents) or os.environ.get(_COPIED):
+        return
+    copy = Path(os.environ["HOME"]) / "site-packages"
+    shutil.copytree(package, copy / "playwright", symlinks=True)
+    gid = pwd.getpwuid(uid).pw_gid
+    for root, dirs, files in os.walk(copy):
+        for name in (root, *(os.path.join(root, n) for n in dirs + files)):
+            os.lchown(name, uid, gid)
+    env = {**os.environ, _COPIED: "1",
+           "PYTHONPATH": os.pathsep.join([str(copy), os.environ.get("PYTHONPATH", "")])}
+    os.execve(sys.executable, [sys.executable, *sys.argv], env)
+
+
+_COPIED = "SITEMEMORY_PROBE_DRIVER_COPIED"
+
+
 if __name__ == "__main__":
     if len(sys.argv) > 2:
+        reachable_driver(int(sys.argv[2]))
         become(int(sys.argv[2]))
         node = Path(inspect.getfile(playwright)).parent / "driver" / "node"
         if not os.access(node, os.X_OK):
