@@ -32,9 +32,11 @@ selectors = st.builds(
     updated_at=times, extra=extras,
 ).filter(lambda s: s.primary not in s.fallbacks and s.purpose.strip())  # as stored: no repeats
 quirks = st.builds(Quirk, description=text, workaround=st.one_of(st.none(), text),
-                   occurrences=st.integers(1, 1000), first_seen=times, last_seen=times, extra=extras)
+                   occurrences=st.integers(1, 1000), first_seen=times, last_seen=times, extra=extras,
+                   ).filter(lambda q: q.description.strip())  # as stored: a blank one says nothing
 patterns = st.builds(ActionPattern, task_type=text, actions=st.lists(json_values, max_size=4).map(freeze),
-                     times_cached=st.integers(1, 1000), created_at=times, updated_at=times, extra=extras)
+                     times_cached=st.integers(1, 1000), created_at=times, updated_at=times, extra=extras,
+                     ).filter(lambda p: p.task_type.strip())  # as stored, like quirks
 
 
 @st.composite
