@@ -14,8 +14,8 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -38,7 +38,7 @@ from ._core.updates import (
     SelectorResult,
     Touch,
     Update,
-    Visit,
+    VisitSeen,
 )
 from ._core.writebehind import WriteBehind
 from ._gates import SiteGates
@@ -60,12 +60,6 @@ def _after_fork_in_child() -> None:
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-@functools.lru_cache(maxsize=8192)
-def _key(url: str) -> str:
-    # The same URL strings come back again and again; parsing one costs more than a cached read.
-    return site_key(url)
 
 
 def default_storage_path() -> Path | str:
@@ -184,24 +178,18 @@ class SiteMemory:
 
     async def get_profile(self, url: str) -> SiteProfile | None:
         """What is known about ``url``'s site, or ``None`` if nothing is."""
-        key = _key(url)
-        hit, profile = self._cached(key)
-        if hit:
-            return profile
-        if self._pending(key):  # may wait while this site's updates are written
-            return await self._run_site(key, self._read, key)
-        return await self._run(self._read, key)
+        return await self._profile(site_key(url))
 
     def get_profile_sync(self, url: str) -> SiteProfile | None:
-        return self._read(_key(url))
+        return self._read(site_key(url))
 
     async def get_or_create_profile(self, url: str) -> SiteProfile:
         """Like :meth:`get_profile`, creating an empty profile for a new site."""
-        key = _key(url)
+        key = site_key(url)
         return await self._run_site(key, self._get_or_create, key)
 
     def get_or_create_profile_sync(self, url: str) -> SiteProfile:
-        return self._get_or_create(_key(url))
+        return self._get_or_create(site_key(url))
 
     async def list_sites(self) -> list[str]:
         """Every site key in the store, sorted (reads the directory: O(number of sites))."""
@@ -215,11 +203,11 @@ class SiteMemory:
 
         Updates made before the forget are discarded wherever they still wait (this process's
         or another's write-behind): the site keeps a tombstone with the time of the forget."""
-        key = _key(url)
+        key = site_key(url)
         return await self._run_site(key, self._forget, key, time.time())
 
     def forget_sync(self, url: str) -> bool:
-        return self._forget(_key(url), time.time())
+        return self._forget(site_key(url), time.time())
 
     # -- visits ------------------------------------------------------------------------------
 
@@ -233,13 +221,13 @@ class SiteMemory:
         The duration joins the site's load times when the visit succeeded or timed out (an
         ``error`` saying "timeout" or "timed out"), not for other failures.
         """
-        await self._apply(_key(url), _visit(duration, status, error, timings))
+        await self._apply(site_key(url), (VisitSeen.create(duration, status, error, timings, time.time()),))
 
     def record_visit_sync(
         self, url: str, duration: float, *, status: int | None = None, error: str | None = None,
         timings: Mapping[str, float] | None = None,
     ) -> None:
-        self._apply_now(_key(url), _visit(duration, status, error, timings))
+        self._apply_now(site_key(url), (VisitSeen.create(duration, status, error, timings, time.time()),))
 
     # -- selectors ---------------------------------------------------------------------------
 
@@ -247,12 +235,12 @@ class SiteMemory:
         self, url: str, purpose: str, selector: str, fallbacks: Iterable[str] | None = None
     ) -> None:
         """Remember ``selector`` (first) and ``fallbacks`` for ``purpose`` on the site."""
-        await self._apply(_key(url), _cache_selector(purpose, selector, fallbacks))
+        await self._apply(site_key(url), (CacheSelector.create(purpose, selector, fallbacks, time.time()),))
 
     def cache_selector_sync(
         self, url: str, purpose: str, selector: str, fallbacks: Iterable[str] | None = None
     ) -> None:
-        self._apply_now(_key(url), _cache_selector(purpose, selector, fallbacks))
+        self._apply_now(site_key(url), (CacheSelector.create(purpose, selector, fallbacks, time.time()),))
 
     async def get_selector(self, url: str, purpose: str) -> Selector | None:
         """The remembered selector for ``purpose``; try ``.ranked()`` in order."""
@@ -265,19 +253,19 @@ class SiteMemory:
 
     async def record_selector_result(self, url: str, purpose: str, selector: str, ok: bool) -> None:
         """Record whether ``selector`` worked for ``purpose``; re-ranks primary and fallbacks."""
-        await self._apply(_key(url), SelectorResult(purpose, selector, ok, time.time()))
+        await self._apply(site_key(url), (SelectorResult(purpose, selector, ok, time.time()),))
 
     def record_selector_result_sync(self, url: str, purpose: str, selector: str, ok: bool) -> None:
-        self._apply_now(_key(url), SelectorResult(purpose, selector, ok, time.time()))
+        self._apply_now(site_key(url), (SelectorResult(purpose, selector, ok, time.time()),))
 
     # -- quirks ------------------------------------------------------------------------------
 
     async def record_quirk(self, url: str, description: str, workaround: str | None = None) -> None:
         """Record a quirk; the same description again increments its ``occurrences``."""
-        await self._apply(_key(url), QuirkSeen(description, workaround, time.time()))
+        await self._apply(site_key(url), (QuirkSeen(description, workaround, time.time()),))
 
     def record_quirk_sync(self, url: str, description: str, workaround: str | None = None) -> None:
-        self._apply_now(_key(url), QuirkSeen(description, workaround, time.time()))
+        self._apply_now(site_key(url), (QuirkSeen(description, workaround, time.time()),))
 
     async def get_quirks(self, url: str) -> tuple[Quirk, ...]:
         profile = await self.get_profile(url)
@@ -294,10 +282,10 @@ class SiteMemory:
 
         Raises :class:`TypeError` before writing anything if they are not JSON-serialisable.
         """
-        await self._apply(_key(url), CachePattern.create(task_type, actions, time.time()))
+        await self._apply(site_key(url), (CachePattern.create(task_type, actions, time.time()),))
 
     def cache_action_pattern_sync(self, url: str, task_type: str, actions: Iterable[Any]) -> None:
-        self._apply_now(_key(url), CachePattern.create(task_type, actions, time.time()))
+        self._apply_now(site_key(url), (CachePattern.create(task_type, actions, time.time()),))
 
     async def get_action_pattern(self, url: str, task_type: str) -> ActionPattern | None:
         profile = await self.get_profile(url)
@@ -374,6 +362,16 @@ class SiteMemory:
         return self._prune(older_than, dry_run)
 
     # -- the one implementation of each operation ----------------------------------------
+    # These take a site key as site_key() (or a site-key plugin) gave it: the handles of
+    # attach() compute a page's key once and call them directly.
+
+    async def _profile(self, key: str) -> SiteProfile | None:
+        hit, profile = self._cached(key)
+        if hit:
+            return profile
+        if self._pending(key):  # may wait while this site's updates are written
+            return await self._run_site(key, self._read, key)
+        return await self._run(self._read, key)
 
     def _pending(self, key: str) -> bool:
         return self._behind is not None and self._behind.has(key)
@@ -391,23 +389,41 @@ class SiteMemory:
         profile = self._read(key)
         return profile if profile is not None else self._store.update(key, (Touch(time.time()),))
 
-    def _apply_now(self, key: str, update: Update) -> None:
+    def _apply_now(self, key: str, updates: Sequence[Update]) -> None:
+        """Apply ``updates`` to the site in order: one locked write (write-through), or queued."""
+        if not updates:
+            return
         if self._behind is None:
-            self._store.update(key, (update,))
+            self._store.update(key, tuple(updates))
             return
         self._store.open()
         self._behind.make_room()
-        self._behind.add(key, update)
+        for update in updates:
+            self._behind.add(key, update)
 
-    async def _apply(self, key: str, update: Update) -> None:
+    async def _apply(self, key: str, updates: Sequence[Update]) -> None:
         behind = self._behind
+        if not updates:
+            return
         if behind is None:
-            await self._run_site(key, self._apply_now, key, update)
+            await self._run_site(key, self._apply_now, key, updates)
             return
         if not self._store.opened or behind.full:
             # One worker at most: a flush that waits for a locked site must not take them all.
             await self._run_site(_FLUSH_GATE, self._make_room)
-        behind.add(key, update)  # memory only: no reason to leave the loop
+        for update in updates:
+            behind.add(key, update)  # memory only: no reason to leave the loop
+
+    def _submit(self, fn: Callable[[], None]) -> Future[None]:
+        """Run ``fn`` on this memory's worker threads, for a caller that cannot wait for it."""
+        while True:
+            executor = self._pool()
+            try:
+                return executor.submit(fn)
+            except RuntimeError:
+                if executor is self._executor:
+                    raise
+                # a close() in another thread shut that pool down; the next one serves
 
     def _make_room(self) -> None:
         self._store.open()
@@ -493,20 +509,6 @@ class SiteMemory:
             executor, self._executor = self._executor, None
         if executor is not None:
             executor.shutdown(wait=False)
-
-
-def _visit(
-    duration: float, status: int | None, error: object, timings: Mapping[str, float] | None
-) -> Visit:
-    return Visit(duration, time.time(), status, None if error is None else str(error), timings)
-
-
-def _cache_selector(
-    purpose: str, selector: str, fallbacks: Iterable[str] | None
-) -> CacheSelector:
-    if isinstance(fallbacks, str):
-        raise TypeError("fallbacks must be a list of selectors, not a str")
-    return CacheSelector(purpose, selector, tuple(fallbacks or ()), time.time())
 
 
 @contextmanager

@@ -27,7 +27,7 @@ from sitememory_plugin._core.updates import (
     QuirkSeen,
     SelectorResult,
     Update,
-    Visit,
+    VisitSeen,
     apply_all,
 )
 
@@ -38,7 +38,7 @@ SITE = "s.example"
 
 def _update(kind: int, n: int, at: float) -> Update:
     if kind == 0:
-        return Visit(0.1 + n % 7, at, status=200 if n % 3 else 503)
+        return VisitSeen(0.1 + n % 7, at, status=200 if n % 3 else 503)
     if kind == 1:
         return QuirkSeen(f"quirk {n % 4}", f"click #q{n % 2}", at)
     if kind == 2:
@@ -115,10 +115,10 @@ def test_merging_every_store_counts_each_visit_once(plan: list[tuple[int, int, i
 
 def test_a_forget_travels_with_the_document_and_later_visits_stay() -> None:
     mine, theirs = "a" * 16, "b" * 16
-    a = apply_all(SiteProfile(SITE), [Visit(1.0, 1.0), Visit(1.0, 2.0)], mine)
+    a = apply_all(SiteProfile(SITE), [VisitSeen(1.0, 1.0), VisitSeen(1.0, 2.0)], mine)
     b = merge(SiteProfile(SITE), a)  # b imports a's two visits
-    b = apply_all(b, [Visit(1.0, 3.0)], theirs)  # and records one of its own
-    a = apply_all(a, [Forget(4.0), Visit(1.0, 5.0)], mine)  # a forgets, then visits again
+    b = apply_all(b, [VisitSeen(1.0, 3.0)], theirs)  # and records one of its own
+    a = apply_all(a, [Forget(4.0), VisitSeen(1.0, 5.0)], mine)  # a forgets, then visits again
     merged = merge(a, b)
     # Everything counted before the forget is forgotten, in whichever store it was counted; what
     # came after it stays.
@@ -127,16 +127,16 @@ def test_a_forget_travels_with_the_document_and_later_visits_stay() -> None:
     # b goes on counting without having heard of the forget: its entry is no longer one that
     # ended before it, and counts whole. Had it heard (merged a's document first), its visit
     # from before the forget would have stayed forgotten.
-    unaware = apply_all(b, [Visit(1.0, 6.0)], theirs)
+    unaware = apply_all(b, [VisitSeen(1.0, 6.0)], theirs)
     assert merge(merged, unaware).visit_count == 1 + 2
-    aware = apply_all(merge(b, merged), [Visit(1.0, 6.0)], theirs)
+    aware = apply_all(merge(b, merged), [VisitSeen(1.0, 6.0)], theirs)
     assert aware.visit_count == merge(merged, aware).visit_count == 2
 
 
 def test_updates_made_before_a_forget_are_skipped_wherever_they_wait() -> None:
     origin = "a" * 16
-    gone = apply_all(SiteProfile(SITE), [Visit(1.0, 10.0), Forget(20.0)], origin)
-    waited: list[Update] = [Visit(1.0, 15.0), QuirkSeen("old", None, 19.0), Visit(1.0, 25.0)]
+    gone = apply_all(SiteProfile(SITE), [VisitSeen(1.0, 10.0), Forget(20.0)], origin)
+    waited: list[Update] = [VisitSeen(1.0, 15.0), QuirkSeen("old", None, 19.0), VisitSeen(1.0, 25.0)]
     late = apply_all(gone, waited, origin, waited=True)
     assert late.visit_count == 1 and late.quirks == () and not late.gone
     # Applied as it is made (write-through), an update is as new as the forget, whatever the

@@ -11,8 +11,8 @@ from sitememory_plugin._core.updates import (
     CacheSelector,
     QuirkSeen,
     Update,
-    Visit,
     VisitBatch,
+    VisitSeen,
     apply_all,
     coalesce,
 )
@@ -20,7 +20,7 @@ from sitememory_plugin._core.updates import (
 ORIGIN = "0123456789abcdef"
 
 visits = st.builds(
-    Visit,
+    VisitSeen,
     duration=st.floats(0, 100, allow_nan=False),
     at=st.floats(0, 2e9, allow_nan=False),
     status=st.one_of(st.none(), st.integers(100, 599)),
@@ -46,11 +46,11 @@ def test_coalesced_updates_give_the_same_profile(
 
 
 def test_coalesce_batches_runs_of_visits() -> None:
-    v = Visit(1.0, 0.0)
+    v = VisitSeen(1.0, 0.0)
     q = QuirkSeen("x", None, 0.0)
     steps = coalesce([v, v, v, q, v, q, v, v])
     assert [type(s).__name__ for s in steps] == [
-        "VisitBatch", "QuirkSeen", "Visit", "QuirkSeen", "VisitBatch"]
+        "VisitBatch", "QuirkSeen", "VisitSeen", "QuirkSeen", "VisitBatch"]
     assert isinstance(steps[0], VisitBatch) and len(steps[0].visits) == 3
 
 
@@ -69,7 +69,7 @@ def test_coalesce_batches_runs_of_visits() -> None:
 def test_only_successes_and_timeouts_are_load_times(
     status: int | None, error: str | None, measured: bool
 ) -> None:
-    visit = Visit(2.5, 0.0, status=status, error=error)
+    visit = VisitSeen(2.5, 0.0, status=status, error=error)
     assert visit.measures_load is measured
     assert visit.apply(SiteProfile("a.example"), ORIGIN).load_times == ((2.5,) if measured else ())
 

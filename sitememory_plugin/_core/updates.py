@@ -83,9 +83,9 @@ def before_forget(profile: SiteProfile | None, updates: Iterable[Update]) -> int
 def coalesce(updates: Iterable[Update]) -> list[Update]:
     """The same changes in fewer steps: each run of consecutive visits becomes one batch."""
     out: list[Update] = []
-    run: list[Visit] = []
+    run: list[VisitSeen] = []
     for update in updates:
-        if isinstance(update, Visit):
+        if isinstance(update, VisitSeen):
             run.append(update)
             continue
         if run:
@@ -98,7 +98,7 @@ def coalesce(updates: Iterable[Update]) -> list[Update]:
 
 
 @dataclass(frozen=True)
-class Visit:
+class VisitSeen:
     """A visit. Its error text is kept without credentials and at most :data:`MAX_ERROR` long."""
 
     duration: float
@@ -106,6 +106,14 @@ class Visit:
     status: int | None = None
     error: str | None = None
     timings: Mapping[str, float] | None = None
+
+    @classmethod
+    def create(
+        cls, duration: float, status: int | None, error: object, timings: Mapping[str, float] | None,
+        at: float,
+    ) -> VisitSeen:
+        """A visit as the public calls take it: ``error`` may be any object (its text is kept)."""
+        return cls(duration, at, status, None if error is None else str(error), timings)
 
     def __post_init__(self) -> None:
         _check_number("duration", self.duration)
@@ -148,7 +156,7 @@ class Visit:
 class VisitBatch:
     """Several visits applied in one step; equal to applying them one by one."""
 
-    visits: tuple[Visit, ...]
+    visits: tuple[VisitSeen, ...]
 
     @property
     def at(self) -> float:
@@ -186,6 +194,13 @@ class CacheSelector:
     selector: str
     fallbacks: tuple[str, ...]
     at: float
+
+    @classmethod
+    def create(cls, purpose: str, selector: str, fallbacks: Iterable[str] | None, at: float) -> CacheSelector:
+        """``fallbacks`` as the public calls take them: any iterable of selectors but a ``str``."""
+        if isinstance(fallbacks, str):
+            raise TypeError("fallbacks must be a list of selectors, not a str")
+        return cls(purpose, selector, tuple(fallbacks or ()), at)
 
     def __post_init__(self) -> None:
         check_text("purpose", self.purpose, MAX_PURPOSE)
