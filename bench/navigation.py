@@ -33,8 +33,9 @@ unlike latency, it hardly depends on what else the machine is doing.
 A last section takes the default configuration apart: the memory write alone, the consult, and an
 instrumented ``site.goto`` (a probe plugin timing the hooks, and a ``load`` listener installed ahead
 of the package's timing Playwright's load event). Recording happens from the ``load`` event: under
-the async API in a task of its own, under the sync API inline in the listener, the built-in
-recorder handing the write to a worker thread; ``site.settle()`` waits for it (untimed here).
+the async API in a task of its own, under the sync API inline in the listener, the handle
+handing the write the hooks asked for to the memory's worker threads; ``site.settle()`` waits for
+it (untimed here).
 
 Run::
 
@@ -463,9 +464,8 @@ class ProbeLast:
 
 
 def probe_manager(clock: ProbeClock) -> pluggy.PluginManager:
-    """The default plugins plus the probe's; the probe's run first and last of each hook (under the
-    async API the recorder's write is awaited in between; under the sync API it is handed to a
-    worker thread in between)."""
+    """The default plugins plus the probe's; the probe's run first and last of each hook (the
+    recorder only adds the visit to the updates in between; the handle writes them afterwards)."""
     pm = make_plugin_manager()
     pm.register(ProbeFirst(clock), "bench-probe-first")
     pm.register(ProbeLast(clock), "bench-probe-last")
@@ -490,8 +490,8 @@ WRITE_KINDS: tuple[tuple[str, Durability, float | None], ...] = (
 
 
 def time_writes_sync(cfg: Config, root: Path, out: dict[str, list[float]]) -> None:
-    """``record_visit_sync`` of each memory kind, interleaved: what the sync API's recorder does on
-    its worker thread for each visit."""
+    """``record_visit_sync`` of each memory kind, interleaved: the write a sync handle hands to the
+    memory's worker threads for each visit."""
     memories = {name: SiteMemory(root / f"writes-sync-{i}", durability=d, flush_interval=f)
                 for i, (name, d, f) in enumerate(WRITE_KINDS)}
     key = "writes.example"
@@ -514,7 +514,7 @@ def time_writes_sync(cfg: Config, root: Path, out: dict[str, list[float]]) -> No
 
 async def time_writes_async(cfg: Config, root: Path, out: dict[str, list[float]]) -> None:
     """``await record_visit`` of each memory kind (a worker-thread hop unless write-behind): what the
-    async API's recorder awaits in the recording task; and a cached ``await get_profile`` (the
+    async handle awaits in the recording task; and a cached ``await get_profile`` (the
     consult's read, and the recording's)."""
     memories = {name: SiteMemory(root / f"writes-async-{i}", durability=d, flush_interval=f)
                 for i, (name, d, f) in enumerate(WRITE_KINDS)}
@@ -910,10 +910,10 @@ def where_rows(phase: Phase) -> list[list[str]]:
     hooked = sum(not math.isnan(x) for x in p.report_in)
     if phase.api == "async":
         to_hooks = "the load listener spawns the recording task; until it runs"
-        hooks = "recorder awaits the write (worker-thread hop)"
+        hooks = "hooks decide; the write is awaited after them"
     else:
         to_hooks = "the load listener runs the hooks inline"
-        hooks = "recorder hands the write to its worker thread"
+        hooks = "hooks decide; the write goes to the memory's worker threads"
     rows = [
         [phase.api, "probe: site.goto, call -> return", med(p.returned),
          f"plain page.goto interleaved: {med(p.plain)}"],

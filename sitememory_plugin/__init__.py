@@ -19,11 +19,10 @@ from ._core.locks import ReadWriteLock
 from ._core.models import ActionPattern, CandidateStats, Quirk, Selector, SiteProfile
 from ._core.stats import StoreStats
 from ._core.transfer import ImportResult
+from ._hooktypes import Attempt, NavigationOptions, SiteUpdates, Visit
 from ._memory import SiteMemory, default_storage_path
 from ._playwright.async_site import AsyncSite
 from ._playwright.attach import attach
-from ._playwright.navigation import NavigationOptions, Visit
-from ._playwright.selectors import Attempt
 from ._playwright.sync_site import SyncSite
 from ._plugins import get_plugin_manager, make_plugin_manager
 from .hookspecs import hookimpl
@@ -50,6 +49,7 @@ __all__ = [
     "SiteMemory",
     "SiteMemoryError",
     "SiteProfile",
+    "SiteUpdates",
     "StoreFormatError",
     "StoreStats",
     "SyncSite",

@@ -7,8 +7,9 @@ implementation runs, in pluggy's order, and the errors are raised together after
 decision, not a failure: it stops the call at once and propagates as it is (in any other hook
 it is a failure like any other).
 
-The async caller awaits results that are awaitable, so implementations may be ``async def``;
-the sync caller refuses them with a clear error instead of running an event loop.
+One implementation, driven by ``_drive``: under an asyncio caller results that are awaitable
+are awaited, so implementations may be ``async def``; a blocking caller refuses them with a clear
+error instead of running an event loop.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ from typing import Any
 import pluggy
 
 from ._core.errors import NavigationRefused, PluginError
+from ._drive import Flow, run_async, run_sync
+from ._hooktypes import SiteUpdates
 
-log = logging.getLogger("sitememory_plugin")
+log = logging.getLogger("sitememory.hooks")
 
 #: The one hook whose implementations may refuse (raise ``NavigationRefused``) on purpose.
 REFUSABLE = "sitememory_before_navigation"
@@ -73,45 +76,44 @@ class _Outcomes:
         return self.results
 
 
-def call_sync(
+def call(
     pm: pluggy.PluginManager, hook: str, *, firstresult: bool = False, **kwargs: Any
-) -> list[tuple[str, Any]]:
-    """Call every implementation of ``hook``; the non-``None`` results with the plugin's name."""
+) -> Flow[list[tuple[str, Any]]]:
+    """Call every implementation of ``hook``; the non-``None`` results with the plugin's name.
+
+    A flow (see ``_drive``): an implementation's awaitable result is yielded, so the async
+    driver awaits it and the sync driver refuses it. Update values an implementation adds to
+    ``updates`` are marked as its own, so a write that fails names the plugin that asked for it.
+    """
     outcomes = _Outcomes(hook, firstresult)
+    updates = kwargs.get("updates")
     for impl in _ordered(pm, hook):
+        if isinstance(updates, SiteUpdates):
+            updates.author = impl.plugin_name
         try:
             result = _call_one(impl, kwargs)
             if inspect.isawaitable(result):
-                if inspect.iscoroutine(result):
-                    result.close()  # never awaited: close it so Python does not warn
-                raise TypeError(
-                    f"{hook} returned an awaitable, but Playwright's sync API is in use: "
-                    "write this hook as a plain function"
-                )
+                result = yield result
         except Exception as exc:
             outcomes.failed(impl, exc)
             continue
         if outcomes.returned(impl, result):
             break
     return outcomes.finish()
+
+
+def call_sync(
+    pm: pluggy.PluginManager, hook: str, *, firstresult: bool = False, **kwargs: Any
+) -> list[tuple[str, Any]]:
+    """:func:`call` in this thread; an ``async def`` implementation is that plugin's error."""
+    return run_sync(call(pm, hook, firstresult=firstresult, **kwargs))
 
 
 async def call_async(
     pm: pluggy.PluginManager, hook: str, *, firstresult: bool = False, **kwargs: Any
 ) -> list[tuple[str, Any]]:
-    """:func:`call_sync` for the async API: awaitable results are awaited."""
-    outcomes = _Outcomes(hook, firstresult)
-    for impl in _ordered(pm, hook):
-        try:
-            result = _call_one(impl, kwargs)
-            if inspect.isawaitable(result):
-                result = await result
-        except Exception as exc:
-            outcomes.failed(impl, exc)
-            continue
-        if outcomes.returned(impl, result):
-            break
-    return outcomes.finish()
+    """:func:`call` for an asyncio caller: awaitable results are awaited."""
+    return await run_async(call(pm, hook, firstresult=firstresult, **kwargs))
 
 
 def report(error: PluginError) -> None:

@@ -7,7 +7,9 @@ Register a plugin through the ``sitememory`` entry-point group, the ``SITEMEMORY
 environment variable, or ``plugins.register(...)`` in code.
 
 The navigation and action hooks get ``page`` (a Playwright ``Page``, async or sync API) and
-``memory`` (the :class:`~sitememory_plugin.SiteMemory` in use). A hook that raises stops the
+``memory`` (the :class:`~sitememory_plugin.SiteMemory` in use). The after-hooks decide what to
+record by adding to ``updates`` (:class:`~sitememory_plugin.SiteUpdates`); the handle writes
+those, so ``site.settle()`` waits for them whichever plugin made them. A hook that raises stops the
 agent's call with a :class:`~sitememory_plugin.PluginError` naming the plugin, after every other
 implementation has run, so a failing plugin never stops the recording of visits. Raise
 :class:`~sitememory_plugin.NavigationRefused` to refuse a navigation on purpose.
@@ -21,9 +23,8 @@ import pluggy
 
 if TYPE_CHECKING:
     from ._core.models import SiteProfile
+    from ._hooktypes import Attempt, NavigationOptions, SiteUpdates, Visit
     from ._memory import SiteMemory
-    from ._playwright.navigation import NavigationOptions, Visit
-    from ._playwright.selectors import Attempt
 
 PROJECT = "sitememory"
 
@@ -74,13 +75,15 @@ def sitememory_before_navigation(
 
 @hookspec
 def sitememory_after_navigation(
-    page: Any, url: str, key: str, visit: Visit, profile: SiteProfile | None, memory: SiteMemory
+    page: Any, url: str, key: str, visit: Visit, profile: SiteProfile | None, memory: SiteMemory,
+    updates: SiteUpdates,
 ) -> None:
     """A main-frame navigation finished or failed; ``visit`` says how.
 
     Called for every navigation of an attached page, whoever started it (``goto``, a click, a
     redirect, a script, a new page), once per navigation, off the navigation's path: ``goto``
-    does not wait for it, ``site.settle()`` does. The built-in recorder stores the visit.
+    does not wait for it, ``site.settle()`` does. The built-in recorder adds the visit to
+    ``updates``; the handle writes them once every implementation has run (also when one raised).
 
     :param page: the page that navigated.
     :param url: the URL the page ended on (after redirects), or that failed.
@@ -88,6 +91,7 @@ def sitememory_after_navigation(
     :param visit: url, status, error, duration and the browser's Navigation Timing figures.
     :param profile: what the memory knew of the site before this visit (may be cached).
     :param memory: the memory in use.
+    :param updates: what to record about the site ``key``: add to it.
     """
 
 
@@ -115,9 +119,11 @@ def sitememory_before_action(
 def sitememory_after_action(
     page: Any, action: str, purpose: str, key: str, profile: SiteProfile | None,
     candidates: list[str], selector: str | None, ok: bool, error: BaseException | None,
-    attempts: list[Attempt], memory: SiteMemory,
+    attempts: list[Attempt], memory: SiteMemory, updates: SiteUpdates,
 ) -> None:
     """An action on ``purpose`` succeeded or failed.
+
+    The handle writes ``updates`` before the action returns, so the next action sees them.
 
     :param candidates: the selectors that were to be tried, in order.
     :param selector: the selector finally used, or ``None`` when no candidate matched.
@@ -125,6 +131,24 @@ def sitememory_after_action(
     :param error: the error that failed it, if any.
     :param attempts: every candidate tried, in order, with its outcome; the built-in resolver
         records them, so a fallback that works is promoted for every agent sharing the store.
+    :param updates: what to record about the site ``key``: add to it.
+    """
+
+
+# -- overlays ------------------------------------------------------------------------------------
+
+
+@hookspec
+def sitememory_overlays(url: str, key: str, profile: SiteProfile | None, selectors: list[str]) -> None:
+    """Name overlays to dismiss on the site: append their selectors to ``selectors`` in place.
+
+    Called by ``site.goto`` and before every ``click``, ``fill`` and ``locator`` (and by
+    ``site.remember_overlay``). The handle installs a Playwright locator handler that clicks each
+    selector not yet handled on the page, and removes them on ``detach()``. The built-in
+    ``overlays`` plugin names the quirks whose workaround reads ``click <selector>``.
+
+    :param url: the page's URL, or where it is about to go.
+    :param selectors: selectors to click when they appear, mutable.
     """
 
 

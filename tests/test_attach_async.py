@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -24,10 +25,12 @@ from sitememory_plugin import (
     NavigationRefused,
     PluginError,
     SiteMemory,
+    SiteUpdates,
     UnknownPurpose,
     Visit,
     attach,
     hookimpl,
+    make_plugin_manager,
 )
 
 from ._site import TestSite
@@ -196,7 +199,7 @@ async def test_a_visit_that_cannot_be_written_is_raised_by_settle_and_recording_
     async with attach(context, memory, plugins=plugins) as site:
         with blocker._store.maintenance():  # another holder of every lock: the write times out
             await site.goto(site_server.url("/page/a"))
-            expected = "'recorder' raised in sitememory_after_navigation: LockTimeout"
+            expected = "'recorder' failed to write a visit: LockTimeout"
             with pytest.raises(PluginError, match=expected):
                 await site.settle()
         await site.goto(site_server.url("/page/b"))
@@ -204,6 +207,69 @@ async def test_a_visit_that_cannot_be_written_is_raised_by_settle_and_recording_
     assert (await memory.get_profile(site_server.url())).visit_count == 1
     await memory.close()
     await blocker.close()
+
+
+class OwnRecorder:
+    """A recorder of one's own: what it adds to ``updates`` the handle writes."""
+
+    @hookimpl
+    async def sitememory_after_navigation(self, visit: Visit, updates: SiteUpdates) -> None:
+        updates.record_visit(visit.duration, status=visit.status, error=visit.error)
+
+
+async def test_settle_waits_for_the_writes_of_a_recorder_under_another_name(
+    context: BrowserContext, store_path: Path, site_server: TestSite
+) -> None:
+    pm = make_plugin_manager(disable=["recorder"], entry_points=False, environment=False)
+    pm.register(OwnRecorder(), "own-recorder")
+    memory, blocker = SiteMemory(store_path), SiteMemory(store_path)
+    held, settling = threading.Event(), threading.Event()
+
+    def hold_every_lock() -> None:
+        with blocker._store.maintenance():  # the visit's write waits for this
+            held.set()
+            settling.wait(10)
+            time.sleep(0.3)  # released only once settle() is waiting
+
+    holder = threading.Thread(target=hold_every_lock)
+    holder.start()
+    try:
+        assert await asyncio.to_thread(held.wait, 10)
+        async with attach(context, memory, plugins=pm) as site:
+            await site.goto(site_server.url("/page/a"))
+            settling.set()
+            await site.settle()
+            fresh = SiteMemory(store_path, cache_ttl=0)
+            assert fresh.get_profile_sync(site_server.url()).visit_count == 1
+            fresh.close_sync()
+    finally:
+        settling.set()
+        await asyncio.to_thread(holder.join)
+    await memory.close()
+    await blocker.close()
+
+
+async def test_without_any_recorder_nothing_is_written_and_settle_returns(
+    context: BrowserContext, memory: SiteMemory, site_server: TestSite
+) -> None:
+    pm = make_plugin_manager(disable=["recorder"], entry_points=False, environment=False)
+    async with attach(context, memory, plugins=pm) as site:
+        await site.goto(site_server.url("/page/a"))
+        await site.settle()
+    assert await memory.get_profile(site_server.url()) is None
+
+
+async def test_an_overlay_selector_playwright_cannot_parse_is_not_installed(
+    site: AsyncSite, memory: SiteMemory, site_server: TestSite, caplog: pytest.LogCaptureFixture
+) -> None:
+    await memory.record_quirk(site_server.url(), "planted", "click >>>")  # no valid selector
+    with caplog.at_level(logging.WARNING, logger="sitememory"):
+        await site.goto(site_server.url("/page/a"))
+        await site.goto(site_server.url("/page/b"))
+    assert await site.click("title", "#title") == "#title"  # Playwright would fail it on the bad selector
+    await site.settle()
+    assert (await memory.get_profile(site_server.url())).visit_count == 2
+    assert [r.getMessage() for r in caplog.records if "overlay handler" in r.getMessage()] != []
 
 
 async def test_a_page_target_records_that_page_only(

@@ -15,6 +15,7 @@ import gc
 import logging
 import re
 import socket
+import threading
 import time
 import warnings
 from collections.abc import Iterator
@@ -33,6 +34,7 @@ from sitememory_plugin import (
     NavigationRefused,
     PluginError,
     SiteMemory,
+    SiteUpdates,
     SyncSite,
     UnknownPurpose,
     Visit,
@@ -223,6 +225,69 @@ def test_a_visit_that_cannot_be_written_is_raised_by_settle_and_recording_goes_o
     assert memory.get_profile_sync(site_server.url()).visit_count == 1
     memory.close_sync()
     blocker.close_sync()
+
+
+class OwnRecorder:
+    """A recorder of one's own: what it adds to ``updates`` the handle writes."""
+
+    @hookimpl
+    def sitememory_after_navigation(self, visit: Visit, updates: SiteUpdates) -> None:
+        updates.record_visit(visit.duration, status=visit.status, error=visit.error)
+
+
+def test_settle_waits_for_the_writes_of_a_recorder_under_another_name(
+    context: BrowserContext, store_path: Path, site_server: TestSite
+) -> None:
+    pm = make_plugin_manager(disable=["recorder"], entry_points=False, environment=False)
+    pm.register(OwnRecorder(), "own-recorder")
+    memory, blocker = SiteMemory(store_path), SiteMemory(store_path)
+    held, settling = threading.Event(), threading.Event()
+
+    def hold_every_lock() -> None:
+        with blocker._store.maintenance():  # the visit's write waits for this
+            held.set()
+            settling.wait(10)
+            time.sleep(0.3)  # released only once settle() is waiting
+
+    holder = threading.Thread(target=hold_every_lock)
+    holder.start()
+    try:
+        assert held.wait(10)
+        with attach(context, memory, plugins=pm) as site:
+            site.goto(site_server.url("/page/a"))
+            settling.set()
+            site.settle()
+            fresh = SiteMemory(store_path, cache_ttl=0)
+            assert fresh.get_profile_sync(site_server.url()).visit_count == 1
+            fresh.close_sync()
+    finally:
+        settling.set()
+        holder.join()
+    memory.close_sync()
+    blocker.close_sync()
+
+
+def test_without_any_recorder_nothing_is_written_and_settle_returns(
+    context: BrowserContext, memory: SiteMemory, site_server: TestSite
+) -> None:
+    pm = make_plugin_manager(disable=["recorder"], entry_points=False, environment=False)
+    with attach(context, memory, plugins=pm) as site:
+        site.goto(site_server.url("/page/a"))
+        site.settle()
+    assert memory.get_profile_sync(site_server.url()) is None
+
+
+def test_an_overlay_selector_playwright_cannot_parse_is_not_installed(
+    site: SyncSite, memory: SiteMemory, site_server: TestSite, caplog: pytest.LogCaptureFixture
+) -> None:
+    memory.record_quirk_sync(site_server.url(), "planted", "click >>>")  # no valid selector
+    with caplog.at_level(logging.WARNING, logger="sitememory"):
+        site.goto(site_server.url("/page/a"))
+        site.goto(site_server.url("/page/b"))
+    assert site.click("title", "#title") == "#title"  # Playwright would fail it on the bad selector
+    site.settle()
+    assert memory.get_profile_sync(site_server.url()).visit_count == 2
+    assert [r.getMessage() for r in caplog.records if "overlay handler" in r.getMessage()] != []
 
 
 def test_a_page_target_records_that_page_only(
@@ -527,7 +592,7 @@ def test_a_plugin_that_raises_is_named_and_recording_goes_on(
     assert isinstance(raised.value.__cause__, RuntimeError)
 
     page = context.pages[0]
-    with caplog.at_level(logging.ERROR, logger="sitememory_plugin"):
+    with caplog.at_level(logging.ERROR, logger="sitememory"):
         page.click("#next")  # not through the handle: logged, kept, raised by settle()
         page.wait_for_url("**/page/next")
         with pytest.raises(PluginError, match="'broken-plugin'"):

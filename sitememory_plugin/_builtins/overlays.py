@@ -1,19 +1,16 @@
 """Built-in ``overlays`` plugin: a quirk whose workaround is to dismiss an overlay is handled for you.
 
 A quirk recorded with a workaround like ``"click #accept-cookies"`` (or ``"dismiss: .modal .close"``)
-becomes a Playwright locator handler on the page, so the overlay no longer blocks actions.
+becomes a Playwright locator handler on the page (installed by the handle, through the
+``sitememory_overlays`` hook), so the overlay no longer blocks actions.
 """
 
 from __future__ import annotations
 
 import re
-import weakref
-from collections.abc import Awaitable
-from typing import Any
 
 from .._core.models import SiteProfile
 from ..hookspecs import hookimpl
-from ._api import is_async
 
 _KEYWORD = re.compile(r"click|dismiss", re.IGNORECASE)
 
@@ -57,57 +54,13 @@ def overlay_workaround(selector: str) -> str:
 
 
 class OverlayHandlers:
-    def __init__(self) -> None:
-        self._installed: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
+    """Names the site's overlay quirks; the handle installs a locator handler for each."""
 
-    def wanted(self, page: Any, profile: SiteProfile | None) -> list[str]:
-        """Overlay selectors of the site not yet handled on ``page`` (marked handled now)."""
+    @hookimpl
+    def sitememory_overlays(self, profile: SiteProfile | None, selectors: list[str]) -> None:
         if profile is None:
-            return []
-        done = self._installed.setdefault(page, set())
-        out = []
+            return
         for quirk in profile.quirks:
             selector = overlay_selector(quirk.workaround)
-            if selector is not None and selector not in done:
-                done.add(selector)
-                out.append(selector)
-        return out
-
-    def install(self, page: Any, selectors: list[str]) -> Awaitable[None] | None:
-        if not selectors:
-            return None
-        if is_async(page):
-            return self._install_async(page, selectors)
-        for selector in selectors:
-            page.add_locator_handler(page.locator(selector).first, lambda loc: loc.click())
-        return None
-
-    async def _install_async(self, page: Any, selectors: list[str]) -> None:
-        async def dismiss(locator: Any) -> None:
-            await locator.click()
-
-        for selector in selectors:
-            await page.add_locator_handler(page.locator(selector).first, dismiss)
-
-    def uninstall(self, page: Any) -> Awaitable[None] | None:
-        """Remove the handlers this plugin installed on ``page`` (``detach()`` does)."""
-        selectors = self._installed.pop(page, set())
-        if not selectors or page.is_closed():
-            return None
-        if is_async(page):
-            return self._uninstall_async(page, selectors)
-        for selector in selectors:
-            page.remove_locator_handler(page.locator(selector).first)
-        return None
-
-    async def _uninstall_async(self, page: Any, selectors: set[str]) -> None:
-        for selector in selectors:
-            await page.remove_locator_handler(page.locator(selector).first)
-
-    @hookimpl
-    def sitememory_before_navigation(self, page: Any, profile: SiteProfile | None) -> Awaitable[None] | None:
-        return self.install(page, self.wanted(page, profile))
-
-    @hookimpl
-    def sitememory_before_action(self, page: Any, profile: SiteProfile | None) -> Awaitable[None] | None:
-        return self.install(page, self.wanted(page, profile))
+            if selector is not None:
+                selectors.append(selector)

@@ -6,7 +6,7 @@ import threading
 import time
 
 from .._core.models import SiteProfile
-from .._playwright.navigation import NavigationOptions
+from .._hooktypes import NavigationOptions
 from ..hookspecs import hookimpl
 
 

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
-from typing import Any
-
 from .._core.models import SiteProfile
-from .._memory import SiteMemory
-from .._playwright.selectors import Attempt, unique
+from .._hooktypes import Attempt, SiteUpdates, unique
 from ..hookspecs import hookimpl
-from ._api import is_async
 
 
 class SelectorResolver:
@@ -26,26 +21,14 @@ class SelectorResolver:
 
     @hookimpl
     def sitememory_after_action(
-        self, page: Any, purpose: str, key: str, profile: SiteProfile | None,
-        candidates: list[str], attempts: list[Attempt], memory: SiteMemory,
-    ) -> Awaitable[None] | None:
-        if not attempts:
-            return None
-        # A purpose new to the site: remember the caller's candidates in their order first,
-        # so the ones not tried yet are kept as fallbacks.
-        new = profile is None or purpose not in profile.selectors
-        if is_async(page):
-            return self._record(memory, key, purpose, candidates if new else [], attempts)
-        if new:
-            memory.cache_selector_sync(key, purpose, candidates[0], candidates[1:])
-        for attempt in attempts:
-            memory.record_selector_result_sync(key, purpose, attempt.selector, attempt.ok)
-        return None
-
-    async def _record(
-        self, memory: SiteMemory, key: str, purpose: str, cache: list[str], attempts: list[Attempt]
+        self, purpose: str, profile: SiteProfile | None, candidates: list[str],
+        attempts: list[Attempt], updates: SiteUpdates,
     ) -> None:
-        if cache:
-            await memory.cache_selector(key, purpose, cache[0], cache[1:])
+        if not attempts:
+            return
+        if profile is None or purpose not in profile.selectors:
+            # A purpose new to the site: the caller's candidates in their order first, so the
+            # ones not tried yet are kept as fallbacks.
+            updates.cache_selector(purpose, candidates[0], candidates[1:])
         for attempt in attempts:
-            await memory.record_selector_result(key, purpose, attempt.selector, attempt.ok)
+            updates.record_selector_result(purpose, attempt.selector, attempt.ok)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .._core.models import SiteProfile
-from .._playwright.navigation import NavigationOptions
+from .._hooktypes import NavigationOptions
 from ..hookspecs import hookimpl
 
 

@@ -1,4 +1,8 @@
-"""``attach()``: join a Playwright ``BrowserContext`` or ``Page`` to a site memory."""
+"""``attach()``: join a Playwright ``BrowserContext`` or ``Page`` to a site memory.
+
+The one place that tells the two APIs apart: the handle class it picks carries the driver of
+the flows and the I/O for the rest of the handle's life.
+"""
 
 from __future__ import annotations
 
@@ -52,9 +56,11 @@ def attach(
             target, chosen, manager, owns_memory=owns, is_context=isinstance(target, AsyncBrowserContext)
         )
     if isinstance(target, SyncBrowserContext | SyncPage):
-        return SyncSite(
+        site = SyncSite(
             target, chosen, manager, owns_memory=owns, is_context=isinstance(target, SyncBrowserContext)
-        )._attach_now()
+        )
+        site.open()
+        return site
     if owns:
         chosen.close_sync()
     raise TypeError(f"attach() takes a Playwright BrowserContext or Page, not {type(target).__name__}")

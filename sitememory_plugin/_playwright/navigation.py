@@ -1,62 +1,15 @@
-"""What a navigation is: the options a plugin may adjust, and the visit it becomes."""
+"""The visit a navigation becomes, from what Playwright reports of it."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from .._hooktypes import Visit
+
 #: Playwright's error text for a navigation cut short by another one: not the site's fault.
 ABORTED = ("net::ERR_ABORTED", "frame was detached", "Navigation interrupted")
-
-
-@dataclass
-class NavigationOptions:
-    """Options of one navigation; ``sitememory_before_navigation`` hooks change them in place.
-
-    ``timeout`` is in milliseconds like Playwright's; ``delay`` is seconds to wait before going.
-    ``explicit`` names the options the caller set, which plugins should not override.
-    """
-
-    timeout: float | None = None
-    wait_until: str | None = None
-    referer: str | None = None
-    delay: float = 0.0
-    explicit: frozenset[str] = frozenset()
-
-    def goto_kwargs(self) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {}
-        if self.timeout is not None:
-            kwargs["timeout"] = self.timeout
-        if self.wait_until is not None:
-            kwargs["wait_until"] = self.wait_until
-        if self.referer is not None:
-            kwargs["referer"] = self.referer
-        return kwargs
-
-
-@dataclass(frozen=True)
-class Visit:
-    """A finished or failed main-frame navigation, as ``sitememory_after_navigation`` sees it.
-
-    ``duration`` is seconds from the start of the navigation (its first request, before any
-    redirect) to the load event, or to the failure; ``timings`` holds the browser's timings of
-    the navigation in seconds since its start (``ttfb``: first byte of the final response,
-    ``dom_content_loaded``, ``load``) and ``transfer_bytes`` (the response's Content-Length, when
-    it sends one), ``redirects``.
-    """
-
-    url: str
-    duration: float
-    status: int | None = None
-    error: str | None = None
-    timings: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None and (self.status is None or self.status < 400)
 
 
 def loaded_visit(

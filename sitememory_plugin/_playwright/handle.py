@@ -1,32 +1,32 @@
-"""What the async and sync handles share: site keys, per-page state, plugin errors, and turning
-Playwright's events into visits.
+"""A handle of ``attach()`` under either API: its target, memory and plugins, site keys,
+per-page state, plugin errors kept for ``settle()``, and turning Playwright's events into visits.
 
 A visit is built from events Playwright delivers anyway: the main frame's navigation response
 (status, the request's timing) and the page's ``domcontentloaded`` and ``load`` events. Nothing
 is injected into the page and nothing is asked of it, so recording costs no round trip to the
 browser (an exposed binding called at the load event added 5-10% to a local navigation).
-Nothing here waits on the browser or the store; the two handles repeat only that I/O.
+Nothing here waits on the browser or the store: the flows do (``flows``), through ``io``, the
+one part that differs between the two APIs, chosen once by ``attach()``.
 """
 
 from __future__ import annotations
 
-import logging
+import threading
 import time
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pluggy
 
 from .._core.errors import PluginError, UnknownPurpose
 from .._core.keys import site_key
-from .._core.models import SiteProfile
 from .._hookcall import call_sync, report
+from .._hooktypes import NavigationOptions, Visit
 from .._memory import SiteMemory
-from .navigation import NavigationOptions, Visit, failed_visit, is_aborted, loaded_visit, number
-from .selectors import attempts_for
-
-log = logging.getLogger("sitememory_plugin")
+from . import flows
+from .io import Io
+from .navigation import failed_visit, is_aborted, loaded_visit, number
 
 _KEY_CACHE = 4096
 
@@ -47,10 +47,15 @@ class PageState:
     #: DOMContentLoaded was reported (seconds since the epoch).
     response: Any = None
     dcl_at: float | None = None
+    #: Overlay selectors whose locator handler this handle installed on the page.
+    overlays: set[str] = field(default_factory=set)
 
 
-class SiteBase:
+class Handle:
     """State and pure decisions of a handle returned by ``attach()``."""
+
+    #: The I/O of the handle's API: blocking or asyncio (set by the subclass).
+    io: Io
 
     def __init__(
         self, target: Any, memory: SiteMemory, plugins: pluggy.PluginManager, *, owns_memory: bool,
@@ -63,18 +68,20 @@ class SiteBase:
         #: path); each is logged, and the next ``settle()`` raises the first one.
         self.errors: list[PluginError] = []
         self._unraised: list[PluginError] = []
-        self._owns_memory = owns_memory
-        self._is_context = is_context
-        self._attached = False
-        self._detached = False
+        self._errors_lock = threading.Lock()
+        self.owns_memory = owns_memory
+        self.is_context = is_context
+        self.attached = False
+        self.detached = False
         self._watched: weakref.WeakSet[Any] = weakref.WeakSet()
         self._orphans: dict[str, Any] = {}
         self._keys: dict[str, str] = {}
-        self._current: Any = None
+        #: The page actions go to by default (see ``flows.page_of``).
+        self.current: Any = None
         self._pages: weakref.WeakKeyDictionary[Any, PageState] = weakref.WeakKeyDictionary()
 
     def __repr__(self) -> str:
-        state = "detached" if self._detached else "attached" if self._attached else "not attached"
+        state = "detached" if self.detached else "attached" if self.attached else "not attached"
         return f"<{type(self).__name__} {state} to {type(self.target).__name__} memory={self.memory!r}>"
 
     def key(self, url: str) -> str:
@@ -139,11 +146,18 @@ class SiteBase:
 
     # -- listeners (the same calls in both APIs: ``on`` and ``remove_listener`` do no I/O) ---
 
+    def open(self) -> None:
+        """Check the handle is usable; listen to the target's events if not yet."""
+        self.check_open()
+        if not self.attached:
+            self.attached = True
+            self.subscribe()
+
     def subscribe(self) -> None:
         """Listen to the target's navigation events, and to every page's (new ones included)."""
         self.target.on("response", self.note_response)
         self.target.on("requestfailed", self._on_request_failed)
-        if self._is_context:
+        if self.is_context:
             self.target.on("page", self._watch)
             for page in self.target.pages:
                 self._watch(page)
@@ -154,7 +168,7 @@ class SiteBase:
         """Stop listening; returns the pages that were watched."""
         self.target.remove_listener("response", self.note_response)
         self.target.remove_listener("requestfailed", self._on_request_failed)
-        if self._is_context:
+        if self.is_context:
             self.target.remove_listener("page", self._watch)
         pages = list(self._watched)
         for page in pages:
@@ -168,16 +182,20 @@ class SiteBase:
         self._watched.add(page)
 
     def _on_load(self, page: Any) -> None:
-        raise NotImplementedError
+        visit = self.loaded(page)
+        if visit is not None:
+            self.io.spawn(flows.record(self, page, visit))
 
     def _on_request_failed(self, request: Any) -> None:
-        raise NotImplementedError
+        failed = self.failed(request)
+        if failed is not None:
+            self.io.spawn(flows.record(self, *failed, counted=True))
 
     # -- events -> visits (Playwright calls these in order, for async and sync API alike) -------
 
     def note_response(self, response: Any) -> None:
         """A response arrived; keep it if it is a page's main-frame navigation."""
-        if self._detached:
+        if self.detached:
             return
         try:
             request = response.request
@@ -210,7 +228,7 @@ class SiteBase:
     def loaded(self, page: Any) -> Visit | None:
         """The visit a page's load event completes, or ``None`` (not ours, or a late load)."""
         load_at = time.time()
-        if self._detached:
+        if self.detached:
             return None
         state = self.state(page)
         response, state.response = state.response, None
@@ -242,7 +260,7 @@ class SiteBase:
         """The page and failed visit of a request that failed, if it was a page's main-frame
         navigation, not cut short by another one; counted on the page at once, so a ``goto``
         failing meanwhile does not record it a second time."""
-        if self._detached:
+        if self.detached:
             return None
         try:
             if not request.is_navigation_request():
@@ -269,47 +287,24 @@ class SiteBase:
         else:
             state.timed_out_url = url
 
-    # -- actions -----------------------------------------------------------------------------
-
-    def action_report(
-        self, page: Any, action: str, purpose: str, key: str, profile: SiteProfile | None,
-        candidates: list[str], chosen: str | None, error: BaseException | None,
-    ) -> dict[str, Any]:
-        """The arguments of ``sitememory_after_action`` for an action's outcome."""
-        ok = error is None
-        return {
-            "page": page, "action": action, "purpose": purpose, "key": key, "profile": profile,
-            "candidates": candidates, "selector": chosen, "ok": ok, "error": error,
-            "attempts": attempts_for(candidates, chosen, ok), "memory": self.memory,
-        }
-
-    def action_result(
-        self, chosen: str | None, error: BaseException | None, plugin_error: PluginError | None = None
-    ) -> str:
-        """The selector used, or the error the caller should see: the action's own error wins
-        over a plugin's (which is then kept for ``settle()``)."""
-        if plugin_error is not None:
-            if error is None:
-                raise plugin_error
-            self.keep_error(plugin_error)
-        if error is not None:
-            raise error
-        assert chosen is not None
-        return chosen
+    # -- errors ------------------------------------------------------------------------------
 
     def keep_error(self, error: PluginError) -> None:
+        """Log ``error`` and keep it for ``settle()`` (called from the write queue's thread too)."""
         report(error)
-        self.errors.append(error)
-        self._unraised.append(error)
+        with self._errors_lock:
+            self.errors.append(error)
+            self._unraised.append(error)
 
     def raise_kept(self) -> None:
         """Raise the first plugin error kept since the last call, if any."""
-        if self._unraised:
-            first, self._unraised = self._unraised[0], []
-            raise first
+        with self._errors_lock:
+            unraised, self._unraised = self._unraised, []
+        if unraised:
+            raise unraised[0]
 
     def check_open(self) -> None:
-        if self._detached:
+        if self.detached:
             raise RuntimeError("this handle was detached; attach() the target again")
 
 

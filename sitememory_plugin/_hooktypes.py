@@ -1,0 +1,141 @@
+"""The values hooks receive: a navigation's options and its visit, selector attempts, and the
+updates an after-hook asks the memory to record."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from ._core.errors import PluginError
+from ._core.updates import CachePattern, CacheSelector, QuirkSeen, SelectorResult, Update, VisitSeen
+
+
+@dataclass
+class NavigationOptions:
+    """Options of one navigation; ``sitememory_before_navigation`` hooks change them in place.
+
+    ``timeout`` is in milliseconds like Playwright's; ``delay`` is seconds to wait before going.
+    ``explicit`` names the options the caller set, which plugins should not override.
+    """
+
+    timeout: float | None = None
+    wait_until: str | None = None
+    referer: str | None = None
+    delay: float = 0.0
+    explicit: frozenset[str] = frozenset()
+
+    def goto_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {}
+        if self.timeout is not None:
+            kwargs["timeout"] = self.timeout
+        if self.wait_until is not None:
+            kwargs["wait_until"] = self.wait_until
+        if self.referer is not None:
+            kwargs["referer"] = self.referer
+        return kwargs
+
+
+@dataclass(frozen=True)
+class Visit:
+    """A finished or failed main-frame navigation, as ``sitememory_after_navigation`` sees it.
+
+    ``duration`` is seconds from the start of the navigation (its first request, before any
+    redirect) to the load event, or to the failure; ``timings`` holds the browser's timings of
+    the navigation in seconds since its start (``ttfb``: first byte of the final response,
+    ``dom_content_loaded``, ``load``) and ``transfer_bytes`` (the response's Content-Length, when
+    it sends one), ``redirects``. The memory records it as one visit of the site.
+    """
+
+    url: str
+    duration: float
+    status: int | None = None
+    error: str | None = None
+    timings: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and (self.status is None or self.status < 400)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One selector tried for a purpose: did it match (and, for the one used, did the action work)."""
+
+    selector: str
+    ok: bool
+
+
+def unique(selectors: Iterable[object]) -> list[str]:
+    """Non-empty string selectors in order, first occurrence kept."""
+    return list(dict.fromkeys(s for s in selectors if isinstance(s, str) and s.strip()))
+
+
+_NOUNS = {
+    VisitSeen: "a visit", CacheSelector: "a selector", SelectorResult: "a selector result",
+    QuirkSeen: "a quirk", CachePattern: "an action pattern",
+}
+
+
+class SiteUpdates:
+    """What the after-hooks ask the memory to record about one site (``key``).
+
+    The methods are :class:`~sitememory_plugin.SiteMemory`'s, without the URL; each checks its
+    values at the call (a bad one raises there, in the hook that made it) and adds an update.
+    After the hook call the handle writes them all, in order, in one update of the site, and
+    ``site.settle()`` waits for that write. A write that fails is a ``PluginError`` naming the
+    plugin that asked for it.
+    """
+
+    __slots__ = ("_items", "author", "key")
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        #: The plugin whose hook implementation is adding updates now (set by the hook caller).
+        self.author: str | None = None
+        self._items: list[tuple[str | None, Update]] = []
+
+    def __repr__(self) -> str:
+        return f"<SiteUpdates {self.key} {len(self._items)} updates>"
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[Update]:
+        return (update for _, update in self._items)
+
+    def add(self, update: Update) -> None:
+        self._items.append((self.author, update))
+
+    def record_visit(
+        self, duration: float, *, status: int | None = None, error: str | None = None,
+        timings: Mapping[str, float] | None = None,
+    ) -> None:
+        self.add(VisitSeen.create(duration, status, error, timings, time.time()))
+
+    def cache_selector(self, purpose: str, selector: str, fallbacks: Iterable[str] | None = None) -> None:
+        self.add(CacheSelector.create(purpose, selector, fallbacks, time.time()))
+
+    def record_selector_result(self, purpose: str, selector: str, ok: bool) -> None:
+        self.add(SelectorResult(purpose, selector, ok, time.time()))
+
+    def record_quirk(self, description: str, workaround: str | None = None) -> None:
+        self.add(QuirkSeen(description, workaround, time.time()))
+
+    def cache_action_pattern(self, task_type: str, actions: Iterable[Any]) -> None:
+        self.add(CachePattern.create(task_type, actions, time.time()))
+
+    def failed(self, error: BaseException, hook: str) -> PluginError:
+        """The error to report when these updates could not be written."""
+        authors = list(dict.fromkeys(author or "sitememory" for author, _ in self._items))
+        names = ", ".join(repr(a) for a in authors)
+        what = _NOUNS.get(type(self._items[0][1]), "an update") if len(self._items) == 1 \
+            else f"{len(self._items)} updates"
+        failure = PluginError(
+            f"plugin{'s' if len(authors) > 1 else ''} {names} failed to write {what}: "
+            f"{type(error).__name__}: {error}", authors[0], hook,
+        )
+        failure.__cause__ = error
+        return failure

@@ -1,0 +1,311 @@
+"""The browser flows of a handle, each written once for both of Playwright's APIs.
+
+Each flow is a generator driven by ``_drive``, as httpx drives its auth flows: where it does I/O
+it calls the Playwright object (the sync and async classes have the same methods) or the
+handle's ``io``, and yields what the call returned; it gets the result back, or the call's error
+raised at the ``yield``. ``AsyncSite`` runs a flow with ``run_async``, ``SyncSite`` with
+``run_sync``, and browser events start the record flow through ``io.spawn``: sync versus async
+is decided once, when ``attach()`` picks the handle class. Hooks are called as flows too
+(``_hookcall.call``), so an ``async def`` implementation is awaited under the async API and
+refused under the sync one.
+
+Hooks decide, flows act: after-hooks add update values to a :class:`SiteUpdates` and the flow
+writes them through the memory; the ``sitememory_overlays`` hook names overlays and the flow
+installs their locator handlers. So ``settle()`` and ``detach()`` wait for every write whichever
+plugin asked for it, and no plugin needs a thread or an event loop of its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from playwright.async_api import Error as PlaywrightError  # one class for both APIs
+from playwright.async_api import TimeoutError as PlaywrightTimeoutError
+
+from .._builtins.overlays import overlay_workaround
+from .._core.errors import PluginError
+from .._core.prompt import bounded
+from .._core.redact import redact
+from .._drive import Flow
+from .._hookcall import call
+from .._hooktypes import Attempt, NavigationOptions, SiteUpdates, Visit, unique
+from .navigation import failed_visit, is_aborted
+
+if TYPE_CHECKING:
+    from .handle import Handle
+
+log = logging.getLogger("sitememory.playwright")
+
+AFTER_NAVIGATION = "sitememory_after_navigation"
+AFTER_ACTION = "sitememory_after_action"
+
+
+def page_of(h: Handle, page: Any) -> Flow[Any]:
+    """The page to act on: ``page`` if given (it becomes the default), else the default one."""
+    # A context's default page is the one last passed in, else its first open page: a popup
+    # opening must not move the agent's actions to it behind its back.
+    if page is not None:
+        h.current = page
+        return page
+    if not h.is_context:
+        return h.target
+    current = h.current
+    if current is not None and not current.is_closed():
+        return current
+    open_pages = [p for p in h.target.pages if not p.is_closed()]
+    chosen = open_pages[0] if open_pages else (yield h.target.new_page())
+    h.current = chosen
+    return chosen
+
+
+# -- navigation ------------------------------------------------------------------------------
+
+
+def goto(h: Handle, url: str, page: Any, options: NavigationOptions, kwargs: dict[str, Any]) -> Flow[Any]:
+    """``page.goto(url)`` after the plugins set its timeout and delay; a failure is recorded."""
+    h.open()
+    page = yield from page_of(h, page)
+    key = h.web_key(url)
+    if key is None:  # about:blank and the like: nothing to consult or record
+        return (yield page.goto(url, **options.goto_kwargs(), **kwargs))
+    profile = yield h.io.read(key)
+    yield from call(
+        h.plugins, "sitememory_before_navigation", page=page, url=url, key=key, profile=profile,
+        options=options, memory=h.memory,
+    )
+    yield from overlays(h, page, url, key, profile)
+    if options.delay > 0:
+        yield h.io.sleep(options.delay)
+    state = h.state(page)
+    state.timed_out_url = None  # a new navigation cancels one still waiting for its response
+    failures = state.failures
+    started = time.monotonic()
+    try:
+        return (yield page.goto(url, **options.goto_kwargs(), **kwargs))
+    except PlaywrightError as exc:
+        yield h.io.recorded()  # a failure event may have recorded it already
+        if state.failures == failures and not is_aborted(str(exc)):
+            if isinstance(exc, PlaywrightTimeoutError):
+                h.timed_out(page, url)
+            yield from record(h, page, failed_visit(url, time.monotonic() - started, str(exc)))
+        raise
+
+
+def record(h: Handle, page: Any, visit: Visit, counted: bool = False) -> Flow[None]:
+    """Run the after-navigation hooks for ``visit`` and write what they recorded (off the
+    navigation's path: errors are kept for ``settle()``, never raised here)."""
+    try:
+        key = h.web_key(visit.url)
+        if key is None:
+            return
+        if not visit.ok and not counted:
+            h.state(page).failures += 1
+        profile = yield h.io.read(key)
+        updates = SiteUpdates(key)
+        failed: PluginError | None = None
+        try:
+            yield from call(
+                h.plugins, AFTER_NAVIGATION, page=page, url=visit.url, key=key, visit=visit,
+                profile=profile, memory=h.memory, updates=updates,
+            )
+        except PluginError as exc:
+            failed = exc  # every implementation ran: what the others recorded is written
+        if updates:
+            try:
+                yield h.io.write_later(updates)
+            except Exception as exc:
+                h.keep_error(updates.failed(exc, AFTER_NAVIGATION))
+        if failed is not None:
+            h.keep_error(failed)
+    except PluginError as exc:
+        h.keep_error(exc)
+    except Exception:
+        log.exception("sitememory: could not record a visit to %s", redact(visit.url))
+
+
+# -- actions ---------------------------------------------------------------------------------
+
+
+def act(
+    h: Handle, action: str, purpose: str, selectors: tuple[str, ...], page: Any,
+    timeout: float | None, perform: Callable[[Any], Any] | None,
+) -> Flow[str]:
+    """Try the candidates for ``purpose`` in order, ``perform`` the action on the first visible
+    one, and record each outcome; returns the selector used."""
+    h.open()
+    page = yield from page_of(h, page)
+    key = h.key(page.url)
+    profile = yield h.io.read(key)
+    candidates = unique(selectors)
+    yield from call(
+        h.plugins, "sitememory_before_action", page=page, action=action, purpose=purpose, key=key,
+        profile=profile, candidates=candidates, memory=h.memory,
+    )
+    yield from overlays(h, page, page.url, key, profile)
+    candidates[:] = unique(candidates)
+    if not candidates:
+        raise h.unknown(purpose, key)
+    chosen: str | None = None
+    error: PlaywrightError | None = None
+    try:
+        chosen = yield from pick(page, candidates, timeout)
+        if perform is not None:
+            yield perform(page.locator(chosen).first)
+    except PlaywrightError as exc:
+        error = exc
+        exc.add_note(f"sitememory: {action} {purpose!r} on {key}, candidates {candidates}")
+    updates = SiteUpdates(key)
+    failed: list[PluginError] = []
+    try:
+        yield from call(
+            h.plugins, AFTER_ACTION, page=page, action=action, purpose=purpose, key=key,
+            profile=profile, candidates=candidates, selector=chosen, ok=error is None, error=error,
+            attempts=attempts_for(candidates, chosen, error is None), memory=h.memory,
+            updates=updates,
+        )
+    except PluginError as exc:
+        failed.append(exc)
+    if updates:
+        try:
+            yield h.io.write(updates)
+        except Exception as exc:
+            failed.append(updates.failed(exc, AFTER_ACTION))
+    # The action's own error wins over a plugin's, which is then kept for settle().
+    first = failed.pop(0) if failed and error is None else None
+    for failure in failed:
+        h.keep_error(failure)
+    if first is not None:
+        raise first
+    if error is not None:
+        raise error
+    assert chosen is not None
+    return chosen
+
+
+def locator(
+    h: Handle, purpose: str, selectors: tuple[str, ...], page: Any, timeout: float | None
+) -> Flow[Any]:
+    """A locator for the first candidate for ``purpose`` that is visible (waits for one)."""
+    page = yield from page_of(h, page)
+    chosen = yield from act(h, "locator", purpose, selectors, page, timeout, None)
+    return page.locator(chosen).first
+
+
+def pick(page: Any, candidates: list[str], timeout: float | None) -> Flow[str]:
+    """The best-ranked candidate that is visible now, else the first to become visible."""
+    valid: list[str] = []
+    for selector in candidates:
+        try:
+            if (yield page.locator(selector).first.is_visible()):
+                return selector
+        except PlaywrightError:
+            continue  # not a valid selector: it never matches, and counts as a failure
+        valid.append(selector)
+    if not valid:
+        raise PlaywrightError(f"no valid selector among {candidates}")
+    combined = page.locator(valid[0])
+    for selector in valid[1:]:
+        combined = combined.or_(page.locator(selector))
+    yield combined.first.wait_for(state="visible", timeout=timeout)
+    for selector in valid:
+        if (yield page.locator(selector).first.is_visible()):
+            return selector
+    return valid[0]  # it went away again in between; the action will say so
+
+
+def attempts_for(candidates: list[str], chosen: str | None, ok: bool) -> list[Attempt]:
+    """The outcome of every candidate tried: those ranked above ``chosen`` did not match.
+
+    Candidates below the chosen one were never tried and get no outcome; when nothing matched,
+    every candidate failed.
+    """
+    out: list[Attempt] = []
+    for selector in candidates:
+        if selector == chosen:
+            out.append(Attempt(selector, ok))
+            break
+        out.append(Attempt(selector, False))
+    return out
+
+
+# -- overlays --------------------------------------------------------------------------------
+
+
+def overlays(h: Handle, page: Any, url: str, key: str, profile: Any) -> Flow[None]:
+    """Install a locator handler on ``page`` for each overlay the plugins name that it lacks."""
+    selectors: list[str] = []
+    yield from call(h.plugins, "sitememory_overlays", url=url, key=key, profile=profile, selectors=selectors)
+    installed = h.state(page).overlays
+    for selector in unique(selectors):
+        if selector in installed:
+            continue
+        installed.add(selector)  # once per page, also when Playwright refuses it
+        try:
+            # Playwright installs any selector, and one it cannot parse then fails every later
+            # action on the page: a bad stored quirk must not break the site for every agent.
+            yield page.locator(selector).count()
+            yield page.add_locator_handler(page.locator(selector).first, h.io.dismiss)
+        except PlaywrightError as exc:
+            log.warning("sitememory: no overlay handler for %r on %s: %s", selector, key,
+                        str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+
+
+def remove_overlays(h: Handle, page: Any) -> Flow[None]:
+    """Remove the locator handlers the handle installed on ``page``."""
+    state = h.state(page)
+    installed, state.overlays = state.overlays, set()
+    if not installed or page.is_closed():
+        return
+    for selector in installed:
+        try:
+            yield page.remove_locator_handler(page.locator(selector).first)
+        except PlaywrightError:
+            return  # closed meanwhile: nothing left to remove
+
+
+def remember_overlay(h: Handle, selector: str, description: str, page: Any) -> Flow[None]:
+    """Record that ``selector`` dismisses an overlay on the page's site, and handle it now."""
+    page = yield from page_of(h, page)
+    key = h.key(page.url)
+    updates = SiteUpdates(key)
+    updates.record_quirk(description, overlay_workaround(selector))
+    yield h.io.write(updates)
+    profile = yield h.io.read(key)
+    yield from overlays(h, page, page.url, key, profile)
+
+
+# -- knowledge and lifecycle -----------------------------------------------------------------
+
+
+def prompt_context(h: Handle, url: str | None, page: Any, max_chars: int) -> Flow[str]:
+    """What the memory knows of the site of ``url`` (default: the page's), for an LLM prompt."""
+    if url is None:
+        url = (yield from page_of(h, page)).url
+    key = h.key(url)
+    yield from settle(h)
+    profile = yield h.io.read(key)
+    lines: list[str] = []
+    yield from call(h.plugins, "sitememory_prompt_context", key=key, profile=profile, lines=lines)
+    return bounded(lines, max_chars)
+
+
+def settle(h: Handle) -> Flow[None]:
+    """Wait until what navigations so far recorded is written; raise a kept plugin error."""
+    yield h.io.written()
+    h.raise_kept()
+
+
+def detach(h: Handle) -> Flow[None]:
+    """Stop listening, remove the overlay handlers, wait for the writes, close an owned memory."""
+    if h.detached:
+        return
+    h.detached = True
+    if h.attached:
+        for page in h.unsubscribe():
+            yield from remove_overlays(h, page)
+        yield h.io.written()  # errors are logged and kept in .errors already
+    if h.owns_memory:
+        yield h.io.close_memory()

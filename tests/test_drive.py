@@ -1,0 +1,180 @@
+"""The two drivers of a flow written once (``_drive``), and the updates after-hooks add.
+
+No browser: a flow here yields what a blocking call or a coroutine returns, as the browser flows
+yield Playwright's results.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import warnings
+from typing import Any
+
+import pytest
+
+from sitememory_plugin import PluginError, SiteUpdates, hookimpl, make_plugin_manager
+from sitememory_plugin._core.updates import CacheSelector, SelectorResult, VisitSeen
+from sitememory_plugin._drive import Flow, run_async, run_sync
+from sitememory_plugin._hookcall import call, call_sync
+from sitememory_plugin._plugins import builtin_names
+
+
+def doubled(step: Any) -> Flow[list[Any]]:
+    """Yields ``step(n)`` for n in 1..3 and collects what comes back; an error ends it early."""
+    got: list[Any] = []
+    for n in (1, 2, 3):
+        try:
+            got.append((yield step(n)))
+        except ValueError as exc:
+            got.append(f"caught {exc}")
+            break
+    return got
+
+
+async def twice(n: int) -> int:
+    await asyncio.sleep(0)
+    if n == 2:
+        raise ValueError("two")
+    return n * 2
+
+
+def test_run_sync_sends_each_value_back() -> None:
+    assert run_sync(doubled(lambda n: n * 2)) == [2, 4, 6]
+
+
+@pytest.mark.asyncio
+async def test_run_async_awaits_what_is_awaitable_and_throws_its_error_into_the_flow() -> None:
+    assert await run_async(doubled(twice)) == [2, "caught two"]
+    assert await run_async(doubled(lambda n: n * 2)) == [2, 4, 6]  # plain values pass through
+
+
+def test_run_sync_refuses_an_awaitable_inside_the_flow_and_closes_it() -> None:
+    def flow() -> Flow[str]:
+        try:
+            yield twice(1)
+        except TypeError as exc:
+            return str(exc)
+        return "not refused"
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "coroutine ... was never awaited" would fail here
+        message = run_sync(flow())
+        gc.collect()
+    assert "sync API" in message and "plain function" in message
+
+
+@pytest.mark.asyncio
+async def test_a_cancelled_run_async_reaches_the_flows_cleanup() -> None:
+    cleaned: list[str] = []
+
+    def flow() -> Flow[None]:
+        try:
+            yield asyncio.sleep(10)
+        finally:
+            cleaned.append("done")
+
+    task = asyncio.ensure_future(run_async(flow()))
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert cleaned == ["done"]
+
+
+def test_an_errors_traceback_passes_through_the_driver() -> None:
+    def flow() -> Flow[None]:
+        yield None
+        raise KeyError("inside")
+
+    with pytest.raises(KeyError, match="inside"):
+        run_sync(flow())
+
+
+# -- hooks as flows ------------------------------------------------------------------------------
+
+
+class Plain:
+    @hookimpl
+    def sitememory_after_navigation(self, updates: SiteUpdates) -> None:
+        updates.record_visit(0.5, status=200)
+
+
+class Async:
+    @hookimpl
+    async def sitememory_after_navigation(self, updates: SiteUpdates) -> None:
+        await asyncio.sleep(0)
+        updates.cache_selector("search", "#q", ["input[name=q]"])
+
+
+class Bad:
+    @hookimpl
+    def sitememory_after_navigation(self, updates: SiteUpdates) -> None:
+        updates.record_selector_result("search", "#q" * 1000, True)  # over the selector bound
+
+
+def manager(*plugins: tuple[str, object]) -> Any:
+    pm = make_plugin_manager(disable=builtin_names(), entry_points=False, environment=False)
+    for name, plugin in plugins:
+        pm.register(plugin, name)
+    return pm
+
+
+@pytest.mark.asyncio
+async def test_one_hook_call_awaits_async_implementations_and_marks_each_update_with_its_plugin() -> None:
+    pm = manager(("plain", Plain()), ("async", Async()))
+    updates = SiteUpdates("shop.example")
+    await run_async(call(pm, "sitememory_after_navigation", updates=updates))
+    assert sorted(type(u).__name__ for u in updates) == ["CacheSelector", "VisitSeen"]
+    assert {a for a, _ in updates._items} == {"plain", "async"}
+
+
+def test_the_same_call_under_the_sync_api_names_the_async_plugin_and_keeps_the_others_updates() -> None:
+    pm = manager(("plain", Plain()), ("async", Async()))
+    updates = SiteUpdates("shop.example")
+    expected = "'async' raised in sitememory_after_navigation: TypeError"
+    with pytest.raises(PluginError, match=expected) as raised:
+        call_sync(pm, "sitememory_after_navigation", updates=updates)
+    assert raised.value.plugin == "async"
+    assert [type(u) for u in updates] == [VisitSeen]
+
+
+def test_a_bad_value_fails_in_the_hook_that_made_it() -> None:
+    pm = manager(("plain", Plain()), ("bad", Bad()))
+    updates = SiteUpdates("shop.example")
+    expected = "'bad' raised in sitememory_after_navigation: ValueError: selector"
+    with pytest.raises(PluginError, match=expected):
+        call_sync(pm, "sitememory_after_navigation", updates=updates)
+    assert [type(u) for u in updates] == [VisitSeen]  # the good plugin's update is kept
+
+
+def test_a_failed_write_names_the_plugins_that_asked_for_it() -> None:
+    updates = SiteUpdates("shop.example")
+    updates.author = "selectors"
+    updates.cache_selector("search", "#q")
+    updates.record_selector_result("search", "#q", True)
+    updates.author = "mine"
+    updates.record_quirk("slow search")
+    error = updates.failed(TimeoutError("lock"), "sitememory_after_action")
+    assert str(error) == "plugins 'selectors', 'mine' failed to write 3 updates: TimeoutError: lock"
+    assert (error.plugin, error.hook) == ("selectors", "sitememory_after_action")
+    assert isinstance(error.__cause__, TimeoutError)
+    one = SiteUpdates("shop.example")
+    one.record_visit(1.0)
+    assert "'sitememory' failed to write a visit" in str(one.failed(OSError("disk full"), "h"))
+
+
+def test_site_updates_check_like_site_memory() -> None:
+    updates = SiteUpdates("shop.example")
+    with pytest.raises(TypeError, match="not a str"):
+        updates.cache_selector("search", "#q", "#fallback")
+    with pytest.raises(TypeError, match="JSON"):
+        updates.cache_action_pattern("search", [object()])
+    with pytest.raises(TypeError, match="bool"):
+        updates.record_selector_result("search", "#q", "yes")  # type: ignore[arg-type]
+    assert len(updates) == 0
+    updates.cache_selector("search", "#q", ("#a", "#b"))
+    (made,) = updates
+    assert made == CacheSelector("search", "#q", ("#a", "#b"), made.at)
+    assert not isinstance(made, SelectorResult)
+
