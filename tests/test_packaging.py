@@ -67,7 +67,9 @@ def test_the_wheel_holds_the_package_typed_with_its_entry_points(wheel: Path) ->
                    "_core/redisstore.py", "_cli/__init__.py", "_playwright/attach.py",
                    "_builtins/recorder.py", "_demo/__init__.py"):
         assert f"sitememory_plugin/{module}" in names, module
-    assert not any(n.startswith(("tests/", "bench/", "hooks/", "examples/")) for n in names)
+    assert not any(n.startswith(("tests/", "bench/", "hooks/", "examples/", "scripts/")) for n in names)
+    # The setup's helpers (apt-get as root) stay in the repository's scripts/.
+    assert not any(n.startswith("sitememory_plugin/_apt") for n in names)
     assert "[console_scripts]\nsitememory = sitememory_plugin._cli:main" in entry_points
     assert "[pytest11]\nsitememory = sitememory_plugin.pytest_plugin" in entry_points
     for requirement in ("Requires-Dist: playwright", "Requires-Dist: pluggy", "Requires-Dist: portalocker",
@@ -97,6 +99,12 @@ def test_the_wheel_installs_and_runs_in_a_clean_venv(wheel: Path, tmp_path: Path
     ).stdout
     assert where.startswith(str(site_packages)), where
     assert where.split()[-1] == VERSION, where
+    helpers = subprocess.run(
+        [str(python), "-c", "import importlib.util as u; print(u.find_spec('sitememory_plugin._apt'), "
+         "u.find_spec('scripts'))"],
+        capture_output=True, text=True, check=True, cwd=tmp_path,
+    ).stdout
+    assert helpers.split() == ["None", "None"], helpers
     store = tmp_path / "store"
     cli = subprocess.run(
         [str(env_dir / "bin" / "sitememory"), "--store", str(store), "plugins", "--json"],
