@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 
 # Playwright's own Chromium if installed, else the system's; installs Debian's chromium as root.
 browser: setup
-	$(BIN)/python -m sitememory_plugin._browser
+	$(BIN)/python -m scripts.browser
 
 # Debian's redis-server for the Redis backend's tests and benchmark (the tests start their own).
 redis: setup

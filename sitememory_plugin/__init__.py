@@ -1,5 +1,7 @@
 """sitememory-plugin: a shared, durable memory of websites for browser agents."""
 
+import importlib.metadata as _metadata
+
 from ._browser import launch_kwargs as chromium_launch_options
 from ._builtins.politeness import AutoThrottle
 from ._builtins.timeouts import AdaptiveTimeouts
@@ -27,7 +29,10 @@ from ._playwright.sync_site import SyncSite
 from ._plugins import get_plugin_manager, make_plugin_manager
 from .hookspecs import hookimpl
 
-__version__ = "0.1.0"
+try:
+    __version__ = _metadata.version("sitememory-plugin")
+except _metadata.PackageNotFoundError:  # a source tree that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "ActionPattern",

@@ -1,10 +1,10 @@
 """Finding a Chromium to launch: Playwright's own if installed, else the system's.
 
 Playwright's own Chromium is used when it is installed; otherwise a system Chromium
-(``$SITEMEMORY_CHROMIUM``, ``/usr/bin/chromium`` ...) is passed as ``executable_path``.
-``python -m sitememory_plugin._browser`` says which one, and installs Debian's ``chromium``
-when none is found and it runs as root (the setup of ``make test`` and ``make demo``).
-Chromium's sandbox stays on unless it cannot work (as root) or is asked off: :func:`launch_kwargs`.
+(``$SITEMEMORY_CHROMIUM``, ``/usr/bin/chromium`` ...) is passed as ``executable_path``; when there
+is neither, the error says what to install. Chromium's sandbox stays on unless it cannot work (as
+root) or is asked off: :func:`launch_kwargs`. Installing a Chromium is left to the user (and, in
+the repository, to ``make browser``).
 """
 
 from __future__ import annotations
@@ -13,12 +13,9 @@ import importlib.util
 import json
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
-
-from ._apt import apt_install, can_install
 
 #: Flags for every launch. ``--no-sandbox`` is not one: :func:`launch_kwargs` leaves it to
 #: Playwright's ``chromium_sandbox`` option, so a caller who wants the sandbox gets it.
@@ -187,25 +184,3 @@ def launch_kwargs(*, sandbox: bool | None = None) -> dict[str, Any]:
     if executable is not None:
         kwargs["executable_path"] = executable
     return kwargs
-
-
-def ensure_chromium() -> str:
-    """Describe the Chromium found; install Debian's ``chromium`` first if none is and we are root.
-
-    :raises RuntimeError: none found and none could be installed (the message says what to run).
-    """
-    try:
-        found = chromium_executable()
-    except RuntimeError:
-        if not can_install():
-            raise
-        apt_install("chromium")
-        found = chromium_executable()
-    return found if found is not None else "Playwright's own Chromium"
-
-
-if __name__ == "__main__":
-    try:
-        print(f"browser: {ensure_chromium()}")
-    except (RuntimeError, subprocess.CalledProcessError) as exc:
-        sys.exit(f"browser: {exc}")

@@ -19,7 +19,7 @@ from typing import Any
 
 import redis
 
-from sitememory_plugin._apt import apt_install, can_install
+from scripts.apt import apt_install, can_install
 
 MISSING = ("redis-server not found: run 'make test' (installs Debian's redis-server as root) or "
            "'sudo apt-get install redis-server'")

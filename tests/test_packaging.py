@@ -1,18 +1,40 @@
-"""The wheel: what it holds, and that it installs and runs in a clean virtual environment."""
+"""The wheel: what it holds, and that it installs and runs in a clean virtual environment;
+the version, written once in pyproject.toml."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import shutil
 import subprocess
 import sys
 import sysconfig
+import tomllib
 import venv
 import zipfile
 from pathlib import Path
 
 import pytest
 
+import sitememory_plugin
+
 ROOT = Path(__file__).parent.parent
+VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
+
+
+def test_the_version_is_the_one_in_pyproject() -> None:
+    assert sitememory_plugin.__version__ == importlib.metadata.version("sitememory-plugin") == VERSION
+
+
+def test_the_version_of_a_source_tree_without_metadata_is_unknown() -> None:
+    without_metadata = (
+        "import importlib.metadata as m\n"
+        "def version(name): raise m.PackageNotFoundError(name)\n"
+        "m.version = version\n"
+        "import sitememory_plugin; print(sitememory_plugin.__version__)"
+    )
+    out = subprocess.run([sys.executable, "-c", without_metadata], capture_output=True, text=True,
+                         check=True, cwd=ROOT, timeout=60).stdout
+    assert out.strip() == "0+unknown"
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +67,9 @@ def test_the_wheel_holds_the_package_typed_with_its_entry_points(wheel: Path) ->
                    "_core/redisstore.py", "_cli/__init__.py", "_playwright/attach.py",
                    "_builtins/recorder.py", "_demo/__init__.py"):
         assert f"sitememory_plugin/{module}" in names, module
-    assert not any(n.startswith(("tests/", "bench/", "hooks/", "examples/")) for n in names)
+    assert not any(n.startswith(("tests/", "bench/", "hooks/", "examples/", "scripts/")) for n in names)
+    # The setup's helpers (apt-get as root) stay in the repository's scripts/.
+    assert not any(n.startswith("sitememory_plugin/_apt") for n in names)
     assert "[console_scripts]\nsitememory = sitememory_plugin._cli:main" in entry_points
     assert "[pytest11]\nsitememory = sitememory_plugin.pytest_plugin" in entry_points
     for requirement in ("Requires-Dist: playwright", "Requires-Dist: pluggy", "Requires-Dist: portalocker",
@@ -74,6 +98,13 @@ def test_the_wheel_installs_and_runs_in_a_clean_venv(wheel: Path, tmp_path: Path
         capture_output=True, text=True, check=True, cwd=tmp_path,
     ).stdout
     assert where.startswith(str(site_packages)), where
+    assert where.split()[-1] == VERSION, where
+    helpers = subprocess.run(
+        [str(python), "-c", "import importlib.util as u; print(u.find_spec('sitememory_plugin._apt'), "
+         "u.find_spec('scripts'))"],
+        capture_output=True, text=True, check=True, cwd=tmp_path,
+    ).stdout
+    assert helpers.split() == ["None", "None"], helpers
     store = tmp_path / "store"
     cli = subprocess.run(
         [str(env_dir / "bin" / "sitememory"), "--store", str(store), "plugins", "--json"],

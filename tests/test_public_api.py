@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
 import inspect
+import logging
+import pkgutil
 import types
 
 import sitememory_plugin
-from sitememory_plugin import AsyncSite, SiteMemory, SyncSite
+from sitememory_plugin import AsyncSite, SiteMemory, SyncSite, _core
 
 
 def test_all_is_exactly_the_public_names() -> None:
@@ -22,6 +25,20 @@ def test_all_is_exactly_the_public_names() -> None:
         if isinstance(getattr(sitememory_plugin, n), types.ModuleType) and not n.startswith(("_", "@"))
     }
     assert modules - {"pytest_plugin"} == {"hookspecs"}
+
+
+def test_the_core_logs_under_sitememory_one_child_per_module() -> None:
+    # README: logging.getLogger("sitememory") configures everything; each module's logger is
+    # named after the module, so a record says where it comes from.
+    named = {}
+    for info in pkgutil.iter_modules(_core.__path__):
+        log = getattr(importlib.import_module(f"{_core.__name__}.{info.name}"), "log", None)
+        if isinstance(log, logging.Logger):
+            named[info.name] = log.name
+    assert {"files", "filestore", "redisstore", "writebehind"} <= named.keys()
+    assert named == {module: f"sitememory.{module}" for module in named}
+    top = logging.getLogger("sitememory")
+    assert all(logging.getLogger(name).parent is top for name in named.values())
 
 
 def test_the_async_and_sync_handles_mirror_each_other() -> None:

@@ -24,7 +24,7 @@ from .bounds import MAX_DOC_BYTES, without_surrogates
 from .errors import StoreFormatError
 from .models import ActionPattern, Quirk, Reader, Selector, SiteProfile, read_document, recency
 
-log = logging.getLogger("sitememory")
+log = logging.getLogger("sitememory.documents")
 
 _FIELD = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
 T = TypeVar("T")

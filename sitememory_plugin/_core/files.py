@@ -27,7 +27,7 @@ from .bounds import MAX_READ_BYTES
 from .errors import StoreFormatError, VersionTooNew
 from .keys import file_name, shard_of
 
-log = logging.getLogger("sitememory")
+log = logging.getLogger("sitememory.files")
 
 SHARDS = 256
 STRIPES = 64

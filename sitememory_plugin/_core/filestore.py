@@ -28,7 +28,7 @@ from .stats import Counters
 from .storage import BatchId, CachedReads, Committed, Durability, note_forgotten
 from .updates import Forget, Update, apply_all, before_forget
 
-log = logging.getLogger("sitememory")
+log = logging.getLogger("sitememory.filestore")
 
 
 class FileStore(CachedReads):

@@ -19,7 +19,7 @@ from .errors import BackendUnavailable
 if TYPE_CHECKING:
     import redis
 
-log = logging.getLogger("sitememory")
+log = logging.getLogger("sitememory.redisconn")
 T = TypeVar("T")
 
 INSTALL_HINT = "the Redis backend needs the redis package: pip install 'sitememory-plugin[redis]'"

@@ -17,7 +17,7 @@ from typing import Any
 
 from .errors import LockTimeout
 
-log = logging.getLogger("sitememory")
+log = logging.getLogger("sitememory.redislock")
 
 #: Longest pause between attempts to take a held lock: it is released by a DEL we cannot watch
 #: without a second connection, so we poll, briefly.

@@ -41,7 +41,7 @@ from .stats import Counters
 from .storage import BatchId, CachedReads, Durability, live, note_forgotten
 from .updates import Forget, Update, apply_all, before_forget
 
-log = logging.getLogger("sitememory")
+log = logging.getLogger("sitememory.redisstore")
 
 STORE_FORMAT = "sitememory-redis"
 STORE_VERSION = 2

@@ -27,7 +27,7 @@ from .updates import Update
 
 Durability = Literal["fsync", "none"]
 
-log = logging.getLogger("sitememory")
+log = logging.getLogger("sitememory.storage")
 
 #: URL schemes served by the Redis backend (those ``redis-py`` understands).
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")

@@ -32,7 +32,7 @@ from .models import SiteProfile
 from .storage import BatchId, Storage, live
 from .updates import Update, apply_all, coalesce
 
-log = logging.getLogger("sitememory")
+log = logging.getLogger("sitememory.writebehind")
 
 #: Seconds a SIGTERM waits for pending updates to be written before the process dies.
 SIGTERM_GRACE = 10.0

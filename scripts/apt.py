@@ -1,4 +1,4 @@
-"""Installing a Debian package the setup needs (Chromium, and ``redis-server`` for the tests)."""
+"""Installing a Debian package the repository's setup needs (Chromium, and ``redis-server`` for the tests)."""
 
 from __future__ import annotations
 
