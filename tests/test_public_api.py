@@ -6,7 +6,9 @@ import importlib
 import inspect
 import logging
 import pkgutil
+import re
 import types
+from pathlib import Path
 
 import sitememory_plugin
 from sitememory_plugin import AsyncSite, SiteMemory, SyncSite, _core
@@ -39,6 +41,17 @@ def test_the_core_logs_under_sitememory_one_child_per_module() -> None:
     assert named == {module: f"sitememory.{module}" for module in named}
     top = logging.getLogger("sitememory")
     assert all(logging.getLogger(name).parent is top for name in named.values())
+
+
+def test_every_logger_of_the_package_is_under_sitememory() -> None:
+    # One hierarchy: configuring "sitememory" reaches the hooks' and the handles' records too.
+    root = Path(sitememory_plugin.__file__).parent
+    names = {
+        name for path in root.rglob("*.py")
+        for name in re.findall(r"getLogger\(\s*[\"']([^\"']+)[\"']", path.read_text(encoding="utf-8"))
+    }
+    assert {"sitememory.hooks", "sitememory.playwright", "sitememory.files"} <= names
+    assert [n for n in names if n != "sitememory" and not n.startswith("sitememory.")] == []
 
 
 def test_the_async_and_sync_handles_mirror_each_other() -> None:

@@ -43,7 +43,7 @@ SECRET = "Zq7sEcr3tPw"
 #: The start of a password holding an unencoded "/": urllib takes it for the port.
 HEAD = "Hd4xQ"
 USER = "alice"
-LOGGERS = (None, "sitememory", "sitememory_plugin", "redis")
+LOGGERS = (None, "sitememory", "redis")
 
 
 @pytest.fixture(scope="module")
