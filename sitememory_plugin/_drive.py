@@ -51,6 +51,9 @@ async def run_async(flow: Flow[T]) -> T:
         while True:
             try:
                 result = (await value) if inspect.isawaitable(value) else value
+            except GeneratorExit:  # this coroutine is being closed: so is the flow
+                flow.close()
+                raise
             except BaseException as exc:  # the flow decides, cancellation included
                 value = flow.throw(exc)
             else:

@@ -21,7 +21,7 @@ from typing import Any
 import pluggy
 
 from ._core.errors import NavigationRefused, PluginError
-from ._drive import Flow, run_async, run_sync
+from ._drive import SYNC_AWAITABLE, Flow, run_async, run_sync
 from ._hooktypes import SiteUpdates
 
 log = logging.getLogger("sitememory.hooks")
@@ -93,7 +93,12 @@ def call(
         try:
             result = _call_one(impl, kwargs)
             if inspect.isawaitable(result):
-                result = yield result
+                try:
+                    result = yield result
+                except TypeError as exc:
+                    if str(exc) != SYNC_AWAITABLE:
+                        raise
+                    raise TypeError(f"{hook} {SYNC_AWAITABLE}") from None
         except Exception as exc:
             outcomes.failed(impl, exc)
             continue

@@ -89,13 +89,14 @@ class SiteUpdates:
     plugin that asked for it.
     """
 
-    __slots__ = ("_items", "author", "key")
+    __slots__ = ("_items", "_sealed", "author", "key")
 
     def __init__(self, key: str) -> None:
         self.key = key
         #: The plugin whose hook implementation is adding updates now (set by the hook caller).
         self.author: str | None = None
         self._items: list[tuple[str | None, Update]] = []
+        self._sealed = False
 
     def __repr__(self) -> str:
         return f"<SiteUpdates {self.key} {len(self._items)} updates>"
@@ -107,7 +108,15 @@ class SiteUpdates:
         return (update for _, update in self._items)
 
     def add(self, update: Update) -> None:
+        if self._sealed:
+            raise RuntimeError(
+                f"these updates about {self.key} are being written already: add to them inside the hook"
+            )
         self._items.append((self.author, update))
+
+    def seal(self) -> None:
+        """No more updates: the hook call is over and the handle writes these."""
+        self._sealed, self.author = True, None
 
     def record_visit(
         self, duration: float, *, status: int | None = None, error: str | None = None,

@@ -9,14 +9,16 @@ from __future__ import annotations
 import asyncio
 import gc
 import warnings
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from sitememory_plugin import PluginError, SiteUpdates, hookimpl, make_plugin_manager
+from sitememory_plugin import PluginError, SiteMemory, SiteUpdates, hookimpl, make_plugin_manager
 from sitememory_plugin._core.updates import CacheSelector, SelectorResult, VisitSeen
 from sitememory_plugin._drive import Flow, run_async, run_sync
 from sitememory_plugin._hookcall import call, call_sync
+from sitememory_plugin._playwright.io import WriteQueue
 from sitememory_plugin._plugins import builtin_names
 
 
@@ -178,3 +180,46 @@ def test_site_updates_check_like_site_memory() -> None:
     assert made == CacheSelector("search", "#q", ("#a", "#b"), made.at)
     assert not isinstance(made, SelectorResult)
 
+
+
+def test_updates_cannot_be_added_once_the_hook_call_is_over() -> None:
+    updates = SiteUpdates("shop.example")
+    updates.author = "late"
+    updates.record_visit(1.0)
+    updates.seal()
+    assert updates.author is None
+    with pytest.raises(RuntimeError, match="inside the hook"):
+        updates.record_quirk("too late")
+    assert len(updates) == 1
+
+
+def test_the_sync_refusal_names_the_hook() -> None:
+    pm = manager(("async", Async()))
+    with pytest.raises(PluginError, match="sitememory_after_navigation returned an awaitable"):
+        call_sync(pm, "sitememory_after_navigation", updates=SiteUpdates("shop.example"))
+
+
+# -- the sync handle's write queue -----------------------------------------------------------------
+
+
+def test_the_write_queue_survives_a_failure_it_cannot_report(tmp_path: Path) -> None:
+    memory, blocker = SiteMemory(tmp_path, lock_timeout=0.2), SiteMemory(tmp_path)
+    reported: list[PluginError] = []
+
+    def keep(error: PluginError) -> None:
+        reported.append(error)
+        raise RuntimeError("the reporter broke too")
+
+    queue = WriteQueue(memory, keep)
+    first, second = SiteUpdates("shop.example"), SiteUpdates("shop.example")
+    first.record_visit(1.0)
+    second.record_visit(2.0)
+    with blocker._store.maintenance():  # every lock held: the first write times out
+        queue.put(first)
+        queue.wait()  # returns: the worker is not stuck
+    assert [e.plugin for e in reported] == ["sitememory"] and "LockTimeout" in str(reported[0])
+    queue.put(second)
+    queue.wait()
+    assert memory.get_profile_sync("shop.example").load_times == (2.0,)
+    memory.close_sync()
+    blocker.close_sync()

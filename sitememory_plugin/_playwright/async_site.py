@@ -24,7 +24,7 @@ class AsyncSite(Handle):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.io = AsyncIo(self.memory)
+        self._io = AsyncIo(self.memory)
 
     def __await__(self) -> Generator[Any, None, AsyncSite]:
         return self._attach().__await__()
@@ -38,7 +38,7 @@ class AsyncSite(Handle):
         await self.detach()
 
     async def _attach(self) -> AsyncSite:
-        self.open()
+        self._open()
         return self
 
     async def detach(self) -> None:

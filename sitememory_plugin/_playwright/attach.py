@@ -59,7 +59,7 @@ def attach(
         site = SyncSite(
             target, chosen, manager, owns_memory=owns, is_context=isinstance(target, SyncBrowserContext)
         )
-        site.open()
+        site._open()
         return site
     if owns:
         chosen.close_sync()

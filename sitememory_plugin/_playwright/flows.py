@@ -27,6 +27,7 @@ from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
 from .._builtins.overlays import overlay_workaround
 from .._core.errors import PluginError
+from .._core.models import SiteProfile
 from .._core.prompt import bounded
 from .._core.redact import redact
 from .._drive import Flow
@@ -48,16 +49,16 @@ def page_of(h: Handle, page: Any) -> Flow[Any]:
     # A context's default page is the one last passed in, else its first open page: a popup
     # opening must not move the agent's actions to it behind its back.
     if page is not None:
-        h.current = page
+        h._current = page
         return page
-    if not h.is_context:
+    if not h._is_context:
         return h.target
-    current = h.current
+    current = h._current
     if current is not None and not current.is_closed():
         return current
     open_pages = [p for p in h.target.pages if not p.is_closed()]
     chosen = open_pages[0] if open_pages else (yield h.target.new_page())
-    h.current = chosen
+    h._current = chosen
     return chosen
 
 
@@ -66,19 +67,19 @@ def page_of(h: Handle, page: Any) -> Flow[Any]:
 
 def goto(h: Handle, url: str, page: Any, options: NavigationOptions, kwargs: dict[str, Any]) -> Flow[Any]:
     """``page.goto(url)`` after the plugins set its timeout and delay; a failure is recorded."""
-    h.open()
+    h._open()
     page = yield from page_of(h, page)
     key = h.web_key(url)
     if key is None:  # about:blank and the like: nothing to consult or record
         return (yield page.goto(url, **options.goto_kwargs(), **kwargs))
-    profile = yield h.io.read(key)
+    profile = yield h._io.read(key)
     yield from call(
         h.plugins, "sitememory_before_navigation", page=page, url=url, key=key, profile=profile,
         options=options, memory=h.memory,
     )
     yield from overlays(h, page, url, key, profile)
     if options.delay > 0:
-        yield h.io.sleep(options.delay)
+        yield h._io.sleep(options.delay)
     state = h.state(page)
     state.timed_out_url = None  # a new navigation cancels one still waiting for its response
     failures = state.failures
@@ -86,7 +87,7 @@ def goto(h: Handle, url: str, page: Any, options: NavigationOptions, kwargs: dic
     try:
         return (yield page.goto(url, **options.goto_kwargs(), **kwargs))
     except PlaywrightError as exc:
-        yield h.io.recorded()  # a failure event may have recorded it already
+        yield h._io.recorded()  # a failure event may have recorded it already
         if state.failures == failures and not is_aborted(str(exc)):
             if isinstance(exc, PlaywrightTimeoutError):
                 h.timed_out(page, url)
@@ -103,7 +104,7 @@ def record(h: Handle, page: Any, visit: Visit, counted: bool = False) -> Flow[No
             return
         if not visit.ok and not counted:
             h.state(page).failures += 1
-        profile = yield h.io.read(key)
+        profile = yield h._io.read(key)
         updates = SiteUpdates(key)
         failed: PluginError | None = None
         try:
@@ -113,9 +114,10 @@ def record(h: Handle, page: Any, visit: Visit, counted: bool = False) -> Flow[No
             )
         except PluginError as exc:
             failed = exc  # every implementation ran: what the others recorded is written
+        updates.seal()
         if updates:
             try:
-                yield h.io.write_later(updates)
+                yield h._io.write_later(updates)
             except Exception as exc:
                 h.keep_error(updates.failed(exc, AFTER_NAVIGATION))
         if failed is not None:
@@ -135,10 +137,10 @@ def act(
 ) -> Flow[str]:
     """Try the candidates for ``purpose`` in order, ``perform`` the action on the first visible
     one, and record each outcome; returns the selector used."""
-    h.open()
+    h._open()
     page = yield from page_of(h, page)
     key = h.key(page.url)
-    profile = yield h.io.read(key)
+    profile = yield h._io.read(key)
     candidates = unique(selectors)
     yield from call(
         h.plugins, "sitememory_before_action", page=page, action=action, purpose=purpose, key=key,
@@ -168,9 +170,10 @@ def act(
         )
     except PluginError as exc:
         failed.append(exc)
+    updates.seal()
     if updates:
         try:
-            yield h.io.write(updates)
+            yield h._io.write(updates)
         except Exception as exc:
             failed.append(updates.failed(exc, AFTER_ACTION))
     # The action's own error wins over a plugin's, which is then kept for settle().
@@ -234,7 +237,7 @@ def attempts_for(candidates: list[str], chosen: str | None, ok: bool) -> list[At
 # -- overlays --------------------------------------------------------------------------------
 
 
-def overlays(h: Handle, page: Any, url: str, key: str, profile: Any) -> Flow[None]:
+def overlays(h: Handle, page: Any, url: str, key: str, profile: SiteProfile | None) -> Flow[None]:
     """Install a locator handler on ``page`` for each overlay the plugins name that it lacks."""
     selectors: list[str] = []
     yield from call(h.plugins, "sitememory_overlays", url=url, key=key, profile=profile, selectors=selectors)
@@ -242,15 +245,17 @@ def overlays(h: Handle, page: Any, url: str, key: str, profile: Any) -> Flow[Non
     for selector in unique(selectors):
         if selector in installed:
             continue
-        installed.add(selector)  # once per page, also when Playwright refuses it
+        installed.add(selector)
         try:
             # Playwright installs any selector, and one it cannot parse then fails every later
             # action on the page: a bad stored quirk must not break the site for every agent.
             yield page.locator(selector).count()
-            yield page.add_locator_handler(page.locator(selector).first, h.io.dismiss)
+            yield page.add_locator_handler(page.locator(selector).first, h._io.dismiss)
         except PlaywrightError as exc:
-            log.warning("sitememory: no overlay handler for %r on %s: %s", selector, key,
-                        str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            if "selector" not in text.lower():
+                installed.discard(selector)  # the page, not the selector: try again next time
+            log.warning("sitememory: no overlay handler for %r on %s: %s", selector, key, text)
 
 
 def remove_overlays(h: Handle, page: Any) -> Flow[None]:
@@ -272,8 +277,8 @@ def remember_overlay(h: Handle, selector: str, description: str, page: Any) -> F
     key = h.key(page.url)
     updates = SiteUpdates(key)
     updates.record_quirk(description, overlay_workaround(selector))
-    yield h.io.write(updates)
-    profile = yield h.io.read(key)
+    yield h._io.write(updates)
+    profile = yield h._io.read(key)
     yield from overlays(h, page, page.url, key, profile)
 
 
@@ -286,7 +291,7 @@ def prompt_context(h: Handle, url: str | None, page: Any, max_chars: int) -> Flo
         url = (yield from page_of(h, page)).url
     key = h.key(url)
     yield from settle(h)
-    profile = yield h.io.read(key)
+    profile = yield h._io.read(key)
     lines: list[str] = []
     yield from call(h.plugins, "sitememory_prompt_context", key=key, profile=profile, lines=lines)
     return bounded(lines, max_chars)
@@ -294,18 +299,18 @@ def prompt_context(h: Handle, url: str | None, page: Any, max_chars: int) -> Flo
 
 def settle(h: Handle) -> Flow[None]:
     """Wait until what navigations so far recorded is written; raise a kept plugin error."""
-    yield h.io.written()
+    yield h._io.written()
     h.raise_kept()
 
 
 def detach(h: Handle) -> Flow[None]:
     """Stop listening, remove the overlay handlers, wait for the writes, close an owned memory."""
-    if h.detached:
+    if h._detached:
         return
-    h.detached = True
-    if h.attached:
-        for page in h.unsubscribe():
+    h._detached = True
+    if h._attached:
+        for page in {*h.unsubscribe(), *h.pages_with_overlays()}:
             yield from remove_overlays(h, page)
-        yield h.io.written()  # errors are logged and kept in .errors already
-    if h.owns_memory:
-        yield h.io.close_memory()
+        yield h._io.written()  # errors are logged and kept in .errors already
+    if h._owns_memory:
+        yield h._io.close_memory()

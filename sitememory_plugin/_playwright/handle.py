@@ -55,7 +55,7 @@ class Handle:
     """State and pure decisions of a handle returned by ``attach()``."""
 
     #: The I/O of the handle's API: blocking or asyncio (set by the subclass).
-    io: Io
+    _io: Io
 
     def __init__(
         self, target: Any, memory: SiteMemory, plugins: pluggy.PluginManager, *, owns_memory: bool,
@@ -69,19 +69,19 @@ class Handle:
         self.errors: list[PluginError] = []
         self._unraised: list[PluginError] = []
         self._errors_lock = threading.Lock()
-        self.owns_memory = owns_memory
-        self.is_context = is_context
-        self.attached = False
-        self.detached = False
+        self._owns_memory = owns_memory
+        self._is_context = is_context
+        self._attached = False
+        self._detached = False
         self._watched: weakref.WeakSet[Any] = weakref.WeakSet()
         self._orphans: dict[str, Any] = {}
         self._keys: dict[str, str] = {}
         #: The page actions go to by default (see ``flows.page_of``).
-        self.current: Any = None
+        self._current: Any = None
         self._pages: weakref.WeakKeyDictionary[Any, PageState] = weakref.WeakKeyDictionary()
 
     def __repr__(self) -> str:
-        state = "detached" if self.detached else "attached" if self.attached else "not attached"
+        state = "detached" if self._detached else "attached" if self._attached else "not attached"
         return f"<{type(self).__name__} {state} to {type(self.target).__name__} memory={self.memory!r}>"
 
     def key(self, url: str) -> str:
@@ -123,6 +123,10 @@ class Handle:
         except ValueError:
             return None
 
+    def pages_with_overlays(self) -> list[Any]:
+        """Pages this handle installed overlay handlers on (watched or passed as ``page=``)."""
+        return [page for page, state in list(self._pages.items()) if state.overlays]
+
     def state(self, page: Any) -> PageState:
         state = self._pages.get(page)
         if state is None:
@@ -146,18 +150,18 @@ class Handle:
 
     # -- listeners (the same calls in both APIs: ``on`` and ``remove_listener`` do no I/O) ---
 
-    def open(self) -> None:
+    def _open(self) -> None:
         """Check the handle is usable; listen to the target's events if not yet."""
         self.check_open()
-        if not self.attached:
-            self.attached = True
+        if not self._attached:
+            self._attached = True
             self.subscribe()
 
     def subscribe(self) -> None:
         """Listen to the target's navigation events, and to every page's (new ones included)."""
         self.target.on("response", self.note_response)
         self.target.on("requestfailed", self._on_request_failed)
-        if self.is_context:
+        if self._is_context:
             self.target.on("page", self._watch)
             for page in self.target.pages:
                 self._watch(page)
@@ -168,7 +172,7 @@ class Handle:
         """Stop listening; returns the pages that were watched."""
         self.target.remove_listener("response", self.note_response)
         self.target.remove_listener("requestfailed", self._on_request_failed)
-        if self.is_context:
+        if self._is_context:
             self.target.remove_listener("page", self._watch)
         pages = list(self._watched)
         for page in pages:
@@ -184,18 +188,18 @@ class Handle:
     def _on_load(self, page: Any) -> None:
         visit = self.loaded(page)
         if visit is not None:
-            self.io.spawn(flows.record(self, page, visit))
+            self._io.spawn(flows.record(self, page, visit))
 
     def _on_request_failed(self, request: Any) -> None:
         failed = self.failed(request)
         if failed is not None:
-            self.io.spawn(flows.record(self, *failed, counted=True))
+            self._io.spawn(flows.record(self, *failed, counted=True))
 
     # -- events -> visits (Playwright calls these in order, for async and sync API alike) -------
 
     def note_response(self, response: Any) -> None:
         """A response arrived; keep it if it is a page's main-frame navigation."""
-        if self.detached:
+        if self._detached:
             return
         try:
             request = response.request
@@ -228,7 +232,7 @@ class Handle:
     def loaded(self, page: Any) -> Visit | None:
         """The visit a page's load event completes, or ``None`` (not ours, or a late load)."""
         load_at = time.time()
-        if self.detached:
+        if self._detached:
             return None
         state = self.state(page)
         response, state.response = state.response, None
@@ -260,7 +264,7 @@ class Handle:
         """The page and failed visit of a request that failed, if it was a page's main-frame
         navigation, not cut short by another one; counted on the page at once, so a ``goto``
         failing meanwhile does not record it a second time."""
-        if self.detached:
+        if self._detached:
             return None
         try:
             if not request.is_navigation_request():
@@ -304,7 +308,7 @@ class Handle:
             raise unraised[0]
 
     def check_open(self) -> None:
-        if self.detached:
+        if self._detached:
             raise RuntimeError("this handle was detached; attach() the target again")
 
 

@@ -39,7 +39,7 @@ class Io(Protocol):
     def sleep(self, seconds: float) -> Any: ...
 
     def spawn(self, flow: Flow[None]) -> None:
-        """Run a flow started by a browser event, without blocking the event's dispatch."""
+        """Run a flow started by a browser event (sync: inline, its write queued; async: a task)."""
 
     def recorded(self) -> Any:
         """Wait until the flows spawned so far have run their hooks."""
@@ -136,6 +136,8 @@ class WriteQueue:
         self._items: deque[SiteUpdates] = deque()
         self._busy = False
         self._idle = threading.Condition()
+        # One worker at a time, also if a pool that failed to start a thread runs one later.
+        self._runner = threading.Lock()
 
     def put(self, updates: SiteUpdates) -> None:
         with self._idle:
@@ -146,7 +148,8 @@ class WriteQueue:
         try:
             self._memory._submit(self._work)
         except BaseException:
-            with self._idle:
+            with self._idle:  # not queued after all: the caller reports it as not written
+                self._items.remove(updates)
                 self._busy = False
                 self._idle.notify_all()
             raise
@@ -156,14 +159,28 @@ class WriteQueue:
             self._idle.wait_for(lambda: not self._busy)
 
     def _work(self) -> None:
-        while True:
-            with self._idle:
-                if not self._items:
-                    self._busy = False
-                    self._idle.notify_all()
-                    return
-                updates = self._items.popleft()
+        with self._runner:
+            finished = False
             try:
-                self._memory._apply_now(updates.key, tuple(updates))
-            except Exception as exc:
+                while True:
+                    with self._idle:
+                        if not self._items:
+                            self._busy, finished = False, True
+                            self._idle.notify_all()
+                            return
+                        updates = self._items.popleft()
+                    self._write(updates)
+            finally:
+                if not finished:  # never leave settle() waiting for a worker that is gone
+                    with self._idle:
+                        self._busy = False
+                        self._idle.notify_all()
+
+    def _write(self, updates: SiteUpdates) -> None:
+        try:
+            self._memory._apply_now(updates.key, tuple(updates))
+        except Exception as exc:
+            try:
                 self._keep(updates.failed(exc, _AFTER_NAVIGATION))
+            except Exception:
+                log.exception("sitememory: a write about %s failed and could not be reported", updates.key)

@@ -28,7 +28,7 @@ class SyncSite(Handle):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.io = SyncIo(self.memory, self.keep_error)
+        self._io = SyncIo(self.memory, self.keep_error)
 
     def __enter__(self) -> SyncSite:
         return self
