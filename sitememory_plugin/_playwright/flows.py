@@ -105,27 +105,36 @@ def record(h: Handle, page: Any, visit: Visit, counted: bool = False) -> Flow[No
         if not visit.ok and not counted:
             h.state(page).failures += 1
         profile = yield h._io.read(key)
-        updates = SiteUpdates(key)
-        failed: PluginError | None = None
-        try:
-            yield from call(
-                h.plugins, AFTER_NAVIGATION, page=page, url=visit.url, key=key, visit=visit,
-                profile=profile, memory=h.memory, updates=updates,
-            )
-        except PluginError as exc:
-            failed = exc  # every implementation ran: what the others recorded is written
-        updates.seal()
-        if updates:
-            try:
-                yield h._io.write_later(updates)
-            except Exception as exc:
-                h.keep_error(updates.failed(exc, AFTER_NAVIGATION))
-        if failed is not None:
-            h.keep_error(failed)
+        kept = yield from after_hook(
+            h, AFTER_NAVIGATION, key, h._io.write_later, page=page, url=visit.url, visit=visit,
+            profile=profile,
+        )
+        for error in kept:
+            h.keep_error(error)
     except PluginError as exc:
         h.keep_error(exc)
     except Exception:
         log.exception("sitememory: could not record a visit to %s", redact(visit.url))
+
+
+def after_hook(
+    h: Handle, hook: str, key: str, write: Callable[[SiteUpdates], Any], **kwargs: Any
+) -> Flow[list[PluginError]]:
+    """Call an after-hook, then ``write`` what its implementations added to the site's updates,
+    also when one of them raised; returns the plugin errors (the hook's first)."""
+    updates = SiteUpdates(key)
+    failed: list[PluginError] = []
+    try:
+        yield from call(h.plugins, hook, key=key, memory=h.memory, updates=updates, **kwargs)
+    except PluginError as exc:
+        failed.append(exc)  # every implementation ran: what the others added is written
+    updates.seal()
+    if updates:
+        try:
+            yield write(updates)
+        except Exception as exc:
+            failed.append(updates.failed(exc, hook))
+    return failed
 
 
 # -- actions ---------------------------------------------------------------------------------
@@ -159,23 +168,11 @@ def act(
     except PlaywrightError as exc:
         error = exc
         exc.add_note(f"sitememory: {action} {purpose!r} on {key}, candidates {candidates}")
-    updates = SiteUpdates(key)
-    failed: list[PluginError] = []
-    try:
-        yield from call(
-            h.plugins, AFTER_ACTION, page=page, action=action, purpose=purpose, key=key,
-            profile=profile, candidates=candidates, selector=chosen, ok=error is None, error=error,
-            attempts=attempts_for(candidates, chosen, error is None), memory=h.memory,
-            updates=updates,
-        )
-    except PluginError as exc:
-        failed.append(exc)
-    updates.seal()
-    if updates:
-        try:
-            yield h._io.write(updates)
-        except Exception as exc:
-            failed.append(updates.failed(exc, AFTER_ACTION))
+    failed = yield from after_hook(
+        h, AFTER_ACTION, key, h._io.write, page=page, action=action, purpose=purpose,
+        profile=profile, candidates=candidates, selector=chosen, ok=error is None, error=error,
+        attempts=attempts_for(candidates, chosen, error is None),
+    )
     # The action's own error wins over a plugin's, which is then kept for settle().
     first = failed.pop(0) if failed and error is None else None
     for failure in failed:
