@@ -28,6 +28,10 @@ SYNC_AWAITABLE = (
 )
 
 
+class SyncAwaitable(TypeError):
+    """What :func:`run_sync` throws into a flow that yielded an awaitable."""
+
+
 def run_sync(flow: Flow[T]) -> T:
     """Run ``flow`` to its end in this thread; its return value."""
     try:
@@ -36,7 +40,7 @@ def run_sync(flow: Flow[T]) -> T:
             if inspect.isawaitable(value):
                 if inspect.iscoroutine(value):
                     value.close()  # never awaited: closed, so Python does not warn
-                value = flow.throw(TypeError(SYNC_AWAITABLE))
+                value = flow.throw(SyncAwaitable(SYNC_AWAITABLE))
             else:
                 value = flow.send(value)
     except StopIteration as stop:

@@ -21,7 +21,7 @@ from typing import Any
 import pluggy
 
 from ._core.errors import NavigationRefused, PluginError
-from ._drive import SYNC_AWAITABLE, Flow, run_async, run_sync
+from ._drive import SYNC_AWAITABLE, Flow, SyncAwaitable, run_async, run_sync
 from ._hooktypes import SiteUpdates
 
 log = logging.getLogger("sitememory.hooks")
@@ -95,9 +95,7 @@ def call(
             if inspect.isawaitable(result):
                 try:
                     result = yield result
-                except TypeError as exc:
-                    if str(exc) != SYNC_AWAITABLE:
-                        raise
+                except SyncAwaitable:
                     raise TypeError(f"{hook} {SYNC_AWAITABLE}") from None
         except Exception as exc:
             outcomes.failed(impl, exc)

@@ -391,8 +391,6 @@ class SiteMemory:
 
     def _apply_now(self, key: str, updates: Sequence[Update]) -> None:
         """Apply ``updates`` to the site in order: one locked write (write-through), or queued."""
-        if not updates:
-            return
         if self._behind is None:
             self._store.update(key, tuple(updates))
             return
@@ -403,8 +401,6 @@ class SiteMemory:
 
     async def _apply(self, key: str, updates: Sequence[Update]) -> None:
         behind = self._behind
-        if not updates:
-            return
         if behind is None:
             await self._run_site(key, self._apply_now, key, updates)
             return

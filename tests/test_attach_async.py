@@ -493,6 +493,19 @@ async def test_a_remembered_overlay_is_dismissed_for_every_agent(
     await other_context.close()
 
 
+async def test_detach_removes_the_overlay_handlers_it_installed(
+    context: BrowserContext, memory: SiteMemory, plugins: pluggy.PluginManager, site_server: TestSite
+) -> None:
+    site = await attach(context, memory, plugins=plugins)
+    await site.goto(site_server.url("/cookie"))
+    await site.remember_overlay("#accept-cookies", "cookie banner covers the page")
+    page = context.pages[0]
+    await site.detach()
+    await page.reload()
+    with pytest.raises(PlaywrightTimeoutError):
+        await page.click("#buy", timeout=500)  # nothing dismisses the banner any more
+
+
 # -- plugins -----------------------------------------------------------------------------------
 
 

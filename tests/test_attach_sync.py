@@ -572,6 +572,19 @@ def test_a_remembered_overlay_is_dismissed_for_every_agent(
         other_context.close()
 
 
+def test_detach_removes_the_overlay_handlers_it_installed(
+    context: BrowserContext, memory: SiteMemory, plugins: pluggy.PluginManager, site_server: TestSite
+) -> None:
+    site = attach(context, memory, plugins=plugins)
+    site.goto(site_server.url("/cookie"))
+    site.remember_overlay("#accept-cookies", "cookie banner covers the page")
+    page = context.pages[0]
+    site.detach()
+    page.reload()
+    with pytest.raises(PlaywrightTimeoutError):
+        page.click("#buy", timeout=500)  # nothing dismisses the banner any more
+
+
 # -- plugins -----------------------------------------------------------------------------------
 
 

@@ -306,7 +306,8 @@ def detach(h: Handle) -> Flow[None]:
         return
     h._detached = True
     if h._attached:
-        for page in {*h.unsubscribe(), *h.pages_with_overlays()}:
+        h.unsubscribe()
+        for page in h.pages_with_overlays():
             yield from remove_overlays(h, page)
         yield h._io.written()  # errors are logged and kept in .errors already
     if h._owns_memory:

@@ -168,17 +168,15 @@ class Handle:
         else:
             self._watch(self.target)
 
-    def unsubscribe(self) -> list[Any]:
-        """Stop listening; returns the pages that were watched."""
+    def unsubscribe(self) -> None:
+        """Stop listening to the target and its pages."""
         self.target.remove_listener("response", self.note_response)
         self.target.remove_listener("requestfailed", self._on_request_failed)
         if self._is_context:
             self.target.remove_listener("page", self._watch)
-        pages = list(self._watched)
-        for page in pages:
+        for page in list(self._watched):
             page.remove_listener("domcontentloaded", self.note_dom_content_loaded)
             page.remove_listener("load", self._on_load)
-        return pages
 
     def _watch(self, page: Any) -> None:
         page.on("domcontentloaded", self.note_dom_content_loaded)

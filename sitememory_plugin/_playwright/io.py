@@ -20,10 +20,9 @@ from .._core.models import SiteProfile
 from .._drive import Flow, run_async, run_sync
 from .._hooktypes import SiteUpdates
 from .._memory import SiteMemory
+from .flows import AFTER_NAVIGATION
 
 log = logging.getLogger("sitememory.playwright")
-
-_AFTER_NAVIGATION = "sitememory_after_navigation"
 
 
 class Io(Protocol):
@@ -181,6 +180,6 @@ class WriteQueue:
             self._memory._apply_now(updates.key, tuple(updates))
         except Exception as exc:
             try:
-                self._keep(updates.failed(exc, _AFTER_NAVIGATION))
+                self._keep(updates.failed(exc, AFTER_NAVIGATION))
             except Exception:
                 log.exception("sitememory: a write about %s failed and could not be reported", updates.key)
