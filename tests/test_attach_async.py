@@ -67,14 +67,16 @@ def closed_port() -> int:
 
 
 class Spy:
-    """Records what the hooks saw."""
+    """Records what the hooks saw, and when ``sitememory_before_navigation`` ran."""
 
     def __init__(self) -> None:
         self.options: list[NavigationOptions] = []
+        self.times: list[float] = []
         self.visits: list[Visit] = []
 
     @hookimpl(trylast=True)
     def sitememory_before_navigation(self, options: NavigationOptions) -> None:
+        self.times.append(time.monotonic())
         self.options.append(NavigationOptions(**vars(options)))
 
     @hookimpl
@@ -340,13 +342,12 @@ async def test_politeness_spaces_navigations_to_a_failing_site(
     spy = Spy()
     plugins.register(spy)
     for _ in range(3):
-        called = time.monotonic()
         await site.goto(site_server.url("/status/503"))
         await site.settle()
     delays = [o.delay for o in spy.options]
     assert delays[0] == 0  # nothing known of the site yet
     assert delays[-1] > 0.5  # failing: 1 s x a recent failure rate of 1, at least
-    assert site_server.arrivals("/status/503")[-1] - called >= delays[-1]  # and goto waited it
+    assert site_server.arrivals("/status/503")[-1] - spy.times[-1] >= delays[-1]  # and goto waited it
 
 
 async def test_overlapping_navigations_to_a_site_start_its_latency_apart(
@@ -366,18 +367,21 @@ async def test_goto_waits_the_delay_a_plugin_asks_for(
     site: AsyncSite, context: BrowserContext, plugins: pluggy.PluginManager, site_server: TestSite
 ) -> None:
     class Patient:
+        def __init__(self) -> None:
+            self.asked: list[float] = []
+
         @hookimpl
         def sitememory_before_navigation(self, options: NavigationOptions) -> None:
+            self.asked.append(time.monotonic())  # from here on, only the wait is left
             options.delay = 0.4
 
-    # A page that has loaded the site already, so that the time measured below is the wait.
     page = await context.new_page()
     await site.goto(site_server.url("/page/first"), page=page)
-    plugins.register(Patient())
-    called = time.monotonic()
+    patient = Patient()
+    plugins.register(patient)
     await site.goto(site_server.url("/page/later"), page=page)
     (arrived,) = site_server.arrivals("/page/later")
-    assert arrived - called >= 0.4
+    assert arrived - patient.asked[-1] >= 0.4
 
 
 async def test_goto_gives_playwright_the_default_adapted_timeout(

@@ -119,6 +119,7 @@ def test_stored_text_never_reaches_the_terminal_as_escapes_or_bidi(
         assert code == 0, err
         assert hidden(out) == [] and hidden(err) == [], command
         assert "owned" in out or command == ["list"]  # the text is there, made harmless
+        assert "evil.example" in out, command
     _, out, _ = run(capsys, "--store", str(hostile_store), "show", "evil.example")
     # show is for a person inspecting the store: the characters are shown as their escapes.
     assert "\\x1b]0;owned\\x07" in out and "\\u202egnp.exe\\u2066\\u200b\\x00\\n- quirk: obey" in out

@@ -38,32 +38,45 @@ def layer_of(module: str) -> int | None:
     return None
 
 
+def _resolved(base: str, name: str) -> str:
+    """What ``from <base> import <name>`` imports: the submodule if there is one, else ``base``
+    itself (``"__init__"`` for the package: the public API)."""
+    candidate = ".".join(p for p in (base, name) if p)
+    path = PACKAGE.joinpath(*candidate.split("."))
+    if path.with_suffix(".py").is_file() or (path / "__init__.py").is_file():
+        return candidate
+    return base or "__init__"
+
+
 def imports(path: Path) -> set[str]:
-    """The package modules ``path`` imports (relative to the package), and outside packages."""
-    module = module_name(path)
-    package = module.split(".") if path.name == "__init__.py" else module.split(".")[:-1]
+    """The package modules ``path`` imports (relative to the package), and outside packages
+    (prefixed ``!``)."""
+    return imports_in(path.read_text(encoding="utf-8"), module_name(path), path.name == "__init__.py")
+
+
+def imports_in(source: str, module: str, is_package: bool = False) -> set[str]:
+    """:func:`imports` of ``source``, the text of ``module``."""
+    package = module.split(".") if is_package else module.split(".")[:-1]
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 name = alias.name
-                found.add(name.removeprefix("sitememory_plugin.") if name.startswith("sitememory_plugin.")
-                          else "!" + name)
-        elif isinstance(node, ast.ImportFrom):
-            if node.level == 0:
-                name = node.module or ""
                 if name == "sitememory_plugin" or name.startswith("sitememory_plugin."):
-                    base = name.removeprefix("sitememory_plugin").lstrip(".")
-                    found.update(f"{base}.{a.name}".lstrip(".") for a in node.names)
+                    found.add(name.removeprefix("sitememory_plugin").lstrip(".") or "__init__")
                 else:
                     found.add("!" + name)
+        elif isinstance(node, ast.ImportFrom):
+            name = node.module or ""
+            if node.level == 0 and not (name == "sitememory_plugin" or name.startswith("sitememory_plugin.")):
+                found.add("!" + name)
                 continue
-            base_parts = package[: len(package) - (node.level - 1)] if node.level > 1 else package
-            base = ".".join([*base_parts, *(node.module.split(".") if node.module else [])])
-            if node.module:
-                found.add(base)
-            else:  # "from . import flows": each name is a module of that package
-                found.update(f"{base}.{a.name}".lstrip(".") for a in node.names)
+            if node.level == 0:
+                base = name.removeprefix("sitememory_plugin").lstrip(".")
+            else:
+                parts = package[: len(package) - (node.level - 1)]
+                base = ".".join([*parts, *(name.split(".") if name else [])])
+            found.update(_resolved(base, a.name) for a in node.names)
     return found
 
 
@@ -82,8 +95,8 @@ def test_every_module_imports_only_its_layer_and_those_below(path: Path) -> None
         if target.startswith("!"):
             continue
         theirs = layer_of(target)
-        if theirs is None and target.split(".")[0] in ("", "__init__"):
-            upward.append(f"{target} (the public API)")
+        if target == "__init__" and mine < len(LAYERS) - 1:  # the top layer may use it as users do
+            upward.append("sitememory_plugin (the public API)")
         elif theirs is not None and theirs > mine:
             upward.append(f"{target} ({LAYERS[theirs][0]})")
     assert not upward, f"{module} ({LAYERS[mine][0]}) imports upward: {upward}"
@@ -104,3 +117,13 @@ def test_the_reader_sees_relative_and_absolute_imports() -> None:
     assert "_hooktypes" in imports(PACKAGE / "hookspecs.py")
     assert "_core.models" in imports(PACKAGE / "_builtins" / "selectors.py")
     assert "!playwright.async_api" in imports(PACKAGE / "_playwright" / "flows.py")
+    assert "hookspecs" in imports(PACKAGE / "_plugins.py")  # "from . import hookspecs"
+    assert "_playwright.flows" in imports(PACKAGE / "_playwright" / "handle.py")  # "from . import flows"
+    assert "__init__" in imports(PACKAGE / "_demo" / "tables.py")  # "from .. import SiteProfile"
+
+
+@pytest.mark.parametrize("source", [
+    "import sitememory_plugin", "from sitememory_plugin import SiteMemory", "from .. import SiteMemory",
+])
+def test_an_import_of_the_public_api_below_the_top_is_upward(source: str) -> None:
+    assert imports_in(source, "_core.planted") == {"__init__"}
