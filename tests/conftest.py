@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +18,7 @@ from sitememory_plugin import SiteMemory, make_plugin_manager
 from sitememory_plugin._browser import launch_kwargs
 from sitememory_plugin._core.filestore import FileStore
 
+from ._env import unavailable
 from ._redis import MISSING, RedisServer, executable
 from ._site import TestSite
 from ._workers import Spawner
@@ -71,9 +71,7 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     (``CI`` set), where ``make test`` must have installed it.
     """
     if executable() is None:
-        if os.environ.get("CI"):
-            pytest.fail(MISSING)
-        pytest.skip(MISSING)
+        unavailable(MISSING)
     server = RedisServer(tmp_path_factory.mktemp("redis"))
     server.start()
     yield server

@@ -24,6 +24,7 @@ import sitememory_plugin
 from sitememory_plugin import _browser, chromium_launch_options
 from sitememory_plugin._browser import CHROMIUM_ARGS, SANDBOX_ENV
 
+from ._env import unavailable
 from ._sandbox_probe import UNREACHABLE
 
 PROBE = Path(__file__).with_name("_sandbox_probe.py")
@@ -108,7 +109,7 @@ def probe(mode: str, home: Path, user: int | None = None) -> dict[str, Any]:
     command = [sys.executable, str(PROBE), mode, *([] if user is None else [str(user)])]
     done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=home, timeout=180)
     if done.returncode == UNREACHABLE:
-        pytest.skip(done.stderr.strip())
+        unavailable(done.stderr.strip())
     assert done.returncode == 0, done.stderr
     report: dict[str, Any] = json.loads(done.stdout)
     assert report["euid"] == (os.geteuid() if user is None else user)
@@ -121,7 +122,7 @@ def nobody() -> Iterator[tuple[int, Path]]:
     try:
         uid = pwd.getpwnam("nobody").pw_uid
     except KeyError:
-        pytest.skip("no user 'nobody'")
+        unavailable("no user 'nobody'")
     home = Path(tempfile.mkdtemp(prefix="sitememory-sandbox-"))
     os.chown(home, uid, pwd.getpwuid(uid).pw_gid)
     try:

@@ -35,6 +35,7 @@ from sitememory_plugin._demo.fleet import START_TIMEOUT, AgentProcess
 from sitememory_plugin._demo.messages import AgentArgs
 from sitememory_plugin._demo.scenario import Scenario
 
+from ._env import unavailable
 from ._redis import MISSING, RedisServer, executable, free_port
 
 pytest_plugins = ["pytester"]
@@ -51,9 +52,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     """A ``redis-server`` of this module that requires :data:`SECRET`, with the ACL user
     :data:`USER` (same password)."""
     if executable() is None:
-        if os.environ.get("CI"):
-            pytest.fail(MISSING)
-        pytest.skip(MISSING)
+        unavailable(MISSING)
     acl_user = ["--user", USER, "on", f">{SECRET}", "~*", "&*", "+@all"]
     started = RedisServer(tmp_path_factory.mktemp("redis-auth"), requirepass=SECRET, config=acl_user)
     started.start()
