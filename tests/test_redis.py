@@ -45,8 +45,9 @@ from sitememory_plugin import (
 )
 from sitememory_plugin._cli import main
 from sitememory_plugin._core.documents import encode
+from sitememory_plugin._core.redisscripts import KEEP_OPS
 from sitememory_plugin._core.redisstore import RedisStore
-from sitememory_plugin._core.updates import Forget
+from sitememory_plugin._core.updates import Forget, VisitSeen
 
 from ._redis import RedisServer, free_port
 from ._redis_workers import (
@@ -898,4 +899,29 @@ def test_learning_a_site_again_after_forgetting_it_takes_one_round_trip(redis_ur
     memory.record_visit_sync("again.example", 2.0)
     assert memory.stats_sync().conflicts == 0
     assert memory.get_profile_sync("again.example").visit_count == 1
+    memory.close_sync()
+
+
+def test_a_site_remembers_the_ids_of_its_last_32_updates(redis_url: str) -> None:
+    """README: a site keeps the ids of its last 32 updates; an older id is not recognised."""
+    memory = SiteMemory(redis_url)
+    memory.record_visit_sync("ops.example", 1.0)
+    store = memory._store
+    assert isinstance(store, RedisStore)
+    ops = [f"{n:032x}" for n in range(KEEP_OPS + 1)]
+    sent = []
+    for op in ops:
+        entry = store.cache.get("ops.example")
+        assert entry is not None and entry.value is not None
+        _, data = encode(VisitSeen(1.0, time.time()).apply(entry.value, store.origin))
+        reply = store._commit("ops.example", str(entry.signature), data, op, None, True)
+        assert reply[0] == b"ok", reply
+        sent.append((str(entry.signature), data))
+        store.cache.drop("ops.example")
+        memory.get_profile_sync("ops.example")  # caches the version just committed
+    assert KEEP_OPS == 32
+    # The oldest id has been dropped: its retry is not recognised (its version is stale: conflict).
+    assert store._commit("ops.example", *sent[0], ops[0], None, True)[0] == b"conflict"
+    assert store._commit("ops.example", *sent[1], ops[1], None, True) == [b"done"]
+    assert memory.get_profile_sync("ops.example").visit_count == 1 + KEEP_OPS + 1
     memory.close_sync()
