@@ -22,6 +22,7 @@ import pytest
 from sitememory_plugin import SiteMemory
 from sitememory_plugin._core import locks
 from sitememory_plugin._core.files import Layout
+from sitememory_plugin._core.writebehind import SIGTERM_GRACE
 
 from . import _fork_workers as workers
 from .conftest import file_store
@@ -169,12 +170,12 @@ def test_write_behind_in_workers_reaches_the_store(store_path: Path, method: str
     assert counts == {f"w{i}.example": workers.VISITS for i in range(WORKERS)}
 
 
-def _terminated(store: Path, visits: int, handler: str = "") -> int:
+def _terminated(store: Path, visits: int, handler: str = "", options: str = "") -> int:
     """A child queues ``visits`` with write-behind, then gets SIGTERM; its exit status."""
     code = (
         f"import signal, sys\n{handler}\n"
         "from sitememory_plugin import SiteMemory\n"
-        f"m = SiteMemory({str(store)!r}, flush_interval=3600)\n"
+        f"m = SiteMemory({str(store)!r}, flush_interval=3600, {options})\n"
         f"for _ in range({visits}):\n"
         "    m.record_visit_sync('https://term.example/', 0.1)\n"
         "print('queued', flush=True)\n"
@@ -184,13 +185,30 @@ def _terminated(store: Path, visits: int, handler: str = "") -> int:
                              stdout=subprocess.PIPE, text=True)
     assert child.stdout is not None and child.stdout.readline().strip() == "queued"
     child.send_signal(signal.SIGTERM)
-    return child.wait(60)
+    try:
+        return child.wait(60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
 
 
 def test_sigterm_flushes_pending_updates_and_still_kills(store_path: Path) -> None:
     """A process killed by SIGTERM writes what it queued, then dies of the signal as before."""
     assert _terminated(store_path, 50) == -signal.SIGTERM
     assert SiteMemory(store_path).get_profile_sync("term.example").visit_count == 50
+
+
+def test_a_flush_stuck_on_a_lock_at_sigterm_lasts_the_grace_at_most(store_path: Path) -> None:
+    """README: on SIGTERM the flush gets at most SIGTERM_GRACE (10 s), then the process dies of
+    the signal, even while another process holds the site's lock for longer."""
+    assert SIGTERM_GRACE == 10.0
+    blocker = SiteMemory(store_path)
+    blocker.initialize_sync()
+    with blocker._store.maintenance():  # every lock held, for longer than the grace
+        assert _terminated(store_path, 5, options="lock_timeout=120") == -signal.SIGTERM
+    assert SiteMemory(store_path).get_profile_sync("term.example") is None  # it died unflushed
+    blocker.close_sync()
 
 
 def test_a_program_that_handles_sigterm_keeps_its_handler(store_path: Path) -> None:
