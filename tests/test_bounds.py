@@ -24,6 +24,7 @@ import redis
 from sitememory_plugin import SiteMemory, SiteProfile, site_key
 from sitememory_plugin._core.files import Layout
 
+from ._stores import fresh_profile
 from .conftest import Api
 
 URL = "https://bounds.example/page"
@@ -57,8 +58,7 @@ def raw_doc(location: str | Path) -> dict[str, Any]:
 
 def stored(location: str | Path) -> SiteProfile:
     """The site as a fresh reader of the store sees it."""
-    with SiteMemory(location, cache_ttl=0) as reader:
-        profile = reader.get_profile_sync(URL)
+    profile = fresh_profile(location, URL)
     assert profile is not None
     return profile
 

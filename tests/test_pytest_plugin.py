@@ -13,6 +13,7 @@ from sitememory_plugin import SiteMemory
 from sitememory_plugin._browser import _browsers_dirs
 
 from ._site import TestSite
+from ._stores import fresh_visits
 
 pytest_plugins = ["pytester"]
 
@@ -142,12 +143,6 @@ def closed(pytester: pytest.Pytester) -> list[str]:
     return log.read_text().splitlines() if log.exists() else []
 
 
-def visits(store: Path, url: str) -> int:
-    with SiteMemory(store) as memory:
-        profile = memory.get_profile_sync(url)
-        return 0 if profile is None else profile.visit_count
-
-
 # -- site_memory -------------------------------------------------------------------------------
 
 
@@ -171,7 +166,7 @@ def test_sitememory_store_shares_one_store_across_tests(inner: pytest.Pytester, 
     """)
     store = tmp_path / "shared"
     run(inner, "--sitememory-store", str(store)).assert_outcomes(passed=2)
-    assert visits(store, "https://a.example/") == 2
+    assert fresh_visits(store, "https://a.example/") == 2
     assert closed(inner) == [str(store)] * 2
 
 
@@ -237,12 +232,12 @@ def test_page_and_context_tests_record_their_visits_with_sitememory(
     url = web.url()
     if how == "off":
         # Only the tests that ask for the memory use it: `site` (2 visits) and test_no_browser.
-        assert visits(store, url) == 3
+        assert fresh_visits(store, url) == 3
         return
     result.stdout.fnmatch_lines([f"*sitememory: recording browser contexts to {store}*"])
     # page: /page/a and /page/next; context: /slow; site: /form and /results; one by hand; and
     # /page/own.
-    assert visits(store, url) == 7
+    assert fresh_visits(store, url) == 7
     assert web.hits("/page/next") == web.hits("/page/own") == 1
     with SiteMemory(store) as memory:
         assert memory.get_selector_sync(url, "search box").ranked()[0] == "#search"
@@ -281,7 +276,7 @@ def test_site_fixture_teardown_raises_a_plugin_error_left_unraised(
     result = run(inner, "--sitememory-store", str(store))
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(["*ERROR at teardown of test_goto*", "*broken on purpose*"])
-    assert visits(store, web.url()) == 1  # the recorder ran all the same
+    assert fresh_visits(store, web.url()) == 1  # the recorder ran all the same
 
 
 def test_a_redis_store_is_passed_through_as_a_url(pytester: pytest.Pytester) -> None:

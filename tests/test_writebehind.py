@@ -11,17 +11,13 @@ import pytest
 
 from sitememory_plugin import SiteMemory
 
+from ._stores import fresh_visits
 from .conftest import file_store
-
-
-def _on_disk(store: Path, url: str) -> int:
-    profile = SiteMemory(store, cache_ttl=0).get_profile_sync(url)
-    return 0 if profile is None else profile.visit_count
 
 
 def _wait_on_disk(store: Path, url: str, visits: int, why: str) -> None:
     deadline = time.monotonic() + 10
-    while _on_disk(store, url) != visits:
+    while fresh_visits(store, url) != visits:
         assert time.monotonic() < deadline, why
         time.sleep(0.02)
 
@@ -33,9 +29,9 @@ def test_updates_wait_in_memory_until_flush(store_path: Path) -> None:
     assert memory.get_profile_sync("wb.example").visit_count == 5  # own writes, at once
     assert memory.stats_sync().pending_updates == 5
     assert memory.list_sites_sync() == ["wb.example"]
-    assert _on_disk(store_path, "wb.example") == 0
+    assert fresh_visits(store_path, "wb.example") == 0
     assert memory.flush_sync() == 5
-    assert _on_disk(store_path, "wb.example") == 5
+    assert fresh_visits(store_path, "wb.example") == 5
     assert memory.stats_sync().writes == 1  # five updates, one locked write
 
 
@@ -65,8 +61,8 @@ async def test_async_write_behind_and_close(store_path: Path) -> None:
         for _ in range(10):
             await memory.record_visit("aw.example", 0.5)
         assert (await memory.get_profile("aw.example")).visit_count == 10
-        assert _on_disk(store_path, "aw.example") == 0
-    assert _on_disk(store_path, "aw.example") == 10
+        assert fresh_visits(store_path, "aw.example") == 0
+    assert fresh_visits(store_path, "aw.example") == 10
 
 
 def test_background_flush_resumes_after_close(store_path: Path) -> None:
@@ -94,7 +90,7 @@ for _ in range(7):
     m.record_visit_sync("exit.example", 1.0)
 """  # no close(): atexit must flush
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
-    assert _on_disk(store_path, "exit.example") == 7
+    assert fresh_visits(store_path, "exit.example") == 7
 
 
 def test_failed_flush_keeps_updates_pending(store_path: Path) -> None:
@@ -105,7 +101,7 @@ def test_failed_flush_keeps_updates_pending(store_path: Path) -> None:
     memory.record_visit_sync("lock.example", 1.0)
     assert memory.get_profile_sync("lock.example").visit_count == 2
     assert memory.flush_sync() == 2
-    assert _on_disk(store_path, "lock.example") == 2
+    assert fresh_visits(store_path, "lock.example") == 2
 
 
 @pytest.mark.asyncio
@@ -119,9 +115,9 @@ async def test_backpressure_flushes_at_max_pending(store_path: Path, flavor: str
             await memory.record_visit("bp.example", 1.0)
         # An update that finds max_pending waiting flushes them first: never more than 5 wait.
         assert memory.stats_sync().pending_updates == i % 5 + 1
-    assert _on_disk(store_path, "bp.example") == 10
+    assert fresh_visits(store_path, "bp.example") == 10
     await memory.close()
-    assert _on_disk(store_path, "bp.example") == 12
+    assert fresh_visits(store_path, "bp.example") == 12
 
 
 def test_a_failing_site_does_not_hold_back_the_others(store_path: Path) -> None:
@@ -133,10 +129,10 @@ def test_a_failing_site_does_not_hold_back_the_others(store_path: Path) -> None:
     stripe = file_store(memory)._stripes[Layout.stripe_for("stuck.example")]
     with stripe.exclusive(), pytest.raises(TimeoutError):
         memory.flush_sync()
-    assert (_on_disk(store_path, "a.example"), _on_disk(store_path, "b.example")) == (1, 1)
+    assert (fresh_visits(store_path, "a.example"), fresh_visits(store_path, "b.example")) == (1, 1)
     assert memory.stats_sync().pending_updates == 1  # the stuck site is retried later
     assert memory.flush_sync() == 1
-    assert _on_disk(store_path, "stuck.example") == 1
+    assert fresh_visits(store_path, "stuck.example") == 1
 
 
 def test_a_read_during_a_flush_sees_the_updates_being_written(
@@ -181,7 +177,7 @@ asyncio.run(agent())
 gc.collect()
 """
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
-    assert _on_disk(store_path, "dropped.example") == 1
+    assert fresh_visits(store_path, "dropped.example") == 1
 
 
 def test_a_forked_child_neither_repeats_the_parents_updates_nor_stops_flushing(
@@ -198,7 +194,7 @@ def test_a_forked_child_neither_repeats_the_parents_updates_nor_stops_flushing(
             memory.record_visit_sync("child.example", 1.0)
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline:
-                if _on_disk(store_path, "child.example") == 1:
+                if fresh_visits(store_path, "child.example") == 1:
                     code = 0
                     break
                 time.sleep(0.02)
@@ -208,8 +204,8 @@ def test_a_forked_child_neither_repeats_the_parents_updates_nor_stops_flushing(
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0, "the child's update was never flushed"
     memory.close_sync()
-    assert _on_disk(store_path, "parent.example") == 1  # not written twice
-    assert _on_disk(store_path, "child.example") == 1
+    assert fresh_visits(store_path, "parent.example") == 1  # not written twice
+    assert fresh_visits(store_path, "child.example") == 1
 
 
 def test_a_memory_flushed_empty_is_not_kept_alive_until_its_next_interval(store_path: Path) -> None:
@@ -223,4 +219,4 @@ def test_a_memory_flushed_empty_is_not_kept_alive_until_its_next_interval(store_
     del memory
     gc.collect()
     assert buffer() is None
-    assert _on_disk(store_path, "kept.example") == 1
+    assert fresh_visits(store_path, "kept.example") == 1

@@ -26,6 +26,7 @@ from sitememory_plugin._core import writebehind
 from sitememory_plugin._core.files import Layout
 from sitememory_plugin._core.redisstore import RedisStore
 
+from ._stores import fresh_profile, fresh_visits
 from ._workers import Spawner
 from .conftest import Api
 
@@ -35,16 +36,8 @@ GUARD = 30.0
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def visits(location: str | Path, url: str) -> int:
-    """Visits of ``url``'s site in the store, as a fresh reader sees them."""
-    with SiteMemory(location, cache_ttl=0) as reader:
-        profile = reader.get_profile_sync(url)
-    return 0 if profile is None else profile.visit_count
-
-
 def stored(location: str | Path, url: str) -> SiteProfile:
-    with SiteMemory(location, cache_ttl=0) as reader:
-        profile = reader.get_profile_sync(url)
+    profile = fresh_profile(location, url)
     assert profile is not None
     return profile
 
@@ -114,7 +107,7 @@ async def test_an_update_that_finds_no_room_is_refused_not_queued(
                 await call.record_visit(url, 1.0)
             assert memory.stats_sync().pending_updates == 3, "a refused update was queued"
     assert await memory.flush() == 3
-    assert visits(store_location, url) == 3
+    assert fresh_visits(store_location, url) == 3
     await memory.close()
 
 
@@ -144,7 +137,7 @@ def test_an_unwritable_update_is_dropped_and_the_rest_of_its_batch_written(
     assert profile.visit_count == 2
     assert [(q.description, q.workaround) for q in profile.quirks] == [("cookie banner", "click #accept")]
     assert profile.selectors["search box"].primary == "#q"
-    assert visits(store_location, "https://other.example/") == 1
+    assert fresh_visits(store_location, "https://other.example/") == 1
     dropped = [r for r in caplog.records if "Unwritable" in r.getMessage()]
     assert len(dropped) == 1 and dropped[0].levelno == logging.ERROR
 
@@ -162,7 +155,7 @@ def test_2000_memories_dropped_without_close_take_no_thread_each_and_are_flushed
     gc.collect()
     assert threading.active_count() <= before + 3
     writebehind.flush_all("in a test")
-    assert visits(store_path, "https://dropped.example/") == 2000
+    assert fresh_visits(store_path, "https://dropped.example/") == 2000
 
 
 # -- (d) a stuck site does not stall the others under the async API ---------------------------------
@@ -188,7 +181,7 @@ async def test_16_tasks_on_a_locked_site_leave_workers_for_another(store_path: P
         assert not any(task.done() for task in waiting), "the stuck site's lock was free"
     await asyncio.wait_for(asyncio.gather(*waiting), GUARD)
     await memory.close()
-    assert (visits(store_path, stuck), visits(store_path, free)) == (16, 1)
+    assert (fresh_visits(store_path, stuck), fresh_visits(store_path, free)) == (16, 1)
 
 
 @pytest.mark.asyncio
@@ -209,8 +202,8 @@ async def test_16_tasks_flushing_a_full_buffer_leave_workers_for_a_read(
         assert not any(task.done() for task in waiting), "the stuck site's lock was free"
     await asyncio.wait_for(asyncio.gather(*waiting), GUARD)
     await memory.close()
-    assert [visits(store_path, f"https://new{i}.example/") for i in range(16)] == [1] * 16
-    assert visits(store_path, stuck) == 1
+    assert [fresh_visits(store_path, f"https://new{i}.example/") for i in range(16)] == [1] * 16
+    assert fresh_visits(store_path, stuck) == 1
 
 
 # -- (e) an interrupted flush keeps what it did not write -------------------------------------------
@@ -229,13 +222,13 @@ def test_an_interrupted_flush_keeps_the_rest_pending_and_writes_it_once(store_lo
     memory.record_visit_sync(last, 1.0)
     with pytest.raises(KeyboardInterrupt):
         memory.flush_sync()
-    assert [visits(store_location, u) for u in (first, interrupted, last)] == [1, 0, 0]
+    assert [fresh_visits(store_location, u) for u in (first, interrupted, last)] == [1, 0, 0]
     assert memory.stats_sync().pending_updates == 5
     assert memory.get_profile_sync(interrupted).visit_count == 2  # still seen by this process
     assert memory.flush_sync() == 5
     assert memory.flush_sync() == 0
     memory.close_sync()
-    assert [visits(store_location, u) for u in (first, interrupted, last)] == [1, 2, 2]
+    assert [fresh_visits(store_location, u) for u in (first, interrupted, last)] == [1, 2, 2]
 
 
 # -- (f) the process ends while the flusher thread is writing ---------------------------------------
@@ -272,7 +265,7 @@ def test_updates_the_flusher_thread_is_writing_at_exit_are_written(store_path: P
             child.wait()
             assert child.stdout is not None
             child.stdout.close()
-    assert (visits(store_path, "https://x.example/"), visits(store_path, "https://y.example/")) == (1, 1)
+    assert [fresh_visits(store_path, f"https://{s}.example/") for s in "xy"] == [1, 1]
 
 
 def updates_sent(memory: SiteMemory, monkeypatch: pytest.MonkeyPatch) -> list[str]:
@@ -321,7 +314,7 @@ def test_a_tombstone_that_cannot_be_removed_does_not_write_a_batch_twice(
     monkeypatch.setattr(files, "remove", real)
     memory.record_visit_sync(url, 1.0)  # the tombstone left beside it is joined in, once
     memory.close_sync()
-    assert visits(store_path, url) == 11
+    assert fresh_visits(store_path, url) == 11
     assert not list(store_path.glob("sites/*/*.gone"))
 
 
@@ -350,7 +343,7 @@ def test_an_interrupt_after_the_rename_never_writes_a_batch_twice(
         memory.flush_sync()
     assert memory.stats_sync().pending_updates == 10  # kept: the flush cannot know whether it counted
     memory.close_sync()
-    assert visits(store_path, url) == 10
+    assert fresh_visits(store_path, url) == 10
 
 
 # -- a flush does not wait for one stuck lock once per site -----------------------------------------
@@ -371,10 +364,10 @@ def test_a_flush_waits_for_a_stuck_lock_once_not_once_per_site(
     with site_blocked(store_path, f"https://{same[0]}/", spawn), pytest.raises(LockTimeout):
         memory.flush_sync()
     assert sorted(tried) == sorted([same[0], free])
-    assert visits(store_path, f"https://{free}/") == 1
+    assert fresh_visits(store_path, f"https://{free}/") == 1
     assert memory.stats_sync().pending_updates == 8
     memory.close_sync()
-    assert all(visits(store_path, f"https://{key}/") == 1 for key in same)
+    assert all(fresh_visits(store_path, f"https://{key}/") == 1 for key in same)
 
 
 def test_updates_of_a_document_this_version_cannot_write_are_dropped_at_once(
