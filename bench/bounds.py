@@ -57,7 +57,7 @@ class Config:
     scale: float  # of the flood sizes
 
 
-DEFAULT = Config("full", rounds=10, per_round=30, scale=1.0)
+DEFAULT = Config("default", rounds=10, per_round=30, scale=1.0)
 QUICK = Config("quick", rounds=3, per_round=10, scale=0.2)
 
 
