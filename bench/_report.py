@@ -1,4 +1,4 @@
-"""Timing, statistics and formatting helpers shared by the benchmark scripts.
+"""Command line, timing, statistics and formatting helpers shared by the benchmark scripts.
 
 Not a script: imported as the top-level module ``_report`` (the scripts' directory is first on
 ``sys.path`` when they run, and mypy checks ``bench`` as top-level modules).
@@ -6,14 +6,45 @@ Not a script: imported as the top-level module ``_report`` (the scripts' directo
 
 from __future__ import annotations
 
+import argparse
 import math
 import os
+import platform
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 US = "\u00b5s"
+
+
+def arguments(doc: str | None, quick: str,
+              options: Mapping[str, Mapping[str, Any]] | None = None) -> argparse.Namespace:
+    """A script's command line: ``--quick`` (``quick`` its help), then ``options`` (each name's
+    ``add_argument`` keywords), then ``--dir``; described by the first paragraph of ``doc``."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0] if doc else None)
+    parser.add_argument("--quick", action="store_true", help=quick)
+    for name, keywords in (options or {}).items():
+        parser.add_argument(name, **keywords)
+    parser.add_argument("--dir", help="where to create the temporary directory (default: system temp)")
+    return parser.parse_args()
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages, or ``n/a`` where the system has none."""
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
+def machine(*, load: bool = True) -> str:
+    """The machine, for a script's first line: ``Python 3.11.7, Linux 6.1.0, 2 CPUs``, then
+    ``, load average 0.52 0.58 0.59`` unless ``load`` is false."""
+    text = (f"Python {platform.python_version()}, {platform.system()} {platform.release()}, "
+            f"{os.cpu_count()} CPUs")
+    return f"{text}, load average {load_average()}" if load else text
 
 
 @dataclass(frozen=True)

@@ -19,11 +19,8 @@ The exit code is 0 when every target is met.
 
 from __future__ import annotations
 
-import argparse
 import functools
 import logging
-import os
-import platform
 import re
 import shutil
 import sys
@@ -35,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import redis
-from _report import Lat, fmt_us, interleave, print_table, ratio, say
+from _report import Lat, arguments, fmt_us, interleave, machine, print_table, ratio, say
 
 from sitememory_plugin import SiteMemory
 from sitememory_plugin._builtins.overlays import overlay_selector
@@ -209,10 +206,7 @@ def _best(fn: Callable[[], object], n: int) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="smaller floods: a smoke test")
-    parser.add_argument("--dir", help="where to create the temporary directory (default: system temp)")
-    args = parser.parse_args()
+    args = arguments(__doc__, "smaller floods: a smoke test")
     cfg = QUICK if args.quick else DEFAULT
     logging.getLogger("sitememory").setLevel(logging.ERROR)  # the flood warnings, once per site
 
@@ -225,9 +219,7 @@ def main() -> int:
     began = time.perf_counter()
     try:
         server.start()
-        say(f"sitememory bounds benchmark ({cfg.mode} mode): Python {platform.python_version()}, "
-            f"{platform.system()} {platform.release()}, {os.cpu_count()} CPUs, load average "
-            f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}; work dir {work}")
+        say(f"sitememory bounds benchmark ({cfg.mode} mode): {machine()}; work dir {work}")
         say(f"\n[{time.perf_counter() - began:6.1f} s] 1 floods, {cfg.rounds} interleaved rounds x "
             f"{cfg.per_round} updates")
         rows = bench_floods(cfg, {

@@ -49,13 +49,11 @@ code is 0 whatever the results: this is a benchmark, not a test.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import importlib.metadata
 import itertools
 import math
 import os
-import platform
 import re
 import shutil
 import statistics
@@ -71,7 +69,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pluggy
-from _report import US, percentile, print_table, say
+from _report import US, arguments, load_average, machine, percentile, print_table, say
 from playwright.async_api import Browser as AsyncBrowser
 from playwright.async_api import Error as AsyncPlaywrightError
 from playwright.async_api import Page as AsyncPage
@@ -345,13 +343,6 @@ class CpuTally:
     def add(self, variant: Variant, before: tuple[float, float], after: tuple[float, float]) -> None:
         self.own[variant.label] = self.own.get(variant.label, 0.0) + after[0] - before[0]
         self.others[variant.label] = self.others.get(variant.label, 0.0) + after[1] - before[1]
-
-
-def load_average() -> str:
-    try:
-        return " ".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:
-        return "n/a"
 
 
 # -- results ------------------------------------------------------------------------------------
@@ -984,13 +975,11 @@ def report(cfg: Config, phases: Sequence[Phase]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="smaller counts: a smoke test")
-    parser.add_argument("-n", type=int, help="timed navigations per variant and API (default 200, quick 30)")
-    parser.add_argument("--per-round", type=int, help="navigations of one variant per turn (default 10)")
-    parser.add_argument("--chromium", help="Chromium executable (default: Playwright's, else the system's)")
-    parser.add_argument("--dir", help="where to create the temporary directory (default: system temp)")
-    args = parser.parse_args()
+    args = arguments(__doc__, "smaller counts: a smoke test", {
+        "-n": {"type": int, "help": "timed navigations per variant and API (default 200, quick 30)"},
+        "--per-round": {"type": int, "help": "navigations of one variant per turn (default 10)"},
+        "--chromium": {"help": "Chromium executable (default: Playwright's, else the system's)"},
+    })
     cfg = QUICK if args.quick else DEFAULT
     per_round = args.per_round or cfg.per_round
     navigations = args.n or cfg.navigations
@@ -999,9 +988,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="sitememory-nav-bench-", dir=args.dir))
     local = LocalSite()
     began = time.perf_counter()
-    load = load_average()
-    say(f"sitememory navigation benchmark ({cfg.mode} mode): Python {platform.python_version()}, "
-        f"{platform.system()} {platform.release()}, {os.cpu_count()} CPUs, load average {load}, "
+    say(f"sitememory navigation benchmark ({cfg.mode} mode): {machine()}, "
         f"playwright {importlib.metadata.version('playwright')}; site {local.base} "
         f"({len(PAGE)}-byte page, HTTP/1.1 keep-alive); work dir {work}")
     say(f"  {cfg.navigations} timed navigations per variant and API after {cfg.warmup} untimed, in rounds "

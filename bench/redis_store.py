@@ -38,13 +38,11 @@ reads were not the kind measured, a server not configured as labelled), else 0.
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import math
 import multiprocessing as mp
 import os
-import platform
 import shutil
 import statistics
 import sys
@@ -60,7 +58,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import redis
-from _report import Lat, fmt_rate, fmt_us, interleave, load_time, print_table, ratio, say, settle, url_of
+from _report import (
+    Lat,
+    arguments,
+    fmt_rate,
+    fmt_us,
+    interleave,
+    load_time,
+    machine,
+    print_table,
+    ratio,
+    say,
+    settle,
+    url_of,
+)
 
 from sitememory_plugin import SiteMemory
 
@@ -503,12 +514,10 @@ def report(res: Results, durable: tuple[Variant, Variant], fast: tuple[Variant, 
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="smaller counts: a smoke test (~20 s)")
-    parser.add_argument("--updates", type=int, help="updates per process in each throughput run "
-                        f"(default {DEFAULT.updates}, quick {QUICK.updates})")
-    parser.add_argument("--dir", help="where to create the temporary directory (default: system temp)")
-    args = parser.parse_args()
+    args = arguments(__doc__, "smaller counts: a smoke test (~20 s)", {
+        "--updates": {"type": int, "help": "updates per process in each throughput run "
+                      f"(default {DEFAULT.updates}, quick {QUICK.updates})"},
+    })
     cfg = QUICK if args.quick else DEFAULT
     if args.updates:
         cfg = Config(**{**cfg.__dict__, "updates": args.updates})
@@ -527,9 +536,7 @@ def main() -> int:
             server.start()
         with redis.Redis(port=servers["always"].port) as client:
             version = client.info("server")["redis_version"]
-        say(f"sitememory backends benchmark, file vs Redis ({cfg.mode} mode): Python "
-            f"{platform.python_version()}, {platform.system()} {platform.release()}, {os.cpu_count()} "
-            f"CPUs, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}; redis-server "
+        say(f"sitememory backends benchmark, file vs Redis ({cfg.mode} mode): {machine()}; redis-server "
             f"{version} ({binary}), redis-py {redis.__version__}; work dir {work}")
         for mode, server in servers.items():
             appendonly, appendfsync = server_persistence(server)
