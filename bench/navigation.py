@@ -69,7 +69,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pluggy
-from _report import US, arguments, load_average, machine, percentile, print_table, say
+from _report import arguments, fmt_us, load_average, machine, percentile, print_table, say
 from playwright.async_api import Browser as AsyncBrowser
 from playwright.async_api import Error as AsyncPlaywrightError
 from playwright.async_api import Page as AsyncPage
@@ -175,23 +175,11 @@ class Lat:
         return cls(len(seconds), statistics.median(seconds) * 1000, percentile(seconds, 99) * 1000)
 
     def __str__(self) -> str:
-        return f"{fmt_ms(self.median_ms)} / {fmt_ms(self.p99_ms)}"
-
-
-def fmt_ms(ms: float) -> str:
-    if math.isnan(ms):
-        return "n/a"
-    if ms < 0:
-        return f"-{fmt_ms(-ms)}"
-    if ms >= 1000:
-        return f"{ms / 1000:.2f} s"
-    if ms >= 1:
-        return f"{ms:.2f} ms"
-    return f"{ms * 1000:.0f} {US}" if ms >= 0.01 else f"{ms * 1000:.2f} {US}"
+        return f"{fmt_us(self.median_ms * 1000)} / {fmt_us(self.p99_ms * 1000)}"
 
 
 def fmt_delta(ms: float) -> str:
-    return "n/a" if math.isnan(ms) else f"+{fmt_ms(ms)}" if ms >= 0 else fmt_ms(ms)
+    return "n/a" if math.isnan(ms) else f"+{fmt_us(ms * 1000)}" if ms >= 0 else f"-{fmt_us(-ms * 1000)}"
 
 
 def fmt_ratio(r: float) -> str:
@@ -854,8 +842,9 @@ def result_rows(phases: Sequence[Phase], v: Verdicts) -> list[list[str]]:
             delta = fmt_delta(lat.median_ms - base.median_ms)
             if variant is DEFAULT_SITE:
                 cell = v.check(
-                    f"{phase.api}: site.goto (fsync) median {fmt_ms(lat.median_ms)} / plain "
-                    f"{fmt_ms(base.median_ms)} = {fmt_ratio(r)} <= {TARGET_RATIO:.2f}", r <= TARGET_RATIO)
+                    f"{phase.api}: site.goto (fsync) median {fmt_us(lat.median_ms * 1000)} / plain "
+                    f"{fmt_us(base.median_ms * 1000)} = {fmt_ratio(r)} <= {TARGET_RATIO:.2f}",
+                    r <= TARGET_RATIO)
                 target = f"<= {TARGET_RATIO:.2f}x"
             elif variant is CONTROL:
                 cell, target = "info", "noise"
@@ -879,8 +868,8 @@ def cpu_rows(phase: Phase) -> list[list[str]]:
         others = phase.cpu.others.get(variant.label, math.nan)
         per_nav[variant] = (own / count * 1000, others / count * 1000) if count else (math.nan, math.nan)
     base = sum(per_nav[PLAIN])
-    return [[phase.api, variant.label, fmt_ms(own), fmt_ms(others), fmt_ms(own + others),
-             "-" if variant is PLAIN else fmt_delta(own + others - base)]
+    return [[phase.api, variant.label, fmt_us(own * 1000), fmt_us(others * 1000),
+             fmt_us((own + others) * 1000), "-" if variant is PLAIN else fmt_delta(own + others - base)]
             for variant, (own, others) in per_nav.items()]
 
 
@@ -896,7 +885,7 @@ def where_rows(phase: Phase) -> list[list[str]]:
         return [b - a for a, b in zip(earlier, later, strict=True) if not (math.isnan(a) or math.isnan(b))]
 
     delays = [d for d in p.delays if d > 0]
-    longest = f", longest {fmt_ms(max(delays) * 1000)}" if delays else ""
+    longest = f", longest {fmt_us(max(delays) * 1000 * 1000)}" if delays else ""
     heard = sum(not math.isnan(x) for x in p.load_event)
     hooked = sum(not math.isnan(x) for x in p.report_in)
     if phase.api == "async":
