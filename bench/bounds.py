@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import redis
-from _report import Lat, arguments, fmt_us, interleave, machine, print_table, ratio, say
+from _report import Lat, arguments, fmt_us, interleave, machine, print_table, ratio, say, url_of
 
 from sitememory_plugin import SiteMemory
 from sitememory_plugin._builtins.overlays import overlay_selector
@@ -108,7 +108,7 @@ def floods(cfg: Config) -> dict[str, Callable[[SiteMemory, str], None]]:
 
 
 def _visit(memory: SiteMemory, key: str) -> Callable[[], None]:
-    url = f"https://{key}/"
+    url = url_of(key)
     return lambda: memory.record_visit_sync(url, 0.5, status=200)
 
 
@@ -143,8 +143,8 @@ def bench_floods(cfg: Config, backends: dict[str, tuple[str | Path, str]]) -> li
             key = f"flood-{n}.example"
             fresh_key = f"fresh-{n}.example"
             started = time.perf_counter()
-            flood(memory, f"https://{key}/")
-            memory.record_visit_sync(f"https://{fresh_key}/", 0.5)
+            flood(memory, url_of(key))
+            memory.record_visit_sync(url_of(fresh_key), 0.5)
             samples = interleave({"fresh": _visit(memory, fresh_key), "flooded": _visit(memory, key)},
                                  cfg.rounds, cfg.per_round)
             row = Row(backend, name, stored_size(location, key), Lat.of(samples["fresh"]),
@@ -159,7 +159,7 @@ def bench_floods(cfg: Config, backends: dict[str, tuple[str | Path, str]]) -> li
 
 def refusals(location: Path) -> list[list[str]]:
     memory = SiteMemory(location, durability="none")
-    url = "https://refused.example/"
+    url = url_of("refused.example")
     deep: Any = []
     for _ in range(480):
         deep = [deep]
