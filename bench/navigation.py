@@ -71,14 +71,10 @@ from typing import Any, Literal
 import pluggy
 from _report import arguments, fmt_us, load_average, machine, percentile, print_table, say
 from playwright.async_api import Browser as AsyncBrowser
-from playwright.async_api import Error as AsyncPlaywrightError
 from playwright.async_api import Page as AsyncPage
-from playwright.async_api import Playwright as AsyncPlaywright
 from playwright.async_api import async_playwright
 from playwright.sync_api import Browser as SyncBrowser
-from playwright.sync_api import Error as SyncPlaywrightError
 from playwright.sync_api import Page as SyncPage
-from playwright.sync_api import Playwright as SyncPlaywright
 from playwright.sync_api import sync_playwright
 
 from sitememory_plugin import (
@@ -88,24 +84,18 @@ from sitememory_plugin import (
     SyncSite,
     Visit,
     attach,
+    chromium_launch_options,
     hookimpl,
     make_plugin_manager,
     site_key,
 )
+from sitememory_plugin._browser import CHROMIUM_ARGS
 
 Durability = Literal["fsync", "none"]
 Api = Literal["async", "sync"]
 
 #: The target: the default configuration's median navigation / the plain one's.
 TARGET_RATIO = 1.05
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 # -- configuration ------------------------------------------------------------------------------
@@ -262,22 +252,12 @@ class LocalSite:
 
 
 def launch_options(chromium: str | None) -> dict[str, Any]:
-    options: dict[str, Any] = {"args": list(CHROMIUM_ARGS), "headless": True}
-    if chromium:
-        options["executable_path"] = chromium
-    return options
-
-
-def system_chromium() -> str | None:
-    for candidate in (os.environ.get("SITEMEMORY_CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser",
-                      shutil.which("chromium")):
-        if candidate and Path(candidate).exists():
-            return candidate
-    return None
-
-
-def missing_browser(exc: Exception) -> bool:
-    return "Executable doesn't exist" in str(exc) or "playwright install" in str(exc)
+    """The library's launch options (headless; Playwright's own Chromium, else the system's) with
+    the sandbox off, as the recorded runs had it; ``--chromium``'s executable, not looked up, when given."""
+    if chromium is None:
+        return chromium_launch_options(sandbox=False)
+    return {"args": list(CHROMIUM_ARGS), "headless": True, "chromium_sandbox": False,
+            "executable_path": chromium}
 
 
 # -- CPU accounting -----------------------------------------------------------------------------
@@ -584,21 +564,11 @@ class AsyncRunner:
             await self.site.settle()
 
 
-async def launch_async(pw: AsyncPlaywright, chromium: str | None) -> AsyncBrowser:
-    try:
-        return await pw.chromium.launch(**launch_options(chromium))
-    except AsyncPlaywrightError as exc:
-        fallback = system_chromium()
-        if chromium is not None or fallback is None or not missing_browser(exc):
-            raise
-        return await pw.chromium.launch(**launch_options(fallback))
-
-
 async def async_phase(cfg: Config, work: Path, local: LocalSite, chromium: str | None) -> Phase:
     phase = Phase("async", load=[load_average()])
     began, served = time.perf_counter(), local.page_hits()
     async with async_playwright() as pw:
-        browser = await launch_async(pw, chromium)
+        browser = await pw.chromium.launch(**launch_options(chromium))
         phase.chromium = browser.version
         try:
             runners: list[AsyncRunner] = []
@@ -712,21 +682,11 @@ class SyncRunner:
             self.site.settle()
 
 
-def launch_sync(pw: SyncPlaywright, chromium: str | None) -> SyncBrowser:
-    try:
-        return pw.chromium.launch(**launch_options(chromium))
-    except SyncPlaywrightError as exc:
-        fallback = system_chromium()
-        if chromium is not None or fallback is None or not missing_browser(exc):
-            raise
-        return pw.chromium.launch(**launch_options(fallback))
-
-
 def sync_phase(cfg: Config, work: Path, local: LocalSite, chromium: str | None) -> Phase:
     phase = Phase("sync", load=[load_average()])
     began, served = time.perf_counter(), local.page_hits()
     with sync_playwright() as pw:
-        browser = launch_sync(pw, chromium)
+        browser = pw.chromium.launch(**launch_options(chromium))
         phase.chromium = browser.version
         try:
             runners: list[SyncRunner] = []
