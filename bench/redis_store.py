@@ -63,6 +63,7 @@ from _report import (
     arguments,
     fmt_rate,
     fmt_us,
+    import_sites,
     interleave,
     load_time,
     machine,
@@ -71,6 +72,7 @@ from _report import (
     say,
     settle,
     url_of,
+    visit_counts,
 )
 
 from sitememory_plugin import SiteMemory
@@ -176,26 +178,8 @@ def make_template(work: Path) -> Doc:
 def populate(variant: Variant, tag: str, template: Doc, keys: Iterable[str], work: Path) -> None:
     """Write the same full document for each key, through the library's import of an export
     (both backends)."""
-    docs = {key: {**template, "domain": key} for key in keys}
-    export = work / f"import-{variant.backend}-{tag}.jsonl"
-    export.write_text("".join(json.dumps(doc) + "\n" for doc in docs.values()))
-    mem = SiteMemory(variant.at(tag), durability="none")
-    imported = mem.import_jsonl_sync(export).imported
-    mem.close_sync()
-    export.unlink()
-    if len(imported) != len(docs):
-        raise RuntimeError(f"{variant.label}: imported {len(imported)} of {len(docs)} sites")
-
-
-def visit_counts(location: str, keys: Sequence[str]) -> dict[str, int]:
-    """Each site's ``visit_count`` read afresh from the store (-1: missing)."""
-    mem = SiteMemory(location, cache_ttl=0)
-    out = {}
-    for key in keys:
-        profile = mem.get_profile_sync(url_of(key))
-        out[key] = -1 if profile is None else profile.visit_count
-    mem.close_sync()
-    return out
+    import_sites(variant.at(tag), [{**template, "domain": key} for key in keys],
+                 work / f"import-{variant.backend}-{tag}.jsonl")
 
 
 def server_persistence(server: RedisServer) -> tuple[str, str]:

@@ -69,6 +69,7 @@ from _report import (
     arguments,
     fmt_rate,
     fmt_us,
+    import_sites,
     interleave,
     load_time,
     machine,
@@ -77,6 +78,7 @@ from _report import (
     say,
     settle,
     url_of,
+    visit_counts,
 )
 
 from sitememory_plugin import ReadWriteLock, SiteMemory, SiteProfile
@@ -266,14 +268,7 @@ class Ours:
     def create(self, root: Path, docs: Mapping[str, Doc]) -> None:
         """Write the documents through the library's import of an export (JSON Lines)."""
         root.parent.mkdir(parents=True, exist_ok=True)
-        export = root.with_name(root.name + "-import.jsonl")
-        export.write_text("".join(json.dumps(doc) + "\n" for doc in docs.values()))
-        mem = SiteMemory(root, durability="none")
-        imported = mem.import_jsonl_sync(export).imported
-        mem.close_sync()
-        export.unlink()
-        if len(imported) != len(docs):
-            raise RuntimeError(f"imported {len(imported)} of {len(docs)} sites")
+        import_sites(root, docs.values(), root.with_name(root.name + "-import.jsonl"))
 
     def open(self, root: Path) -> OursUpdater:
         mem = SiteMemory(root, durability=self.durability, flush_interval=self.flush_interval)
@@ -281,13 +276,7 @@ class Ours:
         return OursUpdater(mem)
 
     def counts(self, root: Path, keys: Sequence[str]) -> dict[str, int]:
-        mem = SiteMemory(root, cache_ttl=0)
-        out = {}
-        for key in keys:
-            profile = mem.get_profile_sync(url_of(key))
-            out[key] = -1 if profile is None else profile.visit_count
-        mem.close_sync()
-        return out
+        return visit_counts(root, keys)
 
 
 class SeedUpdater:
