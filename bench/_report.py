@@ -1,4 +1,4 @@
-"""Timing, statistics and formatting helpers shared by the benchmark scripts.
+"""Command line, timing, statistics, formatting and store helpers shared by the benchmark scripts.
 
 Not a script: imported as the top-level module ``_report`` (the scripts' directory is first on
 ``sys.path`` when they run, and mypy checks ``bench`` as top-level modules).
@@ -6,14 +6,49 @@ Not a script: imported as the top-level module ``_report`` (the scripts' directo
 
 from __future__ import annotations
 
+import argparse
+import json
 import math
 import os
+import platform
 import statistics
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sitememory_plugin import SiteMemory
 
 US = "\u00b5s"
+
+
+def arguments(doc: str | None, quick: str,
+              options: Mapping[str, Mapping[str, Any]] | None = None) -> argparse.Namespace:
+    """A script's command line: ``--quick`` (``quick`` its help), then ``options`` (each name's
+    ``add_argument`` keywords), then ``--dir``; described by the first paragraph of ``doc``."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0] if doc else None)
+    parser.add_argument("--quick", action="store_true", help=quick)
+    for name, keywords in (options or {}).items():
+        parser.add_argument(name, **keywords)
+    parser.add_argument("--dir", help="where to create the temporary directory (default: system temp)")
+    return parser.parse_args()
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages, or ``n/a`` where the system has none."""
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
+def machine(*, load: bool = True) -> str:
+    """The machine, for a script's first line: ``Python 3.11.7, Linux 6.1.0, 2 CPUs``, then
+    ``, load average 0.52 0.58 0.59`` unless ``load`` is false."""
+    text = (f"Python {platform.python_version()}, {platform.system()} {platform.release()}, "
+            f"{os.cpu_count()} CPUs")
+    return f"{text}, load average {load_average()}" if load else text
 
 
 @dataclass(frozen=True)
@@ -106,3 +141,29 @@ def load_time(i: int) -> float:
 
 def url_of(key: str) -> str:
     return f"https://{key}/"
+
+
+def import_sites(location: str | Path, docs: Collection[Mapping[str, Any]], export: Path) -> None:
+    """Write site documents to the store at ``location`` through the library's import of an export:
+    ``docs`` as JSON Lines at ``export`` (removed after), imported with ``durability="none"``.
+
+    :raises RuntimeError: not every document was imported.
+    """
+    export.write_text("".join(json.dumps(doc) + "\n" for doc in docs))
+    memory = SiteMemory(location, durability="none")
+    imported = memory.import_jsonl_sync(export).imported
+    memory.close_sync()
+    export.unlink()
+    if len(imported) != len(docs):
+        raise RuntimeError(f"{location}: imported {len(imported)} of {len(docs)} sites")
+
+
+def visit_counts(location: str | Path, keys: Sequence[str]) -> dict[str, int]:
+    """Each site's ``visit_count`` read afresh from the store at ``location`` (-1: missing)."""
+    memory = SiteMemory(location, cache_ttl=0)
+    out = {}
+    for key in keys:
+        profile = memory.get_profile_sync(url_of(key))
+        out[key] = -1 if profile is None else profile.visit_count
+    memory.close_sync()
+    return out

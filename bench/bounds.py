@@ -19,11 +19,8 @@ The exit code is 0 when every target is met.
 
 from __future__ import annotations
 
-import argparse
 import functools
 import logging
-import os
-import platform
 import re
 import shutil
 import sys
@@ -35,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import redis
-from _report import Lat, fmt_us, interleave, print_table, ratio, say
+from _report import Lat, arguments, fmt_us, interleave, machine, print_table, ratio, say, url_of
 
 from sitememory_plugin import SiteMemory
 from sitememory_plugin._builtins.overlays import overlay_selector
@@ -57,7 +54,7 @@ class Config:
     scale: float  # of the flood sizes
 
 
-DEFAULT = Config("full", rounds=10, per_round=30, scale=1.0)
+DEFAULT = Config("default", rounds=10, per_round=30, scale=1.0)
 QUICK = Config("quick", rounds=3, per_round=10, scale=0.2)
 
 
@@ -111,7 +108,7 @@ def floods(cfg: Config) -> dict[str, Callable[[SiteMemory, str], None]]:
 
 
 def _visit(memory: SiteMemory, key: str) -> Callable[[], None]:
-    url = f"https://{key}/"
+    url = url_of(key)
     return lambda: memory.record_visit_sync(url, 0.5, status=200)
 
 
@@ -146,8 +143,8 @@ def bench_floods(cfg: Config, backends: dict[str, tuple[str | Path, str]]) -> li
             key = f"flood-{n}.example"
             fresh_key = f"fresh-{n}.example"
             started = time.perf_counter()
-            flood(memory, f"https://{key}/")
-            memory.record_visit_sync(f"https://{fresh_key}/", 0.5)
+            flood(memory, url_of(key))
+            memory.record_visit_sync(url_of(fresh_key), 0.5)
             samples = interleave({"fresh": _visit(memory, fresh_key), "flooded": _visit(memory, key)},
                                  cfg.rounds, cfg.per_round)
             row = Row(backend, name, stored_size(location, key), Lat.of(samples["fresh"]),
@@ -162,7 +159,7 @@ def bench_floods(cfg: Config, backends: dict[str, tuple[str | Path, str]]) -> li
 
 def refusals(location: Path) -> list[list[str]]:
     memory = SiteMemory(location, durability="none")
-    url = "https://refused.example/"
+    url = url_of("refused.example")
     deep: Any = []
     for _ in range(480):
         deep = [deep]
@@ -209,10 +206,7 @@ def _best(fn: Callable[[], object], n: int) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="smaller floods: a smoke test")
-    parser.add_argument("--dir", help="where to create the temporary directory (default: system temp)")
-    args = parser.parse_args()
+    args = arguments(__doc__, "smaller floods: a smoke test")
     cfg = QUICK if args.quick else DEFAULT
     logging.getLogger("sitememory").setLevel(logging.ERROR)  # the flood warnings, once per site
 
@@ -225,9 +219,7 @@ def main() -> int:
     began = time.perf_counter()
     try:
         server.start()
-        say(f"sitememory bounds benchmark ({cfg.mode} mode): Python {platform.python_version()}, "
-            f"{platform.system()} {platform.release()}, {os.cpu_count()} CPUs, load average "
-            f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}; work dir {work}")
+        say(f"sitememory bounds benchmark ({cfg.mode} mode): {machine()}; work dir {work}")
         say(f"\n[{time.perf_counter() - began:6.1f} s] 1 floods, {cfg.rounds} interleaved rounds x "
             f"{cfg.per_round} updates")
         rows = bench_floods(cfg, {

@@ -49,13 +49,11 @@ code is 0 whatever the results: this is a benchmark, not a test.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import importlib.metadata
 import itertools
 import math
 import os
-import platform
 import re
 import shutil
 import statistics
@@ -71,16 +69,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pluggy
-from _report import US, percentile, print_table, say
+from _report import arguments, fmt_us, load_average, machine, percentile, print_table, say
 from playwright.async_api import Browser as AsyncBrowser
-from playwright.async_api import Error as AsyncPlaywrightError
 from playwright.async_api import Page as AsyncPage
-from playwright.async_api import Playwright as AsyncPlaywright
 from playwright.async_api import async_playwright
 from playwright.sync_api import Browser as SyncBrowser
-from playwright.sync_api import Error as SyncPlaywrightError
 from playwright.sync_api import Page as SyncPage
-from playwright.sync_api import Playwright as SyncPlaywright
 from playwright.sync_api import sync_playwright
 
 from sitememory_plugin import (
@@ -90,24 +84,18 @@ from sitememory_plugin import (
     SyncSite,
     Visit,
     attach,
+    chromium_launch_options,
     hookimpl,
     make_plugin_manager,
     site_key,
 )
+from sitememory_plugin._browser import CHROMIUM_ARGS
 
 Durability = Literal["fsync", "none"]
 Api = Literal["async", "sync"]
 
 #: The target: the default configuration's median navigation / the plain one's.
 TARGET_RATIO = 1.05
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 # -- configuration ------------------------------------------------------------------------------
@@ -177,23 +165,11 @@ class Lat:
         return cls(len(seconds), statistics.median(seconds) * 1000, percentile(seconds, 99) * 1000)
 
     def __str__(self) -> str:
-        return f"{fmt_ms(self.median_ms)} / {fmt_ms(self.p99_ms)}"
-
-
-def fmt_ms(ms: float) -> str:
-    if math.isnan(ms):
-        return "n/a"
-    if ms < 0:
-        return f"-{fmt_ms(-ms)}"
-    if ms >= 1000:
-        return f"{ms / 1000:.2f} s"
-    if ms >= 1:
-        return f"{ms:.2f} ms"
-    return f"{ms * 1000:.0f} {US}" if ms >= 0.01 else f"{ms * 1000:.2f} {US}"
+        return f"{fmt_us(self.median_ms * 1000)} / {fmt_us(self.p99_ms * 1000)}"
 
 
 def fmt_delta(ms: float) -> str:
-    return "n/a" if math.isnan(ms) else f"+{fmt_ms(ms)}" if ms >= 0 else fmt_ms(ms)
+    return "n/a" if math.isnan(ms) else f"+{fmt_us(ms * 1000)}" if ms >= 0 else f"-{fmt_us(-ms * 1000)}"
 
 
 def fmt_ratio(r: float) -> str:
@@ -276,22 +252,12 @@ class LocalSite:
 
 
 def launch_options(chromium: str | None) -> dict[str, Any]:
-    options: dict[str, Any] = {"args": list(CHROMIUM_ARGS), "headless": True}
-    if chromium:
-        options["executable_path"] = chromium
-    return options
-
-
-def system_chromium() -> str | None:
-    for candidate in (os.environ.get("SITEMEMORY_CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser",
-                      shutil.which("chromium")):
-        if candidate and Path(candidate).exists():
-            return candidate
-    return None
-
-
-def missing_browser(exc: Exception) -> bool:
-    return "Executable doesn't exist" in str(exc) or "playwright install" in str(exc)
+    """The library's launch options (headless; Playwright's own Chromium, else the system's) with
+    the sandbox off, as the recorded runs had it; ``--chromium``'s executable, not looked up, when given."""
+    if chromium is None:
+        return chromium_launch_options(sandbox=False)
+    return {"args": list(CHROMIUM_ARGS), "headless": True, "chromium_sandbox": False,
+            "executable_path": chromium}
 
 
 # -- CPU accounting -----------------------------------------------------------------------------
@@ -345,13 +311,6 @@ class CpuTally:
     def add(self, variant: Variant, before: tuple[float, float], after: tuple[float, float]) -> None:
         self.own[variant.label] = self.own.get(variant.label, 0.0) + after[0] - before[0]
         self.others[variant.label] = self.others.get(variant.label, 0.0) + after[1] - before[1]
-
-
-def load_average() -> str:
-    try:
-        return " ".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:
-        return "n/a"
 
 
 # -- results ------------------------------------------------------------------------------------
@@ -605,21 +564,11 @@ class AsyncRunner:
             await self.site.settle()
 
 
-async def launch_async(pw: AsyncPlaywright, chromium: str | None) -> AsyncBrowser:
-    try:
-        return await pw.chromium.launch(**launch_options(chromium))
-    except AsyncPlaywrightError as exc:
-        fallback = system_chromium()
-        if chromium is not None or fallback is None or not missing_browser(exc):
-            raise
-        return await pw.chromium.launch(**launch_options(fallback))
-
-
 async def async_phase(cfg: Config, work: Path, local: LocalSite, chromium: str | None) -> Phase:
     phase = Phase("async", load=[load_average()])
     began, served = time.perf_counter(), local.page_hits()
     async with async_playwright() as pw:
-        browser = await launch_async(pw, chromium)
+        browser = await pw.chromium.launch(**launch_options(chromium))
         phase.chromium = browser.version
         try:
             runners: list[AsyncRunner] = []
@@ -733,21 +682,11 @@ class SyncRunner:
             self.site.settle()
 
 
-def launch_sync(pw: SyncPlaywright, chromium: str | None) -> SyncBrowser:
-    try:
-        return pw.chromium.launch(**launch_options(chromium))
-    except SyncPlaywrightError as exc:
-        fallback = system_chromium()
-        if chromium is not None or fallback is None or not missing_browser(exc):
-            raise
-        return pw.chromium.launch(**launch_options(fallback))
-
-
 def sync_phase(cfg: Config, work: Path, local: LocalSite, chromium: str | None) -> Phase:
     phase = Phase("sync", load=[load_average()])
     began, served = time.perf_counter(), local.page_hits()
     with sync_playwright() as pw:
-        browser = launch_sync(pw, chromium)
+        browser = pw.chromium.launch(**launch_options(chromium))
         phase.chromium = browser.version
         try:
             runners: list[SyncRunner] = []
@@ -863,8 +802,9 @@ def result_rows(phases: Sequence[Phase], v: Verdicts) -> list[list[str]]:
             delta = fmt_delta(lat.median_ms - base.median_ms)
             if variant is DEFAULT_SITE:
                 cell = v.check(
-                    f"{phase.api}: site.goto (fsync) median {fmt_ms(lat.median_ms)} / plain "
-                    f"{fmt_ms(base.median_ms)} = {fmt_ratio(r)} <= {TARGET_RATIO:.2f}", r <= TARGET_RATIO)
+                    f"{phase.api}: site.goto (fsync) median {fmt_us(lat.median_ms * 1000)} / plain "
+                    f"{fmt_us(base.median_ms * 1000)} = {fmt_ratio(r)} <= {TARGET_RATIO:.2f}",
+                    r <= TARGET_RATIO)
                 target = f"<= {TARGET_RATIO:.2f}x"
             elif variant is CONTROL:
                 cell, target = "info", "noise"
@@ -888,8 +828,8 @@ def cpu_rows(phase: Phase) -> list[list[str]]:
         others = phase.cpu.others.get(variant.label, math.nan)
         per_nav[variant] = (own / count * 1000, others / count * 1000) if count else (math.nan, math.nan)
     base = sum(per_nav[PLAIN])
-    return [[phase.api, variant.label, fmt_ms(own), fmt_ms(others), fmt_ms(own + others),
-             "-" if variant is PLAIN else fmt_delta(own + others - base)]
+    return [[phase.api, variant.label, fmt_us(own * 1000), fmt_us(others * 1000),
+             fmt_us((own + others) * 1000), "-" if variant is PLAIN else fmt_delta(own + others - base)]
             for variant, (own, others) in per_nav.items()]
 
 
@@ -905,7 +845,7 @@ def where_rows(phase: Phase) -> list[list[str]]:
         return [b - a for a, b in zip(earlier, later, strict=True) if not (math.isnan(a) or math.isnan(b))]
 
     delays = [d for d in p.delays if d > 0]
-    longest = f", longest {fmt_ms(max(delays) * 1000)}" if delays else ""
+    longest = f", longest {fmt_us(max(delays) * 1000 * 1000)}" if delays else ""
     heard = sum(not math.isnan(x) for x in p.load_event)
     hooked = sum(not math.isnan(x) for x in p.report_in)
     if phase.api == "async":
@@ -984,13 +924,11 @@ def report(cfg: Config, phases: Sequence[Phase]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="smaller counts: a smoke test")
-    parser.add_argument("-n", type=int, help="timed navigations per variant and API (default 200, quick 30)")
-    parser.add_argument("--per-round", type=int, help="navigations of one variant per turn (default 10)")
-    parser.add_argument("--chromium", help="Chromium executable (default: Playwright's, else the system's)")
-    parser.add_argument("--dir", help="where to create the temporary directory (default: system temp)")
-    args = parser.parse_args()
+    args = arguments(__doc__, "smaller counts: a smoke test", {
+        "-n": {"type": int, "help": "timed navigations per variant and API (default 200, quick 30)"},
+        "--per-round": {"type": int, "help": "navigations of one variant per turn (default 10)"},
+        "--chromium": {"help": "Chromium executable (default: Playwright's, else the system's)"},
+    })
     cfg = QUICK if args.quick else DEFAULT
     per_round = args.per_round or cfg.per_round
     navigations = args.n or cfg.navigations
@@ -999,9 +937,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="sitememory-nav-bench-", dir=args.dir))
     local = LocalSite()
     began = time.perf_counter()
-    load = load_average()
-    say(f"sitememory navigation benchmark ({cfg.mode} mode): Python {platform.python_version()}, "
-        f"{platform.system()} {platform.release()}, {os.cpu_count()} CPUs, load average {load}, "
+    say(f"sitememory navigation benchmark ({cfg.mode} mode): {machine()}, "
         f"playwright {importlib.metadata.version('playwright')}; site {local.base} "
         f"({len(PAGE)}-byte page, HTTP/1.1 keep-alive); work dir {work}")
     say(f"  {cfg.navigations} timed navigations per variant and API after {cfg.warmup} untimed, in rounds "

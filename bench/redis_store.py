@@ -38,13 +38,11 @@ reads were not the kind measured, a server not configured as labelled), else 0.
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import math
 import multiprocessing as mp
 import os
-import platform
 import shutil
 import statistics
 import sys
@@ -60,7 +58,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import redis
-from _report import Lat, fmt_rate, fmt_us, interleave, load_time, print_table, ratio, say, settle, url_of
+from _report import (
+    Lat,
+    arguments,
+    fmt_rate,
+    fmt_us,
+    import_sites,
+    interleave,
+    load_time,
+    machine,
+    print_table,
+    ratio,
+    say,
+    settle,
+    url_of,
+    visit_counts,
+)
 
 from sitememory_plugin import SiteMemory
 
@@ -165,26 +178,8 @@ def make_template(work: Path) -> Doc:
 def populate(variant: Variant, tag: str, template: Doc, keys: Iterable[str], work: Path) -> None:
     """Write the same full document for each key, through the library's import of an export
     (both backends)."""
-    docs = {key: {**template, "domain": key} for key in keys}
-    export = work / f"import-{variant.backend}-{tag}.jsonl"
-    export.write_text("".join(json.dumps(doc) + "\n" for doc in docs.values()))
-    mem = SiteMemory(variant.at(tag), durability="none")
-    imported = mem.import_jsonl_sync(export).imported
-    mem.close_sync()
-    export.unlink()
-    if len(imported) != len(docs):
-        raise RuntimeError(f"{variant.label}: imported {len(imported)} of {len(docs)} sites")
-
-
-def visit_counts(location: str, keys: Sequence[str]) -> dict[str, int]:
-    """Each site's ``visit_count`` read afresh from the store (-1: missing)."""
-    mem = SiteMemory(location, cache_ttl=0)
-    out = {}
-    for key in keys:
-        profile = mem.get_profile_sync(url_of(key))
-        out[key] = -1 if profile is None else profile.visit_count
-    mem.close_sync()
-    return out
+    import_sites(variant.at(tag), [{**template, "domain": key} for key in keys],
+                 work / f"import-{variant.backend}-{tag}.jsonl")
 
 
 def server_persistence(server: RedisServer) -> tuple[str, str]:
@@ -503,12 +498,10 @@ def report(res: Results, durable: tuple[Variant, Variant], fast: tuple[Variant, 
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="smaller counts: a smoke test (~20 s)")
-    parser.add_argument("--updates", type=int, help="updates per process in each throughput run "
-                        f"(default {DEFAULT.updates}, quick {QUICK.updates})")
-    parser.add_argument("--dir", help="where to create the temporary directory (default: system temp)")
-    args = parser.parse_args()
+    args = arguments(__doc__, "smaller counts: a smoke test (~20 s)", {
+        "--updates": {"type": int, "help": "updates per process in each throughput run "
+                      f"(default {DEFAULT.updates}, quick {QUICK.updates})"},
+    })
     cfg = QUICK if args.quick else DEFAULT
     if args.updates:
         cfg = Config(**{**cfg.__dict__, "updates": args.updates})
@@ -527,9 +520,7 @@ def main() -> int:
             server.start()
         with redis.Redis(port=servers["always"].port) as client:
             version = client.info("server")["redis_version"]
-        say(f"sitememory backends benchmark, file vs Redis ({cfg.mode} mode): Python "
-            f"{platform.python_version()}, {platform.system()} {platform.release()}, {os.cpu_count()} "
-            f"CPUs, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}; redis-server "
+        say(f"sitememory backends benchmark, file vs Redis ({cfg.mode} mode): {machine()}; redis-server "
             f"{version} ({binary}), redis-py {redis.__version__}; work dir {work}")
         for mode, server in servers.items():
             appendonly, appendfsync = server_persistence(server)

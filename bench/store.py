@@ -36,7 +36,6 @@ end. The exit code is 0 whatever the results: this is a benchmark, not a test.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import copy
 import fcntl
@@ -46,7 +45,6 @@ import json
 import math
 import multiprocessing as mp
 import os
-import platform
 import random
 import shutil
 import sqlite3
@@ -65,7 +63,23 @@ from typing import Any, Literal, Protocol, TypeVar
 import aiofiles
 import diskcache
 import portalocker
-from _report import US, Lat, fmt_rate, fmt_us, interleave, load_time, print_table, ratio, say, settle, url_of
+from _report import (
+    US,
+    Lat,
+    arguments,
+    fmt_rate,
+    fmt_us,
+    import_sites,
+    interleave,
+    load_time,
+    machine,
+    print_table,
+    ratio,
+    say,
+    settle,
+    url_of,
+    visit_counts,
+)
 
 from sitememory_plugin import ReadWriteLock, SiteMemory, SiteProfile
 
@@ -254,14 +268,7 @@ class Ours:
     def create(self, root: Path, docs: Mapping[str, Doc]) -> None:
         """Write the documents through the library's import of an export (JSON Lines)."""
         root.parent.mkdir(parents=True, exist_ok=True)
-        export = root.with_name(root.name + "-import.jsonl")
-        export.write_text("".join(json.dumps(doc) + "\n" for doc in docs.values()))
-        mem = SiteMemory(root, durability="none")
-        imported = mem.import_jsonl_sync(export).imported
-        mem.close_sync()
-        export.unlink()
-        if len(imported) != len(docs):
-            raise RuntimeError(f"imported {len(imported)} of {len(docs)} sites")
+        import_sites(root, docs.values(), root.with_name(root.name + "-import.jsonl"))
 
     def open(self, root: Path) -> OursUpdater:
         mem = SiteMemory(root, durability=self.durability, flush_interval=self.flush_interval)
@@ -269,13 +276,7 @@ class Ours:
         return OursUpdater(mem)
 
     def counts(self, root: Path, keys: Sequence[str]) -> dict[str, int]:
-        mem = SiteMemory(root, cache_ttl=0)
-        out = {}
-        for key in keys:
-            profile = mem.get_profile_sync(url_of(key))
-            out[key] = -1 if profile is None else profile.visit_count
-        mem.close_sync()
-        return out
+        return visit_counts(root, keys)
 
 
 class SeedUpdater:
@@ -1016,16 +1017,12 @@ def side_by_side(res: Results) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="smaller counts: a smoke test under a minute")
-    parser.add_argument("--dir", help="where to create the temporary directory (default: system temp)")
-    args = parser.parse_args()
+    args = arguments(__doc__, "smaller counts: a smoke test under a minute")
     cfg = QUICK if args.quick else DEFAULT
     work = Path(tempfile.mkdtemp(prefix="sitememory-bench-", dir=args.dir))
     began = time.perf_counter()
-    say(f"sitememory store benchmark ({cfg.mode} mode): Python {platform.python_version()}, "
-        f"{platform.system()} {platform.release()}, {os.cpu_count()} CPUs, sqlite {sqlite3.sqlite_version}, "
-        f"portalocker {portalocker.__version__}; work dir {work}")
+    say(f"sitememory store benchmark ({cfg.mode} mode): {machine(load=False)}, "
+        f"sqlite {sqlite3.sqlite_version}, portalocker {portalocker.__version__}; work dir {work}")
     pool = Pool(max(PROC_COUNTS))
     try:
         template: Doc = json.loads(make_template(work))
