@@ -268,17 +268,17 @@ class RedisStore(CachedReads):
         if not reply:
             self.cache.put(key, None, None, time.monotonic(), unless_changed_from=seen)
             return None
-        version = int(reply[0])
-        profile = self._parse(key, version, reply[1])
+        profile, version = self._parse(key, int(reply[0]), reply[1])
         if profile is None:
             return None
         # A tombstone is cached as it is: an update builds on it, a read sees nothing.
         self._remember(key, profile, version, seen)
         return profile if tombstone else live(profile)
 
-    def _parse(self, key: str, version: int, doc: bytes) -> SiteProfile | None:
-        """The document, or ``None`` after moving a corrupt one aside (like the file store); one
-        that reading had to repair is written back repaired unless another client wrote first."""
+    def _parse(self, key: str, version: int, doc: bytes) -> tuple[SiteProfile | None, int]:
+        """The document and its version, or ``None`` after moving a corrupt one aside (like the
+        file store); one that reading had to repair is written back repaired unless another
+        client wrote first, and then the version is the repaired document's."""
         try:
             parsed = parse(doc, key, time.time())
         except VersionTooNew:
@@ -294,18 +294,22 @@ class RedisStore(CachedReads):
                 self.stats.add("corrupt_files")
                 log.warning("corrupt site document %s moved aside to %s (%s); the site starts "
                             "fresh", self._site(key), aside, exc)
-            return None
+            return None, version
         if parsed.repaired:
-            self._repair(key, version, parsed)
-        return parsed.profile
+            return self._repair(key, version, parsed)
+        return parsed.profile, version
 
-    def _repair(self, key: str, version: int, parsed: Parsed) -> None:
+    def _repair(self, key: str, version: int, parsed: Parsed) -> tuple[SiteProfile, int]:
+        """Write the repaired document back if ``version`` is still current: then the profile
+        stored and its new version, else the profile read and ``version``."""
         profile, data = encode(parsed.profile)
         reply = self._commit(key, str(version), data, uuid.uuid4().hex, None, not profile.gone)
-        if reply[0] == b"ok":
-            self.stats.add("repaired_files")
-            log.warning("site document %s had %s; written back repaired", self._site(key),
-                        ", ".join(parsed.repaired))
+        if reply[0] != b"ok":
+            return parsed.profile, version
+        self.stats.add("repaired_files")
+        log.warning("site document %s had %s; written back repaired", self._site(key),
+                    ", ".join(parsed.repaired))
+        return profile, int(reply[1])
 
     def _remember(
         self, key: str, profile: SiteProfile | None, version: int,
@@ -370,10 +374,10 @@ class RedisStore(CachedReads):
             if status == b"conflict":
                 self.stats.add("conflicts")
                 conflicts += 1
-                version = reply[1].decode()
-                base = self._parse(key, int(version), reply[2]) if version else None
-                if version and base is None:  # a corrupt document was moved aside
-                    version = ""
+                version, base = reply[1].decode(), None
+                if version:
+                    base, found = self._parse(key, int(version), reply[2])
+                    version = "" if base is None else str(found)  # "": a corrupt one moved aside
                 self._back_off(conflicts, deadline, key)
                 continue
             self._wait_for_maintenance(int(reply[1]), deadline, key)
