@@ -16,7 +16,6 @@ import errno
 import json
 import logging
 import os
-import secrets
 import stat
 import time
 from collections.abc import Callable, Iterator
@@ -26,6 +25,7 @@ from typing import Any
 from .bounds import MAX_READ_BYTES
 from .errors import StoreFormatError, VersionTooNew
 from .keys import file_name, shard_of
+from .storage import new_origin
 
 log = logging.getLogger("sitememory.files")
 
@@ -169,11 +169,6 @@ class Layout:
                 for entry in _scandir(Path(shard.path)):
                     if entry.name.startswith(".") and entry.name.endswith(TEMP_SUFFIX):
                         yield Path(entry.path)
-
-
-def new_origin() -> str:
-    """A new store's origin id: 64 random bits, so that stores never share one by chance."""
-    return secrets.token_hex(8)
 
 
 def _scandir(path: Path) -> list[os.DirEntry[str]]:

@@ -33,13 +33,12 @@ from . import redisscripts
 from .cache import ANY, Entry, TTLCache
 from .documents import Parsed, encode, parse
 from .errors import BackendUnavailable, LockLost, LockTimeout, StoreFormatError, VersionTooNew
-from .files import new_origin
 from .models import SiteProfile
 from .redisconn import RedisOptions, Retrying, connect
 from .redislock import MAX_POLL, ExpiringLock
 from .stats import Counters
-from .storage import BatchId, CachedReads, Durability, live, note_forgotten
-from .updates import Forget, Update, apply_all, before_forget
+from .storage import Backend, BatchId, Durability, live, new_origin, note_forgotten
+from .updates import Update, apply_all
 
 log = logging.getLogger("sitememory.redisstore")
 
@@ -80,7 +79,7 @@ class _Scripts:
         self.release = client.register_script(redisscripts.RELEASE)
 
 
-class RedisStore(CachedReads):
+class RedisStore(Backend):
     """Site documents in Redis under ``prefix``, shared by any number of clients and machines."""
 
     def __init__(
@@ -123,11 +122,6 @@ class RedisStore(CachedReads):
     @property
     def opened(self) -> bool:
         return self._scripts is not None
-
-    @property
-    def origin(self) -> str:
-        self.open()
-        return self._origin
 
     def identity(self) -> str:
         self.open()
@@ -352,8 +346,7 @@ class RedisStore(CachedReads):
                 # Nothing changed (updates that came after a forget): only check it is current.
                 reply = self._call("read", self._ready().fetch, keys=[self._site(key)], args=[version])
                 if len(reply) == 1:
-                    if batch is not None:
-                        note_forgotten(self.stats, key, before_forget(base, updates))
+                    note_forgotten(self.stats, key, batch, base, updates)
                     return base, base
                 base = self._take(key, reply, tombstone=True) if reply else None
                 version = reply[0].decode() if reply and base is not None else ""
@@ -363,8 +356,7 @@ class RedisStore(CachedReads):
             status = reply[0]
             if status == b"ok":
                 self.stats.add("writes")
-                if batch is not None:
-                    note_forgotten(self.stats, key, before_forget(base, updates))
+                note_forgotten(self.stats, key, batch, base, updates)
                 self._remember(key, profile, int(reply[1]))
                 return base, profile
             if status == b"done":  # committed before a lost reply: never apply it twice
@@ -409,11 +401,6 @@ class RedisStore(CachedReads):
         if deadline is not None:
             pause = min(pause, deadline - now)
         time.sleep(max(pause, 0.001))
-
-    def delete(self, key: str, at: float) -> bool:
-        """Forget a site: its tombstone keeps every update made before ``at`` out."""
-        before, _ = self._update(key, (Forget(at),), None)
-        return before is not None and not before.gone
 
     def _deleted(self, key: str, reply: list[bytes]) -> bool:
         """Cache "absent" at the deletion's version: an older state cached later loses."""
