@@ -34,7 +34,7 @@ from .cache import ANY, Entry, TTLCache
 from .documents import Parsed, encode, parse
 from .errors import BackendUnavailable, LockLost, LockTimeout, StoreFormatError, VersionTooNew
 from .models import SiteProfile
-from .redisconn import RedisOptions, Retrying, connect
+from .redisconn import RedisOptions, Retrying, connect, eviction_policy
 from .redislock import MAX_POLL, ExpiringLock
 from .stats import Counters
 from .storage import Backend, BatchId, Durability, live, new_origin, note_forgotten
@@ -101,8 +101,9 @@ class RedisStore(Backend):
         self.stats = Counters()
         self._call = Retrying(self.options, lambda: self.stats.add("backend_retries"))
         p = self.options.prefix
-        self._sites, self._clock, self._lock_key, self._meta, self._gone = (
-            f"{p}:sites", f"{p}:clock", f"{p}:lock", f"{p}:meta", f"{p}:gone")
+        self._sites, self._clock, self._lock_key, self._gone = (
+            f"{p}:sites", f"{p}:clock", f"{p}:lock", f"{p}:gone")
+        self._meta = self.options.meta_key
         self._origin = ""
         self._client: Any = None
         self._run_id = ""
@@ -183,7 +184,7 @@ class RedisStore(Backend):
                         "snapshot (set appendonly yes for durable updates)", self.location)
 
     def _warn_if_evicting(self, client: Any) -> None:
-        policy = eviction_policy(self._call, client)
+        policy = eviction_policy(client, self._call)
         if policy not in (None, "noeviction"):
             log.warning("Redis at %s evicts keys when full (maxmemory-policy %s): sites and the "
                         "store's marker can vanish without an error (set maxmemory-policy "
@@ -470,16 +471,3 @@ class RedisStore(Backend):
     def _lost(self) -> LockLost:
         return LockLost(f"the maintenance lock {self._lock_key} of {self.location} expired while "
                         f"held (longer than lock_ttl={self.options.lock_ttl:g} s without renewal)")
-
-
-def eviction_policy(call: Any, client: Any) -> str | None:
-    """The server's ``maxmemory-policy``, or ``None`` when it may not be read (a managed Redis
-    that disables CONFIG)."""
-    import redis.exceptions
-
-    try:
-        reply = call("check", client.config_get, "maxmemory-policy")
-    except (BackendUnavailable, redis.exceptions.ResponseError):
-        return None
-    value = reply.get("maxmemory-policy", reply.get(b"maxmemory-policy"))
-    return None if value is None else value.decode() if isinstance(value, bytes) else str(value)
