@@ -394,8 +394,7 @@ class SiteMemory:
         if self._behind is None:
             self._store.update(key, tuple(updates))
             return
-        self._store.open()
-        self._behind.make_room()
+        self._make_room()
         for update in updates:
             self._behind.add(key, update)
 
@@ -410,8 +409,8 @@ class SiteMemory:
         for update in updates:
             behind.add(key, update)  # memory only: no reason to leave the loop
 
-    def _submit(self, fn: Callable[[], None]) -> Future[None]:
-        """Run ``fn`` on this memory's worker threads, for a caller that cannot wait for it."""
+    def _submit(self, fn: Callable[[], T]) -> Future[T]:
+        """Run ``fn`` on this memory's worker threads; its future (see also :meth:`_run`)."""
         while True:
             executor = self._pool()
             try:
@@ -482,17 +481,8 @@ class SiteMemory:
             return await self._run(fn, *args, **kwargs)
 
     async def _run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        loop = asyncio.get_running_loop()
-        call = functools.partial(fn, *args, **kwargs)
-        while True:
-            executor = self._pool()
-            try:
-                future = loop.run_in_executor(executor, call)
-            except RuntimeError:
-                if executor is self._executor:
-                    raise
-                continue  # a close() in another thread shut that pool down; the next one serves
-            return await future
+        """``fn(*args, **kwargs)`` on a worker thread, awaited (as ``run_in_executor`` does)."""
+        return await asyncio.wrap_future(self._submit(functools.partial(fn, *args, **kwargs)))
 
     def _pool(self) -> ThreadPoolExecutor:
         with self._executor_lock:

@@ -191,6 +191,24 @@ def test_a_value_json_cannot_store_is_repaired_written_back_once_and_updates_wor
     storable(stored.get())
 
 
+def test_a_document_repaired_on_a_redis_read_is_then_updated_without_a_conflict(redis_url: str) -> None:
+    # The repaired document's new version is what the reader caches: its next update commits at
+    # once instead of conflicting with its own write-back.
+    learned_site(redis_url)
+    raw = Stored(redis_url)
+    try:
+        planted_defect(raw, "nan-in-unknown-field")
+    finally:
+        raw.close()
+    reader = SiteMemory(redis_url, durability="none")
+    read_as_repaired(reader.get_profile_sync(URL), "nan-in-unknown-field", 1)
+    reader.record_visit_sync(URL, 0.8, status=200)
+    stats = reader.stats_sync()
+    assert stats.repaired_files == 1
+    assert stats.conflicts == 0
+    assert reader.get_profile_sync(URL).visit_count == 2
+
+
 # -- values of the wrong type ----------------------------------------------------------------------
 
 

@@ -30,8 +30,7 @@ def run_checks(store: Path | str) -> list[Check]:
 
 def _redis(url: str) -> list[Check]:
     # Imported here: the file store's checks must not need the redis extra.
-    from .._core.redisconn import RedisOptions, connect
-    from .._core.redisstore import eviction_policy
+    from .._core.redisconn import RedisOptions, connect, eviction_policy, has_store
 
     options = RedisOptions.parse(url)
     try:
@@ -39,8 +38,8 @@ def _redis(url: str) -> list[Check]:
         with client:
             server = client.info("server")
             persistence = client.info("persistence")
-            policy = eviction_policy(lambda _what, fn, *args: fn(*args), client)
-            exists = bool(client.exists(f"{options.prefix}:meta"))
+            policy = eviction_policy(client)
+            exists = has_store(client, options)
             sites = client.scard(f"{options.prefix}:sites")
             corrupt = sum(1 for _ in client.scan_iter(f"{options.prefix}:corrupt:*", count=1000))
     except ImportError as exc:

@@ -16,7 +16,6 @@ import errno
 import json
 import logging
 import os
-import secrets
 import stat
 import time
 from collections.abc import Callable, Iterator
@@ -26,6 +25,7 @@ from typing import Any
 from .bounds import MAX_READ_BYTES
 from .errors import StoreFormatError, VersionTooNew
 from .keys import file_name, shard_of
+from .storage import new_origin
 
 log = logging.getLogger("sitememory.files")
 
@@ -148,32 +148,23 @@ class Layout:
 
     def site_files(self) -> Iterator[Path]:
         """Every site document, in no particular order. O(number of sites)."""
-        for shard in _scandir(self.sites):
-            if shard.is_dir(follow_symlinks=False):
-                for entry in _scandir(Path(shard.path)):
-                    if entry.name.endswith(".json") and not entry.name.startswith("."):
-                        yield Path(entry.path)
+        return self._shard_entries(lambda name: name.endswith(".json") and not name.startswith("."))
 
     def tomb_files(self) -> Iterator[Path]:
         """Every tombstone of a forgotten site."""
-        for shard in _scandir(self.sites):
-            if shard.is_dir(follow_symlinks=False):
-                for entry in _scandir(Path(shard.path)):
-                    if entry.name.endswith(TOMB_SUFFIX) and not entry.name.startswith("."):
-                        yield Path(entry.path)
+        return self._shard_entries(lambda name: name.endswith(TOMB_SUFFIX) and not name.startswith("."))
 
     def temp_files(self) -> Iterator[Path]:
         """Temporary files left by writers that died before their rename."""
+        return self._shard_entries(lambda name: name.startswith(".") and name.endswith(TEMP_SUFFIX))
+
+    def _shard_entries(self, match: Callable[[str], bool]) -> Iterator[Path]:
+        """Every file in a shard directory whose name ``match`` accepts."""
         for shard in _scandir(self.sites):
             if shard.is_dir(follow_symlinks=False):
                 for entry in _scandir(Path(shard.path)):
-                    if entry.name.startswith(".") and entry.name.endswith(TEMP_SUFFIX):
+                    if match(entry.name):
                         yield Path(entry.path)
-
-
-def new_origin() -> str:
-    """A new store's origin id: 64 random bits, so that stores never share one by chance."""
-    return secrets.token_hex(8)
 
 
 def _scandir(path: Path) -> list[os.DirEntry[str]]:
@@ -242,11 +233,10 @@ class ShardDir:
     (or ``sites``) replaced by a symbolic link is refused instead of followed outside."""
 
     def __init__(self, path: Path, *, create: bool, durable: bool) -> None:
-        self.path = path
-        sites = _open_dir(path.parent)
+        sites = _open_store_dir(path.parent)
         try:
             try:
-                self.fd = _open_dir(Path(path.name), dir_fd=sites)
+                self.fd = _open_store_dir(Path(path.name), dir_fd=sites)
             except FileNotFoundError:
                 if not create:
                     raise
@@ -254,7 +244,7 @@ class ShardDir:
                     os.mkdir(path.name, 0o700, dir_fd=sites)
                 if durable:
                     os.fsync(sites)
-                self.fd = _open_dir(Path(path.name), dir_fd=sites)
+                self.fd = _open_store_dir(Path(path.name), dir_fd=sites)
         finally:
             os.close(sites)
 
@@ -265,14 +255,20 @@ class ShardDir:
         os.close(self.fd)
 
 
-def _open_dir(path: Path, dir_fd: int | None = None) -> int:
+def open_dir(path: str | os.PathLike[str], refusal: str, dir_fd: int | None = None) -> int:
+    """A descriptor of the directory ``path``, never through a symbolic link: a link (or a
+    non-directory) there is an ``OSError`` saying ``refusal``."""
     try:
         return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
     except OSError as exc:
         if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-            raise OSError(exc.errno, "not a directory of the store (a symbolic link?): refusing to "
-                          "write outside the store", str(path)) from None
+            raise OSError(exc.errno, refusal, os.fspath(path)) from None
         raise
+
+
+def _open_store_dir(path: Path, dir_fd: int | None = None) -> int:
+    return open_dir(path, "not a directory of the store (a symbolic link?): refusing to write "
+                    "outside the store", dir_fd)
 
 
 def write_atomic(

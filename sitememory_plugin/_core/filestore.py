@@ -25,13 +25,13 @@ from .locks import ReadWriteLock
 from .merge import merge
 from .models import SiteProfile
 from .stats import Counters
-from .storage import BatchId, CachedReads, Committed, Durability, note_forgotten
-from .updates import Forget, Update, apply_all, before_forget
+from .storage import Backend, BatchId, Committed, Durability, note_forgotten
+from .updates import Update, apply_all
 
 log = logging.getLogger("sitememory.filestore")
 
 
-class FileStore(CachedReads):
+class FileStore(Backend):
     """Site documents under ``root``, shared safely by any number of threads and processes."""
 
     def __init__(
@@ -97,11 +97,6 @@ class FileStore(CachedReads):
     @property
     def opened(self) -> bool:
         return self._opened
-
-    @property
-    def origin(self) -> str:
-        self.open()
-        return self._origin
 
     @property
     def location(self) -> str:
@@ -239,8 +234,7 @@ class FileStore(CachedReads):
                 return current, current or SiteProfile(key)
             base = current or SiteProfile(key)
             profile = apply_all(base, updates, self._origin, waited=batch is not None)
-            if batch is not None:
-                note_forgotten(self.stats, key, before_forget(current, updates))
+            note_forgotten(self.stats, key, batch, current, updates)
             if profile is base and current is not None:
                 return current, current  # nothing changed (updates that came after a forget)
             profile = self._write(key, profile, from_tomb=current is not None and current.gone,
@@ -294,11 +288,6 @@ class FileStore(CachedReads):
     ) -> None:
         self.cache.put(key, profile, signature(st), time.monotonic(), is_racy(st, time.time_ns()),
                        pin, unless_changed_from=unless_changed_from)
-
-    def delete(self, key: str, at: float) -> bool:
-        """Forget a site: its tombstone keeps every update made before ``at`` out."""
-        before, _ = self._update(key, (Forget(at),))
-        return before is not None and not before.gone
 
     def remove_locked(self, key: str) -> bool:
         """Remove a site's document and tombstone; the caller holds :meth:`maintenance`."""

@@ -32,6 +32,7 @@ from types import TracebackType
 import portalocker
 
 from .errors import LockTimeout
+from .files import open_dir
 
 # Flag combinations made once: operations on enum flags cost microseconds each.
 _SHARED = portalocker.LockFlags.SHARED
@@ -57,6 +58,7 @@ class ReadWriteLock:
         on_wait: WaitObserver | None = None, *, confined: bool = False,
     ) -> None:
         self.path = os.fspath(path)
+        self._dir, self._name = os.path.split(self.path)
         self.timeout = timeout
         self._on_wait = on_wait
         #: Whether the lock file's directory must not be a link either (a store's own locks).
@@ -78,7 +80,7 @@ class ReadWriteLock:
         # Registered before a fork can copy it (see _before_fork); never through a planted link
         # (O_CREAT would create its target elsewhere).
         with _LIVE_LOCK:
-            fd = (_open_no_follow(self.path) if self.confined else
+            fd = (self._open_confined() if self.confined else
                   os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600))
             _LIVE[fd] = None
         try:
@@ -88,6 +90,18 @@ class ReadWriteLock:
             _close(fd)
             raise
         return fd
+
+    def _open_confined(self) -> int:
+        """The lock file, created if need be, opened through its directory held open: neither the
+        file nor its directory may be a link (a directory replaced by a link to another one after
+        the store was opened would have the file created there)."""
+        dir_fd = open_dir(self._dir or ".", "not a directory (a symbolic link?): refusing to "
+                          "create a lock file in it")
+        try:
+            return os.open(self._name, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600,
+                           dir_fd=dir_fd)
+        finally:
+            os.close(dir_fd)
 
     def _try(self, fd: int, flags: portalocker.LockFlags) -> bool:
         try:
@@ -114,24 +128,6 @@ class ReadWriteLock:
     def _waited(self, started: float) -> None:
         if self._on_wait is not None:
             self._on_wait(self.path, time.perf_counter() - started)
-
-
-def _open_no_follow(path: str) -> int:
-    """The lock file ``path``, created if need be, opened through its directory held open: neither
-    the file nor its directory may be a link (a directory replaced by a link to another one after
-    the store was opened would have the file created there)."""
-    directory, name = os.path.split(path)
-    try:
-        dir_fd = os.open(directory or ".", os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError as exc:
-        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-            raise OSError(exc.errno, "not a directory (a symbolic link?): refusing to create a lock "
-                          "file in it", directory) from None
-        raise
-    try:
-        return os.open(name, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600, dir_fd=dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 class Hold:

@@ -90,6 +90,11 @@ class RedisOptions:
         query = f"?prefix={self.prefix}" if self.prefix != "sitememory" else ""
         return urlunsplit(parts._replace(netloc=netloc, query="", fragment="")) + query
 
+    @property
+    def meta_key(self) -> str:
+        """The store's marker (format, version and origin id): there is a store if it exists."""
+        return f"{self.prefix}:meta"
+
 
 def _malformed(url: str) -> str:
     """What makes ``url`` unsafe to use or print, in words that quote none of it; "" if nothing.
@@ -146,7 +151,29 @@ def connect(options: RedisOptions) -> redis.Redis:
 def store_exists(options: RedisOptions) -> bool:
     """Whether the URL's database holds a store under its prefix (without creating one)."""
     with connect(options) as client:
-        return bool(Retrying(options, lambda: None)("check", client.exists, f"{options.prefix}:meta"))
+        return has_store(client, options, Retrying(options, lambda: None))
+
+
+def has_store(client: redis.Redis, options: RedisOptions, call: Retrying | None = None) -> bool:
+    """:func:`store_exists` on an open client, through ``call`` if given (else called once)."""
+    return bool(_called(call, "check", client.exists, options.meta_key))
+
+
+def eviction_policy(client: Any, call: Retrying | None = None) -> str | None:
+    """The server's ``maxmemory-policy``, or ``None`` when it may not be read (a managed Redis
+    that disables CONFIG); through ``call`` if given (else called once)."""
+    import redis.exceptions
+
+    try:
+        reply = _called(call, "check", client.config_get, "maxmemory-policy")
+    except (BackendUnavailable, redis.exceptions.ResponseError):
+        return None
+    value = reply.get("maxmemory-policy", reply.get(b"maxmemory-policy"))
+    return None if value is None else value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _called(call: Retrying | None, what: str, fn: Callable[..., T], *args: Any) -> T:
+    return fn(*args) if call is None else call(what, fn, *args)
 
 
 def transient_errors() -> tuple[type[Exception], ...]:

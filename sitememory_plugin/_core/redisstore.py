@@ -33,13 +33,12 @@ from . import redisscripts
 from .cache import ANY, Entry, TTLCache
 from .documents import Parsed, encode, parse
 from .errors import BackendUnavailable, LockLost, LockTimeout, StoreFormatError, VersionTooNew
-from .files import new_origin
 from .models import SiteProfile
-from .redisconn import RedisOptions, Retrying, connect
+from .redisconn import RedisOptions, Retrying, connect, eviction_policy
 from .redislock import MAX_POLL, ExpiringLock
 from .stats import Counters
-from .storage import BatchId, CachedReads, Durability, live, note_forgotten
-from .updates import Forget, Update, apply_all, before_forget
+from .storage import Backend, BatchId, Durability, live, new_origin, note_forgotten
+from .updates import Update, apply_all
 
 log = logging.getLogger("sitememory.redisstore")
 
@@ -80,7 +79,7 @@ class _Scripts:
         self.release = client.register_script(redisscripts.RELEASE)
 
 
-class RedisStore(CachedReads):
+class RedisStore(Backend):
     """Site documents in Redis under ``prefix``, shared by any number of clients and machines."""
 
     def __init__(
@@ -102,8 +101,9 @@ class RedisStore(CachedReads):
         self.stats = Counters()
         self._call = Retrying(self.options, lambda: self.stats.add("backend_retries"))
         p = self.options.prefix
-        self._sites, self._clock, self._lock_key, self._meta, self._gone = (
-            f"{p}:sites", f"{p}:clock", f"{p}:lock", f"{p}:meta", f"{p}:gone")
+        self._sites, self._clock, self._lock_key, self._gone = (
+            f"{p}:sites", f"{p}:clock", f"{p}:lock", f"{p}:gone")
+        self._meta = self.options.meta_key
         self._origin = ""
         self._client: Any = None
         self._run_id = ""
@@ -123,11 +123,6 @@ class RedisStore(CachedReads):
     @property
     def opened(self) -> bool:
         return self._scripts is not None
-
-    @property
-    def origin(self) -> str:
-        self.open()
-        return self._origin
 
     def identity(self) -> str:
         self.open()
@@ -189,7 +184,7 @@ class RedisStore(CachedReads):
                         "snapshot (set appendonly yes for durable updates)", self.location)
 
     def _warn_if_evicting(self, client: Any) -> None:
-        policy = eviction_policy(self._call, client)
+        policy = eviction_policy(client, self._call)
         if policy not in (None, "noeviction"):
             log.warning("Redis at %s evicts keys when full (maxmemory-policy %s): sites and the "
                         "store's marker can vanish without an error (set maxmemory-policy "
@@ -268,17 +263,17 @@ class RedisStore(CachedReads):
         if not reply:
             self.cache.put(key, None, None, time.monotonic(), unless_changed_from=seen)
             return None
-        version = int(reply[0])
-        profile = self._parse(key, version, reply[1])
+        profile, version = self._parse(key, int(reply[0]), reply[1])
         if profile is None:
             return None
         # A tombstone is cached as it is: an update builds on it, a read sees nothing.
         self._remember(key, profile, version, seen)
         return profile if tombstone else live(profile)
 
-    def _parse(self, key: str, version: int, doc: bytes) -> SiteProfile | None:
-        """The document, or ``None`` after moving a corrupt one aside (like the file store); one
-        that reading had to repair is written back repaired unless another client wrote first."""
+    def _parse(self, key: str, version: int, doc: bytes) -> tuple[SiteProfile | None, int]:
+        """The document and its version, or ``None`` after moving a corrupt one aside (like the
+        file store); one that reading had to repair is written back repaired unless another
+        client wrote first, and then the version is the repaired document's."""
         try:
             parsed = parse(doc, key, time.time())
         except VersionTooNew:
@@ -294,18 +289,22 @@ class RedisStore(CachedReads):
                 self.stats.add("corrupt_files")
                 log.warning("corrupt site document %s moved aside to %s (%s); the site starts "
                             "fresh", self._site(key), aside, exc)
-            return None
+            return None, version
         if parsed.repaired:
-            self._repair(key, version, parsed)
-        return parsed.profile
+            return self._repair(key, version, parsed)
+        return parsed.profile, version
 
-    def _repair(self, key: str, version: int, parsed: Parsed) -> None:
+    def _repair(self, key: str, version: int, parsed: Parsed) -> tuple[SiteProfile, int]:
+        """Write the repaired document back if ``version`` is still current: then the profile
+        stored and its new version, else the profile read and ``version``."""
         profile, data = encode(parsed.profile)
         reply = self._commit(key, str(version), data, uuid.uuid4().hex, None, not profile.gone)
-        if reply[0] == b"ok":
-            self.stats.add("repaired_files")
-            log.warning("site document %s had %s; written back repaired", self._site(key),
-                        ", ".join(parsed.repaired))
+        if reply[0] != b"ok":
+            return parsed.profile, version
+        self.stats.add("repaired_files")
+        log.warning("site document %s had %s; written back repaired", self._site(key),
+                    ", ".join(parsed.repaired))
+        return profile, int(reply[1])
 
     def _remember(
         self, key: str, profile: SiteProfile | None, version: int,
@@ -348,8 +347,7 @@ class RedisStore(CachedReads):
                 # Nothing changed (updates that came after a forget): only check it is current.
                 reply = self._call("read", self._ready().fetch, keys=[self._site(key)], args=[version])
                 if len(reply) == 1:
-                    if batch is not None:
-                        note_forgotten(self.stats, key, before_forget(base, updates))
+                    note_forgotten(self.stats, key, batch, base, updates)
                     return base, base
                 base = self._take(key, reply, tombstone=True) if reply else None
                 version = reply[0].decode() if reply and base is not None else ""
@@ -359,8 +357,7 @@ class RedisStore(CachedReads):
             status = reply[0]
             if status == b"ok":
                 self.stats.add("writes")
-                if batch is not None:
-                    note_forgotten(self.stats, key, before_forget(base, updates))
+                note_forgotten(self.stats, key, batch, base, updates)
                 self._remember(key, profile, int(reply[1]))
                 return base, profile
             if status == b"done":  # committed before a lost reply: never apply it twice
@@ -370,10 +367,10 @@ class RedisStore(CachedReads):
             if status == b"conflict":
                 self.stats.add("conflicts")
                 conflicts += 1
-                version = reply[1].decode()
-                base = self._parse(key, int(version), reply[2]) if version else None
-                if version and base is None:  # a corrupt document was moved aside
-                    version = ""
+                version, base = reply[1].decode(), None
+                if version:
+                    base, found = self._parse(key, int(version), reply[2])
+                    version = "" if base is None else str(found)  # "": a corrupt one moved aside
                 self._back_off(conflicts, deadline, key)
                 continue
             self._wait_for_maintenance(int(reply[1]), deadline, key)
@@ -405,11 +402,6 @@ class RedisStore(CachedReads):
         if deadline is not None:
             pause = min(pause, deadline - now)
         time.sleep(max(pause, 0.001))
-
-    def delete(self, key: str, at: float) -> bool:
-        """Forget a site: its tombstone keeps every update made before ``at`` out."""
-        before, _ = self._update(key, (Forget(at),), None)
-        return before is not None and not before.gone
 
     def _deleted(self, key: str, reply: list[bytes]) -> bool:
         """Cache "absent" at the deletion's version: an older state cached later loses."""
@@ -479,16 +471,3 @@ class RedisStore(CachedReads):
     def _lost(self) -> LockLost:
         return LockLost(f"the maintenance lock {self._lock_key} of {self.location} expired while "
                         f"held (longer than lock_ttl={self.options.lock_ttl:g} s without renewal)")
-
-
-def eviction_policy(call: Any, client: Any) -> str | None:
-    """The server's ``maxmemory-policy``, or ``None`` when it may not be read (a managed Redis
-    that disables CONFIG)."""
-    import redis.exceptions
-
-    try:
-        reply = call("check", client.config_get, "maxmemory-policy")
-    except (BackendUnavailable, redis.exceptions.ResponseError):
-        return None
-    value = reply.get("maxmemory-policy", reply.get(b"maxmemory-policy"))
-    return None if value is None else value.decode() if isinstance(value, bytes) else str(value)

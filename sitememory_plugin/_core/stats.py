@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from .models import percentile
 
@@ -35,6 +35,13 @@ class StoreStats:
     backend_retries: int = 0
 
 
+#: The fields of :class:`StoreStats` that are not counted but computed by :meth:`Counters.snapshot`.
+_COMPUTED = frozenset(("lock_wait_seconds", "lock_wait_p50", "lock_wait_p99", "lock_wait_max",
+                       "pending_updates"))
+#: The counters: every other field of :class:`StoreStats`.
+_COUNTED = tuple(f.name for f in fields(StoreStats) if f.name not in _COMPUTED)
+
+
 class Counters:
     """The mutable, thread-safe counters behind :class:`StoreStats`."""
 
@@ -43,9 +50,7 @@ class Counters:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._counts: dict[str, int] = dict.fromkeys(
-            ("cache_hits", "cache_misses", "cache_revalidations", "reads", "writes", "lock_waits",
-             "corrupt_files", "repaired_files", "forgotten_updates", "conflicts", "backend_retries"), 0)
+        self._counts: dict[str, int] = dict.fromkeys(_COUNTED, 0)
         self._wait_total = 0.0
         self._waits: deque[float] = deque(maxlen=self.WAIT_WINDOW)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import threading
 import time
 from collections import OrderedDict
@@ -23,7 +24,7 @@ from typing import Literal, Protocol
 from .cache import TTLCache, is_fresh
 from .models import SiteProfile
 from .stats import Counters
-from .updates import Update
+from .updates import Forget, Update, before_forget
 
 Durability = Literal["fsync", "none"]
 
@@ -128,6 +129,32 @@ class CachedReads:
         return False, None
 
 
+class Backend(CachedReads):
+    """What both backends write alike over their own ``open`` and ``_update``: the origin they
+    count visits under, and a forget."""
+
+    _origin: str
+
+    def open(self) -> None:
+        raise NotImplementedError
+
+    def _update(
+        self, key: str, updates: Sequence[Update], batch: BatchId | None
+    ) -> tuple[SiteProfile | None, SiteProfile]:
+        """The state before ``updates`` (``None`` for none, or a tombstone) and after."""
+        raise NotImplementedError
+
+    @property
+    def origin(self) -> str:
+        self.open()
+        return self._origin
+
+    def delete(self, key: str, at: float) -> bool:
+        """Forget a site: its tombstone keeps every update made before ``at`` out."""
+        before, _ = self._update(key, (Forget(at),), None)
+        return before is not None and not before.gone
+
+
 class Committed:
     """Write-behind batches this process has committed, the latest per buffer and site (a few
     thousand): a batch sent again after an error that came once it was in place is done."""
@@ -153,11 +180,23 @@ class Committed:
         self._lock = threading.Lock()
 
 
-def note_forgotten(stats: Counters, key: str, count: int) -> None:
-    """Count and say what a forget discarded: updates that waited and were made before it."""
+def note_forgotten(
+    stats: Counters, key: str, batch: BatchId | None, before: SiteProfile | None,
+    updates: Sequence[Update],
+) -> None:
+    """Count and say what a forget discarded of a write-behind ``batch`` applied over ``before``:
+    its updates that waited and were made before the forget (nothing without a batch)."""
+    if batch is None:
+        return
+    count = before_forget(before, updates)
     if count:
         stats.add("forgotten_updates", count)
         log.info("discarded %d updates of %s made before it was forgotten", count, key)
+
+
+def new_origin() -> str:
+    """A new store's origin id: 64 random bits, so that stores never share one by chance."""
+    return secrets.token_hex(8)
 
 
 def live(profile: SiteProfile | None) -> SiteProfile | None:

@@ -10,6 +10,7 @@ line is bad.
 
 from __future__ import annotations
 
+import enum
 import json
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -95,10 +96,18 @@ def merge_into(store: Storage, incoming: Iterable[SiteProfile]) -> tuple[list[st
     return imported, skipped
 
 
-def merged_in(store: Storage, profile: SiteProfile) -> bool:
+class _Unread(enum.Enum):
+    UNREAD = enum.auto()
+
+
+def merged_in(
+    store: Storage, profile: SiteProfile, current: SiteProfile | _Unread | None = _Unread.UNREAD
+) -> bool:
     """Merge ``profile`` into the site's state in ``store``, which the caller holds; ``False``
-    when that changes nothing (and nothing is written)."""
-    current = store.read_locked(profile.domain)
+    when that changes nothing (and nothing is written). ``current``: that state, if the caller
+    has just read it (:meth:`Storage.read_locked`); by default it is read here."""
+    if current is _Unread.UNREAD:
+        current = store.read_locked(profile.domain)
     merged = profile if current is None else merge(current, profile)
     if current is not None and equivalent(merged, current):
         return False
@@ -173,7 +182,7 @@ def copy_store(src: Storage, dst: Storage, *, replace: bool = False) -> ImportRe
             elif replace or existing is None:
                 dst.put(key, profile)
                 copied.append(key)
-            elif merged_in(dst, profile):
+            elif merged_in(dst, profile, existing):
                 copied.append(key)
             else:
                 skipped[key] = "already known"
