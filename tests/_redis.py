@@ -16,6 +16,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import redis
 
@@ -133,3 +134,14 @@ if __name__ == "__main__":
         print(f"redis-server: {ensure_installed()}")
     except (RuntimeError, subprocess.CalledProcessError) as exc:
         sys.exit(f"redis-server: {exc}")
+
+
+def prefix_of(url: str) -> str:
+    """The key prefix a test's ``redis://...?prefix=`` URL names."""
+    return parse_qs(urlsplit(url).query)["prefix"][0]
+
+
+def client_of(url: str, **options: Any) -> redis.Redis:
+    """A plain client of the server ``url`` names, to read or plant what the store wrote."""
+    parts = urlsplit(url)
+    return redis.Redis(host=parts.hostname or "127.0.0.1", port=parts.port or 6379, **options)

@@ -15,15 +15,14 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import pytest_asyncio
-import redis
 
 from sitememory_plugin import SiteMemory, SiteProfile, site_key
 from sitememory_plugin._core.files import Layout
 
+from ._redis import client_of, prefix_of
 from ._stores import fresh_profile
 from .conftest import Api
 
@@ -43,10 +42,8 @@ def raw_bytes(location: str | Path) -> bytes:
     """The site's document as stored: the file's bytes, or the Redis hash's ``doc`` value."""
     if isinstance(location, Path):
         return Layout(location).site_path(KEY).read_bytes()
-    parts = urlsplit(location)
-    prefix = parse_qs(parts.query)["prefix"][0]
-    with redis.Redis(host=parts.hostname or "127.0.0.1", port=parts.port or 6379) as client:
-        data = client.hget(f"{prefix}:site:{KEY}", "doc")
+    with client_of(location) as client:
+        data = client.hget(f"{prefix_of(location)}:site:{KEY}", "doc")
     assert data is not None, "the site has no stored document"
     return bytes(data)
 

@@ -24,7 +24,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pluggy
 import pytest
@@ -49,7 +48,7 @@ from sitememory_plugin._core.redisscripts import KEEP_OPS
 from sitememory_plugin._core.redisstore import RedisStore
 from sitememory_plugin._core.updates import Forget, VisitSeen
 
-from ._redis import RedisServer, free_port
+from ._redis import RedisServer, free_port, prefix_of
 from ._redis_workers import (
     CANDIDATES,
     HOT,
@@ -68,10 +67,6 @@ HOT_KEY = site_key(HOT)
 
 
 # -- helpers ----------------------------------------------------------------------------------------
-
-
-def prefix_of(url: str) -> str:
-    return parse_qs(urlsplit(url).query)["prefix"][0]
 
 
 def raw_client(port: int) -> redis.Redis:

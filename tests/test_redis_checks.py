@@ -15,7 +15,6 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -25,15 +24,11 @@ from sitememory_plugin._cli import main
 from sitememory_plugin._core.redisscripts import MARKER_TTL
 
 from ._env import unavailable
-from ._redis import MISSING, RedisServer, executable
+from ._redis import MISSING, RedisServer, executable, prefix_of
 
 GUARD = 120.0
 LIBRARY = str(Path(sitememory_plugin.__file__).resolve().parent.parent)
 SITES = [f"https://wb{i}.example/" for i in range(50)]
-
-
-def prefix_of(url: str) -> str:
-    return parse_qs(urlsplit(url).query)["prefix"][0]
 
 
 @pytest.fixture

@@ -16,12 +16,13 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import redis
 
 from sitememory_plugin import SiteMemory
+
+from ._redis import client_of, prefix_of
 
 SITE = "repair.example"
 URL = f"https://{SITE}/"
@@ -35,10 +36,8 @@ class Stored:
         self.location = location
         self.client: redis.Redis | None = None
         if isinstance(location, str):
-            parts = urlsplit(location)
-            self.prefix = parse_qs(parts.query)["prefix"][0]
-            self.client = redis.Redis(host=parts.hostname or "127.0.0.1", port=parts.port or 6379,
-                                      socket_timeout=10.0)
+            self.prefix = prefix_of(location)
+            self.client = client_of(location, socket_timeout=10.0)
 
     def _file(self, key: str) -> Path:
         assert isinstance(self.location, Path)
