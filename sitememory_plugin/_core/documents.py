@@ -86,11 +86,11 @@ def _within_budget(profile: SiteProfile, size: int) -> SiteProfile:
     """Drop the least recently confirmed purposes, quirks and patterns until the document fits."""
     entries: list[tuple[float, int, str, str]] = []  # (recency, size, kind, name)
     for purpose, s in profile.selectors.items():
-        entries.append((recency(s.updated_at), _size(s.to_dict()) + len(purpose), "selector", purpose))
+        entries.append((recency(s.updated_at), _size(s) + len(purpose), "selector", purpose))
     for q in profile.quirks:
-        entries.append((recency(q.last_seen), _size(q.to_dict()), "quirk", q.description))
+        entries.append((recency(q.last_seen), _size(q), "quirk", q.description))
     for task, p in profile.patterns.items():
-        entries.append((recency(p.updated_at), _size(p.to_dict()) + len(task), "pattern", task))
+        entries.append((recency(p.updated_at), _size(p) + len(task), "pattern", task))
     entries.sort()
     drop: dict[str, set[str]] = {"selector": set(), "quirk": set(), "pattern": set()}
     excess = size - MAX_DOC_BYTES + 1024  # a margin for separators
@@ -118,8 +118,9 @@ def _within_budget(profile: SiteProfile, size: int) -> SiteProfile:
 _WARNED: set[str] = set()
 
 
-def _size(doc: dict[str, Any]) -> int:
-    return len(_FIELD(doc).encode())
+def _size(entry: Selector | Quirk | ActionPattern) -> int:
+    """Bytes of an entry's JSON (as :func:`_encode` cached it)."""
+    return len(_json(entry).encode())
 
 
 @dataclass(frozen=True)
