@@ -55,10 +55,8 @@ def check_text(name: str, value: object, limit: int, *, allow_empty: bool = Fals
         raise ValueError(f"{name} must not be empty")
     if len(value) > limit:
         raise ValueError(f"{name} is {len(value)} characters long; at most {limit} are kept")
-    try:
-        value.encode()
-    except UnicodeEncodeError:
-        raise ValueError(f"{name} is not valid Unicode (it has a lone surrogate)") from None
+    if not encodes(value):
+        raise ValueError(f"{name} is not valid Unicode (it has a lone surrogate)")
     return value
 
 
@@ -109,13 +107,17 @@ def json_depth(value: Any) -> int:
     return deepest
 
 
-def check_actions(actions: list[Any], encoded: bytes | None = None) -> None:
-    """Refuse an action payload too long, too deep or (given its JSON) too large to keep."""
+def check_actions(actions: list[Any]) -> None:
+    """Refuse an action payload too long or too deep to keep."""
     if len(actions) > MAX_ACTIONS:
         raise ValueError(f"a pattern has {len(actions)} actions; at most {MAX_ACTIONS} are kept")
     depth = json_depth(actions)
     if depth > MAX_ACTION_DEPTH:
         deep = str(depth) if depth <= _DEPTH_WALKED else f"more than {_DEPTH_WALKED}"
         raise ValueError(f"actions are nested {deep} deep; at most {MAX_ACTION_DEPTH} levels are kept")
-    if encoded is not None and len(encoded) > MAX_ACTIONS_BYTES:
+
+
+def check_actions_size(encoded: bytes) -> None:
+    """Refuse an action payload whose JSON, ``encoded``, is too large to keep."""
+    if len(encoded) > MAX_ACTIONS_BYTES:
         raise ValueError(f"actions take {len(encoded)} bytes as JSON; at most {MAX_ACTIONS_BYTES} are kept")

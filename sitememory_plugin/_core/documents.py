@@ -14,7 +14,7 @@ import json
 import logging
 import math
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any, TypeVar
@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from . import bounds
 from .bounds import MAX_DOC_BYTES, without_surrogates
 from .errors import StoreFormatError
-from .models import ActionPattern, Quirk, Reader, Selector, SiteProfile, read_document, recency
+from .models import ActionPattern, Quirk, Reader, Selector, SiteProfile, most_recent, read_document, recency
 
 log = logging.getLogger("sitememory.documents")
 
@@ -86,11 +86,11 @@ def _within_budget(profile: SiteProfile, size: int) -> SiteProfile:
     """Drop the least recently confirmed purposes, quirks and patterns until the document fits."""
     entries: list[tuple[float, int, str, str]] = []  # (recency, size, kind, name)
     for purpose, s in profile.selectors.items():
-        entries.append((recency(s.updated_at), _size(s.to_dict()) + len(purpose), "selector", purpose))
+        entries.append((recency(s.updated_at), _size(s) + len(purpose), "selector", purpose))
     for q in profile.quirks:
-        entries.append((recency(q.last_seen), _size(q.to_dict()), "quirk", q.description))
+        entries.append((recency(q.last_seen), _size(q), "quirk", q.description))
     for task, p in profile.patterns.items():
-        entries.append((recency(p.updated_at), _size(p.to_dict()) + len(task), "pattern", task))
+        entries.append((recency(p.updated_at), _size(p) + len(task), "pattern", task))
     entries.sort()
     drop: dict[str, set[str]] = {"selector": set(), "quirk": set(), "pattern": set()}
     excess = size - MAX_DOC_BYTES + 1024  # a margin for separators
@@ -118,8 +118,9 @@ def _within_budget(profile: SiteProfile, size: int) -> SiteProfile:
 _WARNED: set[str] = set()
 
 
-def _size(doc: dict[str, Any]) -> int:
-    return len(_FIELD(doc).encode())
+def _size(entry: Selector | Quirk | ActionPattern) -> int:
+    """Bytes of an entry's JSON (as :func:`_encode` cached it)."""
+    return len(_json(entry).encode())
 
 
 @dataclass(frozen=True)
@@ -217,17 +218,17 @@ def within_bounds(profile: SiteProfile) -> SiteProfile:
     if len(selectors) > bounds.MAX_PURPOSES or any(_selector_over(s) for s in selectors.values()):
         kept = {p: fixed for p, s in selectors.items()
                 if len(p) <= bounds.MAX_PURPOSE and (fixed := _selector_within(s)) is not None}
-        selectors = MappingProxyType(_recent(kept, bounds.MAX_PURPOSES, lambda s: s.updated_at))
+        selectors = MappingProxyType(most_recent(kept, bounds.MAX_PURPOSES, lambda s: s.updated_at))
     quirks = profile.quirks
     if len(quirks) > bounds.MAX_QUIRKS or any(_quirk_over(q) for q in quirks):
         shortened = [_quirk_within(q) for q in quirks]
-        recent = _recent({str(i): q for i, q in enumerate(shortened)}, bounds.MAX_QUIRKS,
-                         lambda q: q.last_seen)
+        recent = most_recent({str(i): q for i, q in enumerate(shortened)}, bounds.MAX_QUIRKS,
+                             lambda q: q.last_seen)
         quirks = tuple(q for i, q in enumerate(shortened) if str(i) in recent)
     patterns = profile.patterns
     if len(patterns) > bounds.MAX_PATTERNS or any(_pattern_over(t, p) for t, p in patterns.items()):
         good = {t: p for t, p in patterns.items() if not _pattern_over(t, p)}
-        patterns = MappingProxyType(_recent(good, bounds.MAX_PATTERNS, lambda p: p.updated_at))
+        patterns = MappingProxyType(most_recent(good, bounds.MAX_PATTERNS, lambda p: p.updated_at))
     timings = profile.last_timings
     if len(timings) > bounds.MAX_TIMINGS or any(len(k) > bounds.MAX_TIMING_NAME for k in timings):
         timings = MappingProxyType(dict(list(
@@ -270,13 +271,6 @@ def _quirk_within(q: Quirk) -> Quirk:
 def _pattern_over(task: str, p: ActionPattern) -> bool:
     return (len(task) > bounds.MAX_TASK_TYPE or len(p.actions) > bounds.MAX_ACTIONS
             or bounds.json_depth(p.actions) > bounds.MAX_ACTION_DEPTH)
-
-
-def _recent(entries: Mapping[str, T], limit: int, when: Callable[[T], float | None]) -> dict[str, T]:
-    if len(entries) <= limit:
-        return dict(entries)
-    keep = set(sorted(entries, key=lambda k: recency(when(entries[k])))[-limit:])
-    return {k: v for k, v in entries.items() if k in keep}
 
 
 # -- values JSON cannot carry ------------------------------------------------------------------

@@ -24,6 +24,7 @@ two documents' different folds are not added).
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -44,6 +45,47 @@ MAX_FOLDED = 256
 MAX_ORIGIN_ID = 32
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
+_NUMBERS = (int, float)  # exact types: bool is not a number here
+
+
+def number(value: Any, default: float | None = None) -> float | None:
+    """A finite number from a document: a number, or a number written as a string."""
+    if type(value) is str and len(value) < 40:
+        try:
+            value = float(value)
+        except ValueError:
+            return default
+    if type(value) not in _NUMBERS or not math.isfinite(value):
+        return default
+    return float(value)
+
+
+def count(value: Any) -> int:
+    """A count (an integer >= 0) from a document: also ``57.0`` or ``"57"``; 0 for junk."""
+    if type(value) is int:
+        return value if value >= 0 else 0
+    n = number(value)
+    return int(n) if n is not None and n >= 0 and n.is_integer() else 0
+
+
+def load_millis(values: Iterable[Any]) -> tuple[int, ...]:
+    """Load times in whole milliseconds from a document's values, skipping junk."""
+    return tuple(round(n) for v in values if (n := number(v)) is not None and n >= 0)
+
+
+def recency(at: float | None) -> float:
+    """A time to order by, an unknown one oldest."""
+    return float("-inf") if at is None else at
+
+
+def later(a: float | None, b: float | None) -> float | None:
+    """The later of two times, an unknown one ignored."""
+    return b if a is None else a if b is None else max(a, b)
+
+
+def earlier(a: float | None, b: float | None) -> float | None:
+    """The earlier of two times, an unknown one ignored."""
+    return b if a is None else a if b is None else min(a, b)
 
 
 def v1_origin(domain: str, first_visit: float | None) -> str:
@@ -92,8 +134,8 @@ class OriginVisits:
     def order(self) -> tuple[Any, ...]:
         """A total order in which, for one origin's history, later states come later."""
         return (self.visits, self.measured, self.succeeded, self.failed,
-                _time(self.last_visit), -_time(self.first_visit, 0.0), self.load_times_ms,
-                self.recent_outcomes)
+                recency(self.last_visit), -(0.0 if self.first_visit is None else self.first_visit),
+                self.load_times_ms, self.recent_outcomes)
 
     def record(self, visits: Iterable[tuple[float, bool, int | None]], seen: Counts) -> OriginVisits:
         """This entry after ``visits`` (time, ok, load time in ms or ``None``); ``seen`` is what
@@ -103,8 +145,8 @@ class OriginVisits:
         loads = list(self.load_times_ms)
         outcomes = list(self.recent_outcomes)
         for at, success, millis in visits:
-            first = at if count <= seen.visits or first is None else min(first, at)
-            last = at if last is None else max(last, at)
+            first = at if count <= seen.visits else earlier(first, at)
+            last = later(last, at)
             count += 1
             ok += success
             outcomes.append(success)
@@ -127,10 +169,6 @@ class OriginVisits:
             self.load_times_ms[max(0, len(self.load_times_ms) - measured):] if measured else (),
             self.recent_outcomes[max(0, len(self.recent_outcomes) - visits):] if visits else (),
         )
-
-
-def _time(value: float | None, default: float = float("-inf")) -> float:
-    return default if value is None else value
 
 
 @dataclass(frozen=True)
@@ -167,7 +205,7 @@ class Ledger:
 
     def _before_cut(self, entry: OriginVisits) -> bool:
         cut = self.forgotten_at
-        return cut is not None and bool(entry.visits) and _time(entry.last_visit) < cut
+        return cut is not None and bool(entry.visits) and recency(entry.last_visit) < cut
 
     def record(self, origin: str, visits: Iterable[tuple[float, bool, int | None]]) -> Ledger:
         entry = self.origins.get(origin)
@@ -192,7 +230,7 @@ class Ledger:
         for origin, entry in self.origins.items():
             forgotten[origin] = forgotten.get(origin, _NONE).join(entry.counts())
         return replace(self, forgotten=MappingProxyType(forgotten),
-                       forgotten_at=at if self.forgotten_at is None else max(at, self.forgotten_at))
+                       forgotten_at=later(at, self.forgotten_at))
 
     def join(self, other: Ledger) -> Ledger:
         """Both ledgers' knowledge: per origin the later entry, the later forget; a join
@@ -206,9 +244,8 @@ class Ledger:
                 origins[name] = _joined_fold(a, b)
             else:
                 origins[name] = a if a.order() >= b.order() else b
-        at = [t for t in (self.forgotten_at, other.forgotten_at) if t is not None]
         return Ledger(MappingProxyType(origins), MappingProxyType(_joined(self.forgotten, other.forgotten)),
-                      max(at) if at else None,
+                      later(self.forgotten_at, other.forgotten_at),
                       MappingProxyType(_joined(self.folded, other.folded))).bounded()
 
     def bounded(self) -> Ledger:
@@ -216,7 +253,7 @@ class Ledger:
         if len(self.origins) <= MAX_ORIGINS:
             return self
         named = sorted((o for o in self.origins if o != FOLDED),
-                       key=lambda o: (_time(self.origins[o].last_visit), o))
+                       key=lambda o: (recency(self.origins[o].last_visit), o))
         fold = named[: len(self.origins) - MAX_ORIGINS + (FOLDED not in self.origins)]
         total = self.origins.get(FOLDED, OriginVisits())
         folded = dict(self.folded)
@@ -236,7 +273,7 @@ class Ledger:
         """The visible sums; windows joined oldest origin first and cut to their lengths."""
         parts = sorted(
             ((o, e.visible(self.hidden(o))) for o, e in self.origins.items()),
-            key=lambda item: (_time(item[1].last_visit), item[0]),
+            key=lambda item: (recency(item[1].last_visit), item[0]),
         )
         live = [e for _, e in parts]
         firsts = [e.first_visit for e in live if e.first_visit is not None]
@@ -266,24 +303,24 @@ class Ledger:
         return doc
 
     @classmethod
-    def from_json(cls, doc: Mapping[str, Any], number: Any, count: Any, time: Any) -> Ledger:
+    def from_json(cls, doc: Mapping[str, Any], time: Any) -> Ledger:
         """The ledger of a document's fields, lenient as all reading is: junk is skipped.
 
-        ``count``, ``number`` and ``time`` read a count, a number and a timestamp (or ``None``).
+        ``time`` reads a timestamp (or ``None``).
         """
         visits = doc.get("visits")
         origins = {
-            str(o): _entry(e, number, count, time)
+            str(o): _entry(e, time)
             for o, e in (visits.items() if isinstance(visits, Mapping) else ())
             if isinstance(e, Mapping) and len(str(o)) <= MAX_ORIGIN_ID
         }
         return cls(
-            MappingProxyType(origins), MappingProxyType(_counts_of(doc.get("forgotten"), count)),
-            time(doc.get("forgotten_at")), MappingProxyType(_counts_of(doc.get("folded_origins"), count)),
+            MappingProxyType(origins), MappingProxyType(_counts_of(doc.get("forgotten"))),
+            time(doc.get("forgotten_at")), MappingProxyType(_counts_of(doc.get("folded_origins"))),
         ).bounded()
 
 
-def _counts_of(value: Any, count: Any) -> dict[str, Counts]:
+def _counts_of(value: Any) -> dict[str, Counts]:
     return {
         str(o): Counts(count(c.get("visits")), count(c.get("succeeded")), count(c.get("failed")),
                        count(c.get("measured")))
@@ -299,19 +336,15 @@ def _joined(a: Mapping[str, Counts], b: Mapping[str, Counts]) -> dict[str, Count
 def _joined_fold(a: OriginVisits, b: OriginVisits) -> OriginVisits:
     """Folded entries come from different histories: the field-wise maximum never counts twice."""
     window = a if a.order() >= b.order() else b
-    firsts = [t for t in (a.first_visit, b.first_visit) if t is not None]
-    lasts = [t for t in (a.last_visit, b.last_visit) if t is not None]
     return OriginVisits(max(a.visits, b.visits), max(a.succeeded, b.succeeded), max(a.failed, b.failed),
-                        max(a.measured, b.measured), min(firsts) if firsts else None,
-                        max(lasts) if lasts else None, window.load_times_ms, window.recent_outcomes)
+                        max(a.measured, b.measured), earlier(a.first_visit, b.first_visit),
+                        later(a.last_visit, b.last_visit), window.load_times_ms, window.recent_outcomes)
 
 
 def _added(a: OriginVisits, b: OriginVisits) -> OriginVisits:
-    firsts = [t for t in (a.first_visit, b.first_visit) if t is not None]
-    lasts = [t for t in (a.last_visit, b.last_visit) if t is not None]
     return OriginVisits(a.visits + b.visits, a.succeeded + b.succeeded, a.failed + b.failed,
-                        a.measured + b.measured, min(firsts) if firsts else None,
-                        max(lasts) if lasts else None, (a.load_times_ms + b.load_times_ms)[-LOAD_WINDOW:],
+                        a.measured + b.measured, earlier(a.first_visit, b.first_visit),
+                        later(a.last_visit, b.last_visit), (a.load_times_ms + b.load_times_ms)[-LOAD_WINDOW:],
                         (a.recent_outcomes + b.recent_outcomes)[-RECENT_WINDOW:])
 
 
@@ -328,12 +361,9 @@ def _counts_json(c: Counts) -> dict[str, int]:
     return {"visits": c.visits, "succeeded": c.succeeded, "failed": c.failed, "measured": c.measured}
 
 
-def _entry(e: Mapping[str, Any], number: Any, count: Any, time: Any) -> OriginVisits:
+def _entry(e: Mapping[str, Any], time: Any) -> OriginVisits:
     loads = e.get("load_times_ms")
-    millis = tuple(
-        round(n) for v in (loads if isinstance(loads, list) else ())
-        if (n := number(v)) is not None and n >= 0
-    )[-LOAD_WINDOW:]
+    millis = load_millis(loads if isinstance(loads, list) else ())[-LOAD_WINDOW:]
     return OriginVisits(
         count(e.get("visits")), count(e.get("succeeded")), count(e.get("failed")),
         count(e.get("measured")), time(e.get("first_visit")), time(e.get("last_visit")), millis,

@@ -23,7 +23,18 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 from .bounds import MAX_CANDIDATES, MAX_PATTERNS, MAX_PURPOSES, MAX_QUIRKS
-from .models import ActionPattern, CandidateStats, Quirk, Selector, SiteProfile, freeze, recency, thaw
+from .ledger import earlier, later
+from .models import (
+    ActionPattern,
+    CandidateStats,
+    Quirk,
+    Selector,
+    SiteProfile,
+    freeze,
+    most_recent,
+    recency,
+    thaw,
+)
 
 T = TypeVar("T")
 
@@ -49,9 +60,9 @@ def merge(a: SiteProfile, b: SiteProfile) -> SiteProfile:
         last_status=last.last_status,
         last_error=last.last_error,
         last_timings=last.last_timings,
-        selectors=_bounded(selectors, MAX_PURPOSES, _selector_time),
-        quirks=tuple(_bounded(quirks, MAX_QUIRKS, _quirk_time).values()),
-        patterns=_bounded(patterns, MAX_PATTERNS, _pattern_time),
+        selectors=MappingProxyType(most_recent(selectors, MAX_PURPOSES, _selector_time)),
+        quirks=tuple(most_recent(quirks, MAX_QUIRKS, _quirk_time).values()),
+        patterns=MappingProxyType(most_recent(patterns, MAX_PATTERNS, _pattern_time)),
         extra=freeze({**thaw(_older(a, b, newer).extra), **thaw(newer.extra)}),
     ).with_ledger(ledger)
     if cut is not None and merged.last_visit is not None and merged.last_visit < cut:
@@ -95,7 +106,7 @@ def _selector(a: Selector, b: Selector) -> Selector:
     return Selector(
         newer.purpose, order[0], tuple(order[1:]),
         max(a.success_count, b.success_count), max(a.failure_count, b.failure_count),
-        MappingProxyType(stats), _max(a.updated_at, b.updated_at),
+        MappingProxyType(stats), later(a.updated_at, b.updated_at),
         freeze({**thaw(older.extra), **thaw(newer.extra)}),
     )
 
@@ -107,8 +118,8 @@ def _quirk(a: Quirk, b: Quirk) -> Quirk:
         newer.description,
         newer.workaround if newer.workaround is not None else older.workaround,
         max(a.occurrences, b.occurrences),
-        _min(a.first_seen, b.first_seen),
-        _max(a.last_seen, b.last_seen),
+        earlier(a.first_seen, b.first_seen),
+        later(a.last_seen, b.last_seen),
         freeze({**thaw(older.extra), **thaw(newer.extra)}),
     )
 
@@ -118,7 +129,7 @@ def _pattern(a: ActionPattern, b: ActionPattern) -> ActionPattern:
     older = _older(a, b, newer)
     return ActionPattern(
         newer.task_type, newer.actions, max(a.times_cached, b.times_cached),
-        _min(a.created_at, b.created_at), _max(a.updated_at, b.updated_at),
+        earlier(a.created_at, b.created_at), later(a.updated_at, b.updated_at),
         freeze({**thaw(older.extra), **thaw(newer.extra)}),
     )
 
@@ -150,14 +161,6 @@ def _pattern_time(p: ActionPattern) -> float | None:
     return p.updated_at
 
 
-def _bounded(entries: dict[str, T], limit: int, when: Any) -> Mapping[str, T]:
-    """At most ``limit`` entries, the most recently confirmed (ties: by name)."""
-    if len(entries) > limit:
-        keep = sorted(entries, key=lambda k: (recency(when(entries[k])), k))[-limit:]
-        entries = {k: entries[k] for k in sorted(keep)}
-    return MappingProxyType(entries)
-
-
 def _later(a: T, b: T, content: Any, when: Any) -> T:
     """The one of ``a`` and ``b`` confirmed last; a tie goes to the larger JSON, on either side."""
     ka, kb = recency(when(a)), recency(when(b))
@@ -184,12 +187,4 @@ def _activity(p: SiteProfile) -> float | None:
 
 def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
-
-
-def _max(a: float | None, b: float | None) -> float | None:
-    return b if a is None else a if b is None else max(a, b)
-
-
-def _min(a: float | None, b: float | None) -> float | None:
-    return b if a is None else a if b is None else min(a, b)
 

@@ -9,16 +9,18 @@ from the future (a clock that was wrong) is read as the reader's "now".
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 from .bounds import MAX_CLOCK_SKEW
 from .errors import StoreFormatError, VersionTooNew
 from .ledger import LOAD_WINDOW as LOAD_WINDOW
-from .ledger import RECENT_WINDOW as RECENT_WINDOW
-from .ledger import Ledger, OriginVisits, outcomes, v1_origin
+from .ledger import Ledger, OriginVisits, load_millis, outcomes, v1_origin
+from .ledger import count as count
+from .ledger import number as number
+from .ledger import recency as recency
 
 FORMAT = "sitememory.site"
 #: Version 2 counts visits per store (:mod:`.ledger`); version 1 documents are read and upgraded.
@@ -33,6 +35,7 @@ _V1_ONLY = frozenset({"visit_count", "success_count", "failure_count", "first_vi
 #: Fields no version keeps any more: the digests of imports, which the ledger replaced.
 _OBSOLETE = frozenset({"jsonl_imports", "legacy_imports"})
 _LEDGER_FIELDS = frozenset({"visits", "forgotten", "forgotten_at", "folded_origins"})
+T = TypeVar("T")
 
 
 def freeze(value: JSON) -> JSON:
@@ -62,29 +65,6 @@ def _split(data: Mapping[str, Any], cls: type) -> tuple[dict[str, Any], Mapping[
     mine = {k: v for k, v in data.items() if k in known}
     extra = {k: v for k, v in data.items() if k not in known}
     return mine, freeze(extra) if extra else _EMPTY
-
-
-_NUMBERS = (int, float)  # exact types: bool is not a number here
-
-
-def number(value: Any, default: float | None = None) -> float | None:
-    """A finite number from a document: a number, or a number written as a string."""
-    if type(value) is str and len(value) < 40:
-        try:
-            value = float(value)
-        except ValueError:
-            return default
-    if type(value) not in _NUMBERS or not math.isfinite(value):
-        return default
-    return float(value)
-
-
-def count(value: Any) -> int:
-    """A count (an integer >= 0) from a document: also ``57.0`` or ``"57"``; 0 for junk."""
-    if type(value) is int:
-        return value if value >= 0 else 0
-    n = number(value)
-    return int(n) if n is not None and n >= 0 and n.is_integer() else 0
 
 
 def to_millis(seconds: float) -> int:
@@ -297,7 +277,7 @@ class SiteProfile:
 
     @property
     def recent_failure_rate(self) -> float | None:
-        """Share of failures among the last :data:`RECENT_WINDOW` visits; ``None`` before any."""
+        """Share of failures among the last :data:`~.ledger.RECENT_WINDOW` visits; ``None`` before any."""
         outcomes = self.recent_outcomes
         return outcomes.count(False) / len(outcomes) if outcomes else None
 
@@ -379,14 +359,20 @@ class SiteProfile:
         return read_document(data, Reader(now))[0]
 
 
+def document_version(doc: Mapping[str, Any]) -> int | None:
+    """A document's version as written (1 if it names none), ``None`` if it is not an integer."""
+    version = doc.get("version", 1)
+    if type(version) is float and version.is_integer():
+        version = int(version)
+    return version if type(version) is int else None
+
+
 def read_document(data: Mapping[str, Any], read: Reader) -> tuple[SiteProfile, bool]:
     """The profile of a document, and whether a time from the future was clamped."""
     if not isinstance(data, Mapping):
         raise StoreFormatError(f"a site document is a JSON object, not {type(data).__name__}")
-    version = data.get("version", 1)
-    if type(version) is float and version.is_integer():
-        version = int(version)
-    if data.get("format", FORMAT) != FORMAT or type(version) is not int or version < 1:
+    version = document_version(data)
+    if data.get("format", FORMAT) != FORMAT or version is None or version < 1:
         raise StoreFormatError(f"not a {FORMAT} document")
     if version > FORMAT_VERSION:
         raise VersionTooNew(
@@ -437,7 +423,7 @@ def read_document(data: Mapping[str, Any], read: Reader) -> tuple[SiteProfile, b
         gone=data.get("gone") is True,
     )
     if version > 1:
-        profile = profile.with_ledger(Ledger.from_json(data, number, count, read.time))
+        profile = profile.with_ledger(Ledger.from_json(data, read.time))
     else:  # the counts' origin is named by the first visit as written, not as clamped
         profile = profile.counted_as(v1_origin(domain, number(mine.get("first_visit"))))
     return profile, read.clamped
@@ -447,7 +433,7 @@ def _seconds(millis: Any) -> tuple[float, ...]:
     """Seconds from a JSON list of milliseconds, skipping junk."""
     if not isinstance(millis, list | tuple):
         return ()
-    return tuple(round(n) / 1000 for v in millis if (n := number(v)) is not None and n >= 0)
+    return tuple(ms / 1000 for ms in load_millis(millis))
 
 
 def _strings(value: Any) -> tuple[str, ...]:
@@ -458,9 +444,13 @@ def mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else _EMPTY
 
 
-def recency(at: float | None) -> float:
-    """A time to order by, an unknown one oldest."""
-    return float("-inf") if at is None else at
+def most_recent(entries: Mapping[str, T], limit: int, when: Callable[[T], float | None]) -> dict[str, T]:
+    """At most ``limit`` of ``entries``, the most recently confirmed by ``when`` (ties: the later
+    in order), in their order."""
+    if len(entries) <= limit:
+        return dict(entries)
+    keep = set(sorted(entries, key=lambda k: recency(when(entries[k])))[-limit:])
+    return {k: v for k, v in entries.items() if k in keep}
 
 
 def percentile(values: tuple[float, ...], pct: float) -> float | None:

@@ -51,7 +51,6 @@ def context_lines(profile: SiteProfile) -> list[str]:
 
 def render_context(profile: SiteProfile | None, max_chars: float = DEFAULT_MAX_CHARS) -> str:
     """Join :func:`context_lines` up to ``max_chars``; whole lines only, never a cut line."""
-    check_max_chars(max_chars)
     return bounded([] if profile is None else context_lines(profile), max_chars)
 
 

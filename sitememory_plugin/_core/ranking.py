@@ -14,6 +14,7 @@ from dataclasses import replace
 from types import MappingProxyType
 
 from .bounds import MAX_CANDIDATES, MAX_PURPOSES
+from .ledger import later
 from .models import CandidateStats, Selector, SiteProfile, recency
 
 #: Consecutive failures after which a candidate is demoted behind non-failing ones.
@@ -33,7 +34,8 @@ def with_candidates(
         return Selector(purpose, order[0], order[1:], updated_at=at)
     return Selector(
         purpose, order[0], order[1:], selector.success_count, selector.failure_count,
-        _kept(selector.candidates, order), _latest(selector.updated_at, at), selector.extra,
+        # An update that waited (write-behind) may be older than the last one applied.
+        _kept(selector.candidates, order), later(selector.updated_at, at), selector.extra,
     )
 
 
@@ -58,7 +60,7 @@ def record_result(
         selector.success_count + (1 if ok else 0),
         selector.failure_count + (0 if ok else 1),
         _kept(candidates, order),
-        _latest(selector.updated_at, at),
+        later(selector.updated_at, at),
         selector.extra,
     )
 
@@ -77,11 +79,6 @@ def _kept(stats: Mapping[str, CandidateStats], order: tuple[str, ...]) -> Mappin
     if all(name in order for name in stats):
         return stats if isinstance(stats, MappingProxyType) else MappingProxyType(dict(stats))
     return MappingProxyType({name: s for name, s in stats.items() if name in order})
-
-
-def _latest(before: float | None, at: float) -> float:
-    # An update that waited (write-behind) may be older than the last one applied.
-    return at if before is None else max(before, at)
 
 
 def rank(current: tuple[str, ...], stats: dict[str, CandidateStats]) -> tuple[str, ...]:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import unicodedata
 
+from .bounds import shorten
+
 _HIDDEN = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 
 
@@ -28,7 +30,7 @@ def inert(text: str) -> str:
     if text.isprintable():  # fast path: printable text has none of them
         return text
     return "".join(
-        (" " if ch.isspace() else "") if unicodedata.category(ch) in _HIDDEN else ch for ch in text
+        (" " if ch.isspace() else "") if is_hidden(ch) else ch for ch in text
     )
 
 
@@ -38,10 +40,7 @@ def quoted(text: str, limit: int) -> str:
     The quoting is JSON's: a ``"`` or ``\\`` inside is escaped, so nothing inside can close the
     quote, and a reader (an LLM, a person) sees where the recorded text begins and ends.
     """
-    text = " ".join(inert(text).split())
-    if len(text) > limit:
-        text = text[: limit - 1] + "…"
-    return json.dumps(text, ensure_ascii=False)
+    return json.dumps(shorten(" ".join(inert(text).split()), limit), ensure_ascii=False)
 
 
 def visible(text: str) -> str:
@@ -52,7 +51,7 @@ def visible(text: str) -> str:
     if text.isprintable():
         return text
     return "".join(
-        ch.encode("unicode_escape").decode("ascii") if unicodedata.category(ch) in _HIDDEN else ch
+        ch.encode("unicode_escape").decode("ascii") if is_hidden(ch) else ch
         for ch in text
     )
 
@@ -71,7 +70,7 @@ def json_visible(dumped: str) -> str:
 def _json_escape(line: str) -> str:
     out: list[str] = []
     for ch in line:
-        if unicodedata.category(ch) not in _HIDDEN:
+        if not is_hidden(ch):
             out.append(ch)
         elif ord(ch) > 0xFFFF:  # JSON escapes only 16-bit units: a surrogate pair
             high, low = divmod(ord(ch) - 0x10000, 0x400)

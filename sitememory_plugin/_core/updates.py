@@ -32,6 +32,7 @@ from .bounds import (
     MAX_TIMINGS,
     MAX_WORKAROUND,
     check_actions,
+    check_actions_size,
     check_text,
     shorten,
 )
@@ -60,14 +61,14 @@ def apply_all(
     waited. An update applied as it is made is as new as the forget, whatever the clocks say."""
     for update in updates:
         forgotten = profile.forgotten_at
-        if waited and forgotten is not None and update.at < forgotten:
-            continue
+        if waited and forgotten is not None:
+            if update.at < forgotten:
+                continue
+            if isinstance(update, VisitBatch):  # some of it is as new as the forget: only that
+                update = VisitBatch(tuple(v for v in update.visits if v.at >= forgotten))
         if profile.gone and not isinstance(update, Forget):
             profile = replace(profile, gone=False)
-        if isinstance(update, VisitBatch):
-            profile = update.apply_waited(profile, origin, waited=waited)
-        else:
-            profile = update.apply(profile, origin)
+        profile = update.apply(profile, origin)
     return profile
 
 
@@ -160,31 +161,25 @@ class VisitBatch:
 
     @property
     def at(self) -> float:
-        # The batch is skipped only if all of it predates a forget; apply() filters the rest.
+        # The batch is skipped only if all of it predates a forget; apply_all() filters the rest.
         return max(v.at for v in self.visits)
 
     def apply(self, profile: SiteProfile, origin: str) -> SiteProfile:
-        return self.apply_waited(profile, origin, waited=False)
-
-    def apply_waited(self, profile: SiteProfile, origin: str, *, waited: bool) -> SiteProfile:
-        forgotten = profile.forgotten_at
-        visits = (self.visits if forgotten is None or not waited
-                  else tuple(v for v in self.visits if v.at >= forgotten))
-        if not visits:
+        if not self.visits:
             return profile
         ledger = profile.visits_ledger().record(
-            origin, ((v.at, v.ok, to_millis(v.duration) if v.measures_load else None) for v in visits)
+            origin, ((v.at, v.ok, to_millis(v.duration) if v.measures_load else None) for v in self.visits)
         )
-        profile = profile.with_ledger(ledger)
         # The newest visit says what the site is like now, also when an older one arrives later.
         last, status, error, timings = (profile.last_visit, profile.last_status, profile.last_error,
                                         profile.last_timings)
-        for v in visits:
+        for v in self.visits:
             if last is None or v.at >= last:
                 last, status, error = v.at, v.status, v.error
                 if v.timings is not None:
                     timings = MappingProxyType({str(k): float(t) for k, t in v.timings.items()})
-        return replace(profile, last_visit=last, last_status=status, last_error=error,
+        # One replace: the profile derives its counts from the ledger, none of the last_* fields.
+        return replace(profile, ledger=ledger, last_visit=last, last_status=status, last_error=error,
                        last_timings=timings)
 
 
@@ -296,7 +291,7 @@ class CachePattern:
             items = json.loads(encoded)
         except (TypeError, ValueError, RecursionError) as exc:  # a lone surrogate fails encode()
             raise TypeError(f"actions are not JSON-serialisable: {exc}") from exc
-        check_actions(items, encoded)
+        check_actions_size(encoded)  # the round trip kept their length and depth
         return cls(task_type, freeze(items), at)
 
     def apply(self, profile: SiteProfile, origin: str) -> SiteProfile:

@@ -17,7 +17,7 @@ from typing import Any
 from .bounds import encodes as _encodes
 from .errors import StoreFormatError
 from .ledger import MAX_ORIGIN_ID
-from .models import FORMAT, FORMAT_VERSION
+from .models import FORMAT, FORMAT_VERSION, document_version
 
 Check = Callable[[Any], str | None]
 
@@ -29,11 +29,10 @@ def check_document(doc: Any) -> None:
     _values(doc, "")
     if doc.get("format", FORMAT) != FORMAT:
         raise StoreFormatError(f"format: not {FORMAT!r}")
-    version = doc.get("version", 1)
-    if type(version) is float and version.is_integer():
-        version = int(version)
-    if type(version) is not int or not 1 <= version <= FORMAT_VERSION:
-        raise StoreFormatError(f"version: {version!r} is not a version this library reads "
+    version = document_version(doc)
+    if version is None or not 1 <= version <= FORMAT_VERSION:
+        shown = doc.get("version", 1) if version is None else version
+        raise StoreFormatError(f"version: {shown!r} is not a version this library reads "
                                f"(1 to {FORMAT_VERSION})")
     fields: dict[str, Check] = {
         "domain": _text, "last_visit": _time, "last_status": _status, "last_error": _optional_text,
