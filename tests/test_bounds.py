@@ -21,6 +21,7 @@ import pytest_asyncio
 
 from sitememory_plugin import SiteMemory, SiteProfile, site_key
 from sitememory_plugin._core.files import Layout
+from sitememory_plugin._core.updates import CachePattern
 
 from ._redis import client_of, prefix_of
 from ._stores import fresh_profile
@@ -386,3 +387,15 @@ async def test_actions_nested_480_deep_are_refused_at_the_call_16_deep_kept(
     await call.cache_action_pattern(URL, "deep", nested(16))
     await memory.flush()
     assert raw_doc(store_location)["patterns"]["deep"]["actions"] == nested(16)
+
+
+def test_a_payload_that_hides_its_depth_from_the_walk_is_refused_by_what_json_made_of_it() -> None:
+    class Sly(dict[str, Any]):
+        def values(self) -> Any:  # what the depth walk reads; the JSON encoder reads the dict
+            return []
+
+    value: Any = "leaf"
+    for _ in range(40):
+        value = Sly(a=value)
+    with pytest.raises(ValueError, match="nested 41 deep"):
+        CachePattern.create("sly", [value], 0.0)

@@ -291,7 +291,10 @@ class CachePattern:
             items = json.loads(encoded)
         except (TypeError, ValueError, RecursionError) as exc:  # a lone surrogate fails encode()
             raise TypeError(f"actions are not JSON-serialisable: {exc}") from exc
-        check_actions_size(encoded)  # the round trip kept their length and depth
+        # Again on what JSON made of them: a dict subclass can show the walk above other
+        # children than the encoder reads.
+        check_actions(items)
+        check_actions_size(encoded)
         return cls(task_type, freeze(items), at)
 
     def apply(self, profile: SiteProfile, origin: str) -> SiteProfile:
