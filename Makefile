@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup browser redis demo test lint bench clean
+.PHONY: setup browser redis node demo test lint bench clean
 
 setup: $(STAMP)
 
@@ -22,6 +22,10 @@ browser: setup
 redis: setup
 	$(BIN)/python -m tests._redis
 
+# Microsoft's Playwright MCP server, pinned in node/ (npm ci); installs Debian's nodejs and npm as root.
+node: setup
+	$(BIN)/python -m scripts.node
+
 demo: browser
 	$(BIN)/sitememory demo
 
@@ -29,7 +33,7 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-test: lint browser redis
+test: lint browser redis node
 	$(BIN)/python -m pytest
 
 bench: setup browser redis
