@@ -20,10 +20,10 @@ from typing import Any
 import pluggy
 
 from .._core.errors import PluginError, UnknownPurpose
-from .._core.keys import site_key
-from .._hookcall import call_sync, report
+from .._hookcall import report
 from .._hooktypes import NavigationOptions, Visit
 from .._memory import SiteMemory
+from .._sitekeys import plugin_site_key
 from . import flows
 from .io import Io
 from .navigation import failed_visit, is_aborted, loaded_visit, number
@@ -93,22 +93,7 @@ class Handle:
         cached = self._keys.get(url)
         if cached is not None:
             return cached
-        answers = call_sync(self.plugins, "sitememory_site_key", firstresult=True, url=url)
-        if answers:
-            plugin, answer = answers[0]
-            try:
-                valid = isinstance(answer, str) and site_key(answer) == answer
-            except ValueError:
-                valid = False
-            if not valid:
-                raise PluginError(
-                    f"plugin {plugin!r}: sitememory_site_key answered {answer!r} for {url!r}, "
-                    "which is not a site key",
-                    plugin, "sitememory_site_key",
-                )
-            key = str(answer)
-        else:
-            key = site_key(url)
+        key = plugin_site_key(self.plugins, url)
         if len(self._keys) >= _KEY_CACHE:
             self._keys.clear()
         self._keys[url] = key
