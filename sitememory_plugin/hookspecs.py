@@ -159,8 +159,10 @@ def sitememory_overlays(url: str, key: str, profile: SiteProfile | None, selecto
 def sitememory_prompt_context(key: str, profile: SiteProfile | None, lines: list[str]) -> None:
     """Add lines to the text an LLM prompt gets about a site: append to ``lines`` in place.
 
-    Called by ``site.prompt_context()``. The built-in plugin adds load times, quirks, selectors
-    and patterns first; every line is then made inert (control and format characters removed:
-    no escape sequence or bidi override reaches a prompt) and the text cut, at whole lines, to
-    its size bound. Quote text that came from a site or an agent, as the built-in plugin does.
+    Called by ``site.prompt_context()`` and the MCP server's ``site_context``. The built-in
+    ``prompt`` plugin adds load times, quirks, selectors and patterns first, ``timeouts`` and
+    ``politeness`` what they would apply to a navigation; every line is then made inert (control
+    and format characters removed: no escape sequence or bidi override reaches a prompt) and the
+    text cut, at whole lines, to its size bound. Quote text that came from a site or an agent,
+    as the built-in plugin does.
     """

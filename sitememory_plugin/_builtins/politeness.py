@@ -73,3 +73,9 @@ class AutoThrottle:
     def sitememory_after_navigation(self, key: str) -> None:
         with self._lock:
             self._finished[key] = time.monotonic()
+
+    @hookimpl
+    def sitememory_prompt_context(self, profile: SiteProfile | None, lines: list[str]) -> None:
+        pause = self.delay_for(profile, overlapping=False)
+        if profile is not None and pause >= 0.1:
+            lines.append(f"- wait {pause:.1f} s between navigations to it")

@@ -44,3 +44,10 @@ class AdaptiveTimeouts:
         timeout = self.timeout_for(profile)
         if timeout is not None:
             options.timeout = timeout * 1000
+
+    @hookimpl
+    def sitememory_prompt_context(self, profile: SiteProfile | None, lines: list[str]) -> None:
+        # An agent that navigates by other means (an MCP browser tool) can still use the timeout.
+        timeout = self.timeout_for(profile)
+        if timeout is not None:
+            lines.append(f"- navigation timeout: {timeout:.0f} s (adapted to its load times)")
