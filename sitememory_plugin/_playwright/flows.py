@@ -95,13 +95,14 @@ def goto(h: Handle, url: str, page: Any, options: NavigationOptions, kwargs: dic
         raise
 
 
-def record(h: Handle, page: Any, visit: Visit, counted: bool = False) -> Flow[None]:
+def record(h: Handle, page: Any, visit: Visit, counted: bool = False) -> Flow[bool]:
     """Run the after-navigation hooks for ``visit`` and write what they recorded (off the
-    navigation's path: errors are kept for ``settle()``, never raised here)."""
+    navigation's path: errors are kept for ``settle()``, never raised here); returns whether
+    it was recorded without an error."""
     try:
         key = h.web_key(visit.url)
         if key is None:
-            return
+            return False
         if not visit.ok and not counted:
             h.state(page).failures += 1
         profile = yield h._io.read(key)
@@ -111,10 +112,12 @@ def record(h: Handle, page: Any, visit: Visit, counted: bool = False) -> Flow[No
         )
         for error in kept:
             h.keep_error(error)
+        return not kept
     except PluginError as exc:
         h.keep_error(exc)
     except Exception:
         log.exception("sitememory: could not record a visit to %s", redact(visit.url))
+    return False
 
 
 def after_hook(
@@ -234,12 +237,17 @@ def attempts_for(candidates: list[str], chosen: str | None, ok: bool) -> list[At
 # -- overlays --------------------------------------------------------------------------------
 
 
-def overlays(h: Handle, page: Any, url: str, key: str, profile: SiteProfile | None) -> Flow[None]:
-    """Install a locator handler on ``page`` for each overlay the plugins name that it lacks."""
+def overlay_selectors(h: Handle, url: str, key: str, profile: SiteProfile | None) -> Flow[list[str]]:
+    """The selectors of the overlays the plugins name for the site, each once."""
     selectors: list[str] = []
     yield from call(h.plugins, "sitememory_overlays", url=url, key=key, profile=profile, selectors=selectors)
+    return unique(selectors)
+
+
+def overlays(h: Handle, page: Any, url: str, key: str, profile: SiteProfile | None) -> Flow[None]:
+    """Install a locator handler on ``page`` for each overlay the plugins name that it lacks."""
     installed = h.state(page).overlays
-    for selector in unique(selectors):
+    for selector in (yield from overlay_selectors(h, url, key, profile)):
         if selector in installed:
             continue
         installed.add(selector)
@@ -249,10 +257,59 @@ def overlays(h: Handle, page: Any, url: str, key: str, profile: SiteProfile | No
             yield page.locator(selector).count()
             yield page.add_locator_handler(page.locator(selector).first, h._io.dismiss)
         except PlaywrightError as exc:
-            text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            if "selector" not in text.lower():
+            if not _selector_error(exc):
                 installed.discard(selector)  # the page, not the selector: try again next time
-            log.warning("sitememory: no overlay handler for %r on %s: %s", selector, key, text)
+            log.warning("sitememory: no overlay handler for %r on %s: %s", selector, key, _first_line(exc))
+
+
+def sweep_overlays(h: Handle, page: Any, window: float) -> Flow[int]:
+    """Click away the site's known overlays that show on ``page`` within ``window`` ms; returns
+    how many were clicked.
+
+    For a browser another client drives: a locator handler runs only before the actions of the
+    Playwright client that installed it, so it would never fire for that client's clicks.
+    """
+    url = page.url
+    key = h.web_key(url)
+    if key is None:
+        return 0
+    profile = yield h._io.read(key)
+    valid: list[str] = []
+    try:
+        for selector in (yield from overlay_selectors(h, url, key, profile)):
+            try:
+                yield page.locator(selector).count()
+                valid.append(selector)
+            except PlaywrightError as exc:
+                if not _selector_error(exc):
+                    return 0  # the page closed or navigated away: nothing left to sweep
+                log.warning("sitememory: overlay %r on %s: %s", selector, key, _first_line(exc))
+        if not valid:
+            return 0
+        combined = page.locator(valid[0])
+        for selector in valid[1:]:
+            combined = combined.or_(page.locator(selector))
+        yield combined.first.wait_for(state="visible", timeout=window)
+    except PlaywrightError:
+        return 0  # none showed in time, or the page went away
+    clicked = 0
+    for selector in valid:
+        target = page.locator(selector).first
+        try:
+            if (yield target.is_visible()):
+                yield target.click(timeout=window)
+                clicked += 1
+        except PlaywrightError as exc:
+            log.info("sitememory: could not dismiss %r on %s: %s", selector, key, _first_line(exc))
+    return clicked
+
+
+def _selector_error(exc: PlaywrightError) -> bool:
+    return "selector" in _first_line(exc).lower()
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def remove_overlays(h: Handle, page: Any) -> Flow[None]:

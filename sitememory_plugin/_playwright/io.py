@@ -37,7 +37,7 @@ class Io(Protocol):
 
     def sleep(self, seconds: float) -> Any: ...
 
-    def spawn(self, flow: Flow[None]) -> None:
+    def spawn(self, flow: Flow[Any]) -> None:
         """Run a flow started by a browser event (sync: inline, its write queued; async: a task)."""
 
     def recorded(self) -> Any:
@@ -72,7 +72,7 @@ class SyncIo:
     def sleep(self, seconds: float) -> None:
         time.sleep(seconds)
 
-    def spawn(self, flow: Flow[None]) -> None:
+    def spawn(self, flow: Flow[Any]) -> None:
         run_sync(flow)
 
     def recorded(self) -> None:
@@ -93,7 +93,7 @@ class AsyncIo:
 
     def __init__(self, memory: SiteMemory) -> None:
         self.memory = memory
-        self.tasks: set[asyncio.Task[None]] = set()
+        self.tasks: set[asyncio.Task[Any]] = set()
 
     def read(self, key: str) -> Awaitable[SiteProfile | None]:
         return self.memory._profile(key)
@@ -106,7 +106,7 @@ class AsyncIo:
     def sleep(self, seconds: float) -> Awaitable[None]:
         return asyncio.sleep(seconds)
 
-    def spawn(self, flow: Flow[None]) -> None:
+    def spawn(self, flow: Flow[Any]) -> None:
         task = asyncio.ensure_future(run_async(flow))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
