@@ -88,6 +88,25 @@ def test_politeness_spaces_overlapping_navigations_only() -> None:
     assert throttle.reserve("a.example", site) == 0  # finished: the next one goes at once
 
 
+def test_the_prompt_context_gives_the_timeout_and_pause_a_navigation_would_get() -> None:
+    # For an agent that navigates by other means (MCP browser tools): the numbers it should use.
+    def lines(plugin: AdaptiveTimeouts | AutoThrottle, site: SiteProfile | None) -> list[str]:
+        out: list[str] = []
+        plugin.sitememory_prompt_context(site, out)
+        return out
+
+    assert lines(AdaptiveTimeouts(), None) == []
+    assert lines(AdaptiveTimeouts(), profile((2.0, 2.0))) == []  # too little known
+    assert lines(AdaptiveTimeouts(), profile((2.0, 2.0, 2.0))) == [
+        "- navigation timeout: 8 s (adapted to its load times)"
+    ]
+    assert lines(AutoThrottle(), None) == []
+    assert lines(AutoThrottle(), profile((1.0, 1.0))) == []  # healthy: one agent waits for nothing
+    assert lines(AutoThrottle(), profile((1.0, 1.0), (False, True))) == [
+        "- wait 2.5 s between navigations to it"  # 1 s x 4 x 0.5 + 1 s x 0.5
+    ]
+
+
 @pytest.mark.parametrize(
     ("workaround", "selector"),
     [("click #accept", "#accept"), ("Click: .modal .close", ".modal .close"),
