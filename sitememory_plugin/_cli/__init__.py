@@ -27,7 +27,7 @@ from .._core.text import json_visible, visible
 from .._hookcall import call_sync
 from .._memory import SiteMemory, default_storage_path
 from .._plugins import make_plugin_manager, plugin_hooks
-from . import render
+from . import agents, render
 from .doctor import run_checks
 
 NOT_FOUND, USAGE, STORE = 1, 2, 3
@@ -334,6 +334,7 @@ def parser() -> argparse.ArgumentParser:
     p = command("demo", cmd_demo, "run the demo: agents learn a local demo site, then use what they learned")
     p.add_argument("--agents", type=int, default=3, help="agent processes (default 3)")
     p.add_argument("--quick", action="store_true", help="a shorter task list")
+    agents.add_commands(command)
     return top
 
 
