@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from ._env import unavailable
 from ._site import TestSite
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
@@ -114,3 +115,17 @@ def test_plugin_package_installs_and_joins_attach(tmp_path: Path) -> None:
     assert re.search(r"- slow site: p95 load \d+\.\d s, allow extra time", out), out
     [line] = log.read_text().splitlines()
     assert expected in line and line.endswith(f"\t200\t{web.url('/page/a')}")
+
+
+def test_mcp_agent_runs_both_servers_of_the_hosts_configuration(tmp_path: Path) -> None:
+    # As a host would: `sitememory` from the venv on PATH, `npx` fetching the pinned Playwright
+    # MCP (from npm's cache, which `make node` filled).
+    if shutil.which("npx") is None:
+        unavailable("npx is missing (make node)")
+    env = {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+           "SITEMEMORY_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    out = run(tmp_path, str(EXAMPLES / "mcp_agent.py"), env=env, timeout=300)
+    assert re.search(r"The memory knows nothing about 127\.0\.0\.1:\d+ yet\.", out), out
+    assert re.search(r"Site memory for 127\.0\.0\.1:\d+:\n- 2 visits, 100% succeeded", out), out
+    assert '- selector for "search box": "#q"' in out
+    assert '- known steps for "search": 2 actions' in out
