@@ -301,3 +301,4 @@ async def test_over_streamable_http_on_the_loopback_interface(tmp_path: Path) ->
     )
     assert refused.returncode == 2 and "invalid choice" in refused.stderr
     assert site_key(URL) == KEY
+

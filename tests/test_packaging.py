@@ -112,3 +112,16 @@ def test_the_wheel_installs_and_runs_in_a_clean_venv(wheel: Path, tmp_path: Path
     )
     assert cli.returncode == 0, cli.stderr
     assert "recorder" in cli.stdout
+
+
+def test_the_sdk_is_imported_only_by_the_mcp_command() -> None:
+    probe = ("import sys, sitememory_plugin, sitememory_plugin._cli; "
+             "print(sorted(m for m in sys.modules if m == 'mcp' or m.startswith('mcp.')))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stderr
+    # Without the extra, the command says what to install.
+    missing = ("import sys; sys.modules['mcp'] = None; from sitememory_plugin._cli import main; "
+               "sys.exit(main(['mcp']))")
+    done = subprocess.run([sys.executable, "-c", missing], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "pip install 'sitememory-plugin[mcp]'" in done.stderr

@@ -1,8 +1,9 @@
 """The ``sitememory`` command: see what the memory knows, move it, keep it tidy, run the demo.
 
-Exit codes: 0 done, 1 nothing found (an unknown site), a check failed or a demo run failed,
-2 bad usage, input or configuration (a plugin that fails to load), 3 the store failed (a lock
-timeout, an I/O error, a document from a newer version), 130 interrupted.
+Exit codes: 0 done, 1 nothing found (an unknown site, no browser at a CDP endpoint), a check
+failed or a demo run failed, 2 bad usage, input or configuration (a plugin that fails to load),
+3 the store failed (a lock timeout, an I/O error, a document from a newer version), 130
+interrupted.
 """
 
 from __future__ import annotations
