@@ -41,6 +41,7 @@ bench: setup browser redis
 	$(BIN)/python bench/navigation.py
 	$(BIN)/python bench/redis_store.py
 	$(BIN)/python bench/bounds.py
+	$(BIN)/python bench/mcp_server.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
