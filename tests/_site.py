@@ -10,7 +10,8 @@
 
 Routes: ``/``, ``/page/<any>``, ``/slow?ms=N``, ``/status/<code>``, ``/redirect?to=PATH``,
 ``/redirect-chain``, ``/flaky``, ``/form`` (markup set by ``site.version``), ``/results?q=``,
-``/cookie?delay_ms=N``, ``/frames``, ``/popup``, ``/spa``; anything else is a 404.
+``/cookie?delay_ms=N``, ``/frames``, ``/popup``, ``/spa``, ``/download`` (an attachment); anything
+else is a 404.
 """
 
 from __future__ import annotations
@@ -295,6 +296,8 @@ class TestSite:
                 return 200, _doc(path, f'<h1 id="title">late</h1><img src="/slow?ms={ms}&n={count}">'), {}
             case "/frames":
                 return 200, _frames_page(), {}
+            case "/download":
+                return 200, "hello", {"Content-Disposition": 'attachment; filename="hello.txt"'}
             case "/popup":
                 return 200, _popup_page(), {}
             case "/spa":

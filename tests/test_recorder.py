@@ -130,18 +130,70 @@ async def test_known_overlays_are_dismissed_for_the_agent_and_unknown_ones_are_n
     await memory.record_quirk(site.base, "a cookie banner covers the page", "click #accept-cookies")
     running = await recording(cdp.endpoint, memory, plugins, overlay_window=5)
     page = await agent.contexts[0].new_page()
-    # The banner shows after load; the agent's click waits for #buy to receive it.
-    await page.goto(site.url("/cookie?delay_ms=300"))
+    # The banner covers the page from its first paint: the agent's click waits for #buy to take
+    # it, which happens once the recorder has clicked the banner away.
+    await page.goto(site.url("/cookie"))
     await page.click("#buy", timeout=10_000)
     assert await page.text_content("#status") == "bought"
     await until(lambda: running.recorder.tally.dismissed == 1)
+    # Shown 300 ms after the load, when the agent acts a second later: dismissed as it appeared.
+    await page.goto(site.url("/cookie?delay_ms=300"))
+    await asyncio.sleep(1.0)
+    await page.click("#buy", timeout=10_000)
+    assert running.recorder.tally.dismissed == 2
     # The same page on a site key the memory knows nothing of ("localhost" is not "127.0.0.1"):
     # nothing dismisses its banner, so the agent's click is blocked.
     await page.goto(f"http://localhost:{site.port}/cookie")
     with pytest.raises(PlaywrightError, match=r"intercepts pointer events|Timeout"):
         await page.click("#buy", timeout=1_500)
     await running.stop()
-    assert running.recorder.tally.dismissed == 1
+    assert running.recorder.tally.dismissed == 2
+    await page.close()
+    await memory.close()
+
+
+async def test_a_sweep_ends_with_its_document_and_clicks_only_what_is_over_the_page(
+    cdp: CdpBrowser, agent: Browser, site: TestSite, tmp_path: Path, plugins: pluggy.PluginManager
+) -> None:
+    memory = SiteMemory(tmp_path / "store")
+    await memory.record_quirk(site.base, "a cookie banner covers the page", "click #accept-cookies")
+    # A quirk any agent could have stored: it names the page's own button, in no overlay.
+    await memory.record_quirk(site.base, "the buy button", "click #buy")
+    running = await recording(cdp.endpoint, memory, plugins, overlay_window=5)
+    page = await agent.contexts[0].new_page()
+    # A page of the site without a banner, its sweep still waiting when the agent moves on to
+    # another site with the same markup: that site's banner is not the sweep's to click.
+    await page.goto(site.url("/page/plain"))
+    await page.goto(f"http://localhost:{site.port}/cookie")
+    with pytest.raises(PlaywrightError, match=r"intercepts pointer events|Timeout"):
+        await page.click("#buy", timeout=1_500)
+    assert running.recorder.tally.dismissed == 0
+    # On the site: the banner is clicked away, the page's own "Buy" is not clicked.
+    await page.goto(site.url("/cookie"))
+    await until(lambda: running.recorder.tally.dismissed == 1)
+    assert await page.text_content("#status") == ""
+    await running.stop()
+    await page.close()
+    await memory.close()
+
+
+async def test_the_agents_dialogs_and_downloads_are_left_to_the_agent(
+    cdp: CdpBrowser, agent: Browser, site: TestSite, tmp_path: Path, plugins: pluggy.PluginManager
+) -> None:
+    memory = SiteMemory(tmp_path / "store")
+    page = await agent.contexts[0].new_page()
+    running = await recording(cdp.endpoint, memory, plugins)
+    await page.goto(site.url("/page/dialogs"))
+    # A second connection without a dialog listener would dismiss it before the agent answers.
+    page.once("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+    assert await page.evaluate("confirm('Delete the account?')") is True
+    # Nor does it take the browser's downloads over to a folder of its own.
+    await page.set_content(f'<a id="get" href="{site.url("/download")}" download>get</a>')
+    async with page.expect_download() as started:
+        await page.click("#get")
+    download = await started.value
+    assert Path(await download.path()).read_text() == "hello"
+    await running.stop()
     await page.close()
     await memory.close()
 
@@ -266,16 +318,23 @@ async def test_the_command_exits_1_when_the_browser_goes_away(site: TestSite, tm
     with CdpBrowser() as browser:
         process = _cli(tmp_path / "store", "--cdp", browser.endpoint)
         try:
-            assert process.stderr is not None
+            assert process.stderr is not None and process.stdout is not None
             assert "recording the browser at" in await asyncio.to_thread(process.stderr.readline)
-            await asyncio.sleep(3)  # time to connect: the browser must go away from under it
-            browser.stop()
+            async with async_playwright() as playwright:
+                agent = await playwright.chromium.connect_over_cdp(browser.endpoint)
+                page = agent.contexts[0].pages[0]
+                line = asyncio.ensure_future(asyncio.to_thread(process.stdout.readline))
+                while not line.done():  # recording once a navigation shows up
+                    await page.goto(site.url("/page/gone"))
+                    await asyncio.wait([line], timeout=0.5)
+                assert "/page/gone" in line.result()
+                browser.stop()
             _, err = await asyncio.to_thread(process.communicate, timeout=60)
         finally:
             if process.poll() is None:
                 process.kill()
     assert process.returncode == 1, err
-    assert f"error: the browser at {browser.endpoint}" in err
+    assert f"error: the browser at {browser.endpoint} went away" in err
     missing = subprocess.run(
         [sys.executable, "-m", "sitememory_plugin", "--store", str(tmp_path / "store"), "record", "--cdp",
          f"http://127.0.0.1:{free_port()}"], capture_output=True, text=True, timeout=60,

@@ -13,6 +13,7 @@ import json
 import logging
 import signal
 import sys
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Literal
 
 from .._core.redact import redact
@@ -33,7 +34,7 @@ def cmd_record(cli: Cli) -> int:
         endpoint, cli.memory, plugins=make_plugin_manager(), reconnect=cli.args.reconnect,
         overlay_window=cli.args.overlay_window, on_visit=lambda visit: _print_visit(cli, visit),
     )
-    cli.err.print(f"recording the browser at {endpoint} into {cli.memory.location}; Ctrl-C stops",
+    cli.err.print(f"recording the browser at {redact(endpoint)} into {cli.memory.location}; Ctrl-C stops",
                   markup=False, highlight=False)
     interrupted = asyncio.run(_record(recorder))
     tally = recorder.tally
@@ -51,23 +52,31 @@ def cmd_record(cli: Cli) -> int:
 
 async def _record(recorder: CdpRecorder) -> BrowserUnavailable | KeyboardInterrupt | None:
     """Run ``recorder`` until SIGTERM (``None``), SIGINT or the browser going away."""
+    interrupted: list[KeyboardInterrupt] = []
+    with _signals(recorder.stop, interrupted):
+        try:
+            await recorder.run()
+        except BrowserUnavailable as exc:
+            return exc
+    return interrupted[0] if interrupted else None
+
+
+@contextlib.contextmanager
+def _signals(stop: Callable[[], None], interrupted: list[KeyboardInterrupt]) -> Iterator[None]:
+    """Call ``stop`` on SIGINT (noted in ``interrupted``) and SIGTERM, in the running loop."""
     loop = asyncio.get_running_loop()
-    why: list[KeyboardInterrupt] = []
 
     def interrupt() -> None:
-        why.append(KeyboardInterrupt())
-        recorder.stop()
+        interrupted.append(KeyboardInterrupt())
+        stop()
 
     loop.add_signal_handler(signal.SIGINT, interrupt)
-    loop.add_signal_handler(signal.SIGTERM, recorder.stop)
+    loop.add_signal_handler(signal.SIGTERM, stop)
     try:
-        await recorder.run()
-    except BrowserUnavailable as exc:
-        return exc
+        yield
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
-    return why[0] if why else None
 
 
 def _print_visit(cli: Cli, visit: Visit) -> None:
@@ -97,12 +106,23 @@ def cmd_mcp(cli: Cli) -> int:
     logging.basicConfig(level=logging.WARNING, handlers=[handler])
     logging.getLogger("sitememory").setLevel(logging.INFO)
     transport: Literal["stdio", "http"] = "http" if cli.args.http else "stdio"
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(
-            cli.memory, transport=transport, host=cli.args.host, port=cli.args.port, cdp=cli.args.cdp,
-            plugins=make_plugin_manager(),
-        ))
-    return 0
+    interrupted: list[KeyboardInterrupt] = []
+
+    async def run() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+
+        def stop() -> None:
+            task.cancel()
+
+        with _signals(stop, interrupted), contextlib.suppress(asyncio.CancelledError):
+            await serve(
+                cli.memory, transport=transport, host=cli.args.host, port=cli.args.port,
+                cdp=cli.args.cdp, plugins=make_plugin_manager(), overlay_window=cli.args.overlay_window,
+            )
+
+    asyncio.run(run())
+    return 130 if interrupted else 0
 
 
 def add_commands(command: Any) -> None:
@@ -124,6 +144,8 @@ def add_commands(command: Any) -> None:
     p.add_argument("--port", type=int, default=8765, help="the port to listen on with --http (default 8765)")
     p.add_argument("--cdp", metavar="URL",
                    help="also record the navigations of the Chromium at this DevTools endpoint")
+    p.add_argument("--overlay-window", type=_seconds, default=5.0, metavar="SECONDS",
+                   help="with --cdp: after each load, wait this long for a known overlay to click away")
 
 
 def _seconds(text: str) -> float:

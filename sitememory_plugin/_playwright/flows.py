@@ -262,12 +262,27 @@ def overlays(h: Handle, page: Any, url: str, key: str, profile: SiteProfile | No
             log.warning("sitememory: no overlay handler for %r on %s: %s", selector, key, _first_line(exc))
 
 
+#: Whether an element sits in a layer over the page (a fixed or sticky box, an open dialog):
+#: where banners and modals live, and the only place the sweep clicks.
+IN_OVERLAY = """el => {
+  for (let node = el; node; node = node.parentElement) {
+    const position = getComputedStyle(node).position;
+    if (position === "fixed" || position === "sticky" || (node.tagName === "DIALOG" && node.open))
+      return true;
+  }
+  return false;
+}"""
+
+
 def sweep_overlays(h: Handle, page: Any, window: float) -> Flow[int]:
     """Click away the site's known overlays that show on ``page`` within ``window`` ms; returns
     how many were clicked.
 
     For a browser another client drives: a locator handler runs only before the actions of the
-    Playwright client that installed it, so it would never fire for that client's clicks.
+    Playwright client that installed it, so it would never fire for that client's clicks. Only
+    an element in a layer over the page is clicked (:data:`IN_OVERLAY`), and only while the page
+    is still on the site: a quirk any agent stored cannot make every browser click a "Buy" or
+    "Delete" button of the page itself.
     """
     url = page.url
     key = h.web_key(url)
@@ -296,9 +311,13 @@ def sweep_overlays(h: Handle, page: Any, window: float) -> Flow[int]:
     for selector in valid:
         target = page.locator(selector).first
         try:
-            if (yield target.is_visible()):
-                yield target.click(timeout=window)
-                clicked += 1
+            if h.web_key(page.url) != key or not (yield target.is_visible()):
+                continue
+            if not (yield target.evaluate(IN_OVERLAY)):
+                log.warning("sitememory: not clicking %r on %s: it is not in an overlay", selector, key)
+                continue
+            yield target.click(timeout=window)
+            clicked += 1
         except PlaywrightError as exc:
             log.info("sitememory: could not dismiss %r on %s: %s", selector, key, _first_line(exc))
     return clicked

@@ -23,10 +23,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pluggy
-from playwright.async_api import Browser, BrowserContext, async_playwright
+from playwright.async_api import Browser, BrowserContext, Playwright, async_playwright
 from playwright.async_api import Error as PlaywrightError
 
 from .._core.errors import PluginError
+from .._core.redact import redact
 from .._drive import Flow, run_async
 from .._hookcall import report
 from .._hooktypes import Visit
@@ -84,21 +85,44 @@ def check_endpoint(endpoint: str) -> str:
 
 class RecordingSite(AsyncSite):
     """The handle of one recorded context: ``attach()``'s recording, plus a count of what it
-    recorded and the overlay sweep after each load."""
+    recorded and the overlay sweep after each load. It leaves the agent's dialogs to the agent."""
 
     def __init__(self, *args: Any, recorder: CdpRecorder, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._recorder = recorder
-        self._sweeps: set[asyncio.Task[None]] = set()
+        #: Each page's running overlay sweep, cancelled when its document goes away.
+        self._sweeps: dict[Any, asyncio.Task[None]] = {}
+        self._closing = False
+
+    def subscribe(self) -> None:
+        super().subscribe()
+        # With no dialog listener, this connection's Playwright would dismiss every alert and
+        # confirm at once, before the agent's own client could answer it.
+        self.target.on("dialog", _leave_to_the_agent)
+
+    def unsubscribe(self) -> None:
+        super().unsubscribe()
+        self.target.remove_listener("dialog", _leave_to_the_agent)
+        for page in list(self._watched):
+            page.remove_listener("framenavigated", self._on_navigated)
+
+    def _watch(self, page: Any) -> None:
+        super()._watch(page)
+        page.on("framenavigated", self._on_navigated)
+
+    def _on_navigated(self, frame: Any) -> None:
+        if frame.parent_frame is None:
+            self._cancel_sweep(frame.page)  # its selectors belonged to the document that left
 
     def _on_load(self, page: Any) -> None:
         visit = self.loaded(page)
         if visit is not None:
             self._io.spawn(self._record(page, visit))
-        if self._recorder.overlay_window > 0 and not self._detached:
+        if self._recorder.overlay_window > 0 and not self._closing:
+            self._cancel_sweep(page)
             task = asyncio.ensure_future(self._sweep(page))
-            self._sweeps.add(task)
-            task.add_done_callback(self._sweeps.discard)
+            self._sweeps[page] = task
+            task.add_done_callback(lambda done: self._forget_sweep(page, done))
 
     def _on_request_failed(self, request: Any) -> None:
         failed = self.failed(request)
@@ -121,17 +145,32 @@ class RecordingSite(AsyncSite):
                 flows.sweep_overlays(self, page, self._recorder.overlay_window * 1000)
             )
         except Exception:
-            log.exception("sitememory: the overlay sweep of %s failed", page)
+            log.exception("sitememory: the overlay sweep of %s failed", redact(page.url))
             return
         if clicked:
             self._recorder.tally.dismissed += clicked
-            log.info("sitememory: dismissed %d overlay(s) on %s", clicked, page.url)
+            log.info("sitememory: dismissed %d overlay(s) on %s", clicked, redact(page.url))
+
+    def _cancel_sweep(self, page: Any) -> None:
+        task = self._sweeps.pop(page, None)
+        if task is not None:
+            task.cancel()
+
+    def _forget_sweep(self, page: Any, task: asyncio.Task[None]) -> None:
+        if self._sweeps.get(page) is task:
+            del self._sweeps[page]
 
     async def detach(self) -> None:
-        for task in list(self._sweeps):
+        self._closing = True  # no new sweep from a load that arrives meanwhile
+        sweeps = list(self._sweeps.values())
+        for task in sweeps:
             task.cancel()
-        await asyncio.gather(*self._sweeps, return_exceptions=True)
+        await asyncio.gather(*sweeps, return_exceptions=True)
         await super().detach()
+
+
+def _leave_to_the_agent(dialog: Any) -> None:
+    """A listener that does nothing: the dialog is the agent's to answer."""
 
 
 class CdpRecorder:
@@ -167,10 +206,11 @@ class CdpRecorder:
         self._attempted = asyncio.Event()
 
     def __repr__(self) -> str:
-        return f"<CdpRecorder {self.endpoint} {self.tally}>"
+        return f"<CdpRecorder {redact(self.endpoint)} {self.tally}>"
 
     def stop(self) -> None:
-        """Make :meth:`run` return, after the visits recorded so far are written."""
+        """Make :meth:`run` return, after the visits recorded so far are written (call it in the
+        recorder's event loop)."""
         self._stopping.set()
 
     async def connected(self) -> None:
@@ -182,33 +222,58 @@ class CdpRecorder:
         await self._attempted.wait()
 
     async def run(self) -> None:
-        """Record until :meth:`stop`.
+        """Record until :meth:`stop`. Runs once per recorder.
 
         :raises BrowserUnavailable: no browser answered at the endpoint, or it went away, for
             longer than ``reconnect`` seconds.
         """
+        shown = redact(self.endpoint)
         async with async_playwright() as playwright:
-            down_since = time.monotonic()
+            down_since, warned = time.monotonic(), False
             while not self._stopping.is_set():
                 try:
-                    browser = await playwright.chromium.connect_over_cdp(self.endpoint, timeout=10_000)
+                    browser = await self._connect(playwright)
                 except PlaywrightError as exc:
                     self._attempted.set()
                     waited = time.monotonic() - down_since
+                    why = redact(_first_line(exc))
                     if waited >= self.reconnect:
                         what = "went away" if self.tally.connections else "does not answer"
                         after = f" (tried for {waited:.0f} s)" if self.reconnect else ""
-                        raise BrowserUnavailable(
-                            f"the browser at {self.endpoint} {what}{after}: {_first_line(exc)}"
-                        ) from None
+                        raise BrowserUnavailable(f"the browser at {shown} {what}{after}: {why}") from None
+                    if not warned:
+                        log.warning("sitememory: no browser answers at %s (%s); trying again", shown, why)
+                        warned = True
                     await self._pause(_RETRY)
                     continue
+                if browser is None:
+                    break  # stopped while connecting
                 self.tally.connections += 1
-                log.info("sitememory: recording the browser at %s", self.endpoint)
+                level = logging.WARNING if self.tally.connections > 1 else logging.INFO
+                log.log(level, "sitememory: recording the browser at %s", shown)
                 await self._record(browser)
-                down_since = time.monotonic()
+                down_since, warned = time.monotonic(), False
                 if not self._stopping.is_set():
-                    log.warning("sitememory: the browser at %s went away", self.endpoint)
+                    log.warning("sitememory: the browser at %s went away", shown)
+
+    async def _connect(self, playwright: Playwright) -> Browser | None:
+        """A connection to the browser, or ``None`` if the recorder was stopped meanwhile."""
+        # no_defaults: the browser is someone else's; Playwright's default overrides would send
+        # the agent's downloads to this connection's temporary folder and emulate focus.
+        connecting = asyncio.ensure_future(
+            playwright.chromium.connect_over_cdp(self.endpoint, timeout=10_000, no_defaults=True)
+        )
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait([connecting, stopping], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+        if connecting.done():
+            return connecting.result()
+        connecting.cancel()
+        with contextlib.suppress(BaseException):
+            await connecting
+        return None
 
     async def _record(self, browser: Browser) -> None:
         """Attach every context of ``browser`` until it disconnects or the recorder stops."""

@@ -16,6 +16,7 @@ import importlib.metadata
 import json
 import logging
 import math
+import socket
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal, TypeVar
@@ -28,7 +29,8 @@ try:
     from mcp.server.mcpserver import MCPServer
     from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError
     from mcp.server.mcpserver.prompts.base import UserMessage
-    from mcp.types import Resource, ToolAnnotations
+    from mcp.shared.exceptions import MCPError
+    from mcp.types import INVALID_PARAMS, Resource, ToolAnnotations
     from pydantic import Field
 except ImportError as exc:  # pragma: no cover - depends on the extras installed
     raise ImportError(
@@ -38,10 +40,11 @@ except ImportError as exc:  # pragma: no cover - depends on the extras installed
 from .._core.errors import SiteMemoryError
 from .._core.models import SiteProfile, thaw
 from .._core.prompt import DEFAULT_MAX_CHARS, bounded
+from .._core.redact import redact
 from .._hookcall import call_async
 from .._hooktypes import SiteUpdates
 from .._memory import SiteMemory
-from .._playwright.recorder import CdpRecorder, check_endpoint
+from .._playwright.recorder import OVERLAY_WINDOW, CdpRecorder, check_endpoint
 from .._plugins import get_plugin_manager
 from .._sitekeys import plugin_site_key
 
@@ -53,6 +56,8 @@ T = TypeVar("T")
 SITE_URI = "sitememory://site/{key}"
 #: Sites listed as resources at most (every site can still be read by its URI).
 MAX_LISTED = 1000
+#: The hosts the HTTP transport may listen on.
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 INSTRUCTIONS = """\
 A shared memory of websites, kept by every agent that uses it: load times, the selectors that \
@@ -121,9 +126,9 @@ def build_server(memory: SiteMemory, *, plugins: pluggy.PluginManager | None = N
         try:
             add(updates)  # each value is checked here, before anything is written
         except (TypeError, ValueError) as exc:
-            raise ToolError(_message(exc)) from None
+            raise ToolError(_message(exc, writes=True)) from None
         updates.seal()
-        await checked(lambda: memory._apply(key, tuple(updates)))
+        await checked(lambda: memory._apply(key, tuple(updates)), writes=True)
         return key
 
     async def profile_of(url: str) -> tuple[str, SiteProfile | None]:
@@ -260,7 +265,10 @@ def build_server(memory: SiteMemory, *, plugins: pluggy.PluginManager | None = N
     async def use_site_memory(url: str, task: str = "") -> list[UserMessage]:
         """How to use the memory before and after acting on the site of `url`, with what it
         knows of that site now."""
-        context = await site_context(url)
+        try:
+            context = await site_context(url)
+        except ToolError as exc:
+            raise MCPError(code=INVALID_PARAMS, message=str(exc)) from None
         doing = f" to {task}" if task else ""
         return [UserMessage(
             f"You are about to use the website {url}{doing}.\n\n{INSTRUCTIONS}\n\n"
@@ -270,20 +278,20 @@ def build_server(memory: SiteMemory, *, plugins: pluggy.PluginManager | None = N
     return server
 
 
-async def checked(make: Callable[[], Awaitable[T]]) -> T:
+async def checked(make: Callable[[], Awaitable[T]], *, writes: bool = False) -> T:
     """Await ``make()``, turning the errors of bad input and of the store into tool errors."""
     try:
         return await make()
     except ToolError:
         raise
     except (TypeError, ValueError, SiteMemoryError, OSError) as exc:
-        raise ToolError(_message(exc)) from None
+        raise ToolError(_message(exc, writes)) from None
 
 
-def _message(exc: BaseException) -> str:
+def _message(exc: BaseException, writes: bool = False) -> str:
     if isinstance(exc, TypeError | ValueError) and not isinstance(exc, SiteMemoryError):
         return str(exc)
-    return f"{type(exc).__name__}: {exc} (nothing was written)"
+    return f"{type(exc).__name__}: {exc}" + (" (nothing was written)" if writes else "")
 
 
 def _version() -> str:
@@ -308,21 +316,25 @@ def _summary(profile: SiteProfile) -> dict[str, Any]:
 async def serve(
     memory: SiteMemory, *, transport: Literal["stdio", "http"] = "stdio", host: str = "127.0.0.1",
     port: int = 8765, cdp: str | None = None, plugins: pluggy.PluginManager | None = None,
-    on_listening: Callable[[str], None] | None = None,
+    overlay_window: float = OVERLAY_WINDOW, on_listening: Callable[[str], None] | None = None,
 ) -> None:
-    """Serve ``memory`` until the client goes away (stdio) or the task is cancelled (HTTP).
+    """Serve ``memory`` until the client goes away (stdio) or the task running this is
+    cancelled; the recorder's visits in flight are written before it returns.
 
     :param transport: ``stdio`` (what MCP hosts start), or ``http``: streamable HTTP at
-        ``http://host:port/mcp``.
+        ``http://host:port/mcp`` (``port`` 0: any free one).
     :param cdp: a Chromium's CDP endpoint: its navigations are recorded meanwhile (see
         :class:`~sitememory_plugin.CdpRecorder`), reconnecting whenever it comes and goes.
     :param on_listening: called with the HTTP server's URL once it accepts connections.
+    :raises ValueError: ``host`` is not a loopback address, or the port cannot be listened on.
     """
     server = build_server(memory, plugins=plugins)
     recorder = None
     recording: asyncio.Task[None] | None = None
     if cdp is not None:
-        recorder = CdpRecorder(check_endpoint(cdp), memory, plugins=plugins, reconnect=math.inf)
+        recorder = CdpRecorder(
+            check_endpoint(cdp), memory, plugins=plugins, reconnect=math.inf, overlay_window=overlay_window
+        )
         recording = asyncio.create_task(_record(recorder))
         # Attached before the host sees the server ready, so the agent's first navigation is
         # recorded; a browser not there yet is looked for again in the background.
@@ -345,32 +357,43 @@ async def _record(recorder: CdpRecorder) -> None:
     try:
         await recorder.run()
     except Exception:
-        log.exception("sitememory: the recorder of %s stopped", recorder.endpoint)
+        log.exception("sitememory: the recorder of %s stopped", redact(recorder.endpoint))
 
 
 async def _serve_http(
     server: MemoryServer, host: str, port: int, on_listening: Callable[[str], None] | None
 ) -> None:
-    if host not in ("127.0.0.1", "localhost", "::1"):
+    if host not in LOOPBACK:
         raise ValueError(f"the MCP server listens on the loopback interface only, not {host!r}")
+    # Bound here, not by uvicorn: a port in use is then an error of ours, not uvicorn's exit(3).
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ValueError(f"cannot listen on {host} port {port}: {exc.strerror or exc}") from None
+    # The SDK turns DNS-rebinding protection on for a loopback host: other Host or Origin
+    # headers are refused.
     app = server.streamable_http_app(host=host)
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
-    web = uvicorn.Server(config)
-    task = asyncio.create_task(web.serve())
+    web = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    task = asyncio.create_task(web.serve(sockets=[sock]))
     try:
         while not web.started:
             if task.done():
-                await task  # it failed to start (the port is taken): raise its error
-                raise OSError(f"the MCP server could not listen on {host}:{port}")
+                await task
+                raise RuntimeError("the MCP server's HTTP listener stopped as it started")
             await asyncio.sleep(0.02)
-        bound = web.servers[0].sockets[0].getsockname()[1] if web.servers else port
-        url = f"http://{host}:{bound}/mcp"
+        shown = f"[{host}]" if ":" in host else host
+        url = f"http://{shown}:{sock.getsockname()[1]}/mcp"
         if on_listening is not None:
             on_listening(url)
         else:
             print(f"sitememory mcp: listening on {url}", file=sys.stderr, flush=True)
-        await task
+        await asyncio.shield(task)  # a cancellation stops it below, gracefully
     finally:
         web.should_exit = True
         with contextlib.suppress(BaseException):
             await task
+        sock.close()
