@@ -10,7 +10,7 @@
 
 Routes: ``/``, ``/page/<any>``, ``/slow?ms=N``, ``/status/<code>``, ``/redirect?to=PATH``,
 ``/redirect-chain``, ``/flaky``, ``/form`` (markup set by ``site.version``), ``/results?q=``,
-``/cookie?delay_ms=N``, ``/frames``, ``/popup``, ``/spa``, ``/download`` (an attachment); anything
+``/cookie?delay_ms=N&load_ms=M``, ``/frames``, ``/popup``, ``/spa``, ``/download`` (an attachment); anything
 else is a 404.
 """
 
@@ -66,7 +66,7 @@ def _results_page(query: str) -> str:
     return _doc("/results", f'<h1 id="title">Results</h1>\n<p id="query">{html.escape(query)}</p>')
 
 
-def _cookie_page(delay_ms: int) -> str:
+def _cookie_page(delay_ms: int, load_ms: int = 0) -> str:
     # With a delay the overlay starts hidden and appears later, like consent banners injected
     # after load; with none it is in the markup so it covers the button from the first paint.
     hidden = " hidden" if delay_ms > 0 else ""
@@ -94,6 +94,8 @@ def _cookie_page(delay_ms: int) -> str:
         "onclick=\"document.getElementById('cookie-overlay').style.display = 'none'\">"
         "Accept</button></div></div>\n"
         f"{show}"
+        # An image that holds the load event back: the page is up, and not yet loaded.
+        + (f'<img src="/slow?ms={load_ms}" alt="">' if load_ms > 0 else "")
     )
     return _doc("/cookie", body, head=style)
 
@@ -286,7 +288,7 @@ class TestSite:
             case "/results":
                 return 200, _results_page(query.get("q", [""])[0]), {}
             case "/cookie":
-                return 200, _cookie_page(_int_arg(query, "delay_ms", 0)), {}
+                return 200, _cookie_page(_int_arg(query, "delay_ms", 0), _int_arg(query, "load_ms", 0)), {}
             case "/late-load":
                 # Commits at once, but its load event waits for an image that takes ms
                 # milliseconds; from the second request on, the document itself is late by as much.

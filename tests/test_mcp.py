@@ -6,8 +6,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -173,6 +176,8 @@ async def test_the_prompt_says_how_to_use_the_memory_with_what_it_knows(
         assert f"You are about to use the website {URL} to buy a book." in text
         assert "call site_context(url)" in text and "remember_quirk" in text
         assert '"a cookie banner" -> "click #ok"' in text
+        with pytest.raises(MCPError, match="data: URLs are not web sites"):
+            await client.get_prompt("use_site_memory", {"url": "data:,x"})
 
 
 BAD_INPUT = [
@@ -261,9 +266,11 @@ def shared_store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 async def test_two_servers_share_one_store_and_lose_nothing(shared_store: str) -> None:
     visits, quirks = 25, 10
+    both_up = asyncio.Barrier(2)  # so that their writes overlap, not one server's after the other's
 
     async def agent(name: str) -> None:
         async with Client(stdio(shared_store)) as client:
+            await both_up.wait()
             await asyncio.gather(*(
                 call(client, "record_visit", url=URL, duration=0.1, status=200) for _ in range(visits)
             ), *(
@@ -292,9 +299,24 @@ async def test_over_streamable_http_on_the_loopback_interface(tmp_path: Path) ->
         async with Client(url) as client:
             await call(client, "record_visit", url=URL, duration=0.3, status=200)
             assert "- 1 visits, 100% succeeded" in await call(client, "site_context", url=URL)
+        # DNS rebinding: a page of another origin that resolves its name to 127.0.0.1 is refused.
+        initialize = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}}
+        accept = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+        for headers, status in (({"Host": "evil.example"}, 421), ({"Origin": "http://evil.example"}, 403)):
+            request = urllib.request.Request(url, json.dumps(initialize).encode(), {**accept, **headers})
+            with pytest.raises(urllib.error.HTTPError) as refused_request:
+                await asyncio.to_thread(urllib.request.urlopen, request, timeout=10)
+            assert refused_request.value.code == status, headers
+        # A port in use is bad usage, said so.
+        port = int(url.rsplit(":", 1)[1].split("/")[0])
+        taken = await asyncio.to_thread(subprocess.run, [
+            sys.executable, "-m", "sitememory_plugin", "--store", str(tmp_path / "store"), "mcp", "--http",
+            "--port", str(port)], capture_output=True, text=True, timeout=60)
+        assert taken.returncode == 2 and f"cannot listen on 127.0.0.1 port {port}" in taken.stderr
     finally:
         process.terminate()
         process.wait(timeout=30)
+    assert process.returncode == 0  # SIGTERM: a clean stop
     refused = subprocess.run(
         [sys.executable, "-m", "sitememory_plugin", "mcp", "--http", "--host", "0.0.0.0"],
         capture_output=True, text=True, timeout=60,
@@ -302,3 +324,25 @@ async def test_over_streamable_http_on_the_loopback_interface(tmp_path: Path) ->
     assert refused.returncode == 2 and "invalid choice" in refused.stderr
     assert site_key(URL) == KEY
 
+
+async def test_over_stdio_interrupted_it_exits_130_and_terminated_0(tmp_path: Path) -> None:
+    for sig, code in ((signal.SIGINT, 130), (signal.SIGTERM, 0)):
+        process = subprocess.Popen(
+            [sys.executable, "-m", "sitememory_plugin", "--store", str(tmp_path / "store"), "mcp"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )
+        try:
+            request = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                "protocolVersion": "2025-06-18", "capabilities": {},
+                "clientInfo": {"name": "test", "version": "1"},
+            }}
+            assert process.stdin is not None and process.stdout is not None
+            process.stdin.write(json.dumps(request).encode() + b"\n")
+            process.stdin.flush()
+            await asyncio.wait_for(asyncio.to_thread(process.stdout.readline), 60)  # it is serving
+            process.send_signal(sig)
+            await asyncio.wait_for(asyncio.to_thread(process.wait), 30)
+        finally:
+            if process.poll() is None:
+                process.kill()
+        assert process.returncode == code, sig

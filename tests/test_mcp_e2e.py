@@ -108,8 +108,9 @@ async def test_an_agent_on_playwright_mcp_is_recorded_and_consults_the_memory(
         await text(browser, "browser_click", target=await ref_of(browser, 'button "Search"'))
         navigations.append("/results?q=lamp")
         assert "lamp" in await text(browser, "browser_snapshot")
-        # The banner shows after load and would take the click; the recorder dismisses it.
-        await text(browser, "browser_navigate", url=site_server.url("/cookie?delay_ms=300"))
+        # The banner covers the page from its first paint and would take the click, until the
+        # recorder clicks it away.
+        await text(browser, "browser_navigate", url=site_server.url("/cookie"))
         navigations.append("/cookie")
         await text(browser, "browser_click", target="#buy")
         assert "bought" in await text(browser, "browser_snapshot")

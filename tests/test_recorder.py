@@ -162,9 +162,10 @@ async def test_a_sweep_ends_with_its_document_and_clicks_only_what_is_over_the_p
     running = await recording(cdp.endpoint, memory, plugins, overlay_window=5)
     page = await agent.contexts[0].new_page()
     # A page of the site without a banner, its sweep still waiting when the agent moves on to
-    # another site with the same markup: that site's banner is not the sweep's to click.
+    # another site with the same markup (up at once, loaded 3 s later): that site's banner is
+    # not the sweep's to click.
     await page.goto(site.url("/page/plain"))
-    await page.goto(f"http://localhost:{site.port}/cookie")
+    await page.goto(f"http://localhost:{site.port}/cookie?load_ms=3000", wait_until="commit")
     with pytest.raises(PlaywrightError, match=r"intercepts pointer events|Timeout"):
         await page.click("#buy", timeout=1_500)
     assert running.recorder.tally.dismissed == 0

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable, Iterator
@@ -109,17 +110,19 @@ def cmd_mcp(cli: Cli) -> int:
     interrupted: list[KeyboardInterrupt] = []
 
     async def run() -> None:
-        task = asyncio.current_task()
-        assert task is not None
-
-        def stop() -> None:
-            task.cancel()
-
-        with _signals(stop, interrupted), contextlib.suppress(asyncio.CancelledError):
+        stop = asyncio.Event()
+        with _signals(stop.set, interrupted):
             await serve(
-                cli.memory, transport=transport, host=cli.args.host, port=cli.args.port,
-                cdp=cli.args.cdp, plugins=make_plugin_manager(), overlay_window=cli.args.overlay_window,
+                cli.memory, transport=transport, host=cli.args.host, port=cli.args.port, cdp=cli.args.cdp,
+                plugins=make_plugin_manager(), overlay_window=cli.args.overlay_window, stop=stop,
             )
+        if stop.is_set() and transport == "stdio":
+            # The SDK's reader of standard input waits in a thread until the host closes it;
+            # once everything is written, leave without waiting for it.
+            await cli.memory.close()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(130 if interrupted else 0)
 
     asyncio.run(run())
     return 130 if interrupted else 0

@@ -317,9 +317,14 @@ async def serve(
     memory: SiteMemory, *, transport: Literal["stdio", "http"] = "stdio", host: str = "127.0.0.1",
     port: int = 8765, cdp: str | None = None, plugins: pluggy.PluginManager | None = None,
     overlay_window: float = OVERLAY_WINDOW, on_listening: Callable[[str], None] | None = None,
+    stop: asyncio.Event | None = None,
 ) -> None:
-    """Serve ``memory`` until the client goes away (stdio) or the task running this is
-    cancelled; the recorder's visits in flight are written before it returns.
+    """Serve ``memory`` until the client goes away (stdio: standard input closes) or ``stop`` is
+    set; the recorder's visits in flight are written before it returns.
+
+    The stdio transport reads standard input in a thread that nothing can interrupt: after a
+    ``stop`` its task is left waiting for the host to close the pipe, and a process that wants
+    to end sooner exits (``sitememory mcp`` does, on SIGINT and SIGTERM).
 
     :param transport: ``stdio`` (what MCP hosts start), or ``http``: streamable HTTP at
         ``http://host:port/mcp`` (``port`` 0: any free one).
@@ -341,12 +346,21 @@ async def serve(
         attempted = asyncio.ensure_future(recorder.attempted())
         await asyncio.wait([attempted, recording], return_when=asyncio.FIRST_COMPLETED)
         attempted.cancel()
+    stopped = asyncio.ensure_future((stop or asyncio.Event()).wait())
     try:
-        if transport == "stdio":
-            await server.run_stdio_async()
-        else:
-            await _serve_http(server, host, port, on_listening)
+        serving = asyncio.ensure_future(
+            server.run_stdio_async() if transport == "stdio"
+            else _serve_http(server, host, port, on_listening)
+        )
+        await asyncio.wait([serving, stopped], return_when=asyncio.FIRST_COMPLETED)
+        if serving.done():
+            serving.result()  # its error, if it failed
+        elif transport == "http":
+            serving.cancel()  # uvicorn stops gracefully
+            with contextlib.suppress(asyncio.CancelledError):
+                await serving
     finally:
+        stopped.cancel()
         if recorder is not None and recording is not None:
             recorder.stop()
             with contextlib.suppress(Exception):
