@@ -20,13 +20,14 @@ def test_all_is_exactly_the_public_names() -> None:
         if not n.startswith(("_", "@")) and not isinstance(getattr(sitememory_plugin, n), types.ModuleType)
     } | {"__version__"}
     assert set(sitememory_plugin.__all__) == public
-    # The public submodules: the hook specifications plugin authors read, and the pytest plugin
-    # (imported by pytest through its entry point; pytest's assert rewriting adds "@" names).
+    # The public submodules: the hook specifications plugin authors read, the pytest plugin
+    # (imported by pytest through its entry point; pytest's assert rewriting adds "@" names) and
+    # the integrations (here once a test has imported one).
     modules = {
         n for n in dir(sitememory_plugin)
         if isinstance(getattr(sitememory_plugin, n), types.ModuleType) and not n.startswith(("_", "@"))
     }
-    assert modules - {"pytest_plugin"} == {"hookspecs"}
+    assert modules - {"pytest_plugin", "integrations"} == {"hookspecs"}
 
 
 def test_the_core_logs_under_sitememory_one_child_per_module() -> None:
