@@ -10,8 +10,8 @@
 
 Routes: ``/``, ``/page/<any>``, ``/slow?ms=N``, ``/status/<code>``, ``/redirect?to=PATH``,
 ``/redirect-chain``, ``/flaky``, ``/form`` (markup set by ``site.version``), ``/results?q=``,
-``/cookie?delay_ms=N&load_ms=M``, ``/frames``, ``/popup``, ``/spa``, ``/download`` (an attachment); anything
-else is a 404.
+``/cookie?delay_ms=N&load_ms=M&history_ms=H``, ``/frames``, ``/popup``, ``/spa``, ``/download``
+(an attachment); anything else is a 404.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def _results_page(query: str) -> str:
     return _doc("/results", f'<h1 id="title">Results</h1>\n<p id="query">{html.escape(query)}</p>')
 
 
-def _cookie_page(delay_ms: int, load_ms: int = 0) -> str:
+def _cookie_page(delay_ms: int, load_ms: int = 0, history_ms: int = 0) -> str:
     # With a delay the overlay starts hidden and appears later, like consent banners injected
     # after load; with none it is in the markup so it covers the button from the first paint.
     hidden = " hidden" if delay_ms > 0 else ""
@@ -96,6 +96,9 @@ def _cookie_page(delay_ms: int, load_ms: int = 0) -> str:
         f"{show}"
         # An image that holds the load event back: the page is up, and not yet loaded.
         + (f'<img src="/slow?ms={load_ms}" alt="">' if load_ms > 0 else "")
+        # A same-document navigation, as a single-page app makes when its route changes.
+        + (f"<script>setTimeout(function () {{ history.pushState(null, '', '/cookie#moved'); }}, "
+           f"{history_ms});</script>" if history_ms > 0 else "")
     )
     return _doc("/cookie", body, head=style)
 
@@ -288,7 +291,8 @@ class TestSite:
             case "/results":
                 return 200, _results_page(query.get("q", [""])[0]), {}
             case "/cookie":
-                return 200, _cookie_page(_int_arg(query, "delay_ms", 0), _int_arg(query, "load_ms", 0)), {}
+                page = _cookie_page(*(_int_arg(query, name, 0) for name in ("delay_ms", "load_ms", "history_ms")))
+                return 200, page, {}
             case "/late-load":
                 # Commits at once, but its load event waits for an image that takes ms
                 # milliseconds; from the second request on, the document itself is late by as much.

@@ -141,13 +141,18 @@ async def test_known_overlays_are_dismissed_for_the_agent_and_unknown_ones_are_n
     await asyncio.sleep(1.0)
     await page.click("#buy", timeout=10_000)
     assert running.recorder.tally.dismissed == 2
+    # A single-page app changing its URL before its banner shows: the sweep goes on.
+    await page.goto(site.url("/cookie?delay_ms=600&history_ms=100"))
+    await asyncio.sleep(1.2)
+    await page.click("#buy", timeout=10_000)
+    assert page.url.endswith("#moved") and running.recorder.tally.dismissed == 3
     # The same page on a site key the memory knows nothing of ("localhost" is not "127.0.0.1"):
     # nothing dismisses its banner, so the agent's click is blocked.
     await page.goto(f"http://localhost:{site.port}/cookie")
     with pytest.raises(PlaywrightError, match=r"intercepts pointer events|Timeout"):
         await page.click("#buy", timeout=1_500)
     await running.stop()
-    assert running.recorder.tally.dismissed == 2
+    assert running.recorder.tally.dismissed == 3
     await page.close()
     await memory.close()
 

@@ -64,15 +64,23 @@ async def _record(recorder: CdpRecorder) -> BrowserUnavailable | KeyboardInterru
 
 @contextlib.contextmanager
 def _signals(stop: Callable[[], None], interrupted: list[KeyboardInterrupt]) -> Iterator[None]:
-    """Call ``stop`` on SIGINT (noted in ``interrupted``) and SIGTERM, in the running loop."""
+    """Call ``stop`` on SIGINT (noted in ``interrupted``) and SIGTERM, in the running loop; a
+    second signal exits at once."""
     loop = asyncio.get_running_loop()
+    received: list[int] = []
 
-    def interrupt() -> None:
-        interrupted.append(KeyboardInterrupt())
+    def handle(sig: int) -> None:
+        if sig == signal.SIGINT:
+            interrupted.append(KeyboardInterrupt())
+        if received:
+            sys.stderr.write("sitememory: stopped at once, by a second signal\n")
+            sys.stderr.flush()
+            os._exit(130 if interrupted else 1)
+        received.append(sig)
         stop()
 
-    loop.add_signal_handler(signal.SIGINT, interrupt)
-    loop.add_signal_handler(signal.SIGTERM, stop)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, handle, sig)
     try:
         yield
     finally:
@@ -116,13 +124,14 @@ def cmd_mcp(cli: Cli) -> int:
                 cli.memory, transport=transport, host=cli.args.host, port=cli.args.port, cdp=cli.args.cdp,
                 plugins=make_plugin_manager(), overlay_window=cli.args.overlay_window, stop=stop,
             )
-        if stop.is_set() and transport == "stdio":
-            # The SDK's reader of standard input waits in a thread until the host closes it;
-            # once everything is written, leave without waiting for it.
-            await cli.memory.close()
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(130 if interrupted else 0)
+            if stop.is_set() and transport == "stdio":
+                # The SDK's reader of standard input waits in a thread until the host closes
+                # it; once everything is written, leave without waiting for it. (A tool call
+                # still running is cut short, its client never told it succeeded.)
+                await cli.memory.close()
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(130 if interrupted else 0)
 
     asyncio.run(run())
     return 130 if interrupted else 0

@@ -17,6 +17,7 @@ plugin asked for it, and no plugin needs a thread or an event loop of its own.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -262,13 +263,20 @@ def overlays(h: Handle, page: Any, url: str, key: str, profile: SiteProfile | No
             log.warning("sitememory: no overlay handler for %r on %s: %s", selector, key, _first_line(exc))
 
 
-#: Whether an element sits in a layer over the page (a fixed or sticky box, an open dialog):
-#: where banners and modals live, and the only place the sweep clicks.
+#: Whether an element sits in a layer over the page: inside a fixed-position box or a dialog
+#: (an open ``<dialog>`` or popover, ``role=dialog``/``alertdialog``, ``aria-modal``), across
+#: shadow roots. Where banners and modals live, and the only place the sweep clicks: not the
+#: page's flow, nor a sticky header.
 IN_OVERLAY = """el => {
-  for (let node = el; node; node = node.parentElement) {
-    const position = getComputedStyle(node).position;
-    if (position === "fixed" || position === "sticky" || (node.tagName === "DIALOG" && node.open))
-      return true;
+  for (let node = el; node; ) {
+    if (node.nodeType === Node.ELEMENT_NODE) {
+      const role = node.getAttribute("role");
+      if (getComputedStyle(node).position === "fixed" || role === "dialog" || role === "alertdialog"
+          || node.getAttribute("aria-modal") === "true" || (node.tagName === "DIALOG" && node.open)
+          || (node.matches && node.matches(":popover-open")))
+        return true;
+    }
+    node = node.parentNode instanceof ShadowRoot ? node.parentNode.host : node.parentNode;
   }
   return false;
 }"""
@@ -282,7 +290,8 @@ def sweep_overlays(h: Handle, page: Any, window: float) -> Flow[int]:
     Playwright client that installed it, so it would never fire for that client's clicks. Only
     an element in a layer over the page is clicked (:data:`IN_OVERLAY`), and only while the page
     is still on the site: a quirk any agent stored cannot make every browser click a "Buy" or
-    "Delete" button of the page itself.
+    "Delete" button in the page's own flow. The element checked is the element clicked (one
+    handle, bound to its document).
     """
     url = page.url
     key = h.web_key(url)
@@ -309,18 +318,34 @@ def sweep_overlays(h: Handle, page: Any, window: float) -> Flow[int]:
         return 0  # none showed in time, or the page went away
     clicked = 0
     for selector in valid:
-        target = page.locator(selector).first
+        if h.web_key(page.url) != key:
+            break
         try:
-            if h.web_key(page.url) != key or not (yield target.is_visible()):
-                continue
-            if not (yield target.evaluate(IN_OVERLAY)):
-                log.warning("sitememory: not clicking %r on %s: it is not in an overlay", selector, key)
-                continue
-            yield target.click(timeout=window)
-            clicked += 1
+            handle = yield page.locator(selector).first.element_handle(timeout=_NOW)
+        except PlaywrightError:
+            continue  # not there (any more)
+        try:
+            clicked += yield from _dismiss(handle, selector, key, window)
         except PlaywrightError as exc:
             log.info("sitememory: could not dismiss %r on %s: %s", selector, key, _first_line(exc))
+        with contextlib.suppress(PlaywrightError):  # not in a finally: a closed flow must not yield
+            yield handle.dispose()
     return clicked
+
+
+def _dismiss(handle: Any, selector: str, key: str, window: float) -> Flow[int]:
+    """Click ``handle`` if it is shown in a layer over the page; 1 if it was clicked."""
+    if not (yield handle.is_visible()):
+        return 0
+    if not (yield handle.evaluate(IN_OVERLAY)):
+        log.warning("sitememory: not clicking %r on %s: it is not in an overlay", selector, key)
+        return 0
+    yield handle.click(timeout=window)
+    return 1
+
+
+#: How long the sweep waits for an element it has seen shown already (ms).
+_NOW = 1000
 
 
 def _selector_error(exc: PlaywrightError) -> bool:

@@ -90,8 +90,9 @@ class RecordingSite(AsyncSite):
     def __init__(self, *args: Any, recorder: CdpRecorder, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._recorder = recorder
-        #: Each page's running overlay sweep, cancelled when its document goes away.
-        self._sweeps: dict[Any, asyncio.Task[None]] = {}
+        #: Each page's running overlay sweep and the site it sweeps, cancelled when the page
+        #: leaves that site or loads again.
+        self._sweeps: dict[Any, tuple[str | None, asyncio.Task[None]]] = {}
         self._closing = False
 
     def subscribe(self) -> None:
@@ -101,8 +102,9 @@ class RecordingSite(AsyncSite):
         self.target.on("dialog", _leave_to_the_agent)
 
     def unsubscribe(self) -> None:
+        # The dialog listener stays until the connection closes: removed now, a dialog opened
+        # while the last visits are written would be dismissed.
         super().unsubscribe()
-        self.target.remove_listener("dialog", _leave_to_the_agent)
         for page in list(self._watched):
             page.remove_listener("framenavigated", self._on_navigated)
 
@@ -111,8 +113,13 @@ class RecordingSite(AsyncSite):
         page.on("framenavigated", self._on_navigated)
 
     def _on_navigated(self, frame: Any) -> None:
-        if frame.parent_frame is None:
-            self._cancel_sweep(frame.page)  # its selectors belonged to the document that left
+        # Also a same-document navigation (pushState, a hash): the sweep goes on while the page
+        # stays on its site; a new document of the site starts its own at its load.
+        if frame.parent_frame is not None:
+            return
+        sweep = self._sweeps.get(frame.page)
+        if sweep is not None and self.web_key(frame.url) != sweep[0]:
+            self._cancel_sweep(frame.page)
 
     def _on_load(self, page: Any) -> None:
         visit = self.loaded(page)
@@ -121,7 +128,7 @@ class RecordingSite(AsyncSite):
         if self._recorder.overlay_window > 0 and not self._closing:
             self._cancel_sweep(page)
             task = asyncio.ensure_future(self._sweep(page))
-            self._sweeps[page] = task
+            self._sweeps[page] = (self.web_key(page.url), task)
             task.add_done_callback(lambda done: self._forget_sweep(page, done))
 
     def _on_request_failed(self, request: Any) -> None:
@@ -152,17 +159,18 @@ class RecordingSite(AsyncSite):
             log.info("sitememory: dismissed %d overlay(s) on %s", clicked, redact(page.url))
 
     def _cancel_sweep(self, page: Any) -> None:
-        task = self._sweeps.pop(page, None)
-        if task is not None:
-            task.cancel()
+        sweep = self._sweeps.pop(page, None)
+        if sweep is not None:
+            sweep[1].cancel()
 
     def _forget_sweep(self, page: Any, task: asyncio.Task[None]) -> None:
-        if self._sweeps.get(page) is task:
+        sweep = self._sweeps.get(page)
+        if sweep is not None and sweep[1] is task:
             del self._sweeps[page]
 
     async def detach(self) -> None:
         self._closing = True  # no new sweep from a load that arrives meanwhile
-        sweeps = list(self._sweeps.values())
+        sweeps = [task for _, task in self._sweeps.values()]
         for task in sweeps:
             task.cancel()
         await asyncio.gather(*sweeps, return_exceptions=True)
@@ -268,12 +276,11 @@ class CdpRecorder:
             await asyncio.wait([connecting, stopping], return_when=asyncio.FIRST_COMPLETED)
         finally:
             stopping.cancel()
-        if connecting.done():
-            return connecting.result()
-        connecting.cancel()
-        with contextlib.suppress(BaseException):
-            await connecting
-        return None
+            if not connecting.done():  # stopped, or this task was cancelled
+                connecting.cancel()
+                with contextlib.suppress(BaseException):
+                    await connecting
+        return None if connecting.cancelled() else connecting.result()
 
     async def _record(self, browser: Browser) -> None:
         """Attach every context of ``browser`` until it disconnects or the recorder stops."""

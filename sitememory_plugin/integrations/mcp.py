@@ -334,33 +334,37 @@ async def serve(
     :raises ValueError: ``host`` is not a loopback address, or the port cannot be listened on.
     """
     server = build_server(memory, plugins=plugins)
-    recorder = None
+    recorder: CdpRecorder | None = None
     recording: asyncio.Task[None] | None = None
-    if cdp is not None:
-        recorder = CdpRecorder(
-            check_endpoint(cdp), memory, plugins=plugins, reconnect=math.inf, overlay_window=overlay_window
-        )
-        recording = asyncio.create_task(_record(recorder))
-        # Attached before the host sees the server ready, so the agent's first navigation is
-        # recorded; a browser not there yet is looked for again in the background.
-        attempted = asyncio.ensure_future(recorder.attempted())
-        await asyncio.wait([attempted, recording], return_when=asyncio.FIRST_COMPLETED)
-        attempted.cancel()
-    stopped = asyncio.ensure_future((stop or asyncio.Event()).wait())
+    serving: asyncio.Future[None] | None = None
+    waiters: list[asyncio.Future[Any]] = []
     try:
+        if cdp is not None:
+            recorder = CdpRecorder(
+                check_endpoint(cdp), memory, plugins=plugins, reconnect=math.inf,
+                overlay_window=overlay_window,
+            )
+            recording = asyncio.create_task(_record(recorder))
+            # Attached before the host sees the server ready, so the agent's first navigation
+            # is recorded; a browser not there yet is looked for again in the background.
+            waiters.append(asyncio.ensure_future(recorder.attempted()))
+            await asyncio.wait([waiters[-1], recording], return_when=asyncio.FIRST_COMPLETED)
+        waiters.append(asyncio.ensure_future((stop or asyncio.Event()).wait()))
         serving = asyncio.ensure_future(
             server.run_stdio_async() if transport == "stdio"
             else _serve_http(server, host, port, on_listening)
         )
-        await asyncio.wait([serving, stopped], return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait([serving, waiters[-1]], return_when=asyncio.FIRST_COMPLETED)
         if serving.done():
             serving.result()  # its error, if it failed
-        elif transport == "http":
-            serving.cancel()  # uvicorn stops gracefully
-            with contextlib.suppress(asyncio.CancelledError):
-                await serving
     finally:
-        stopped.cancel()
+        for waiter in waiters:
+            waiter.cancel()
+        if serving is not None and not serving.done():
+            serving.cancel()
+            if transport == "http":  # uvicorn stops gracefully; the stdio reader cannot be waited for
+                with contextlib.suppress(BaseException):
+                    await serving
         if recorder is not None and recording is not None:
             recorder.stop()
             with contextlib.suppress(Exception):
