@@ -291,8 +291,8 @@ class TestSite:
             case "/results":
                 return 200, _results_page(query.get("q", [""])[0]), {}
             case "/cookie":
-                page = _cookie_page(*(_int_arg(query, name, 0) for name in ("delay_ms", "load_ms", "history_ms")))
-                return 200, page, {}
+                delays = (_int_arg(query, name, 0) for name in ("delay_ms", "load_ms", "history_ms"))
+                return 200, _cookie_page(*delays), {}
             case "/late-load":
                 # Commits at once, but its load event waits for an image that takes ms
                 # milliseconds; from the second request on, the document itself is late by as much.

@@ -63,16 +63,18 @@ async def _record(recorder: CdpRecorder) -> BrowserUnavailable | KeyboardInterru
 
 
 @contextlib.contextmanager
-def _signals(stop: Callable[[], None], interrupted: list[KeyboardInterrupt]) -> Iterator[None]:
-    """Call ``stop`` on SIGINT (noted in ``interrupted``) and SIGTERM, in the running loop; a
-    second signal exits at once."""
+def _signals(
+    stop: Callable[[], None], interrupted: list[KeyboardInterrupt], *, force: bool = True
+) -> Iterator[None]:
+    """Call ``stop`` on SIGINT (noted in ``interrupted``) and SIGTERM, in the running loop; with
+    ``force``, a second signal exits at once."""
     loop = asyncio.get_running_loop()
     received: list[int] = []
 
     def handle(sig: int) -> None:
         if sig == signal.SIGINT:
             interrupted.append(KeyboardInterrupt())
-        if received:
+        if received and force:
             sys.stderr.write("sitememory: stopped at once, by a second signal\n")
             sys.stderr.flush()
             os._exit(130 if interrupted else 1)
@@ -119,7 +121,9 @@ def cmd_mcp(cli: Cli) -> int:
 
     async def run() -> None:
         stop = asyncio.Event()
-        with _signals(stop.set, interrupted):
+        # uvicorn handles the signals of the HTTP transport itself (a second one ends it at once)
+        # and raises them again once it stopped: they reach this handler twice.
+        with _signals(stop.set, interrupted, force=transport == "stdio"):
             await serve(
                 cli.memory, transport=transport, host=cli.args.host, port=cli.args.port, cdp=cli.args.cdp,
                 plugins=make_plugin_manager(), overlay_window=cli.args.overlay_window, stop=stop,
