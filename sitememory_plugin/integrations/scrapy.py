@@ -61,6 +61,8 @@ MIDDLEWARE_PRIORITY = 950
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 #: The request meta key that keeps a request's own init callback, which ours calls.
 _THEIR_CALLBACK = "_sitememory_page_init_callback"
+#: The request meta key that keeps the goto options the plugins chose (not the request).
+_CHOSEN = "_sitememory_goto_kwargs"
 
 #: The handle of each page the middleware attached, for the page methods.
 _SITES: weakref.WeakKeyDictionary[Page, AsyncSite] = weakref.WeakKeyDictionary()
@@ -224,6 +226,11 @@ class SiteMemoryMiddleware:
 
     async def _prepare(self, site: AsyncSite, page: Page, request: Request) -> None:
         given = dict(request.meta.get("playwright_page_goto_kwargs") or {})
+        # A retry is a copy of the request, with what the plugins chose for the first attempt:
+        # that is no choice of the request's, and is chosen again.
+        for name, value in request.meta.get(_CHOSEN, {}).items():
+            if given.get(name) == value:
+                del given[name]
         try:
             navigation = await site.prepare_navigation(
                 request.url, page=page, timeout=given.get("timeout"), wait_until=given.get("wait_until"),
@@ -236,7 +243,9 @@ class SiteMemoryMiddleware:
             await site.detach()
             await page.route("**", lambda route: route.abort("blockedbyclient"))
             return
-        request.meta["playwright_page_goto_kwargs"] = {**given, **navigation.goto_kwargs()}
+        chosen = {k: v for k, v in navigation.goto_kwargs().items() if k not in given}
+        request.meta["playwright_page_goto_kwargs"] = {**given, **chosen}
+        request.meta[_CHOSEN] = chosen
         self._navigations[request] = (site, navigation)
 
     def _detach_later(self, site: AsyncSite) -> None:
