@@ -68,6 +68,30 @@ class AsyncSite(Handle):
         response: Response | None = await run_async(flows.goto(self, url, page, options, kwargs))
         return response
 
+    async def prepare_navigation(
+        self, url: str, *, page: Page | None = None, timeout: float | None = None,
+        wait_until: Any = None, referer: str | None = None,
+    ) -> flows.Navigation:
+        """Prepare a navigation to ``url`` that another client makes (a crawler's own ``page.goto``):
+        what :meth:`goto` does before going, without going.
+
+        The plugins choose its options (``navigation.goto_kwargs()``: the adapted timeout, unless
+        you pass one) and the politeness delay is waited here. The handle records the navigation
+        from the page's events as any other; if the client's ``goto`` raises, pass the error to
+        :meth:`navigation_failed`, as a timeout fires no event.
+        :raises NavigationRefused: a plugin refused the navigation.
+        """
+        options = self.options(timeout, wait_until, referer)
+        navigation: flows.Navigation = await run_async(flows.prepare(self, url, page, options))
+        return navigation
+
+    async def navigation_failed(self, navigation: flows.Navigation, error: BaseException) -> bool:
+        """Record a prepared navigation as failed with ``error`` (a Playwright error of its
+        ``goto``), unless the page's events recorded it, or it loaded and a later step failed;
+        returns whether it was recorded here."""
+        recorded: bool = await run_async(flows.navigation_failed(self, navigation, error, loaded_counts=True))
+        return recorded
+
     async def click(
         self, purpose: str, *selectors: str, page: Page | None = None, timeout: float | None = None,
         **kwargs: Any,

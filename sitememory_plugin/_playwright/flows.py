@@ -21,6 +21,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from playwright.async_api import Error as PlaywrightError  # one class for both APIs
@@ -66,13 +67,33 @@ def page_of(h: Handle, page: Any) -> Flow[Any]:
 # -- navigation ------------------------------------------------------------------------------
 
 
-def goto(h: Handle, url: str, page: Any, options: NavigationOptions, kwargs: dict[str, Any]) -> Flow[Any]:
-    """``page.goto(url)`` after the plugins set its timeout and delay; a failure is recorded."""
+@dataclass
+class Navigation:
+    """A navigation the plugins prepared (:func:`prepare`): its page, URL and options, and what
+    the page had recorded when it started, so a failure is recorded once."""
+
+    page: Any
+    url: str
+    #: The site key of ``url``; ``None`` for a URL that is no web site (nothing is recorded).
+    key: str | None
+    options: NavigationOptions
+    failures: int = 0
+    visits: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    def goto_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of ``page.goto`` the plugins chose (timeout, wait_until, referer)."""
+        return self.options.goto_kwargs()
+
+
+def prepare(h: Handle, url: str, page: Any, options: NavigationOptions) -> Flow[Navigation]:
+    """What ``goto`` does before ``page.goto``: the before-navigation hooks (timeout, politeness
+    delay, or a refusal), the overlay handlers, then the delay waited."""
     h._open()
     page = yield from page_of(h, page)
     key = h.web_key(url)
     if key is None:  # about:blank and the like: nothing to consult or record
-        return (yield page.goto(url, **options.goto_kwargs(), **kwargs))
+        return Navigation(page, url, None, options)
     profile = yield h._io.read(key)
     yield from call(
         h.plugins, "sitememory_before_navigation", page=page, url=url, key=key, profile=profile,
@@ -83,16 +104,35 @@ def goto(h: Handle, url: str, page: Any, options: NavigationOptions, kwargs: dic
         yield h._io.sleep(options.delay)
     state = h.state(page)
     state.timed_out_url = None  # a new navigation cancels one still waiting for its response
-    failures = state.failures
-    started = time.monotonic()
+    return Navigation(page, url, key, options, state.failures, state.visits)
+
+
+def navigation_failed(h: Handle, nav: Navigation, error: BaseException, loaded_counts: bool) -> Flow[bool]:
+    """Record ``nav`` as failed with ``error`` unless the page's events recorded it already;
+    returns whether it was recorded here.
+
+    :param loaded_counts: a visit recorded on the page since ``nav`` started means the navigation
+        itself succeeded (a framework's later step failed): not recorded again.
+    """
+    if nav.key is None or not isinstance(error, PlaywrightError) or is_aborted(str(error)):
+        return False
+    yield h._io.recorded()  # a failure event may have recorded it already
+    state = h.state(nav.page)
+    if state.failures != nav.failures or (loaded_counts and state.visits != nav.visits):
+        return False
+    if isinstance(error, PlaywrightTimeoutError):
+        h.timed_out(nav.page, nav.url)
+    yield from record(h, nav.page, failed_visit(nav.url, time.monotonic() - nav.started, str(error)))
+    return True
+
+
+def goto(h: Handle, url: str, page: Any, options: NavigationOptions, kwargs: dict[str, Any]) -> Flow[Any]:
+    """``page.goto(url)`` after the plugins set its timeout and delay; a failure is recorded."""
+    nav = yield from prepare(h, url, page, options)
     try:
-        return (yield page.goto(url, **options.goto_kwargs(), **kwargs))
+        return (yield nav.page.goto(url, **nav.goto_kwargs(), **kwargs))
     except PlaywrightError as exc:
-        yield h._io.recorded()  # a failure event may have recorded it already
-        if state.failures == failures and not is_aborted(str(exc)):
-            if isinstance(exc, PlaywrightTimeoutError):
-                h.timed_out(page, url)
-            yield from record(h, page, failed_visit(url, time.monotonic() - started, str(exc)))
+        yield from navigation_failed(h, nav, exc, loaded_counts=False)
         raise
 
 

@@ -47,6 +47,9 @@ class PageState:
     #: DOMContentLoaded was reported (seconds since the epoch).
     response: Any = None
     dcl_at: float | None = None
+    #: Visits recorded on this page (load events), so a navigation another client made is known
+    #: to have loaded when a later step of that client fails.
+    visits: int = 0
     #: Overlay selectors whose locator handler this handle installed on the page.
     overlays: set[str] = field(default_factory=set)
 
@@ -241,6 +244,7 @@ class Handle:
             dcl_at=state.dcl_at, load_at=load_at,
             transfer_bytes=_content_length(response.headers), redirects=redirects,
         )
+        state.visits += 1
         return visit
 
     def failed(self, request: Any) -> tuple[Any, Visit] | None:

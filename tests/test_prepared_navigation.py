@@ -1,0 +1,133 @@
+"""``site.prepare_navigation()`` and ``site.navigation_failed()``: a navigation another client
+makes (a crawler's own ``page.goto``) gets the plugins' options and politeness delay, and is
+recorded once whatever happens to it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pluggy
+import pytest
+from playwright.async_api import Browser
+from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import TimeoutError as PlaywrightTimeoutError
+from playwright.sync_api import sync_playwright
+
+from sitememory_plugin import NavigationRefused, SiteMemory, attach, hookimpl
+from sitememory_plugin._browser import launch_kwargs
+
+from ._cdp import free_port
+from ._site import TestSite
+
+IN_MODULE_LOOP = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest.fixture(scope="module")
+def web() -> Iterator[TestSite]:
+    with TestSite() as served:
+        yield served
+
+
+@IN_MODULE_LOOP
+async def test_the_plugins_choose_the_options_and_the_clients_goto_is_one_visit(
+    browser: Browser, web: TestSite, tmp_path: Path, plugins: pluggy.PluginManager
+) -> None:
+    url = web.url("/page/a")
+    async with SiteMemory(tmp_path / "store") as memory:
+        page = await browser.new_page()
+        async with attach(page, memory, plugins=plugins) as site:
+            fresh = await site.prepare_navigation(url)
+            assert fresh.goto_kwargs() == {}  # nothing measured yet: the client's own default
+            for _ in range(3):
+                await memory.record_visit(url, 0.2, status=200)
+            navigation = await site.prepare_navigation(url, wait_until="domcontentloaded")
+            assert navigation.goto_kwargs() == {"timeout": 5000.0, "wait_until": "domcontentloaded"}
+            assert (await site.prepare_navigation(url, timeout=1234)).goto_kwargs() == {"timeout": 1234}
+            await page.goto(url, **navigation.goto_kwargs())  # the client's goto, not the handle's
+            await page.wait_for_load_state("load")
+            # A later step of the client failed: the navigation itself loaded, and counted.
+            later = PlaywrightError("Locator.click: Timeout 100ms exceeded.")
+            assert await site.navigation_failed(navigation, later) is False
+            await site.settle()
+        profile = await memory.get_profile(url)
+        await page.close()
+    assert (profile.visit_count, profile.failure_count, profile.last_status) == (4, 0, 200)
+
+
+@IN_MODULE_LOOP
+async def test_a_timeout_fires_no_event_and_is_recorded_once_late_load_included(
+    browser: Browser, web: TestSite, tmp_path: Path, plugins: pluggy.PluginManager
+) -> None:
+    url = web.url("/slow?ms=1500")
+    async with SiteMemory(tmp_path / "store") as memory:
+        page = await browser.new_page()
+        async with attach(page, memory, plugins=plugins) as site:
+            navigation = await site.prepare_navigation(url, timeout=300)
+            with pytest.raises(PlaywrightTimeoutError) as raised:
+                await page.goto(url, **navigation.goto_kwargs())
+            assert await site.navigation_failed(navigation, raised.value) is True
+            assert await site.navigation_failed(navigation, raised.value) is False  # once
+            await page.wait_for_url(url, wait_until="load")  # it loads late: the same visit
+            await site.settle()
+        profile = await memory.get_profile(url)
+        await page.close()
+    assert (profile.visit_count, profile.failure_count) == (1, 1)
+    assert "Timeout 300ms exceeded" in str(profile.last_error)
+
+
+@IN_MODULE_LOOP
+async def test_a_network_error_is_recorded_by_its_event_not_again(
+    browser: Browser, tmp_path: Path, plugins: pluggy.PluginManager
+) -> None:
+    dead = f"http://127.0.0.1:{free_port()}/x"
+    async with SiteMemory(tmp_path / "store") as memory:
+        page = await browser.new_page()
+        async with attach(page, memory, plugins=plugins) as site:
+            navigation = await site.prepare_navigation(dead)
+            with pytest.raises(PlaywrightError) as raised:
+                await page.goto(dead, **navigation.goto_kwargs())
+            assert await site.navigation_failed(navigation, raised.value) is False
+        profile = await memory.get_profile(dead)
+        await page.close()
+    assert (profile.visit_count, profile.failure_count) == (1, 1)
+    assert profile.last_error.startswith("net::ERR_CONNECTION_REFUSED")
+
+
+class Refuse:
+    @hookimpl
+    def sitememory_before_navigation(self, url: str) -> None:
+        raise NavigationRefused(f"not {url}")
+
+
+@IN_MODULE_LOOP
+async def test_a_refusal_is_raised_before_the_client_goes(
+    browser: Browser, web: TestSite, tmp_path: Path, plugins: pluggy.PluginManager
+) -> None:
+    plugins.register(Refuse(), "refuse")
+    async with SiteMemory(tmp_path / "store") as memory:
+        page = await browser.new_page()
+        async with attach(page, memory, plugins=plugins) as site:
+            with pytest.raises(NavigationRefused):
+                await site.prepare_navigation(web.url("/page/refused"))
+        await page.close()
+    assert web.hits("/page/refused") == 0
+
+
+def test_the_sync_handle_prepares_and_records_the_same_way(
+    web: TestSite, tmp_path: Path, plugins: pluggy.PluginManager
+) -> None:
+    url = web.url("/slow?ms=1200")
+    with SiteMemory(tmp_path / "store") as memory, sync_playwright() as p:
+        browser = p.chromium.launch(**launch_kwargs())
+        page = browser.new_page()
+        with attach(page, memory, plugins=plugins) as site:
+            ok = site.prepare_navigation(web.url("/page/b"))
+            page.goto(web.url("/page/b"), **ok.goto_kwargs())
+            navigation = site.prepare_navigation(url, timeout=200)
+            with pytest.raises(PlaywrightTimeoutError) as raised:
+                page.goto(url, **navigation.goto_kwargs())
+            assert site.navigation_failed(navigation, raised.value) is True
+        browser.close()
+        profile = memory.get_profile_sync(url)
+    assert (profile.visit_count, profile.failure_count) == (2, 1)
