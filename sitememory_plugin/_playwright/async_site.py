@@ -7,12 +7,14 @@ from types import TracebackType
 from typing import Any
 
 from playwright.async_api import Locator, Page, Response
+from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
 from .._core.prompt import DEFAULT_MAX_CHARS
 from .._drive import run_async
 from . import flows
 from .handle import Handle
 from .io import AsyncIo
+from .navigation import PreparedNavigation
 
 
 class AsyncSite(Handle):
@@ -67,6 +69,36 @@ class AsyncSite(Handle):
         options = self.options(timeout, wait_until, referer)
         response: Response | None = await run_async(flows.goto(self, url, page, options, kwargs))
         return response
+
+    async def prepare_navigation(
+        self, url: str, *, page: Page | None = None, timeout: float | None = None,
+        wait_until: Any = None, referer: str | None = None,
+    ) -> PreparedNavigation:
+        """What :meth:`goto` does before ``page.goto(url)``, for a navigation other code makes (a
+        crawler's): the plugins' timeout and delay, the site's overlays, the politeness wait.
+
+        Returns the options the plugins chose (``options.timeout`` in ms, ``None`` while nothing
+        is learned) for that code to apply. Its load is recorded as any navigation's; a failure
+        no browser event reports (a timeout) is the caller's to pass to :meth:`navigation_failed`.
+        :raises NavigationRefused: a plugin refused the navigation.
+        """
+        options = self.options(timeout, wait_until, referer)
+        nav: PreparedNavigation = await run_async(flows.prepare(self, url, page, options))
+        return nav
+
+    async def navigation_failed(
+        self, navigation: PreparedNavigation, error: BaseException | str, *, timed_out: bool | None = None
+    ) -> bool:
+        """Record that a navigation :meth:`prepare_navigation` prepared failed with ``error``.
+
+        Nothing is recorded if a browser event did already (a network error, a load since) or
+        another navigation cut it short; returns whether it was recorded. ``timed_out`` (default:
+        ``error`` is a ``TimeoutError``) makes its late load, if any, no new visit.
+        """
+        if timed_out is None:
+            timed_out = isinstance(error, TimeoutError | PlaywrightTimeoutError)
+        recorded: bool = await run_async(flows.navigation_failed(self, navigation, str(error), timed_out))
+        return recorded
 
     async def click(
         self, purpose: str, *selectors: str, page: Page | None = None, timeout: float | None = None,

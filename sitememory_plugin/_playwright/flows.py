@@ -34,7 +34,7 @@ from .._core.redact import redact
 from .._drive import Flow
 from .._hookcall import call
 from .._hooktypes import Attempt, NavigationOptions, SiteUpdates, Visit, unique
-from .navigation import failed_visit, is_aborted
+from .navigation import PreparedNavigation, failed_visit, is_aborted
 
 if TYPE_CHECKING:
     from .handle import Handle
@@ -68,32 +68,49 @@ def page_of(h: Handle, page: Any) -> Flow[Any]:
 
 def goto(h: Handle, url: str, page: Any, options: NavigationOptions, kwargs: dict[str, Any]) -> Flow[Any]:
     """``page.goto(url)`` after the plugins set its timeout and delay; a failure is recorded."""
+    nav = yield from prepare(h, url, page, options)
+    if nav.key is None:  # about:blank and the like: nothing to consult or record
+        return (yield nav.page.goto(url, **options.goto_kwargs(), **kwargs))
+    try:
+        return (yield nav.page.goto(url, **options.goto_kwargs(), **kwargs))
+    except PlaywrightError as exc:
+        yield from navigation_failed(h, nav, str(exc), isinstance(exc, PlaywrightTimeoutError))
+        raise
+
+
+def prepare(h: Handle, url: str, page: Any, options: NavigationOptions) -> Flow[PreparedNavigation]:
+    """What ``goto`` does before ``page.goto``: the plugins set the options' timeout and delay,
+    the site's overlays are handled on the page, and the delay is waited."""
     h._open()
     page = yield from page_of(h, page)
     key = h.web_key(url)
-    if key is None:  # about:blank and the like: nothing to consult or record
-        return (yield page.goto(url, **options.goto_kwargs(), **kwargs))
-    profile = yield h._io.read(key)
-    yield from call(
-        h.plugins, "sitememory_before_navigation", page=page, url=url, key=key, profile=profile,
-        options=options, memory=h.memory,
-    )
-    yield from overlays(h, page, url, key, profile)
-    if options.delay > 0:
-        yield h._io.sleep(options.delay)
     state = h.state(page)
-    state.timed_out_url = None  # a new navigation cancels one still waiting for its response
-    failures = state.failures
-    started = time.monotonic()
-    try:
-        return (yield page.goto(url, **options.goto_kwargs(), **kwargs))
-    except PlaywrightError as exc:
-        yield h._io.recorded()  # a failure event may have recorded it already
-        if state.failures == failures and not is_aborted(str(exc)):
-            if isinstance(exc, PlaywrightTimeoutError):
-                h.timed_out(page, url)
-            yield from record(h, page, failed_visit(url, time.monotonic() - started, str(exc)))
-        raise
+    if key is not None:
+        profile = yield h._io.read(key)
+        yield from call(
+            h.plugins, "sitememory_before_navigation", page=page, url=url, key=key, profile=profile,
+            options=options, memory=h.memory,
+        )
+        yield from overlays(h, page, url, key, profile)
+        if options.delay > 0:
+            yield h._io.sleep(options.delay)
+        state.timed_out_url = None  # a new navigation cancels one still waiting for its response
+    return PreparedNavigation(url, page, key, options, state.failures, state.loads, time.monotonic())
+
+
+def navigation_failed(h: Handle, nav: PreparedNavigation, error: str, timed_out: bool) -> Flow[bool]:
+    """Record that the navigation ``nav`` prepared failed with ``error``, unless a browser event
+    recorded it (a failure or a load on its page since) or another navigation cut it short;
+    returns whether it was recorded."""
+    if nav.key is None:
+        return False
+    yield h._io.recorded()  # a failure event may have recorded it already
+    state = h.state(nav.page)
+    if state.failures != nav.failures or state.loads != nav.loads or is_aborted(error):
+        return False
+    if timed_out:
+        h.timed_out(nav.page, nav.url)
+    return (yield from record(h, nav.page, failed_visit(nav.url, time.monotonic() - nav.started, error)))
 
 
 def record(h: Handle, page: Any, visit: Visit, counted: bool = False) -> Flow[bool]:

@@ -38,6 +38,8 @@ class PageState:
     #: Failed navigations recorded on this page; a ``goto`` that fails records its own failure
     #: only if no event recorded it first.
     failures: int = 0
+    #: Loads recorded as visits on this page (``navigation_failed`` records nothing after one).
+    loads: int = 0
     #: The navigation of a ``goto`` that timed out: its late load is the same visit, recorded
     #: already as a failure, not a new one. Its response if it had arrived, else its URL until
     #: the response arrives (or another ``goto`` starts, which cancels it).
@@ -241,6 +243,7 @@ class Handle:
             dcl_at=state.dcl_at, load_at=load_at,
             transfer_bytes=_content_length(response.headers), redirects=redirects,
         )
+        state.loads += 1
         return visit
 
     def failed(self, request: Any) -> tuple[Any, Visit] | None:

@@ -3,13 +3,35 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from .._hooktypes import Visit
+from .._hooktypes import NavigationOptions, Visit
 
 #: Playwright's error text for a navigation cut short by another one: not the site's fault.
 ABORTED = ("net::ERR_ABORTED", "frame was detached", "Navigation interrupted")
+
+
+@dataclass(frozen=True)
+class PreparedNavigation:
+    """A navigation the handle prepared (``prepare_navigation()``) for other code to make.
+
+    ``options`` are what the plugins decided (``timeout`` in ms, ``None`` when nothing is
+    learned yet); the rest lets ``navigation_failed()`` tell whether a browser event recorded
+    the navigation already.
+    """
+
+    url: str
+    page: Any
+    #: The site key of ``url``; ``None`` for a URL that is no web site (nothing is recorded).
+    key: str | None
+    options: NavigationOptions
+    #: Failed navigations and loads recorded on the page when it was prepared.
+    failures: int
+    loads: int
+    #: ``time.monotonic()`` when the navigation could start (after the politeness delay).
+    started: float
 
 
 def loaded_visit(
