@@ -131,3 +131,24 @@ def test_the_sync_handle_prepares_and_records_the_same_way(
         browser.close()
         profile = memory.get_profile_sync(url)
     assert (profile.visit_count, profile.failure_count) == (2, 1)
+
+
+def test_a_failure_the_client_saw_is_recorded_once_from_its_text_or_its_own_timeout(
+    web: TestSite, tmp_path: Path, plugins: pluggy.PluginManager
+) -> None:
+    # A crawler's own budget (Crawlee's navigation_timeout) cancels its goto: no Playwright error
+    # and no browser event, only what the crawler knows.
+    with SiteMemory(tmp_path / "store") as memory, sync_playwright() as p:
+        browser = p.chromium.launch(**launch_kwargs())
+        page = browser.new_page()
+        with attach(page, memory, plugins=plugins) as site:
+            cut = site.prepare_navigation(web.url("/page/cut"), page=page)
+            assert site.navigation_failed(cut, TimeoutError("cut short by the crawler"))
+            assert not site.navigation_failed(cut, TimeoutError("cut short by the crawler"))  # once
+            told = site.prepare_navigation(web.url("/page/told"), page=page)
+            assert site.navigation_failed(told, "the crawler's budget ran out", timed_out=True)
+            assert not site.navigation_failed(told, ValueError("a framework's own error"))
+        browser.close()
+        profile = memory.get_profile_sync(web.url("/"))
+    assert (profile.visit_count, profile.failure_count) == (2, 2)
+    assert profile.last_error == "the crawler's budget ran out"

@@ -85,11 +85,17 @@ class AsyncSite(Handle):
         navigation: flows.Navigation = await run_async(flows.prepare(self, url, page, options))
         return navigation
 
-    async def navigation_failed(self, navigation: flows.Navigation, error: BaseException) -> bool:
-        """Record a prepared navigation as failed with ``error`` (a Playwright error of its
-        ``goto``), unless the page's events recorded it, or it loaded and a later step failed;
-        returns whether it was recorded here."""
-        recorded: bool = await run_async(flows.navigation_failed(self, navigation, error, loaded_counts=True))
+    async def navigation_failed(
+        self, navigation: flows.Navigation, error: BaseException | str, *, timed_out: bool | None = None
+    ) -> bool:
+        """Record a prepared navigation as failed with ``error`` (the Playwright error or timeout
+        of its ``goto``, or the text of a failure the client saw: a crawler's own timeout), unless
+        the page's events recorded it, or it loaded and a later step failed; returns whether it
+        was recorded here. ``timed_out`` (default: ``error`` is a timeout) makes its late load no
+        new visit."""
+        recorded: bool = await run_async(
+            flows.navigation_failed(self, navigation, error, loaded_counts=True, timed_out=timed_out)
+        )
         return recorded
 
     async def click(

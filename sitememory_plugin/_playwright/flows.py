@@ -107,23 +107,32 @@ def prepare(h: Handle, url: str, page: Any, options: NavigationOptions) -> Flow[
     return Navigation(page, url, key, options, state.failures, state.visits)
 
 
-def navigation_failed(h: Handle, nav: Navigation, error: BaseException, loaded_counts: bool) -> Flow[bool]:
-    """Record ``nav`` as failed with ``error`` unless the page's events recorded it already;
+def navigation_failed(
+    h: Handle, nav: Navigation, error: BaseException | str, loaded_counts: bool, timed_out: bool | None = None
+) -> Flow[bool]:
+    """Record ``nav`` as failed with ``error`` (a Playwright error or a timeout of its ``goto``,
+    or the text of a failure its client saw) unless the page's events recorded it already;
     returns whether it was recorded here.
 
     :param loaded_counts: a visit recorded on the page since ``nav`` started means the navigation
         itself succeeded (a framework's later step failed): not recorded again.
+    :param timed_out: its late load is then no new visit; default: ``error`` is a timeout.
     """
-    if nav.key is None or not isinstance(error, PlaywrightError) or is_aborted(str(error)):
+    if isinstance(error, BaseException):
+        if not isinstance(error, PlaywrightError | TimeoutError):
+            return False  # not the navigation's failure (a framework's own error)
+        if timed_out is None:
+            timed_out = isinstance(error, PlaywrightTimeoutError | TimeoutError)
+        error = str(error) or type(error).__name__
+    if nav.key is None or is_aborted(error):
         return False
     yield h._io.recorded()  # a failure event may have recorded it already
     state = h.state(nav.page)
     if state.failures != nav.failures or (loaded_counts and state.visits != nav.visits):
         return False
-    if isinstance(error, PlaywrightTimeoutError):
+    if timed_out:
         h.timed_out(nav.page, nav.url)
-    yield from record(h, nav.page, failed_visit(nav.url, time.monotonic() - nav.started, str(error)))
-    return True
+    return (yield from record(h, nav.page, failed_visit(nav.url, time.monotonic() - nav.started, error)))
 
 
 def goto(h: Handle, url: str, page: Any, options: NavigationOptions, kwargs: dict[str, Any]) -> Flow[Any]:

@@ -82,11 +82,17 @@ class SyncSite(Handle):
         navigation: flows.Navigation = run_sync(flows.prepare(self, url, page, options))
         return navigation
 
-    def navigation_failed(self, navigation: flows.Navigation, error: BaseException) -> bool:
-        """Record a prepared navigation as failed with ``error`` (a Playwright error of its
-        ``goto``), unless the page's events recorded it, or it loaded and a later step failed;
-        returns whether it was recorded here."""
-        recorded: bool = run_sync(flows.navigation_failed(self, navigation, error, loaded_counts=True))
+    def navigation_failed(
+        self, navigation: flows.Navigation, error: BaseException | str, *, timed_out: bool | None = None
+    ) -> bool:
+        """Record a prepared navigation as failed with ``error`` (the Playwright error or timeout
+        of its ``goto``, or the text of a failure the client saw: a crawler's own timeout), unless
+        the page's events recorded it, or it loaded and a later step failed; returns whether it
+        was recorded here. ``timed_out`` (default: ``error`` is a timeout) makes its late load no
+        new visit."""
+        recorded: bool = run_sync(
+            flows.navigation_failed(self, navigation, error, loaded_counts=True, timed_out=timed_out)
+        )
         return recorded
 
     def click(

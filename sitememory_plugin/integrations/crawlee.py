@@ -1,0 +1,144 @@
+"""Crawlee's ``PlaywrightCrawler`` joined to a site memory (extra ``crawlee``).
+
+:func:`use_site_memory` adds a pre-navigation hook that attaches each request's page with
+``attach()``, so every navigation the crawler (or a handler) makes is a visit, and consults the
+memory before Crawlee's own ``page.goto``: the plugins' politeness delay is waited and the
+site's known overlays are handled on the page (``AsyncSite.prepare_navigation``). The page is
+detached through Crawlee's deferred cleanup, after the error handlers and before Crawlee closes
+the page. Handlers reach the handle with :func:`site_of`.
+
+Crawlee owns the navigation timeout: one ``navigation_timeout`` budget per request, shared by
+the pre-navigation hooks, its ``page.goto`` and the post-navigation hooks, which it passes to
+``goto`` itself (``goto_options`` refuses a ``timeout``). The learned per-site timeout is
+therefore not applied; a navigation that Crawlee's budget cuts short is recorded as a timeout.
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from dataclasses import dataclass
+from typing import Any
+
+import pluggy
+from playwright.async_api import Page, Request
+
+try:
+    from crawlee.crawlers import (
+        PlaywrightCrawler,
+        PlaywrightPostNavCrawlingContext,
+        PlaywrightPreNavCrawlingContext,
+    )
+except ImportError as exc:  # pragma: no cover - depends on the extras installed
+    raise ImportError(
+        "the Crawlee integration needs Crawlee: pip install 'sitememory-plugin[crawlee]'"
+    ) from exc
+
+from .._core.errors import NavigationRefused
+from .._memory import SiteMemory
+from .._playwright.async_site import AsyncSite
+from .._playwright.attach import attach
+from .._playwright.flows import Navigation
+
+__all__ = ["TIMED_OUT", "site_of", "use_site_memory"]
+
+log = logging.getLogger("sitememory.crawlee")
+
+#: The error recorded for a navigation that Crawlee's ``navigation_timeout`` cut short (Crawlee
+#: cancels its ``page.goto``, so no browser event reports it).
+TIMED_OUT = "Timeout: the navigation did not finish within the crawler's navigation_timeout"
+
+
+@dataclass(eq=False)
+class _Attached:
+    """One request's page joined to the memory, from the pre-navigation hook to the cleanup."""
+
+    site: AsyncSite
+    page: Page
+    navigation: Navigation | None = None
+    #: The page's main-frame navigation request went out (Crawlee's goto began).
+    started: bool = False
+    #: Crawlee's goto returned a response (the post-navigation hooks ran).
+    navigated: bool = False
+
+    def note_request(self, request: Request) -> None:
+        try:
+            if request.is_navigation_request() and request.frame == self.page.main_frame:
+                self.started = True
+                self.page.remove_listener("request", self.note_request)
+        except Exception:
+            return  # a service worker's request: no frame
+
+    async def cleanup(self) -> None:
+        try:
+            if self.navigation is not None and self.started and not self.navigated:
+                # Crawlee raised out of its goto with no response: a network error is recorded
+                # by its browser event already (navigation_failed then does nothing), so what is
+                # left is its navigation_timeout.
+                await self.site.navigation_failed(self.navigation, TIMED_OUT, timed_out=True)
+        finally:
+            self.page.remove_listener("request", self.note_request)
+            if _SITES.get(self.page) is self:
+                del _SITES[self.page]
+            await self.site.detach()
+
+
+_SITES: weakref.WeakKeyDictionary[Page, _Attached] = weakref.WeakKeyDictionary()
+
+
+def use_site_memory(
+    crawler: PlaywrightCrawler[Any, Any, Any], memory: SiteMemory, *,
+    plugins: pluggy.PluginManager | None = None,
+) -> None:
+    """Record every navigation of ``crawler``'s pages in ``memory`` and consult it first.
+
+    Call once, before ``crawler.run()``. Before each request's navigation the page is attached
+    and the plugins' politeness delay waited (inside Crawlee's ``navigation_timeout``, as every
+    pre-navigation hook is), the site's overlays handled on the page; a ``wait_until`` or
+    ``referer`` a plugin sets goes to Crawlee's ``goto_options``. A navigation a plugin refuses
+    fails the request without retries. ``memory`` stays open: close it after the crawl.
+
+    :param plugins: the plugin manager; default ``get_plugin_manager()`` (one per process, so
+        its politeness spans all the crawler's pages).
+    """
+
+    async def before_navigation(context: PlaywrightPreNavCrawlingContext) -> None:
+        page = context.page
+        attached = _Attached(await attach(page, memory, plugins=plugins), page)
+        _SITES[page] = attached
+        context.register_deferred_cleanup(attached.cleanup)
+        page.on("request", attached.note_request)
+        goto = context.goto_options
+        try:
+            attached.navigation = await attached.site.prepare_navigation(
+                context.request.url, page=page, wait_until=goto.get("wait_until"), referer=goto.get("referer")
+            )
+        except NavigationRefused:
+            context.request.no_retry = True  # a retry would only be refused again
+            raise
+        options = attached.navigation.options
+        if options.wait_until is not None:
+            goto["wait_until"] = options.wait_until  # type: ignore[typeddict-item]
+        if options.referer is not None:
+            goto["referer"] = options.referer
+
+    async def after_navigation(context: PlaywrightPostNavCrawlingContext) -> None:
+        attached = _SITES.get(context.page)
+        if attached is not None:
+            attached.navigated = True
+
+    crawler.pre_navigation_hook(before_navigation)
+    crawler.post_navigation_hook(after_navigation)
+
+
+def site_of(context: PlaywrightPreNavCrawlingContext) -> AsyncSite:
+    """The handle of the request's page, for ``site.click(purpose, ...)``, ``site.fill``,
+    ``site.locator`` and ``site.prompt_context()`` in a request handler (or a hook after ours).
+
+    :raises LookupError: the page is not attached (``use_site_memory`` was not called on its
+        crawler, or the request is done).
+    """
+    attached = _SITES.get(context.page)
+    if attached is None:
+        raise LookupError("this page is not joined to a site memory: call use_site_memory(crawler, memory)")
+    return attached.site
