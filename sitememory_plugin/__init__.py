@@ -25,6 +25,7 @@ from ._hooktypes import Attempt, NavigationOptions, SiteUpdates, Visit
 from ._memory import SiteMemory, default_storage_path
 from ._playwright.async_site import AsyncSite
 from ._playwright.attach import attach
+from ._playwright.flows import Navigation
 from ._playwright.recorder import BrowserUnavailable, CdpRecorder
 from ._playwright.sync_site import SyncSite
 from ._plugins import get_plugin_manager, make_plugin_manager
@@ -48,6 +49,7 @@ __all__ = [
     "ImportResult",
     "LockLost",
     "LockTimeout",
+    "Navigation",
     "NavigationOptions",
     "NavigationRefused",
     "PluginError",

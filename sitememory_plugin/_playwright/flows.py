@@ -69,7 +69,8 @@ def page_of(h: Handle, page: Any) -> Flow[Any]:
 
 @dataclass
 class Navigation:
-    """A navigation the plugins prepared (:func:`prepare`): its page, URL and options, and what
+    """A navigation the plugins prepared (``site.prepare_navigation``): its page, URL, options
+    (``goto_kwargs()`` for the client's ``page.goto``), and what
     the page had recorded when it started, so a failure is recorded once."""
 
     page: Any
