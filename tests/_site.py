@@ -11,7 +11,7 @@
 Routes: ``/``, ``/page/<any>``, ``/slow?ms=N``, ``/status/<code>``, ``/redirect?to=PATH``,
 ``/redirect-chain``, ``/flaky``, ``/form`` (markup set by ``site.version``), ``/results?q=``,
 ``/cookie?delay_ms=N&load_ms=M&history_ms=H``, ``/frames``, ``/popup``, ``/spa``, ``/download``
-(an attachment); anything else is a 404.
+(an attachment), ``/busy?ms=N`` (a fetch after load); anything else is a 404.
 """
 
 from __future__ import annotations
@@ -302,6 +302,12 @@ class TestSite:
                 return 200, _doc(path, f'<h1 id="title">late</h1><img src="/slow?ms={ms}&n={count}">'), {}
             case "/frames":
                 return 200, _frames_page(), {}
+            case "/busy":
+                # Loads at once, then keeps the network busy: "networkidle" comes ms later.
+                ms = _int_arg(query, "ms", 0)
+                script = f"<script>addEventListener('load', () => fetch('/slow?ms={ms}'));</script>"
+                again = f'<a id="again" href="/busy?ms={ms}">again</a>'
+                return 200, _doc(path, f'<h1 id="title">busy</h1>{again}{script}'), {}
             case "/download":
                 return 200, "hello", {"Content-Disposition": 'attachment; filename="hello.txt"'}
             case "/popup":

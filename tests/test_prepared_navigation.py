@@ -77,6 +77,25 @@ async def test_a_timeout_fires_no_event_and_is_recorded_once_late_load_included(
 
 
 @IN_MODULE_LOOP
+async def test_a_goto_that_gives_up_after_the_load_is_one_visit_and_the_next_one_counts(
+    browser: Browser, web: TestSite, tmp_path: Path, plugins: pluggy.PluginManager
+) -> None:
+    # It loads at once, then fetches for 3 s: "networkidle" never comes within the timeout.
+    url = web.url("/busy?ms=3000")
+    async with SiteMemory(tmp_path / "store") as memory:
+        page = await browser.new_page()
+        async with attach(page, memory, plugins=plugins) as site:
+            with pytest.raises(PlaywrightTimeoutError):
+                await site.goto(url, wait_until="networkidle", timeout=1500)
+            await page.click("#again")  # the same URL again, by a click: a visit of its own
+            await page.wait_for_load_state("load")
+            await site.settle()
+        profile = await memory.get_profile(url)
+        await page.close()
+    assert (profile.visit_count, profile.failure_count) == (2, 0)
+
+
+@IN_MODULE_LOOP
 async def test_a_network_error_is_recorded_by_its_event_not_again(
     browser: Browser, tmp_path: Path, plugins: pluggy.PluginManager
 ) -> None:

@@ -94,7 +94,7 @@ class AsyncSite(Handle):
         was recorded here. ``timed_out`` (default: ``error`` is a timeout) makes its late load no
         new visit."""
         recorded: bool = await run_async(
-            flows.navigation_failed(self, navigation, error, loaded_counts=True, timed_out=timed_out)
+            flows.navigation_failed(self, navigation, error, timed_out=timed_out)
         )
         return recorded
 

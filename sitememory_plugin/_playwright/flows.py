@@ -109,19 +109,20 @@ def prepare(h: Handle, url: str, page: Any, options: NavigationOptions) -> Flow[
 
 
 def navigation_failed(
-    h: Handle, nav: Navigation, error: BaseException | str, loaded_counts: bool, timed_out: bool | None = None
+    h: Handle, nav: Navigation, error: BaseException | str, timed_out: bool | None = None
 ) -> Flow[bool]:
     """Record ``nav`` as failed with ``error`` (a Playwright error or a timeout of its ``goto``,
     or the text of a failure its client saw) unless the page's events recorded it already;
     returns whether it was recorded here.
 
-    :param loaded_counts: a visit recorded on the page since ``nav`` started means the navigation
-        itself succeeded (a framework's later step failed): not recorded again.
+    A visit recorded on the page since ``nav`` started means the navigation itself loaded (a
+    later step failed, or a goto waiting for "networkidle" gave up): not recorded again.
+
     :param timed_out: its late load is then no new visit; default: ``error`` is a timeout.
     """
     if isinstance(error, BaseException):
-        if not isinstance(error, PlaywrightError | TimeoutError):
-            return False  # not the navigation's failure (a framework's own error)
+        if not isinstance(error, PlaywrightError | TimeoutError) or _closed(error):
+            return False  # not the navigation's failure: a framework's own error, a closed page
         if timed_out is None:
             timed_out = isinstance(error, PlaywrightTimeoutError | TimeoutError)
         error = str(error) or type(error).__name__
@@ -129,7 +130,7 @@ def navigation_failed(
         return False
     yield h._io.recorded()  # a failure event may have recorded it already
     state = h.state(nav.page)
-    if state.failures != nav.failures or (loaded_counts and state.visits != nav.visits):
+    if state.failures != nav.failures or state.visits != nav.visits:
         return False
     if timed_out:
         h.timed_out(nav.page, nav.url)
@@ -142,7 +143,8 @@ def goto(h: Handle, url: str, page: Any, options: NavigationOptions, kwargs: dic
     try:
         return (yield nav.page.goto(url, **nav.goto_kwargs(), **kwargs))
     except PlaywrightError as exc:
-        yield from navigation_failed(h, nav, exc, loaded_counts=False)
+        # A goto that gives up after the load (wait_until="networkidle") loaded: one visit.
+        yield from navigation_failed(h, nav, exc)
         raise
 
 
@@ -396,6 +398,11 @@ def _dismiss(handle: Any, selector: str, key: str, window: float) -> Flow[int]:
 
 #: How long the sweep waits for an element it has seen shown already (ms).
 _NOW = 1000
+
+
+def _closed(error: BaseException) -> bool:
+    """The page, context or browser closed under the call: no failure of the site."""
+    return type(error).__name__ == "TargetClosedError" or "has been closed" in str(error)
 
 
 def _selector_error(exc: PlaywrightError) -> bool:

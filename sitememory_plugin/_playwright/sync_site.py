@@ -91,7 +91,7 @@ class SyncSite(Handle):
         was recorded here. ``timed_out`` (default: ``error`` is a timeout) makes its late load no
         new visit."""
         recorded: bool = run_sync(
-            flows.navigation_failed(self, navigation, error, loaded_counts=True, timed_out=timed_out)
+            flows.navigation_failed(self, navigation, error, timed_out=timed_out)
         )
         return recorded
 
