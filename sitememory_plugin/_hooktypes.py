@@ -18,7 +18,10 @@ class NavigationOptions:
     """Options of one navigation; ``sitememory_before_navigation`` hooks change them in place.
 
     ``timeout`` is in milliseconds like Playwright's; ``delay`` is seconds to wait before going.
-    ``explicit`` names the options the caller set, which plugins should not override.
+    ``explicit`` names the options the caller set, which plugins should not override. ``notes``
+    is the plugins' own, for this navigation only: what a plugin keeps there in
+    ``sitememory_before_navigation`` it finds again in ``sitememory_navigation_abandoned``
+    (key it by the plugin's name).
     """
 
     timeout: float | None = None
@@ -26,6 +29,7 @@ class NavigationOptions:
     referer: str | None = None
     delay: float = 0.0
     explicit: frozenset[str] = frozenset()
+    notes: dict[str, Any] = field(default_factory=dict)
 
     def goto_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {}

@@ -74,6 +74,16 @@ def sitememory_before_navigation(
 
 
 @hookspec
+def sitememory_navigation_abandoned(url: str, key: str, options: NavigationOptions) -> None:
+    """A navigation that ``sitememory_before_navigation`` prepared did not start: a plugin
+    refused it, or its caller gave up while it waited for its delay (a crawler's budget). Give
+    back what you set aside for it (the built-in ``politeness`` plugin frees its start slot).
+
+    Called without awaiting (an ``async def`` implementation is refused).
+    """
+
+
+@hookspec
 def sitememory_after_navigation(
     page: Any, url: str, key: str, visit: Visit, profile: SiteProfile | None, memory: SiteMemory,
     updates: SiteUpdates,

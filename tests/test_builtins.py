@@ -88,6 +88,23 @@ def test_politeness_spaces_overlapping_navigations_only() -> None:
     assert throttle.reserve("a.example", site) == 0  # finished: the next one goes at once
 
 
+def test_politeness_gives_back_the_slot_of_a_navigation_that_did_not_start() -> None:
+    throttle = AutoThrottle()
+    site = profile((0.2, 0.2))
+    first = NavigationOptions()
+    throttle.sitememory_before_navigation("a.example", site, first)
+    second = NavigationOptions()
+    throttle.sitememory_before_navigation("a.example", site, second)  # overlapping: 0.2 s later
+    assert second.delay == pytest.approx(0.2, abs=0.05)
+    throttle.sitememory_navigation_abandoned("a.example", second)
+    assert throttle.reserve("a.example", site) == pytest.approx(0.2, abs=0.05)  # after the first only
+    stale = NavigationOptions()
+    throttle.sitememory_before_navigation("b.example", site, stale)
+    throttle.sitememory_before_navigation("b.example", site, NavigationOptions())
+    throttle.sitememory_navigation_abandoned("b.example", stale)  # not the latest: kept
+    assert throttle.reserve("b.example", site) == pytest.approx(0.4, abs=0.05)
+
+
 def test_the_prompt_context_gives_the_timeout_and_pause_a_navigation_would_get() -> None:
     # For an agent that navigates by other means (MCP browser tools): the numbers it should use.
     def lines(plugin: AdaptiveTimeouts | AutoThrottle, site: SiteProfile | None) -> list[str]:

@@ -171,3 +171,37 @@ def test_a_failure_the_client_saw_is_recorded_once_from_its_text_or_its_own_time
         profile = memory.get_profile_sync(web.url("/"))
     assert (profile.visit_count, profile.failure_count) == (2, 2)
     assert profile.last_error == "the crawler's budget ran out"
+
+
+class RefuseFirst:
+    """Refuses a site's first ``times`` navigations, as a failure guard may."""
+
+    def __init__(self, times: int) -> None:
+        self.left = times
+
+    @hookimpl
+    def sitememory_before_navigation(self) -> None:
+        if self.left > 0:
+            self.left -= 1
+            raise NavigationRefused("not now")
+
+
+@IN_MODULE_LOOP
+async def test_refused_navigations_give_their_politeness_slot_back(
+    browser: Browser, web: TestSite, tmp_path: Path, plugins: pluggy.PluginManager
+) -> None:
+    # Each booking of an unfinished navigation is spaced from the one before: five refused ones
+    # kept would put the sixth 5 x the site's 1 s latency out.
+    plugins.register(RefuseFirst(5), "refuse-first")
+    url = web.url("/page/polite")
+    async with SiteMemory(tmp_path / "store") as memory:
+        for _ in range(3):
+            await memory.record_visit(url, 1.0, status=200)
+        page = await browser.new_page()
+        async with attach(page, memory, plugins=plugins) as site:
+            for _ in range(5):
+                with pytest.raises(NavigationRefused):
+                    await site.prepare_navigation(url)
+            navigation = await site.prepare_navigation(url)
+        await page.close()
+    assert navigation.options.delay == 0

@@ -9,6 +9,9 @@ from .._core.models import SiteProfile
 from .._hooktypes import NavigationOptions
 from ..hookspecs import hookimpl
 
+#: Where the plugin notes the slot it booked for a navigation (``NavigationOptions.notes``).
+_BOOKED = "politeness.booked"
+
 
 class AutoThrottle:
     """Space navigations to one site by its measured latency, more so when it is failing.
@@ -35,6 +38,8 @@ class AutoThrottle:
         self.failure_backoff = failure_backoff
         self._started: dict[str, float] = {}
         self._finished: dict[str, float] = {}
+        #: The slot each site had before its latest booking, to give it back if unused.
+        self._before: dict[str, float | None] = {}
         self._lock = threading.Lock()
 
     def delay_for(self, profile: SiteProfile | None, overlapping: bool = True) -> float:
@@ -50,6 +55,12 @@ class AutoThrottle:
 
     def reserve(self, key: str, profile: SiteProfile | None) -> float:
         """Book the next start slot for the site; returns how long to wait for it."""
+        start, now = self._book(key, profile)
+        return start - now
+
+    def _book(self, key: str, profile: SiteProfile | None) -> tuple[float, float]:
+        """Book the next start slot for the site; returns when it starts and when it was booked
+        (``time.monotonic()``)."""
         now = time.monotonic()
         with self._lock:
             previous = self._started.get(key)
@@ -57,17 +68,39 @@ class AutoThrottle:
             if previous is not None:
                 overlapping = self._finished.get(key, float("-inf")) < previous
                 start = max(now, previous + self.delay_for(profile, overlapping))
+            self._before[key] = previous
             self._started[key] = start
             if len(self._started) > 10_000:  # forget sites whose slot has long passed
                 self._started = {k: t for k, t in self._started.items() if t > now - 3600}
                 self._finished = {k: t for k, t in self._finished.items() if k in self._started}
-        return start - now
+                self._before = {k: t for k, t in self._before.items() if k in self._started}
+        return start, now
+
+    def release(self, key: str, start: float) -> None:
+        """Give back the slot booked at ``start`` for the site if it is still the latest one: the
+        navigation did not take place."""
+        with self._lock:
+            if self._started.get(key) != start:
+                return  # a later booking is spaced from this one already: keep the spacing
+            previous = self._before.pop(key, None)
+            if previous is None:
+                del self._started[key]
+            else:
+                self._started[key] = previous
 
     @hookimpl(tryfirst=True)
     def sitememory_before_navigation(
         self, key: str, profile: SiteProfile | None, options: NavigationOptions
     ) -> None:
-        options.delay = max(options.delay, self.reserve(key, profile))
+        start, now = self._book(key, profile)
+        options.delay = max(options.delay, start - now)
+        options.notes[_BOOKED] = start
+
+    @hookimpl
+    def sitememory_navigation_abandoned(self, key: str, options: NavigationOptions) -> None:
+        booked = options.notes.get(_BOOKED)
+        if isinstance(booked, float):
+            self.release(key, booked)
 
     @hookimpl
     def sitememory_after_navigation(self, key: str) -> None:

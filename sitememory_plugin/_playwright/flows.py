@@ -33,7 +33,7 @@ from .._core.models import SiteProfile
 from .._core.prompt import bounded
 from .._core.redact import redact
 from .._drive import Flow
-from .._hookcall import call
+from .._hookcall import call, call_sync, report
 from .._hooktypes import Attempt, NavigationOptions, SiteUpdates, Visit, unique
 from .navigation import failed_visit, is_aborted
 
@@ -96,13 +96,25 @@ def prepare(h: Handle, url: str, page: Any, options: NavigationOptions) -> Flow[
     if key is None:  # about:blank and the like: nothing to consult or record
         return Navigation(page, url, None, options)
     profile = yield h._io.read(key)
-    yield from call(
-        h.plugins, "sitememory_before_navigation", page=page, url=url, key=key, profile=profile,
-        options=options, memory=h.memory,
-    )
-    yield from overlays(h, page, url, key, profile)
-    if options.delay > 0:
-        yield h._io.sleep(options.delay)
+    try:
+        yield from call(
+            h.plugins, "sitememory_before_navigation", page=page, url=url, key=key, profile=profile,
+            options=options, memory=h.memory,
+        )
+        yield from overlays(h, page, url, key, profile)
+        if options.delay > 0:
+            yield h._io.sleep(options.delay)
+    except BaseException:
+        # Refused, failed or cancelled before it started: what the plugins booked for it (a
+        # politeness slot) would otherwise push every later navigation to the site back. Called
+        # without yielding: a flow being closed must not yield again.
+        try:
+            call_sync(h.plugins, "sitememory_navigation_abandoned", url=url, key=key, options=options)
+        except PluginError as exc:
+            report(exc)
+        except Exception:
+            log.exception("sitememory: sitememory_navigation_abandoned failed for %s", redact(url))
+        raise
     state = h.state(page)
     state.timed_out_url = None  # a new navigation cancels one still waiting for its response
     return Navigation(page, url, key, options, state.failures, state.visits)
