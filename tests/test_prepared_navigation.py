@@ -205,3 +205,43 @@ async def test_refused_navigations_give_their_politeness_slot_back(
             navigation = await site.prepare_navigation(url)
         await page.close()
     assert navigation.options.delay == 0
+
+
+@IN_MODULE_LOOP
+async def test_a_page_closed_or_detached_before_its_load_is_still_a_visit(
+    browser: Browser, web: TestSite, tmp_path: Path, plugins: pluggy.PluginManager
+) -> None:
+    # A crawler that goes on at DOMContentLoaded (its goto's wait_until) closes the page, or its
+    # handle, while an image still holds the load event back: the navigation had its response.
+    url = web.url("/cookie?load_ms=3000")
+    async with SiteMemory(tmp_path / "store") as memory:
+        page = await browser.new_page()
+        site = await attach(page, memory, plugins=plugins)
+        await page.goto(url, wait_until="domcontentloaded")
+        await page.close()  # before the load event
+        await site.settle()
+        other = await browser.new_page()
+        site = await attach(other, memory, plugins=plugins)
+        await other.goto(url, wait_until="domcontentloaded")
+        await site.detach()  # before the load event too
+        await other.close()
+        profile = await memory.get_profile(url)
+    assert (profile.visit_count, profile.failure_count, profile.last_status) == (2, 0, 200)
+    assert "load" not in profile.last_timings and "dom_content_loaded" in profile.last_timings
+    assert max(profile.load_times) < 3  # to DOMContentLoaded, not to the image
+
+
+def test_the_sync_handle_records_a_page_closed_before_its_load(
+    web: TestSite, tmp_path: Path, plugins: pluggy.PluginManager
+) -> None:
+    with SiteMemory(tmp_path / "store") as memory, sync_playwright() as p:
+        browser = p.chromium.launch(**launch_kwargs())
+        page = browser.new_page()
+        site = attach(page, memory, plugins=plugins)
+        page.goto(web.url("/cookie?load_ms=3000"), wait_until="domcontentloaded")
+        page.close()
+        site.settle()
+        site.detach()
+        browser.close()
+        profile = memory.get_profile_sync(web.url("/"))
+    assert (profile.visit_count, profile.failure_count) == (1, 0)

@@ -476,6 +476,10 @@ def detach(h: Handle) -> Flow[None]:
         return
     h._detached = True
     if h._attached:
+        for page in list(h._watched):  # a navigation its client did not wait to load
+            visit = h.unloaded(page)
+            if visit is not None:
+                yield from h._record(page, visit)
         h.unsubscribe()
         for page in h.pages_with_overlays():
             yield from remove_overlays(h, page)

@@ -20,6 +20,7 @@ from typing import Any
 import pluggy
 
 from .._core.errors import PluginError, UnknownPurpose
+from .._drive import Flow
 from .._hookcall import report
 from .._hooktypes import NavigationOptions, Visit
 from .._memory import SiteMemory
@@ -165,21 +166,32 @@ class Handle:
         for page in list(self._watched):
             page.remove_listener("domcontentloaded", self.note_dom_content_loaded)
             page.remove_listener("load", self._on_load)
+            page.remove_listener("close", self._on_close)
 
     def _watch(self, page: Any) -> None:
         page.on("domcontentloaded", self.note_dom_content_loaded)
         page.on("load", self._on_load)
+        page.on("close", self._on_close)
         self._watched.add(page)
 
     def _on_load(self, page: Any) -> None:
         visit = self.loaded(page)
         if visit is not None:
-            self._io.spawn(flows.record(self, page, visit))
+            self._io.spawn(self._record(page, visit))
+
+    def _on_close(self, page: Any) -> None:
+        visit = None if self._detached else self.unloaded(page)
+        if visit is not None:
+            self._io.spawn(self._record(page, visit))
 
     def _on_request_failed(self, request: Any) -> None:
         failed = self.failed(request)
         if failed is not None:
-            self._io.spawn(flows.record(self, *failed, counted=True))
+            self._io.spawn(self._record(*failed, counted=True))
+
+    def _record(self, page: Any, visit: Visit, counted: bool = False) -> Flow[Any]:
+        """The flow that records a visit the page's events made."""
+        return flows.record(self, page, visit, counted)
 
     # -- events -> visits (Playwright calls these in order, for async and sync API alike) -------
 
@@ -224,6 +236,19 @@ class Handle:
         response, state.response = state.response, None
         if response is None:
             response = self._orphans.pop(page.url, None)
+        return self._visit(state, response, load_at)
+
+    def unloaded(self, page: Any) -> Visit | None:
+        """The visit of a page's navigation that had its response but no load event when the page
+        closed or the handle detached (a crawler that went on at ``DOMContentLoaded``), or
+        ``None``."""
+        state = self._pages.get(page)
+        if state is None or state.response is None:
+            return None
+        response, state.response = state.response, None
+        return self._visit(state, response, None)
+
+    def _visit(self, state: PageState, response: Any, load_at: float | None) -> Visit | None:
         if response is None:
             return None  # no navigation response: an error page, about:blank, a data: URL
         if response is state.timed_out_response:

@@ -14,9 +14,11 @@ ABORTED = ("net::ERR_ABORTED", "frame was detached", "Navigation interrupted")
 
 def loaded_visit(
     url: str, status: int | None, started_ms: float, ttfb_ms: float | None, dcl_at: float | None,
-    load_at: float, transfer_bytes: float | None, redirects: int,
+    load_at: float | None, transfer_bytes: float | None, redirects: int,
 ) -> Visit:
-    """A navigation that reached its load event, from what Playwright reports of it.
+    """A navigation that reached its load event, from what Playwright reports of it; with
+    ``load_at`` ``None``, one whose page closed (or whose handle detached) before that: its
+    duration is then to ``DOMContentLoaded``, else to its response's first byte.
 
     :param started_ms: when the first request of the navigation (before redirects) started, in
         ms since the epoch (Playwright's ``request.timing["startTime"]``).
@@ -25,15 +27,18 @@ def loaded_visit(
     :param load_at: when the load event was reported, seconds since the epoch.
     """
     start = started_ms / 1000
-    timings: dict[str, float] = {"load": max(0.0, load_at - start), "redirects": float(redirects)}
+    timings: dict[str, float] = {"redirects": float(redirects)}
+    if load_at is not None:
+        timings["load"] = max(0.0, load_at - start)
     if ttfb_ms is not None:
         timings["ttfb"] = max(0.0, ttfb_ms / 1000 - start)
     if dcl_at is not None:
-        timings["dom_content_loaded"] = min(timings["load"], max(0.0, dcl_at - start))
+        timings["dom_content_loaded"] = min(timings.get("load", math.inf), max(0.0, dcl_at - start))
     if transfer_bytes is not None:
         timings["transfer_bytes"] = transfer_bytes
+    duration = timings.get("load", timings.get("dom_content_loaded", timings.get("ttfb", 0.0)))
     return Visit(
-        url=url, duration=timings["load"],
+        url=url, duration=duration,
         status=status if type(status) is int and 100 <= status <= 999 else None,
         timings=MappingProxyType(timings),
     )

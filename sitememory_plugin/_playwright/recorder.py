@@ -122,19 +122,12 @@ class RecordingSite(AsyncSite):
             self._cancel_sweep(frame.page)
 
     def _on_load(self, page: Any) -> None:
-        visit = self.loaded(page)
-        if visit is not None:
-            self._io.spawn(self._record(page, visit))
+        super()._on_load(page)
         if self._recorder.overlay_window > 0 and not self._closing:
             self._cancel_sweep(page)
             task = asyncio.ensure_future(self._sweep(page))
             self._sweeps[page] = (self.web_key(page.url), task)
             task.add_done_callback(lambda done: self._forget_sweep(page, done))
-
-    def _on_request_failed(self, request: Any) -> None:
-        failed = self.failed(request)
-        if failed is not None:
-            self._io.spawn(self._record(*failed, counted=True))
 
     def _record(self, page: Any, visit: Visit, counted: bool = False) -> Flow[None]:
         if (yield from flows.record(self, page, visit, counted)):
