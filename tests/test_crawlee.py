@@ -306,3 +306,26 @@ def test_the_crawlee_example_runs(tmp_path: Path) -> None:
     assert "crawled 3 pages, 1 failed" in out, out
     assert "- 4 visits, 75% succeeded" in out, out
     assert '- selector for "search box": "#q"' in out, out
+
+
+@module_loop
+async def test_a_download_or_a_204_that_crawlee_cannot_load_is_no_timeout(tmp_path: Path) -> None:
+    # Playwright's goto raises at once ("Download is starting", net::ERR_ABORTED) and no browser
+    # event reports a failure: the budget was not spent, so nothing is recorded against the site.
+    plugins = make_plugin_manager(disable=["politeness"], entry_points=False, environment=False)
+    with TestSite() as web:
+        async with SiteMemory(tmp_path / "store") as memory:
+            crawler = crawler_for(tmp_path / "crawlee")
+            use_site_memory(crawler, memory, plugins=plugins)
+            errors: list[str] = []
+
+            @crawler.failed_request_handler
+            async def failed(ctx: BasicCrawlingContext, error: Exception) -> None:
+                errors.append(str(error))
+
+            stats = await crawler.run([web.url("/download"), web.url("/status/204")])
+            await (await crawler.get_request_manager()).drop()
+            profile = await memory.get_profile(web.url("/"))
+    assert (stats.requests_failed, stats.requests_finished) == (2, 0), errors
+    assert web.hits("/download") == 2 and web.hits("/status/204") == 2  # each retried once
+    assert profile is None or (profile.failure_count, profile.last_error) == (0, None), profile

@@ -11,13 +11,17 @@ Crawlee owns the navigation timeout: one ``navigation_timeout`` budget per reque
 the pre-navigation hooks, its ``page.goto`` and the post-navigation hooks, which it passes to
 ``goto`` itself (``goto_options`` refuses a ``timeout``). The learned per-site timeout is
 therefore not applied; a navigation that Crawlee's budget cuts short is recorded as a timeout.
+A ``goto`` that raises before the budget is spent with no browser event (a download, a 204, a
+navigation interrupted by another) is no failure of the site: nothing is recorded.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 import weakref
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pluggy
@@ -48,6 +52,9 @@ log = logging.getLogger("sitememory.crawlee")
 #: cancels its ``page.goto``, so no browser event reports it).
 TIMED_OUT = "Timeout: the navigation did not finish within the crawler's navigation_timeout"
 
+#: Seconds of slack when telling a spent budget from an early error (the clocks are both monotonic).
+_MARGIN = 0.05
+
 
 @dataclass(eq=False)
 class _Attached:
@@ -55,6 +62,9 @@ class _Attached:
 
     site: AsyncSite
     page: Page
+    #: When our pre-navigation hook began, and the seconds of Crawlee's budget left then.
+    began: float
+    budget: float
     navigation: Navigation | None = None
     #: The page's main-frame navigation request went out (Crawlee's goto began).
     started: bool = False
@@ -69,12 +79,17 @@ class _Attached:
         except Exception:
             return  # a service worker's request: no frame
 
+    def spent(self) -> bool:
+        # The budget only runs inside Crawlee's hooks and goto, so less wall time means it is left.
+        return time.monotonic() - self.began >= self.budget - _MARGIN
+
     async def cleanup(self) -> None:
         try:
-            if self.navigation is not None and self.started and not self.navigated:
-                # Crawlee raised out of its goto with no response: a network error is recorded
-                # by its browser event already (navigation_failed then does nothing), so what is
-                # left is its navigation_timeout.
+            if self.navigation is not None and self.started and not self.navigated and self.spent():
+                # Crawlee raised out of its goto with no response once its budget was spent: its
+                # navigation_timeout (a network error is recorded by its browser event already, and
+                # navigation_failed then does nothing). Crawlee keeps its error from us, so an
+                # earlier one (a download, net::ERR_ABORTED) is not recorded.
                 await self.site.navigation_failed(self.navigation, TIMED_OUT, timed_out=True)
         finally:
             self.page.remove_listener("request", self.note_request)
@@ -84,6 +99,16 @@ class _Attached:
 
 
 _SITES: weakref.WeakKeyDictionary[Page, _Attached] = weakref.WeakKeyDictionary()
+
+
+def _budget_left(crawler: PlaywrightCrawler[Any, Any, Any], request: object) -> float:
+    """Seconds of the request's navigation budget left, read where Crawlee 1.x keeps it: the
+    request's ``SharedTimeout``, else the crawler's ``navigation_timeout`` (default one minute)."""
+    shared = getattr(crawler, "_shared_navigation_timeouts", {}).get(id(request))
+    left = getattr(shared, "_remaining_timeout", None)
+    if not isinstance(left, timedelta):
+        left = getattr(crawler, "_navigation_timeout", None)
+    return left.total_seconds() if isinstance(left, timedelta) else 60.0
 
 
 def use_site_memory(
@@ -104,7 +129,8 @@ def use_site_memory(
 
     async def before_navigation(context: PlaywrightPreNavCrawlingContext) -> None:
         page = context.page
-        attached = _Attached(await attach(page, memory, plugins=plugins), page)
+        began, budget = time.monotonic(), _budget_left(crawler, context.request)
+        attached = _Attached(await attach(page, memory, plugins=plugins), page, began, budget)
         _SITES[page] = attached
         context.register_deferred_cleanup(attached.cleanup)
         page.on("request", attached.note_request)
