@@ -5,6 +5,7 @@ crawler saw; a second crawl consults what the first taught."""
 from __future__ import annotations
 
 import html
+import logging
 import subprocess
 import sys
 import time
@@ -329,3 +330,36 @@ async def test_a_download_or_a_204_that_crawlee_cannot_load_is_no_timeout(tmp_pa
     assert (stats.requests_failed, stats.requests_finished) == (2, 0), errors
     assert web.hits("/download") == 2 and web.hits("/status/204") == 2  # each retried once
     assert profile is None or (profile.failure_count, profile.last_error) == (0, None), profile
+
+
+class Broken:
+    @hookimpl
+    def sitememory_before_navigation(self, url: str) -> None:
+        raise RuntimeError("broken plugin")
+
+
+@module_loop
+async def test_a_plugin_that_raises_before_navigation_is_logged_once_and_the_crawl_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    plugins = make_plugin_manager(disable=["politeness"], entry_points=False, environment=False)
+    plugins.register(Broken(), name="broken")
+    with TestSite() as web:
+        async with SiteMemory(tmp_path / "store") as memory:
+            crawler = crawler_for(tmp_path / "crawlee")
+            use_site_memory(crawler, memory, plugins=plugins)
+            handled: list[str] = []
+
+            @crawler.router.default_handler
+            async def handler(ctx: PlaywrightCrawlingContext) -> None:
+                handled.append(ctx.request.url)
+
+            with caplog.at_level(logging.WARNING, logger="sitememory.crawlee"):
+                stats = await crawler.run([web.url("/page/a"), web.url("/page/b")])
+            await (await crawler.get_request_manager()).drop()
+            profile = await memory.get_profile(web.url("/"))
+    assert (stats.requests_failed, stats.requests_finished, stats.retry_histogram) == (0, 2, [2])
+    assert sorted(handled) == [web.url("/page/a"), web.url("/page/b")]
+    [warning] = [r for r in caplog.records if r.name == "sitememory.crawlee"]  # once per kind
+    assert "broken plugin" in warning.getMessage() and "crawling on" in warning.getMessage()
+    assert (profile.visit_count, profile.failure_count) == (2, 0)  # the pages' events still recorded

@@ -39,6 +39,7 @@ except ImportError as exc:  # pragma: no cover - depends on the extras installed
     ) from exc
 
 from .._core.errors import NavigationRefused
+from .._core.redact import redact
 from .._memory import SiteMemory
 from .._playwright.async_site import AsyncSite
 from .._playwright.attach import attach
@@ -127,21 +128,39 @@ def use_site_memory(
         its politeness spans all the crawler's pages).
     """
 
+    logged: set[type[BaseException]] = set()
+
+    def carry_on(error: Exception, url: str) -> None:
+        # The memory is an aid to the crawl: a broken plugin or a dead store must not fail every
+        # request (and its retries). Logged once per kind of error, so a crawl's log stays readable.
+        level = logging.DEBUG if type(error) in logged else logging.WARNING
+        logged.add(type(error))
+        log.log(level, "sitememory: the memory could not prepare the navigation to %s, crawling on "
+                "without it: %r", redact(url), error, exc_info=level == logging.WARNING)
+
     async def before_navigation(context: PlaywrightPreNavCrawlingContext) -> None:
-        page = context.page
+        page, url = context.page, context.request.url
         began, budget = time.monotonic(), _budget_left(crawler, context.request)
-        attached = _Attached(await attach(page, memory, plugins=plugins), page, began, budget)
+        try:
+            site = await attach(page, memory, plugins=plugins)
+        except Exception as exc:
+            carry_on(exc, url)
+            return  # no handle: nothing is recorded for this navigation
+        attached = _Attached(site, page, began, budget)
         _SITES[page] = attached
         context.register_deferred_cleanup(attached.cleanup)
         page.on("request", attached.note_request)
         goto = context.goto_options
         try:
-            attached.navigation = await attached.site.prepare_navigation(
-                context.request.url, page=page, wait_until=goto.get("wait_until"), referer=goto.get("referer")
+            attached.navigation = await site.prepare_navigation(
+                url, page=page, wait_until=goto.get("wait_until"), referer=goto.get("referer")
             )
         except NavigationRefused:
             context.request.no_retry = True  # a retry would only be refused again
             raise
+        except Exception as exc:
+            carry_on(exc, url)  # the page stays attached: its events still record the visit
+            return
         options = attached.navigation.options
         if options.wait_until is not None:
             goto["wait_until"] = options.wait_until  # type: ignore[typeddict-item]
