@@ -279,6 +279,15 @@ async def test_a_politeness_pause_longer_than_the_budget_times_the_retry_out_bef
     assert (profile.visit_count, profile.failure_count, profile.last_error) == (1, 1, TIMED_OUT)
 
 
+def test_use_site_memory_twice_on_one_crawler_is_refused(tmp_path: Path) -> None:
+    memory = SiteMemory(tmp_path / "store")  # never opened: use_site_memory only adds hooks
+    crawler = crawler_for(tmp_path / "crawlee")
+    use_site_memory(crawler, memory)
+    with pytest.raises(ValueError, match="called on this crawler already"):
+        use_site_memory(crawler, memory)  # its hooks twice would record every visit twice
+    use_site_memory(crawler_for(tmp_path / "crawlee"), memory)  # another crawler is joined
+
+
 def test_site_of_a_page_that_is_not_attached_says_what_to_call() -> None:
     @dataclass
     class Context:

@@ -100,6 +100,8 @@ class _Attached:
 
 
 _SITES: weakref.WeakKeyDictionary[Page, _Attached] = weakref.WeakKeyDictionary()
+#: The crawlers joined to a memory: a second pair of hooks would record every visit twice.
+_JOINED: weakref.WeakSet[PlaywrightCrawler[Any, Any, Any]] = weakref.WeakSet()
 
 
 def _budget_left(crawler: PlaywrightCrawler[Any, Any, Any], request: object) -> float:
@@ -126,7 +128,11 @@ def use_site_memory(
 
     :param plugins: the plugin manager; default ``get_plugin_manager()`` (one per process, so
         its politeness spans all the crawler's pages).
+    :raises ValueError: ``crawler`` is joined to a memory already.
     """
+    if crawler in _JOINED:
+        raise ValueError("use_site_memory was called on this crawler already: call it once per crawler")
+    _JOINED.add(crawler)
 
     logged: set[type[BaseException]] = set()
 
