@@ -4,6 +4,7 @@ crawler saw; a second crawl consults what the first taught."""
 
 from __future__ import annotations
 
+import asyncio
 import html
 import logging
 import subprocess
@@ -20,8 +21,14 @@ import pluggy
 import pytest
 from crawlee import Request
 from crawlee.configuration import Configuration
-from crawlee.crawlers import BasicCrawlingContext, PlaywrightCrawler, PlaywrightCrawlingContext
+from crawlee.crawlers import (
+    BasicCrawlingContext,
+    PlaywrightCrawler,
+    PlaywrightCrawlingContext,
+    PlaywrightPreNavCrawlingContext,
+)
 from crawlee.storage_clients import FileSystemStorageClient
+from playwright.async_api import Page
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
 from sitememory_plugin import (
@@ -372,3 +379,42 @@ async def test_a_plugin_that_raises_before_navigation_is_logged_once_and_the_cra
     [warning] = [r for r in caplog.records if r.name == "sitememory.crawlee"]  # once per kind
     assert "broken plugin" in warning.getMessage() and "crawling on" in warning.getMessage()
     assert (profile.visit_count, profile.failure_count) == (2, 0)  # the pages' events still recorded
+
+
+@module_loop
+async def test_an_early_error_is_no_timeout_however_long_the_error_handlers_take(tmp_path: Path) -> None:
+    # A download, and a page closed while its goto waits: both end before
+    # Crawlee's 1 s budget, then the failed-request handler outlasts it; neither is the site's failure.
+    plugins = make_plugin_manager(disable=["politeness"], entry_points=False, environment=False)
+    with TestSite() as web:
+        async with SiteMemory(tmp_path / "store") as memory:
+            crawler = crawler_for(tmp_path / "crawlee", navigation_timeout=timedelta(seconds=1))
+            use_site_memory(crawler, memory, plugins=plugins)
+            errors: list[str] = []
+            closing: list[asyncio.Task[None]] = []
+
+            async def close_once_asked(page: Page) -> None:
+                while not web.hits("/slow"):  # the server holds the page: goto is waiting
+                    await asyncio.sleep(0.01)
+                await page.close()
+
+            @crawler.pre_navigation_hook
+            async def close_when_asked(ctx: PlaywrightPreNavCrawlingContext) -> None:
+                if "/slow" in ctx.request.url:
+                    closing.append(asyncio.get_running_loop().create_task(close_once_asked(ctx.page)))
+
+            @crawler.failed_request_handler
+            async def failed(ctx: BasicCrawlingContext, error: Exception) -> None:
+                errors.append(str(error).splitlines()[0])
+                await asyncio.sleep(1.2)  # a slow handler (a screenshot, an LLM) past the budget
+
+            stats = await crawler.run([Request.from_url(web.url("/download"), max_retries=0),
+                                       Request.from_url(web.url("/slow?ms=3000"), max_retries=0)])
+            await (await crawler.get_request_manager()).drop()
+            profile = await memory.get_profile(web.url("/"))
+    assert (stats.requests_failed, stats.requests_finished) == (2, 0)
+    download, closed = sorted(errors)
+    assert download == "Page.goto: Download is starting"
+    # Chromium aborts the request of a page closing (else Playwright says TargetClosedError).
+    assert "net::ERR_ABORTED" in closed or "has been closed" in closed, closed
+    assert profile is None or (profile.failure_count, profile.last_error) == (0, None), profile

@@ -12,7 +12,8 @@ the pre-navigation hooks, its ``page.goto`` and the post-navigation hooks, which
 ``goto`` itself (``goto_options`` refuses a ``timeout``). The learned per-site timeout is
 therefore not applied; a navigation that Crawlee's budget cuts short is recorded as a timeout.
 A ``goto`` that raises before the budget is spent with no browser event (a download, a 204, a
-navigation interrupted by another) is no failure of the site: nothing is recorded.
+navigation interrupted by another, the page or browser closed) is no failure of the site:
+nothing is recorded.
 """
 
 from __future__ import annotations
@@ -66,6 +67,10 @@ class _Attached:
     #: When our pre-navigation hook began, and the seconds of Crawlee's budget left then.
     began: float
     budget: float
+    #: Crawlee's ``SharedTimeout`` of the request (its budget), if found where Crawlee 1.x keeps it.
+    shared: object | None = None
+    #: When the page closed or crashed (goto then fails for that, not for the site).
+    lost_at: float | None = None
     navigation: Navigation | None = None
     #: The page's main-frame navigation request went out (Crawlee's goto began).
     started: bool = False
@@ -80,8 +85,20 @@ class _Attached:
         except Exception:
             return  # a service worker's request: no frame
 
+    def note_lost(self, _: object = None) -> None:
+        if self.lost_at is None:
+            self.lost_at = time.monotonic()
+
     def spent(self) -> bool:
-        # The budget only runs inside Crawlee's hooks and goto, so less wall time means it is left.
+        """Whether Crawlee's budget ran out (its goto was cut short), not an earlier error."""
+        if self.lost_at is not None and self.lost_at - self.began < self.budget - _MARGIN:
+            return False  # the page closed or crashed first: its goto failed for that
+        if self.shared is not None and hasattr(self.shared, "_active_timeout"):
+            # A SharedTimeout left active is one whose async_timeout expired: Crawlee's exit from
+            # it raised TimeoutError before clearing it. Exact, however long the error handlers took.
+            active = self.shared._active_timeout
+            return active is not None and bool(getattr(active, "expired", True))
+        # Else wall time: the budget only runs inside Crawlee's hooks and goto, so less means it is left.
         return time.monotonic() - self.began >= self.budget - _MARGIN
 
     async def cleanup(self) -> None:
@@ -94,6 +111,8 @@ class _Attached:
                 await self.site.navigation_failed(self.navigation, TIMED_OUT, timed_out=True)
         finally:
             self.page.remove_listener("request", self.note_request)
+            self.page.remove_listener("close", self.note_lost)
+            self.page.remove_listener("crash", self.note_lost)
             if _SITES.get(self.page) is self:
                 del _SITES[self.page]
             await self.site.detach()
@@ -104,14 +123,14 @@ _SITES: weakref.WeakKeyDictionary[Page, _Attached] = weakref.WeakKeyDictionary()
 _JOINED: weakref.WeakSet[PlaywrightCrawler[Any, Any, Any]] = weakref.WeakSet()
 
 
-def _budget_left(crawler: PlaywrightCrawler[Any, Any, Any], request: object) -> float:
-    """Seconds of the request's navigation budget left, read where Crawlee 1.x keeps it: the
-    request's ``SharedTimeout``, else the crawler's ``navigation_timeout`` (default one minute)."""
+def _budget(crawler: PlaywrightCrawler[Any, Any, Any], request: object) -> tuple[object | None, float]:
+    """The request's navigation budget where Crawlee 1.x keeps it (its ``SharedTimeout``, or
+    ``None``) and the seconds left of it, else the crawler's ``navigation_timeout`` (one minute)."""
     shared = getattr(crawler, "_shared_navigation_timeouts", {}).get(id(request))
     left = getattr(shared, "_remaining_timeout", None)
     if not isinstance(left, timedelta):
         left = getattr(crawler, "_navigation_timeout", None)
-    return left.total_seconds() if isinstance(left, timedelta) else 60.0
+    return shared, left.total_seconds() if isinstance(left, timedelta) else 60.0
 
 
 def use_site_memory(
@@ -146,16 +165,18 @@ def use_site_memory(
 
     async def before_navigation(context: PlaywrightPreNavCrawlingContext) -> None:
         page, url = context.page, context.request.url
-        began, budget = time.monotonic(), _budget_left(crawler, context.request)
+        began, (shared, budget) = time.monotonic(), _budget(crawler, context.request)
         try:
             site = await attach(page, memory, plugins=plugins)
         except Exception as exc:
             carry_on(exc, url)
             return  # no handle: nothing is recorded for this navigation
-        attached = _Attached(site, page, began, budget)
+        attached = _Attached(site, page, began, budget, shared)
         _SITES[page] = attached
         context.register_deferred_cleanup(attached.cleanup)
         page.on("request", attached.note_request)
+        page.on("close", attached.note_lost)
+        page.on("crash", attached.note_lost)
         goto = context.goto_options
         try:
             attached.navigation = await site.prepare_navigation(
