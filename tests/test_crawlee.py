@@ -4,7 +4,9 @@ crawler saw; a second crawl consults what the first taught."""
 
 from __future__ import annotations
 
+import asyncio
 import html
+import logging
 import subprocess
 import sys
 import time
@@ -19,8 +21,14 @@ import pluggy
 import pytest
 from crawlee import Request
 from crawlee.configuration import Configuration
-from crawlee.crawlers import BasicCrawlingContext, PlaywrightCrawler, PlaywrightCrawlingContext
+from crawlee.crawlers import (
+    BasicCrawlingContext,
+    PlaywrightCrawler,
+    PlaywrightCrawlingContext,
+    PlaywrightPreNavCrawlingContext,
+)
 from crawlee.storage_clients import FileSystemStorageClient
+from playwright.async_api import Page
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
 from sitememory_plugin import (
@@ -278,6 +286,15 @@ async def test_a_politeness_pause_longer_than_the_budget_times_the_retry_out_bef
     assert (profile.visit_count, profile.failure_count, profile.last_error) == (1, 1, TIMED_OUT)
 
 
+def test_use_site_memory_twice_on_one_crawler_is_refused(tmp_path: Path) -> None:
+    memory = SiteMemory(tmp_path / "store")  # never opened: use_site_memory only adds hooks
+    crawler = crawler_for(tmp_path / "crawlee")
+    use_site_memory(crawler, memory)
+    with pytest.raises(ValueError, match="called on this crawler already"):
+        use_site_memory(crawler, memory)  # its hooks twice would record every visit twice
+    use_site_memory(crawler_for(tmp_path / "crawlee"), memory)  # another crawler is joined
+
+
 def test_site_of_a_page_that_is_not_attached_says_what_to_call() -> None:
     @dataclass
     class Context:
@@ -306,3 +323,98 @@ def test_the_crawlee_example_runs(tmp_path: Path) -> None:
     assert "crawled 3 pages, 1 failed" in out, out
     assert "- 4 visits, 75% succeeded" in out, out
     assert '- selector for "search box": "#q"' in out, out
+
+
+@module_loop
+async def test_a_download_or_a_204_that_crawlee_cannot_load_is_no_timeout(tmp_path: Path) -> None:
+    # Playwright's goto raises at once ("Download is starting", net::ERR_ABORTED) and no browser
+    # event reports a failure: the budget was not spent, so nothing is recorded against the site.
+    plugins = make_plugin_manager(disable=["politeness"], entry_points=False, environment=False)
+    with TestSite() as web:
+        async with SiteMemory(tmp_path / "store") as memory:
+            crawler = crawler_for(tmp_path / "crawlee")
+            use_site_memory(crawler, memory, plugins=plugins)
+            errors: list[str] = []
+
+            @crawler.failed_request_handler
+            async def failed(ctx: BasicCrawlingContext, error: Exception) -> None:
+                errors.append(str(error))
+
+            stats = await crawler.run([web.url("/download"), web.url("/status/204")])
+            await (await crawler.get_request_manager()).drop()
+            profile = await memory.get_profile(web.url("/"))
+    assert (stats.requests_failed, stats.requests_finished) == (2, 0), errors
+    assert web.hits("/download") == 2 and web.hits("/status/204") == 2  # each retried once
+    assert profile is None or (profile.failure_count, profile.last_error) == (0, None), profile
+
+
+class Broken:
+    @hookimpl
+    def sitememory_before_navigation(self, url: str) -> None:
+        raise RuntimeError("broken plugin")
+
+
+@module_loop
+async def test_a_plugin_that_raises_before_navigation_is_logged_once_and_the_crawl_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    plugins = make_plugin_manager(disable=["politeness"], entry_points=False, environment=False)
+    plugins.register(Broken(), name="broken")
+    with TestSite() as web:
+        async with SiteMemory(tmp_path / "store") as memory:
+            crawler = crawler_for(tmp_path / "crawlee")
+            use_site_memory(crawler, memory, plugins=plugins)
+            handled: list[str] = []
+
+            @crawler.router.default_handler
+            async def handler(ctx: PlaywrightCrawlingContext) -> None:
+                handled.append(ctx.request.url)
+
+            with caplog.at_level(logging.WARNING, logger="sitememory.crawlee"):
+                stats = await crawler.run([web.url("/page/a"), web.url("/page/b")])
+            await (await crawler.get_request_manager()).drop()
+            profile = await memory.get_profile(web.url("/"))
+    assert (stats.requests_failed, stats.requests_finished, stats.retry_histogram) == (0, 2, [2])
+    assert sorted(handled) == [web.url("/page/a"), web.url("/page/b")]
+    [warning] = [r for r in caplog.records if r.name == "sitememory.crawlee"]  # once per kind
+    assert "broken plugin" in warning.getMessage() and "crawling on" in warning.getMessage()
+    assert (profile.visit_count, profile.failure_count) == (2, 0)  # the pages' events still recorded
+
+
+@module_loop
+async def test_an_early_error_is_no_timeout_however_long_the_error_handlers_take(tmp_path: Path) -> None:
+    # A download, and a page closed while its goto waits: both end before
+    # Crawlee's 1 s budget, then the failed-request handler outlasts it; neither is the site's failure.
+    plugins = make_plugin_manager(disable=["politeness"], entry_points=False, environment=False)
+    with TestSite() as web:
+        async with SiteMemory(tmp_path / "store") as memory:
+            crawler = crawler_for(tmp_path / "crawlee", navigation_timeout=timedelta(seconds=1))
+            use_site_memory(crawler, memory, plugins=plugins)
+            errors: list[str] = []
+            closing: list[asyncio.Task[None]] = []
+
+            async def close_once_asked(page: Page) -> None:
+                while not web.hits("/slow"):  # the server holds the page: goto is waiting
+                    await asyncio.sleep(0.01)
+                await page.close()
+
+            @crawler.pre_navigation_hook
+            async def close_when_asked(ctx: PlaywrightPreNavCrawlingContext) -> None:
+                if "/slow" in ctx.request.url:
+                    closing.append(asyncio.get_running_loop().create_task(close_once_asked(ctx.page)))
+
+            @crawler.failed_request_handler
+            async def failed(ctx: BasicCrawlingContext, error: Exception) -> None:
+                errors.append(str(error).splitlines()[0])
+                await asyncio.sleep(1.2)  # a slow handler (a screenshot, an LLM) past the budget
+
+            stats = await crawler.run([Request.from_url(web.url("/download"), max_retries=0),
+                                       Request.from_url(web.url("/slow?ms=3000"), max_retries=0)])
+            await (await crawler.get_request_manager()).drop()
+            profile = await memory.get_profile(web.url("/"))
+    assert (stats.requests_failed, stats.requests_finished) == (2, 0)
+    download, closed = sorted(errors)
+    assert download == "Page.goto: Download is starting"
+    # Chromium aborts the request of a page closing (else Playwright says TargetClosedError).
+    assert "net::ERR_ABORTED" in closed or "has been closed" in closed, closed
+    assert profile is None or (profile.failure_count, profile.last_error) == (0, None), profile
