@@ -9,6 +9,7 @@ crawl's stats.
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ from twisted.python.failure import Failure
 
 from sitememory_plugin import AdaptiveTimeouts, NavigationRefused, SiteMemory, get_plugin_manager, hookimpl
 from sitememory_plugin._browser import launch_kwargs
+from sitememory_plugin.integrations import scrapy as integration
 from sitememory_plugin.integrations.scrapy import MIDDLEWARE_PRIORITY, click, fill
 
 
@@ -143,9 +145,11 @@ def main(base: str, dead: str, store: str, out: str) -> None:
     assert crawler.stats is not None
     stats = {k: v for k, v in crawler.stats.get_stats().items() if isinstance(v, int | float | str)}
     assert isinstance(crawler.spider, SiteSpider)
+    gc.collect()
     with open(out, "w", encoding="utf-8") as f:
         json.dump({
             "seen": crawler.spider.seen, "stats": stats, "expected_timeout": crawler.spider.expected_timeout,
+            "pages_held": len(integration._SITES),
         }, f, indent=1)
 
 

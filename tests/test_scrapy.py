@@ -34,6 +34,7 @@ class Crawl:
     expected_timeout: float | None
     site: SiteProfile
     dead_site: SiteProfile
+    pages_held: int
 
 
 def _environ(store: Path) -> dict[str, str]:
@@ -64,7 +65,10 @@ def crawl(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Crawl]:
             assert sorted(memory.list_sites_sync()) == sorted([site_key(web.base), site_key(dead)])
         assert site is not None and dead_site is not None
         seen = {s["label"]: s for s in result["seen"]}
-        yield Crawl(web, dead, seen, result["stats"], result["expected_timeout"], site, dead_site)
+        yield Crawl(
+            web, dead, seen, result["stats"], result["expected_timeout"], site, dead_site,
+            result["pages_held"],
+        )
 
 
 def _playwright_chromium() -> bool:
@@ -160,6 +164,12 @@ def test_page_methods_act_by_purpose_and_the_memory_heals_the_next_request(crawl
 def test_a_plugins_refusal_is_ignore_request_and_nothing_is_fetched(crawl: Crawl) -> None:
     assert crawl.seen["pw refused by a plugin"]["error"] == "scrapy.exceptions.IgnoreRequest"
     assert crawl.web.hits("/page/refused") == 0
+
+
+def test_the_middleware_holds_no_page_after_the_crawl(crawl: Crawl) -> None:
+    # 9 Playwright requests each had a page attached (the refused one too); every handle, which
+    # holds its page, is gone from site_of's table once its page closed or was refused.
+    assert crawl.pages_held == 0
 
 
 def test_without_the_extra_the_import_says_what_to_install() -> None:

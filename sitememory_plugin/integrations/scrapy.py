@@ -240,6 +240,7 @@ class SiteMemoryMiddleware:
             # scrapy-playwright goes on after an init callback raises: nothing is recorded, the
             # navigation is aborted, and process_exception turns it into IgnoreRequest.
             self._refused[request] = refusal
+            self._forget(site)
             await site.detach()
             await page.route("**", lambda route: route.abort("blockedbyclient"))
             return
@@ -251,8 +252,15 @@ class SiteMemoryMiddleware:
     def _detach_later(self, site: AsyncSite) -> None:
         if site not in self._sites:
             return
-        self._sites.discard(site)
+        self._forget(site)
         self._spawn(site.detach())
+
+    def _forget(self, site: AsyncSite) -> None:
+        # The handle holds its page (site.target), so the weak key would never die on its own; a
+        # detached handle left in _SITES would also be reused for a page scrapy-playwright reuses.
+        self._sites.discard(site)
+        if _SITES.get(site.target) is site:
+            del _SITES[site.target]
 
     # -- plain requests -----------------------------------------------------------------------
 
