@@ -153,5 +153,44 @@ def main(base: str, dead: str, store: str, out: str) -> None:
         }, f, indent=1)
 
 
+class OneRequest(scrapy.Spider):
+    name = "one"
+
+    def __init__(self, url: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.start_urls = [url]
+
+    def parse(self, response: Response) -> None:
+        pass
+
+
+def refused(mode: str, url: str) -> None:
+    """A crawl in a mode the middleware refuses: ``reactor`` (Twisted's default reactor) or
+    ``threaded`` (scrapy-playwright's threaded loop)."""
+    settings: dict[str, Any] = {
+        "DOWNLOADER_MIDDLEWARES": {
+            "sitememory_plugin.integrations.scrapy.SiteMemoryMiddleware": MIDDLEWARE_PRIORITY,
+        },
+        "ROBOTSTXT_OBEY": False, "TELNETCONSOLE_ENABLED": False, "LOG_LEVEL": "ERROR",
+    }
+    if mode == "reactor":
+        settings["TWISTED_REACTOR"] = "twisted.internet.selectreactor.SelectReactor"
+    else:
+        settings |= {
+            "TWISTED_REACTOR": "twisted.internet.asyncioreactor.AsyncioSelectorReactor",
+            "DOWNLOAD_HANDLERS": {"http": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler"},
+            "_PLAYWRIGHT_THREADED_LOOP": True,
+        }
+    process = CrawlerProcess(settings=settings)
+    crawler = process.create_crawler(OneRequest)
+    process.crawl(crawler, url=url)
+    process.start()
+    assert crawler.stats is not None
+    print(json.dumps({"responses": crawler.stats.get_value("downloader/response_count", 0)}))
+
+
 if __name__ == "__main__":
-    main(*sys.argv[1:5])
+    if sys.argv[1] == "--refused":
+        refused(sys.argv[2], sys.argv[3])
+    else:
+        main(*sys.argv[1:5])

@@ -172,6 +172,22 @@ def test_the_middleware_holds_no_page_after_the_crawl(crawl: Crawl) -> None:
     assert crawl.pages_held == 0
 
 
+@pytest.mark.parametrize(("mode", "says"), [
+    ("threaded", "does not support scrapy-playwright's threaded loop (the _PLAYWRIGHT_THREADED_LOOP"),
+])
+def test_a_crawl_the_middleware_cannot_record_does_not_start(tmp_path: Path, mode: str, says: str) -> None:
+    # A non-asyncio reactor records nothing, and scrapy-playwright's threaded loop runs the pages'
+    # recordings on another loop than the middleware's: the middleware refuses to be built, and
+    # Scrapy logs why and downloads nothing.
+    done = subprocess.run(
+        [sys.executable, "-m", "tests._scrapy_crawl", "--refused", mode, "http://127.0.0.1:9/"],
+        capture_output=True, text=True, timeout=60, cwd=ROOT, env=_environ(tmp_path / "store"),
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"responses": 0}
+    assert f"RuntimeError: SiteMemoryMiddleware {says}" in done.stderr
+
+
 def test_without_the_extra_the_import_says_what_to_install() -> None:
     code = "import sys; sys.modules['scrapy_playwright'] = None; import sitememory_plugin.integrations.scrapy"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import platform
 import time
 import weakref
 from typing import Any
@@ -32,7 +33,9 @@ try:
     from scrapy.crawler import Crawler
     from scrapy.exceptions import IgnoreRequest
     from scrapy.http import Request, Response
+    from scrapy.settings import BaseSettings
     from scrapy.utils.misc import load_object
+    from scrapy_playwright.handler import ScrapyPlaywrightDownloadHandler
     from scrapy_playwright.page import PageMethod
 except ImportError as exc:  # pragma: no cover - depends on the extras installed
     raise ImportError(
@@ -105,6 +108,17 @@ def fill(
     return PageMethod(_fill, purpose, value, *selectors, timeout=timeout, **kwargs)
 
 
+def _threaded_playwright(settings: BaseSettings) -> bool:
+    """Whether scrapy-playwright is a download handler and runs Playwright in a thread (its rule)."""
+    if not (platform.system() == "Windows" or settings.getbool("_PLAYWRIGHT_THREADED_LOOP", False)):
+        return False
+    for handler in settings.getwithbase("DOWNLOAD_HANDLERS").values():
+        handler = load_object(handler) if isinstance(handler, str) else handler
+        if isinstance(handler, type) and issubclass(handler, ScrapyPlaywrightDownloadHandler):
+            return True
+    return False
+
+
 class SiteMemoryMiddleware:
     """A downloader middleware that records every download in a :class:`SiteMemory` and gives
     Playwright requests the site's adapted navigation timeout.
@@ -130,7 +144,15 @@ class SiteMemoryMiddleware:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> SiteMemoryMiddleware:
+        """:raises RuntimeError: scrapy-playwright runs Playwright in a thread of its own."""
         settings = crawler.settings
+        if _threaded_playwright(settings):
+            # The pages' recordings would run on the Playwright thread's loop, and the
+            # middleware would await them from the reactor's.
+            raise RuntimeError(
+                "SiteMemoryMiddleware does not support scrapy-playwright's threaded loop (the "
+                "_PLAYWRIGHT_THREADED_LOOP setting, always on under Windows)"
+            )
         location = settings.get("SITEMEMORY_STORE") or settings.get("SITEMEMORY_PATH")
         middleware = cls(SiteMemory(location), owns_memory=True)
         crawler.signals.connect(
@@ -194,7 +216,7 @@ class SiteMemoryMiddleware:
                 site, navigation = prepared
                 try:
                     await site.navigation_failed(navigation, exception)
-                except PluginError as exc:
+                except Exception as exc:  # the error goes on to the errback all the same
                     log.error("sitememory: could not record %s: %s", redact(request.url), exc)
                 await self._settle(site, request)
             return None
@@ -298,6 +320,8 @@ class SiteMemoryMiddleware:
             await site.settle()
         except PluginError as exc:  # logged when it was kept; the crawl goes on
             log.debug("sitememory: a plugin failed recording %s: %s", redact(request.url), exc)
+        except Exception:  # a store's failure: the response still goes to the spider
+            log.exception("sitememory: could not record %s", redact(request.url))
 
     def _spawn(self, work: Any) -> None:
         task = asyncio.ensure_future(work)
