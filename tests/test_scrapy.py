@@ -173,6 +173,7 @@ def test_the_middleware_holds_no_page_after_the_crawl(crawl: Crawl) -> None:
 
 
 @pytest.mark.parametrize(("mode", "says"), [
+    ("reactor", 'needs the asyncio reactor: set TWISTED_REACTOR = "twisted.internet.asyncioreactor.'),
     ("threaded", "does not support scrapy-playwright's threaded loop (the _PLAYWRIGHT_THREADED_LOOP"),
 ])
 def test_a_crawl_the_middleware_cannot_record_does_not_start(tmp_path: Path, mode: str, says: str) -> None:

@@ -34,6 +34,7 @@ try:
     from scrapy.exceptions import IgnoreRequest
     from scrapy.http import Request, Response
     from scrapy.settings import BaseSettings
+    from scrapy.utils.asyncio import is_asyncio_available
     from scrapy.utils.misc import load_object
     from scrapy_playwright.handler import ScrapyPlaywrightDownloadHandler
     from scrapy_playwright.page import PageMethod
@@ -144,8 +145,15 @@ class SiteMemoryMiddleware:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> SiteMemoryMiddleware:
-        """:raises RuntimeError: scrapy-playwright runs Playwright in a thread of its own."""
+        """:raises RuntimeError: no asyncio event loop (``TWISTED_REACTOR`` is not the asyncio
+            reactor), or scrapy-playwright runs Playwright in a thread of its own."""
         settings = crawler.settings
+        if not is_asyncio_available():
+            # The recordings are asyncio tasks awaited in process_response and spider_closed.
+            raise RuntimeError(
+                "SiteMemoryMiddleware needs the asyncio reactor: set TWISTED_REACTOR = "
+                '"twisted.internet.asyncioreactor.AsyncioSelectorReactor"'
+            )
         if _threaded_playwright(settings):
             # The pages' recordings would run on the Playwright thread's loop, and the
             # middleware would await them from the reactor's.
