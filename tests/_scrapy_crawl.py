@@ -69,6 +69,8 @@ class SiteSpider(scrapy.Spider):
             self.req("/status/404", "plain 404"),
             self.req("/slow?ms=300", "plain slow"),
             self.req("/redirect?to=/page/landing", "plain redirect"),
+            # RedirectMiddleware does not follow it (an ftp:// Location): the 302 reaches the spider.
+            self.req("/redirect?to=ftp://example.com/file", "plain redirect not followed"),
             self.req(self.dead + "/", "plain refused"),
             self.req("/page/pw", "pw 200", playwright=True),
             self.req("/status/404", "pw 404", playwright=True),

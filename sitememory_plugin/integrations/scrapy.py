@@ -23,6 +23,7 @@ import logging
 import platform
 import time
 import weakref
+from dataclasses import dataclass
 from typing import Any
 
 import pluggy
@@ -109,6 +110,16 @@ def fill(
     return PageMethod(_fill, purpose, value, *selectors, timeout=timeout, **kwargs)
 
 
+@dataclass(frozen=True)
+class _Visit:
+    """A plain download's visit, kept until Scrapy's engine tells whether it is one."""
+
+    url: str
+    duration: float
+    status: int
+    timings: dict[str, float]
+
+
 def _threaded_playwright(settings: BaseSettings) -> bool:
     """Whether scrapy-playwright is a download handler and runs Playwright in a thread (its rule)."""
     if not (platform.system() == "Windows" or settings.getbool("_PLAYWRIGHT_THREADED_LOOP", False)):
@@ -142,6 +153,7 @@ class SiteMemoryMiddleware:
             weakref.WeakKeyDictionary()
         )
         self._refused: weakref.WeakKeyDictionary[Request, NavigationRefused] = weakref.WeakKeyDictionary()
+        self._hops: weakref.WeakKeyDictionary[Request, _Visit] = weakref.WeakKeyDictionary()
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> SiteMemoryMiddleware:
@@ -166,6 +178,7 @@ class SiteMemoryMiddleware:
         crawler.signals.connect(
             middleware.request_reached_downloader, signal=signals.request_reached_downloader
         )
+        crawler.signals.connect(middleware.response_received, signal=signals.response_received)
         crawler.signals.connect(middleware.spider_closed, signal=signals.spider_closed)
         return middleware
 
@@ -173,6 +186,12 @@ class SiteMemoryMiddleware:
 
     def request_reached_downloader(self, request: Request) -> None:
         self._reached[request] = time.monotonic()
+
+    def response_received(self, request: Request) -> None:
+        """A redirect's response reached the engine: RedirectMiddleware did not follow it."""
+        hop = self._hops.pop(request, None)
+        if hop is not None:  # a synchronous signal: the write is waited for when the spider closes
+            self._spawn(self._record(hop.url, hop.duration, status=hop.status, timings=hop.timings))
 
     async def spider_closed(self) -> None:
         """Detach every page still attached, wait for the writes, close a memory it opened."""
@@ -203,14 +222,19 @@ class SiteMemoryMiddleware:
                 await self._settle(prepared[0], request)
             return response
         started = self._reached.pop(request, None)
-        if started is None or self._will_redirect(request, response):
-            return response  # not downloaded here (a cache's), or a hop of a redirect recorded at its end
+        if started is None:
+            return response  # not downloaded here (a cache's)
         latency = request.meta.get("download_latency")
         duration = float(latency) if isinstance(latency, int | float) else time.monotonic() - started
         timings = {
             "ttfb": duration, "transfer_bytes": float(len(response.body)),
             "redirects": float(len(request.meta.get("redirect_urls", ()))),
         }
+        if response.status in _REDIRECTS:
+            # Only Scrapy's engine knows whether RedirectMiddleware (600, after this one) follows
+            # it: a hop it follows is recorded at the chain's end, any other is a visit.
+            self._hops[request] = _Visit(request.url, duration, response.status, timings)
+            return response
         await self._record(request.url, duration, status=response.status, timings=timings)
         return response
 
@@ -293,16 +317,6 @@ class SiteMemoryMiddleware:
             del _SITES[site.target]
 
     # -- plain requests -----------------------------------------------------------------------
-
-    @staticmethod
-    def _will_redirect(request: Request, response: Response) -> bool:
-        """Whether Scrapy's RedirectMiddleware follows this response (its target is the visit)."""
-        return (
-            response.status in _REDIRECTS and b"Location" in response.headers
-            and not request.meta.get("dont_redirect")
-            and response.status not in request.meta.get("handle_httpstatus_list", ())
-            and not request.meta.get("handle_httpstatus_all")
-        )
 
     async def _record(
         self, url: str, duration: float, *, status: int | None = None, error: str | None = None,
