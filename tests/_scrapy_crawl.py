@@ -155,44 +155,49 @@ def main(base: str, dead: str, store: str, out: str) -> None:
         }, f, indent=1)
 
 
-class OneRequest(scrapy.Spider):
-    name = "one"
+class Fetch(scrapy.Spider):
+    name = "fetch"
 
-    def __init__(self, url: str, **kwargs: Any) -> None:
+    def __init__(self, urls: list[str], **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.start_urls = [url]
+        self.urls = urls
+
+    async def start(self) -> Any:
+        for url in self.urls:
+            yield scrapy.Request(url, meta={"playwright": True})
 
     def parse(self, response: Response) -> None:
         pass
 
 
-def refused(mode: str, url: str) -> None:
-    """A crawl in a mode the middleware refuses: ``reactor`` (Twisted's default reactor) or
-    ``threaded`` (scrapy-playwright's threaded loop)."""
+def small(mode: str, urls: list[str]) -> None:
+    """A crawl of Playwright requests in a mode the middleware refuses: ``reactor`` (Twisted's
+    default reactor) or ``threaded`` (scrapy-playwright's threaded loop); or ``no-handler``:
+    scrapy-playwright is not in DOWNLOAD_HANDLERS. Prints the number of responses."""
     settings: dict[str, Any] = {
+        "TWISTED_REACTOR": "twisted.internet.asyncioreactor.AsyncioSelectorReactor",
         "DOWNLOADER_MIDDLEWARES": {
             "sitememory_plugin.integrations.scrapy.SiteMemoryMiddleware": MIDDLEWARE_PRIORITY,
         },
-        "ROBOTSTXT_OBEY": False, "TELNETCONSOLE_ENABLED": False, "LOG_LEVEL": "ERROR",
+        "ROBOTSTXT_OBEY": False, "TELNETCONSOLE_ENABLED": False, "LOG_LEVEL": "WARNING",
     }
     if mode == "reactor":
         settings["TWISTED_REACTOR"] = "twisted.internet.selectreactor.SelectReactor"
-    else:
+    elif mode == "threaded":
         settings |= {
-            "TWISTED_REACTOR": "twisted.internet.asyncioreactor.AsyncioSelectorReactor",
             "DOWNLOAD_HANDLERS": {"http": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler"},
             "_PLAYWRIGHT_THREADED_LOOP": True,
         }
     process = CrawlerProcess(settings=settings)
-    crawler = process.create_crawler(OneRequest)
-    process.crawl(crawler, url=url)
+    crawler = process.create_crawler(Fetch)
+    process.crawl(crawler, urls=urls)
     process.start()
     assert crawler.stats is not None
     print(json.dumps({"responses": crawler.stats.get_value("downloader/response_count", 0)}))
 
 
 if __name__ == "__main__":
-    if sys.argv[1] == "--refused":
-        refused(sys.argv[2], sys.argv[3])
+    if sys.argv[1] == "--small":
+        small(sys.argv[2], sys.argv[3:])
     else:
         main(*sys.argv[1:5])

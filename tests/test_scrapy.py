@@ -186,12 +186,30 @@ def test_a_crawl_the_middleware_cannot_record_does_not_start(tmp_path: Path, mod
     # recordings on another loop than the middleware's: the middleware refuses to be built, and
     # Scrapy logs why and downloads nothing.
     done = subprocess.run(
-        [sys.executable, "-m", "tests._scrapy_crawl", "--refused", mode, "http://127.0.0.1:9/"],
+        [sys.executable, "-m", "tests._scrapy_crawl", "--small", mode, "http://127.0.0.1:9/"],
         capture_output=True, text=True, timeout=60, cwd=ROOT, env=_environ(tmp_path / "store"),
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {"responses": 0}
     assert f"RuntimeError: SiteMemoryMiddleware {says}" in done.stderr
+
+
+def test_a_playwright_request_scrapy_downloads_itself_is_a_plain_visit(tmp_path: Path) -> None:
+    # DOWNLOAD_HANDLERS forgotten: Scrapy's own handler downloads meta["playwright"] requests.
+    store = tmp_path / "store"
+    with TestSite() as web:
+        done = subprocess.run(
+            [sys.executable, "-m", "tests._scrapy_crawl", "--small", "no-handler", web.url("/page/a"),
+             web.url("/status/404")],
+            capture_output=True, text=True, timeout=60, cwd=ROOT, env=_environ(store),
+        )
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout) == {"responses": 2}
+        with SiteMemory(store) as memory:
+            site = memory.get_profile_sync(web.base)
+    assert site is not None
+    assert (site.visit_count, site.failure_count) == (2, 1)
+    assert done.stderr.count("are downloaded by Scrapy's own handler") == 1
 
 
 def test_without_the_extra_the_import_says_what_to_install() -> None:

@@ -23,6 +23,7 @@ import logging
 import platform
 import time
 import weakref
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +37,7 @@ try:
     from scrapy.http import Request, Response
     from scrapy.settings import BaseSettings
     from scrapy.utils.asyncio import is_asyncio_available
+    from scrapy.utils.httpobj import urlparse_cached
     from scrapy.utils.misc import load_object
     from scrapy_playwright.handler import ScrapyPlaywrightDownloadHandler
     from scrapy_playwright.page import PageMethod
@@ -120,15 +122,19 @@ class _Visit:
     timings: dict[str, float]
 
 
-def _threaded_playwright(settings: BaseSettings) -> bool:
-    """Whether scrapy-playwright is a download handler and runs Playwright in a thread (its rule)."""
-    if not (platform.system() == "Windows" or settings.getbool("_PLAYWRIGHT_THREADED_LOOP", False)):
-        return False
-    for handler in settings.getwithbase("DOWNLOAD_HANDLERS").values():
+def _playwright_schemes(settings: BaseSettings) -> frozenset[str]:
+    """The URL schemes ``DOWNLOAD_HANDLERS`` gives to scrapy-playwright's handler."""
+    schemes = set()
+    for scheme, handler in settings.getwithbase("DOWNLOAD_HANDLERS").items():
         handler = load_object(handler) if isinstance(handler, str) else handler
         if isinstance(handler, type) and issubclass(handler, ScrapyPlaywrightDownloadHandler):
-            return True
-    return False
+            schemes.add(scheme)
+    return frozenset(schemes)
+
+
+def _threaded_loop(settings: BaseSettings) -> bool:
+    """Whether scrapy-playwright runs Playwright in a thread of its own (its rule)."""
+    return platform.system() == "Windows" or settings.getbool("_PLAYWRIGHT_THREADED_LOOP", False)
 
 
 class SiteMemoryMiddleware:
@@ -138,12 +144,17 @@ class SiteMemoryMiddleware:
     Settings: ``SITEMEMORY_STORE`` (a directory or ``redis://`` URL) or ``SITEMEMORY_PATH``
     names the store (default: :class:`SiteMemory`'s); enable it with
     ``DOWNLOADER_MIDDLEWARES = {"sitememory_plugin.integrations.scrapy.SiteMemoryMiddleware": 950}``.
+    ``playwright_schemes``: the schemes scrapy-playwright downloads (``from_crawler`` reads them
+    from ``DOWNLOAD_HANDLERS``); a ``meta["playwright"]`` request for another is a plain one.
     """
 
     def __init__(
-        self, memory: SiteMemory, plugins: pluggy.PluginManager | None = None, *, owns_memory: bool = False
+        self, memory: SiteMemory, plugins: pluggy.PluginManager | None = None, *, owns_memory: bool = False,
+        playwright_schemes: Collection[str] = ("http", "https"),
     ) -> None:
         self.memory = memory
+        self.playwright_schemes = frozenset(playwright_schemes)
+        self._warned_handler = False
         self.plugins = plugins if plugins is not None else get_plugin_manager()
         self._owns_memory = owns_memory
         self._sites: set[AsyncSite] = set()
@@ -166,7 +177,8 @@ class SiteMemoryMiddleware:
                 "SiteMemoryMiddleware needs the asyncio reactor: set TWISTED_REACTOR = "
                 '"twisted.internet.asyncioreactor.AsyncioSelectorReactor"'
             )
-        if _threaded_playwright(settings):
+        schemes = _playwright_schemes(settings)
+        if schemes and _threaded_loop(settings):
             # The pages' recordings would run on the Playwright thread's loop, and the
             # middleware would await them from the reactor's.
             raise RuntimeError(
@@ -174,7 +186,7 @@ class SiteMemoryMiddleware:
                 "_PLAYWRIGHT_THREADED_LOOP setting, always on under Windows)"
             )
         location = settings.get("SITEMEMORY_STORE") or settings.get("SITEMEMORY_PATH")
-        middleware = cls(SiteMemory(location), owns_memory=True)
+        middleware = cls(SiteMemory(location), owns_memory=True, playwright_schemes=schemes)
         crawler.signals.connect(
             middleware.request_reached_downloader, signal=signals.request_reached_downloader
         )
@@ -206,7 +218,7 @@ class SiteMemoryMiddleware:
 
     def process_request(self, request: Request) -> None:
         meta = request.meta
-        if not meta.get("playwright"):
+        if not self._by_playwright(request):
             return
         theirs = meta.get("playwright_page_init_callback")
         if theirs is not None and getattr(theirs, "__self__", None) is self:
@@ -216,7 +228,7 @@ class SiteMemoryMiddleware:
         meta["playwright_page_init_callback"] = self._init_page
 
     async def process_response(self, request: Request, response: Response) -> Response:
-        if request.meta.get("playwright"):
+        if self._by_playwright(request):
             prepared = self._navigations.pop(request, None)
             if prepared is not None:  # its page recorded it: wait for the write
                 await self._settle(prepared[0], request)
@@ -239,7 +251,7 @@ class SiteMemoryMiddleware:
         return response
 
     async def process_exception(self, request: Request, exception: BaseException) -> None:
-        if request.meta.get("playwright"):
+        if self._by_playwright(request):
             refused = self._refused.pop(request, None)
             if refused is not None:
                 raise IgnoreRequest(str(refused)) from refused
@@ -261,6 +273,22 @@ class SiteMemoryMiddleware:
         return None
 
     # -- Playwright requests ------------------------------------------------------------------
+
+    def _by_playwright(self, request: Request) -> bool:
+        """Whether scrapy-playwright downloads the request (its page records it)."""
+        if not request.meta.get("playwright"):
+            return False
+        scheme = urlparse_cached(request).scheme
+        if scheme in self.playwright_schemes:
+            return True
+        if not self._warned_handler:
+            self._warned_handler = True
+            log.warning(
+                "sitememory: meta['playwright'] requests for %s:// are downloaded by Scrapy's own "
+                "handler (DOWNLOAD_HANDLERS does not name scrapy-playwright's for it): recorded as "
+                "plain requests", scheme,
+            )
+        return False
 
     async def _init_page(self, page: Page, request: Request) -> None:
         """scrapy-playwright's page init callback: attach the page, call the request's own
