@@ -9,6 +9,7 @@ crawl's stats.
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ from twisted.python.failure import Failure
 
 from sitememory_plugin import AdaptiveTimeouts, NavigationRefused, SiteMemory, get_plugin_manager, hookimpl
 from sitememory_plugin._browser import launch_kwargs
+from sitememory_plugin.integrations import scrapy as integration
 from sitememory_plugin.integrations.scrapy import MIDDLEWARE_PRIORITY, click, fill
 
 
@@ -67,6 +69,8 @@ class SiteSpider(scrapy.Spider):
             self.req("/status/404", "plain 404"),
             self.req("/slow?ms=300", "plain slow"),
             self.req("/redirect?to=/page/landing", "plain redirect"),
+            # RedirectMiddleware does not follow it (an ftp:// Location): the 302 reaches the spider.
+            self.req("/redirect?to=ftp://example.com/file", "plain redirect not followed"),
             self.req(self.dead + "/", "plain refused"),
             self.req("/page/pw", "pw 200", playwright=True),
             self.req("/status/404", "pw 404", playwright=True),
@@ -143,11 +147,57 @@ def main(base: str, dead: str, store: str, out: str) -> None:
     assert crawler.stats is not None
     stats = {k: v for k, v in crawler.stats.get_stats().items() if isinstance(v, int | float | str)}
     assert isinstance(crawler.spider, SiteSpider)
+    gc.collect()
     with open(out, "w", encoding="utf-8") as f:
         json.dump({
             "seen": crawler.spider.seen, "stats": stats, "expected_timeout": crawler.spider.expected_timeout,
+            "pages_held": len(integration._SITES),
         }, f, indent=1)
 
 
+class Fetch(scrapy.Spider):
+    name = "fetch"
+
+    def __init__(self, urls: list[str], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.urls = urls
+
+    async def start(self) -> Any:
+        for url in self.urls:
+            yield scrapy.Request(url, meta={"playwright": True})
+
+    def parse(self, response: Response) -> None:
+        pass
+
+
+def small(mode: str, urls: list[str]) -> None:
+    """A crawl of Playwright requests in a mode the middleware refuses: ``reactor`` (Twisted's
+    default reactor) or ``threaded`` (scrapy-playwright's threaded loop); or ``no-handler``:
+    scrapy-playwright is not in DOWNLOAD_HANDLERS. Prints the number of responses."""
+    settings: dict[str, Any] = {
+        "TWISTED_REACTOR": "twisted.internet.asyncioreactor.AsyncioSelectorReactor",
+        "DOWNLOADER_MIDDLEWARES": {
+            "sitememory_plugin.integrations.scrapy.SiteMemoryMiddleware": MIDDLEWARE_PRIORITY,
+        },
+        "ROBOTSTXT_OBEY": False, "TELNETCONSOLE_ENABLED": False, "LOG_LEVEL": "WARNING",
+    }
+    if mode == "reactor":
+        settings["TWISTED_REACTOR"] = "twisted.internet.selectreactor.SelectReactor"
+    elif mode == "threaded":
+        settings |= {
+            "DOWNLOAD_HANDLERS": {"http": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler"},
+            "_PLAYWRIGHT_THREADED_LOOP": True,
+        }
+    process = CrawlerProcess(settings=settings)
+    crawler = process.create_crawler(Fetch)
+    process.crawl(crawler, urls=urls)
+    process.start()
+    assert crawler.stats is not None
+    print(json.dumps({"responses": crawler.stats.get_value("downloader/response_count", 0)}))
+
+
 if __name__ == "__main__":
-    main(*sys.argv[1:5])
+    if sys.argv[1] == "--small":
+        small(sys.argv[2], sys.argv[3:])
+    else:
+        main(*sys.argv[1:5])

@@ -34,6 +34,7 @@ class Crawl:
     expected_timeout: float | None
     site: SiteProfile
     dead_site: SiteProfile
+    pages_held: int
 
 
 def _environ(store: Path) -> dict[str, str]:
@@ -64,7 +65,10 @@ def crawl(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Crawl]:
             assert sorted(memory.list_sites_sync()) == sorted([site_key(web.base), site_key(dead)])
         assert site is not None and dead_site is not None
         seen = {s["label"]: s for s in result["seen"]}
-        yield Crawl(web, dead, seen, result["stats"], result["expected_timeout"], site, dead_site)
+        yield Crawl(
+            web, dead, seen, result["stats"], result["expected_timeout"], site, dead_site,
+            result["pages_held"],
+        )
 
 
 def _playwright_chromium() -> bool:
@@ -79,30 +83,34 @@ def _playwright_chromium() -> bool:
 
 def test_every_download_is_one_visit_as_scrapy_counted_it(crawl: Crawl) -> None:
     stats, site = crawl.stats, crawl.site
-    # Scrapy's own figures: 11 responses (one a redirect's 302), two of them 404s, one
+    # Scrapy's own figures: 12 responses (two 302s, one of them followed), two of them 404s, one
     # navigation timeout; two submits by click navigated the page once more each.
-    assert stats["downloader/response_count"] == 11
-    assert stats["downloader/response_status_count/302"] == 1
+    assert stats["downloader/response_count"] == 12
+    assert stats["downloader/response_status_count/302"] == 2
     assert stats["downloader/response_status_count/404"] == 2
     assert stats["downloader/exception_type_count/playwright._impl._errors.TimeoutError"] == 1
     clicks = 2
-    assert site.visit_count == 11 - 1 + clicks + 1 == 13
+    assert site.visit_count == 12 - 1 + clicks + 1 == 14
     assert site.failure_count == 2 + 1 == 3
-    assert site.success_count == 10
+    assert site.success_count == 11
     # What the spider got: 10 responses from the site (4 plain, 3 Playwright, 3 in the second
-    # phase), a timeout and a refusal in errbacks; the refusal is no visit.
+    # phase), the 302 not followed (HttpError: not in handle_httpstatus_list), a timeout and a
+    # refusal in errbacks; the refusal is no visit.
     responses = [s for s in crawl.seen.values() if "status" in s and s["url"].startswith(crawl.web.base)]
     errors = sorted(
         s["error"] for s in crawl.seen.values() if "error" in s and s["url"].startswith(crawl.web.base)
     )
     assert len(responses) == 10
-    assert errors == ["playwright._impl._errors.TimeoutError", "scrapy.exceptions.IgnoreRequest"]
-    assert site.visit_count == len(responses) + clicks + 1
+    assert errors == [
+        "playwright._impl._errors.TimeoutError", "scrapy.exceptions.IgnoreRequest",
+        "scrapy.spidermiddlewares.httperror.HttpError",
+    ]
+    assert site.visit_count == len(responses) + 1 + clicks + 1
     assert site.failure_count == sum(s["status"] == 404 for s in responses) + 1
     # The slow pages (plain, Playwright) and the timeout took their time; timeouts are load
     # times too (the adaptive timeout must cover them).
     assert sum(t >= 0.3 for t in site.load_times) >= 3
-    assert len(site.load_times) == 10 + 1
+    assert len(site.load_times) == 10 + 1 + 1
 
 
 def test_a_connection_failure_is_a_visit_per_attempt_scrapy_made(crawl: Crawl) -> None:
@@ -121,13 +129,14 @@ def test_statuses_and_redirects_reach_the_spider_as_before(crawl: Crawl) -> None
     seen, web = crawl.seen, crawl.web
     assert {label: s.get("status") for label, s in seen.items() if label.startswith("plain")} == {
         "plain 200": 200, "plain 404": 404, "plain slow": 200, "plain redirect": 200, "plain refused": None,
+        "plain redirect not followed": None,
     }
     assert seen["plain redirect"]["url"] == web.url("/page/landing")
     assert (seen["pw 200"]["status"], seen["pw 404"]["status"], seen["pw slow"]["status"]) == (200, 404, 200)
     assert seen["pw timeout"]["error"] == "playwright._impl._errors.TimeoutError"
     # Each page was fetched once by whoever made the request: nothing downloads it twice.
     assert (web.hits("/page/a"), web.hits("/page/pw"), web.hits("/status/404"), web.hits("/redirect")) == (
-        1, 1, 2, 1,
+        1, 1, 2, 2,
     )
 
 
@@ -160,6 +169,47 @@ def test_page_methods_act_by_purpose_and_the_memory_heals_the_next_request(crawl
 def test_a_plugins_refusal_is_ignore_request_and_nothing_is_fetched(crawl: Crawl) -> None:
     assert crawl.seen["pw refused by a plugin"]["error"] == "scrapy.exceptions.IgnoreRequest"
     assert crawl.web.hits("/page/refused") == 0
+
+
+def test_the_middleware_holds_no_page_after_the_crawl(crawl: Crawl) -> None:
+    # 9 Playwright requests each had a page attached (the refused one too); every handle, which
+    # holds its page, is gone from site_of's table once its page closed or was refused.
+    assert crawl.pages_held == 0
+
+
+@pytest.mark.parametrize(("mode", "says"), [
+    ("reactor", 'needs the asyncio reactor: set TWISTED_REACTOR = "twisted.internet.asyncioreactor.'),
+    ("threaded", "does not support scrapy-playwright's threaded loop (the _PLAYWRIGHT_THREADED_LOOP"),
+])
+def test_a_crawl_the_middleware_cannot_record_does_not_start(tmp_path: Path, mode: str, says: str) -> None:
+    # A non-asyncio reactor records nothing, and scrapy-playwright's threaded loop runs the pages'
+    # recordings on another loop than the middleware's: the middleware refuses to be built, and
+    # Scrapy logs why and downloads nothing.
+    done = subprocess.run(
+        [sys.executable, "-m", "tests._scrapy_crawl", "--small", mode, "http://127.0.0.1:9/"],
+        capture_output=True, text=True, timeout=60, cwd=ROOT, env=_environ(tmp_path / "store"),
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"responses": 0}
+    assert f"RuntimeError: SiteMemoryMiddleware {says}" in done.stderr
+
+
+def test_a_playwright_request_scrapy_downloads_itself_is_a_plain_visit(tmp_path: Path) -> None:
+    # DOWNLOAD_HANDLERS forgotten: Scrapy's own handler downloads meta["playwright"] requests.
+    store = tmp_path / "store"
+    with TestSite() as web:
+        done = subprocess.run(
+            [sys.executable, "-m", "tests._scrapy_crawl", "--small", "no-handler", web.url("/page/a"),
+             web.url("/status/404")],
+            capture_output=True, text=True, timeout=60, cwd=ROOT, env=_environ(store),
+        )
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout) == {"responses": 2}
+        with SiteMemory(store) as memory:
+            site = memory.get_profile_sync(web.base)
+    assert site is not None
+    assert (site.visit_count, site.failure_count) == (2, 1)
+    assert done.stderr.count("are downloaded by Scrapy's own handler") == 1
 
 
 def test_without_the_extra_the_import_says_what_to_install() -> None:

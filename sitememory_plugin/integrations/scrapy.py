@@ -20,8 +20,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import platform
 import time
 import weakref
+from collections.abc import Collection
+from dataclasses import dataclass
 from typing import Any
 
 import pluggy
@@ -32,7 +35,11 @@ try:
     from scrapy.crawler import Crawler
     from scrapy.exceptions import IgnoreRequest
     from scrapy.http import Request, Response
+    from scrapy.settings import BaseSettings
+    from scrapy.utils.asyncio import is_asyncio_available
+    from scrapy.utils.httpobj import urlparse_cached
     from scrapy.utils.misc import load_object
+    from scrapy_playwright.handler import ScrapyPlaywrightDownloadHandler
     from scrapy_playwright.page import PageMethod
 except ImportError as exc:  # pragma: no cover - depends on the extras installed
     raise ImportError(
@@ -105,6 +112,31 @@ def fill(
     return PageMethod(_fill, purpose, value, *selectors, timeout=timeout, **kwargs)
 
 
+@dataclass(frozen=True)
+class _Visit:
+    """A plain download's visit, kept until Scrapy's engine tells whether it is one."""
+
+    url: str
+    duration: float
+    status: int
+    timings: dict[str, float]
+
+
+def _playwright_schemes(settings: BaseSettings) -> frozenset[str]:
+    """The URL schemes ``DOWNLOAD_HANDLERS`` gives to scrapy-playwright's handler."""
+    schemes = set()
+    for scheme, handler in settings.getwithbase("DOWNLOAD_HANDLERS").items():
+        handler = load_object(handler) if isinstance(handler, str) else handler
+        if isinstance(handler, type) and issubclass(handler, ScrapyPlaywrightDownloadHandler):
+            schemes.add(scheme)
+    return frozenset(schemes)
+
+
+def _threaded_loop(settings: BaseSettings) -> bool:
+    """Whether scrapy-playwright runs Playwright in a thread of its own (its rule)."""
+    return platform.system() == "Windows" or settings.getbool("_PLAYWRIGHT_THREADED_LOOP", False)
+
+
 class SiteMemoryMiddleware:
     """A downloader middleware that records every download in a :class:`SiteMemory` and gives
     Playwright requests the site's adapted navigation timeout.
@@ -112,12 +144,17 @@ class SiteMemoryMiddleware:
     Settings: ``SITEMEMORY_STORE`` (a directory or ``redis://`` URL) or ``SITEMEMORY_PATH``
     names the store (default: :class:`SiteMemory`'s); enable it with
     ``DOWNLOADER_MIDDLEWARES = {"sitememory_plugin.integrations.scrapy.SiteMemoryMiddleware": 950}``.
+    ``playwright_schemes``: the schemes scrapy-playwright downloads (``from_crawler`` reads them
+    from ``DOWNLOAD_HANDLERS``); a ``meta["playwright"]`` request for another is a plain one.
     """
 
     def __init__(
-        self, memory: SiteMemory, plugins: pluggy.PluginManager | None = None, *, owns_memory: bool = False
+        self, memory: SiteMemory, plugins: pluggy.PluginManager | None = None, *, owns_memory: bool = False,
+        playwright_schemes: Collection[str] = ("http", "https"),
     ) -> None:
         self.memory = memory
+        self.playwright_schemes = frozenset(playwright_schemes)
+        self._warned_handler = False
         self.plugins = plugins if plugins is not None else get_plugin_manager()
         self._owns_memory = owns_memory
         self._sites: set[AsyncSite] = set()
@@ -127,15 +164,33 @@ class SiteMemoryMiddleware:
             weakref.WeakKeyDictionary()
         )
         self._refused: weakref.WeakKeyDictionary[Request, NavigationRefused] = weakref.WeakKeyDictionary()
+        self._hops: weakref.WeakKeyDictionary[Request, _Visit] = weakref.WeakKeyDictionary()
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> SiteMemoryMiddleware:
+        """:raises RuntimeError: no asyncio event loop (``TWISTED_REACTOR`` is not the asyncio
+            reactor), or scrapy-playwright runs Playwright in a thread of its own."""
         settings = crawler.settings
+        if not is_asyncio_available():
+            # The recordings are asyncio tasks awaited in process_response and spider_closed.
+            raise RuntimeError(
+                "SiteMemoryMiddleware needs the asyncio reactor: set TWISTED_REACTOR = "
+                '"twisted.internet.asyncioreactor.AsyncioSelectorReactor"'
+            )
+        schemes = _playwright_schemes(settings)
+        if schemes and _threaded_loop(settings):
+            # The pages' recordings would run on the Playwright thread's loop, and the
+            # middleware would await them from the reactor's.
+            raise RuntimeError(
+                "SiteMemoryMiddleware does not support scrapy-playwright's threaded loop (the "
+                "_PLAYWRIGHT_THREADED_LOOP setting, always on under Windows)"
+            )
         location = settings.get("SITEMEMORY_STORE") or settings.get("SITEMEMORY_PATH")
-        middleware = cls(SiteMemory(location), owns_memory=True)
+        middleware = cls(SiteMemory(location), owns_memory=True, playwright_schemes=schemes)
         crawler.signals.connect(
             middleware.request_reached_downloader, signal=signals.request_reached_downloader
         )
+        crawler.signals.connect(middleware.response_received, signal=signals.response_received)
         crawler.signals.connect(middleware.spider_closed, signal=signals.spider_closed)
         return middleware
 
@@ -143,6 +198,12 @@ class SiteMemoryMiddleware:
 
     def request_reached_downloader(self, request: Request) -> None:
         self._reached[request] = time.monotonic()
+
+    def response_received(self, request: Request) -> None:
+        """A redirect's response reached the engine: RedirectMiddleware did not follow it."""
+        hop = self._hops.pop(request, None)
+        if hop is not None:  # a synchronous signal: the write is waited for when the spider closes
+            self._spawn(self._record(hop.url, hop.duration, status=hop.status, timings=hop.timings))
 
     async def spider_closed(self) -> None:
         """Detach every page still attached, wait for the writes, close a memory it opened."""
@@ -157,7 +218,7 @@ class SiteMemoryMiddleware:
 
     def process_request(self, request: Request) -> None:
         meta = request.meta
-        if not meta.get("playwright"):
+        if not self._by_playwright(request):
             return
         theirs = meta.get("playwright_page_init_callback")
         if theirs is not None and getattr(theirs, "__self__", None) is self:
@@ -167,25 +228,30 @@ class SiteMemoryMiddleware:
         meta["playwright_page_init_callback"] = self._init_page
 
     async def process_response(self, request: Request, response: Response) -> Response:
-        if request.meta.get("playwright"):
+        if self._by_playwright(request):
             prepared = self._navigations.pop(request, None)
             if prepared is not None:  # its page recorded it: wait for the write
                 await self._settle(prepared[0], request)
             return response
         started = self._reached.pop(request, None)
-        if started is None or self._will_redirect(request, response):
-            return response  # not downloaded here (a cache's), or a hop of a redirect recorded at its end
+        if started is None:
+            return response  # not downloaded here (a cache's)
         latency = request.meta.get("download_latency")
         duration = float(latency) if isinstance(latency, int | float) else time.monotonic() - started
         timings = {
             "ttfb": duration, "transfer_bytes": float(len(response.body)),
             "redirects": float(len(request.meta.get("redirect_urls", ()))),
         }
+        if response.status in _REDIRECTS:
+            # Only Scrapy's engine knows whether RedirectMiddleware (600, after this one) follows
+            # it: a hop it follows is recorded at the chain's end, any other is a visit.
+            self._hops[request] = _Visit(request.url, duration, response.status, timings)
+            return response
         await self._record(request.url, duration, status=response.status, timings=timings)
         return response
 
     async def process_exception(self, request: Request, exception: BaseException) -> None:
-        if request.meta.get("playwright"):
+        if self._by_playwright(request):
             refused = self._refused.pop(request, None)
             if refused is not None:
                 raise IgnoreRequest(str(refused)) from refused
@@ -194,7 +260,7 @@ class SiteMemoryMiddleware:
                 site, navigation = prepared
                 try:
                     await site.navigation_failed(navigation, exception)
-                except PluginError as exc:
+                except Exception as exc:  # the error goes on to the errback all the same
                     log.error("sitememory: could not record %s: %s", redact(request.url), exc)
                 await self._settle(site, request)
             return None
@@ -207,6 +273,22 @@ class SiteMemoryMiddleware:
         return None
 
     # -- Playwright requests ------------------------------------------------------------------
+
+    def _by_playwright(self, request: Request) -> bool:
+        """Whether scrapy-playwright downloads the request (its page records it)."""
+        if not request.meta.get("playwright"):
+            return False
+        scheme = urlparse_cached(request).scheme
+        if scheme in self.playwright_schemes:
+            return True
+        if not self._warned_handler:
+            self._warned_handler = True
+            log.warning(
+                "sitememory: meta['playwright'] requests for %s:// are downloaded by Scrapy's own "
+                "handler (DOWNLOAD_HANDLERS does not name scrapy-playwright's for it): recorded as "
+                "plain requests", scheme,
+            )
+        return False
 
     async def _init_page(self, page: Page, request: Request) -> None:
         """scrapy-playwright's page init callback: attach the page, call the request's own
@@ -240,6 +322,7 @@ class SiteMemoryMiddleware:
             # scrapy-playwright goes on after an init callback raises: nothing is recorded, the
             # navigation is aborted, and process_exception turns it into IgnoreRequest.
             self._refused[request] = refusal
+            self._forget(site)
             await site.detach()
             await page.route("**", lambda route: route.abort("blockedbyclient"))
             return
@@ -251,20 +334,17 @@ class SiteMemoryMiddleware:
     def _detach_later(self, site: AsyncSite) -> None:
         if site not in self._sites:
             return
-        self._sites.discard(site)
+        self._forget(site)
         self._spawn(site.detach())
 
-    # -- plain requests -----------------------------------------------------------------------
+    def _forget(self, site: AsyncSite) -> None:
+        # The handle holds its page (site.target), so the weak key would never die on its own; a
+        # detached handle left in _SITES would also be reused for a page scrapy-playwright reuses.
+        self._sites.discard(site)
+        if _SITES.get(site.target) is site:
+            del _SITES[site.target]
 
-    @staticmethod
-    def _will_redirect(request: Request, response: Response) -> bool:
-        """Whether Scrapy's RedirectMiddleware follows this response (its target is the visit)."""
-        return (
-            response.status in _REDIRECTS and b"Location" in response.headers
-            and not request.meta.get("dont_redirect")
-            and response.status not in request.meta.get("handle_httpstatus_list", ())
-            and not request.meta.get("handle_httpstatus_all")
-        )
+    # -- plain requests -----------------------------------------------------------------------
 
     async def _record(
         self, url: str, duration: float, *, status: int | None = None, error: str | None = None,
@@ -290,6 +370,8 @@ class SiteMemoryMiddleware:
             await site.settle()
         except PluginError as exc:  # logged when it was kept; the crawl goes on
             log.debug("sitememory: a plugin failed recording %s: %s", redact(request.url), exc)
+        except Exception:  # a store's failure: the response still goes to the spider
+            log.exception("sitememory: could not record %s", redact(request.url))
 
     def _spawn(self, work: Any) -> None:
         task = asyncio.ensure_future(work)
