@@ -4,6 +4,7 @@ sent), against the local TestSite. The visits are the recorder's, over CDP."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import subprocess
@@ -11,8 +12,10 @@ import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar, overload
+from urllib.parse import urlsplit
 
 import pluggy
+import psutil  # type: ignore[import-untyped]  # browser-use depends on it; it has no stubs
 import pytest
 import pytest_asyncio
 from browser_use import Agent, BrowserProfile, BrowserSession, Tools
@@ -127,19 +130,22 @@ def site() -> Iterator[TestSite]:
         yield served
 
 
-@pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def session() -> AsyncIterator[BrowserSession]:
-    """One browser-use browser for the module (kept alive across agents), on Debian's Chromium:
-    nothing downloaded, no extensions, no cloud."""
+def browser_profile(keep_alive: bool | None) -> BrowserProfile:
+    """A browser-use profile on Debian's Chromium: nothing downloaded, no extensions, no cloud."""
     try:
         executable = chromium_executable()  # None: Playwright's own, which browser-use finds too
     except RuntimeError as exc:
         unavailable(str(exc))
-    profile = BrowserProfile(
+    return BrowserProfile(
         executable_path=executable, headless=True, chromium_sandbox=os.geteuid() != 0,
-        enable_default_extensions=False, keep_alive=True, user_data_dir=None,
+        enable_default_extensions=False, keep_alive=keep_alive, user_data_dir=None,
     )
-    browser = BrowserSession(browser_profile=profile)
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def session() -> AsyncIterator[BrowserSession]:
+    """One browser-use browser for the module, kept alive across agents."""
+    browser = BrowserSession(browser_profile=browser_profile(keep_alive=True))
     await browser.start()
     yield browser
     await browser.kill()
@@ -312,3 +318,91 @@ def test_the_example_runs_offline(tmp_path: Path) -> None:
     assert "visits recorded: 3 (3 succeeded)" in out, out
     assert re.search(r"Site memory for 127\.0\.0\.1:\d+:\n- 3 visits, 100% succeeded", out), out
     assert '- selector for "search box": "#q"' in out, out
+
+
+def _new_children(before: set[int], session: BrowserSession) -> tuple[list[psutil.Process], int]:
+    """The processes started since ``before`` (the browser, Playwright's driver), and how many
+    of them are ``session``'s browser (the one listening on its CDP port)."""
+    assert session.cdp_url is not None
+    flag = f"--remote-debugging-port={urlsplit(session.cdp_url).port}"
+    started = [p for p in psutil.Process().children() if p.pid not in before]
+    return started, sum(flag in p.cmdline() for p in started)
+
+
+def _alive(process: psutil.Process) -> bool:
+    try:
+        return bool(process.status() != psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _recorder_tasks() -> list[asyncio.Task[Any]]:
+    return [t for t in asyncio.all_tasks() if getattr(t.get_coro(), "__qualname__", "") == "CdpRecorder.run"]
+
+
+@on_module_loop
+async def test_a_block_that_raises_stops_the_browser_recording_started(
+    site: TestSite, tmp_path: Path, plugins: pluggy.PluginManager
+) -> None:
+    memory = SiteMemory(tmp_path / "store")
+    site_memory = BrowserUseMemory(memory, plugins=plugins, overlay_window=0)
+    before = {p.pid for p in psutil.Process().children()}
+    session = BrowserSession(browser_profile=browser_profile(keep_alive=None))
+    with pytest.raises(RuntimeError, match="before the agent ran"):
+        async with site_memory.recording(session) as recorder:
+            started, browsers = _new_children(before, session)
+            assert len(_recorder_tasks()) == 1
+            await session.navigate_to(site.url("/page/a"))
+            raise RuntimeError("before the agent ran")
+
+    assert browsers == 1 and [p for p in started if _alive(p)] == []
+    assert session.cdp_url is None
+    assert _recorder_tasks() == []
+    # The recorder was stopped, not dropped: the visit in flight was written.
+    assert (recorder.tally.visits, recorder.tally.failures) == (1, 0)
+    profile = await memory.get_profile(site.base)
+    assert profile is not None and profile.visit_count == 1
+    await memory.close()
+
+
+@on_module_loop
+async def test_a_cancelled_recording_stops_its_browser_and_its_recorder(
+    tmp_path: Path, plugins: pluggy.PluginManager
+) -> None:
+    memory = SiteMemory(tmp_path / "store")
+    site_memory = BrowserUseMemory(memory, plugins=plugins, overlay_window=0)
+    before = {p.pid for p in psutil.Process().children()}
+    session = BrowserSession(browser_profile=browser_profile(keep_alive=None))
+    inside = asyncio.Event()
+
+    async def record() -> None:
+        async with site_memory.recording(session):
+            inside.set()
+            await asyncio.Event().wait()  # until cancelled
+
+    task = asyncio.ensure_future(record())
+    await inside.wait()
+    started, browsers = _new_children(before, session)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    assert browsers == 1 and [p for p in started if _alive(p)] == []
+    assert session.cdp_url is None
+    assert _recorder_tasks() == []
+    await memory.close()
+
+
+@on_module_loop
+async def test_a_session_started_by_its_user_is_left_running(
+    session: BrowserSession, tmp_path: Path, plugins: pluggy.PluginManager
+) -> None:
+    memory = SiteMemory(tmp_path / "store")
+    endpoint = session.cdp_url
+    with pytest.raises(RuntimeError, match="the block failed"):
+        async with BrowserUseMemory(memory, plugins=plugins, overlay_window=0).recording(session):
+            raise RuntimeError("the block failed")
+    assert session.cdp_url == endpoint and endpoint is not None
+    assert _recorder_tasks() == []
+    assert await session.get_current_page_url() is not None
+    await memory.close()

@@ -268,33 +268,77 @@ class BrowserUseMemory:
         """Record every navigation of ``session``'s browser while the block runs (starting the
         session if it is not yet); on exit the visits in flight are written. A browser that goes
         away meanwhile (``Agent.run()`` closes one without ``keep_alive=True``) ends the recording.
+        A session it started is stopped on exit (its browser killed) unless ``keep_alive=True``.
 
         :raises BrowserUnavailable: the recorder cannot connect to the session's browser.
         """
-        if session.cdp_url is None:
-            await session.start()
-        endpoint = session.cdp_url
-        if endpoint is None:
-            raise BrowserUnavailable("the browser-use session has no CDP URL after it started")
-        recorder = CdpRecorder(
-            endpoint, self.memory, plugins=self.plugins, overlay_window=self.overlay_window
-        )
-        running = asyncio.ensure_future(recorder.run())
-        connected = asyncio.ensure_future(recorder.connected())
-        await asyncio.wait([running, connected], return_when=asyncio.FIRST_COMPLETED)
-        if not connected.done():
-            connected.cancel()
-            await running  # raises why it could not connect
+        started = session.cdp_url is None
+        running: asyncio.Future[None] | None = None
+        recorder: CdpRecorder | None = None
         try:
-            yield recorder
-        finally:
-            recorder.stop()
+            if started:
+                await session.start()
+            endpoint = session.cdp_url
+            if endpoint is None:
+                raise BrowserUnavailable("the browser-use session has no CDP URL after it started")
+            recorder = CdpRecorder(
+                endpoint, self.memory, plugins=self.plugins, overlay_window=self.overlay_window
+            )
+            running = asyncio.ensure_future(recorder.run())
+            connected = asyncio.ensure_future(recorder.connected())
             try:
-                await running
-            except BrowserUnavailable:
-                # The browser went away after the recorder had connected: its visits so far
-                # are written, and there is nothing more to record.
-                log.info("sitememory: the browser-use browser closed; recording ended")
+                await asyncio.wait([running, connected], return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                connected.cancel()  # also when cancelled while waiting: nothing is left waiting
+            if not connected.done():
+                await running  # raises why it could not connect
+                raise BrowserUnavailable("the recorder ended before it connected")
+            yield recorder
+        except BaseException as exc:
+            if not isinstance(exc, Exception) and running is not None:
+                running.cancel()  # cancelled (or interrupted): the recorder is not waited for
+            raise
+        finally:
+            try:
+                if recorder is not None and running is not None:
+                    await _finish(recorder, running)
+            finally:
+                if started and not session.browser_profile.keep_alive:
+                    await _close(session)
+
+
+async def _finish(recorder: CdpRecorder, running: asyncio.Future[None]) -> None:
+    """Stop ``recorder`` and wait for its task, whatever state it is in; cancelled meanwhile,
+    it cancels the task, and waits for it once more."""
+    recorder.stop()
+    try:
+        # wait(), unlike await, does not pass this task's cancellation on to ``running``,
+        # which would then look cancelled by recording() itself.
+        await asyncio.wait([running])
+    except asyncio.CancelledError:
+        running.cancel()
+        await asyncio.wait([running])
+        raise
+    failed = None if running.cancelled() else running.exception()
+    if isinstance(failed, BrowserUnavailable):
+        if recorder.tally.connections:
+            # The browser went away after the recorder had connected: its visits so far are
+            # written, and there is nothing more to record.
+            log.info("sitememory: the browser-use browser closed; recording ended")
+    elif failed is not None:
+        raise failed
+
+
+async def _close(session: BrowserSession) -> None:
+    """Kill the browser of a session ``recording()`` started, unless it is gone already
+    (``Agent.run()`` kills it when done)."""
+    if session.cdp_url is None:
+        return
+    try:
+        await session.kill()
+    except Exception:
+        # An error here would hide the block's own (or its result): the browser is the user's loss.
+        log.exception("sitememory: could not stop the browser-use session")
 
 
 def _message(exc: BaseException, writes: bool = False) -> str:
