@@ -19,12 +19,13 @@ import psutil  # type: ignore[import-untyped]  # browser-use depends on it; it h
 import pytest
 import pytest_asyncio
 from browser_use import Agent, BrowserProfile, BrowserSession, Tools
+from browser_use.filesystem.file_system import FileSystem
 from browser_use.llm.messages import BaseMessage
 from browser_use.llm.views import ChatInvokeCompletion
 from pydantic import BaseModel
 from pydantic_core import core_schema
 
-from sitememory_plugin import SiteMemory
+from sitememory_plugin import SiteMemory, hookimpl
 from sitememory_plugin.integrations.browser_use import (
     INSTRUCTIONS,
     BrowserUseMemory,
@@ -268,6 +269,38 @@ async def test_bad_input_to_a_tool_is_an_error_for_the_model_and_writes_nothing(
     assert "nothing was written" in long.error and "selector" in long.error
     assert "nothing was written" in nowhere.error
     assert await memory.get_profile(site.base) is None
+    await memory.close()
+
+
+class NotALine:
+    """A plugin whose line is no text: the context fails with an AttributeError."""
+
+    @hookimpl
+    def sitememory_prompt_context(self, lines: list[Any]) -> None:
+        lines.append(42)
+
+
+@on_module_loop
+async def test_a_context_that_fails_leaves_the_action_result_intact(
+    session: BrowserSession, site: TestSite, tmp_path: Path, plugins: pluggy.PluginManager,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    memory = SiteMemory(tmp_path / "store")
+    plugins.register(NotALine(), name="not-a-line")
+    tools = BrowserUseMemory(memory, plugins=plugins, overlay_window=0).register(Tools())
+    plain: Tools[Any] = Tools()
+    url = site.url("/page/a")
+    expected = await plain.navigate(url=url, browser_session=session)
+    navigated = await tools.navigate(url=url, browser_session=session)
+    done = await tools.done(text="finished", success=True, browser_session=session,
+                            file_system=FileSystem(tmp_path / "files"))
+
+    assert navigated.model_dump() == expected.model_dump()
+    assert navigated.error is None and navigated.long_term_memory is not None
+    assert "Site memory" not in navigated.long_term_memory
+    assert (done.is_done, done.success, done.extracted_content) == (True, True, "finished")
+    failed = [r for r in caplog.records if r.getMessage().startswith("sitememory: no site context")]
+    assert len(failed) == 2 and all(r.exc_info and r.exc_info[0] is AttributeError for r in failed)
     await memory.close()
 
 

@@ -204,11 +204,16 @@ class BrowserUseMemory:
                 key = plugin_site_key(self.plugins, url)
             except (ValueError, SiteMemoryError, AttributeError):
                 return result  # no web page (about:blank), or the session is gone
+            except Exception:
+                # Whatever fails here, the action itself did its work: its result is the agent's.
+                log.exception("sitememory: no page URL after the action")
+                return result
             if key == shown[0]:
                 return result
             try:
                 context = await self.site_context(url)
-            except (TypeError, ValueError, SiteMemoryError, OSError):
+            except Exception:
+                # A plugin's bad line, a store that fails: the action's result (even done) stands.
                 log.exception("sitememory: no site context for %s", key)
                 return result
             shown[0] = key
