@@ -272,6 +272,19 @@ async def test_bad_input_to_a_tool_is_an_error_for_the_model_and_writes_nothing(
     await memory.close()
 
 
+def test_registering_twice_on_one_tools_is_refused(tmp_path: Path, plugins: pluggy.PluginManager) -> None:
+    memory = SiteMemory(tmp_path / "store")
+    tools: Tools[Any] = Tools()
+    BrowserUseMemory(memory, plugins=plugins).register(tools)
+    act = tools.act
+    other = SiteMemory(tmp_path / "other")
+    for again in (BrowserUseMemory(memory, plugins=plugins), BrowserUseMemory(other, plugins=plugins)):
+        with pytest.raises(ValueError, match="already have recall_site_memory, remember_selector"):
+            again.register(tools)
+    assert tools.act is act  # not wrapped a second time
+    assert BrowserUseMemory(memory, plugins=plugins).register(Tools()) is not tools
+
+
 class NotALine:
     """A plugin whose line is no text: the context fails with an AttributeError."""
 

@@ -95,6 +95,7 @@ remember_selector when a CSS selector found the element for a purpose. recall_si
 the memory of the current site (or of a url) again.
 </site_memory>"""
 
+_ACTIONS = {"recall_site_memory", "remember_site_quirk", "remember_selector"}
 _URL = "A URL of the site (any page of it); default: the current page"
 
 
@@ -159,7 +160,17 @@ class BrowserUseMemory:
         ``recall_site_memory``, ``remember_site_quirk``, ``remember_selector``, and the site's
         context in the result of the first action after which the agent's tab shows a site it
         was not on before (``navigate``, a click, ``go_back``, ``switch``, the task's start URL).
+
+        :raises ValueError: ``tools`` has the memory's actions already (registered before).
         """
+        taken = _ACTIONS & set(tools.registry.registry.actions)
+        if taken:
+            # A second time would wrap Tools.act twice (the context given twice on arrival) and
+            # leave the first memory's actions replaced by the second's.
+            raise ValueError(
+                f"these Tools already have {', '.join(sorted(taken))}: register the site memory "
+                "once, on a Tools of its own for each Agent"
+            )
         # browser-use names an action after its function, and injects page_url by its name.
         async def recall_site_memory(params: RecallSiteMemory, page_url: str) -> ActionResult:
             return await self._recall(params, page_url)
