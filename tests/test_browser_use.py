@@ -9,7 +9,7 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar, overload
 from urllib.parse import urlsplit
@@ -47,13 +47,14 @@ on_module_loop = pytest.mark.asyncio(loop_scope="module")
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "browser_use_agent.py"
 T = TypeVar("T", bound=BaseModel)
-Step = dict[str, Any] | Callable[[str], dict[str, Any]]
+Step = dict[str, Any] | Callable[[str], dict[str, Any] | Awaitable[dict[str, Any]]]
 
 
 class ScriptedModel:
     """A chat model that answers with fixed actions, one step each, and keeps every list of
     messages it was sent. A step may be a function of the last message's text (the browser
-    state): how a script finds an element's index, as a model reads it."""
+    state): how a script finds an element's index, as a model reads it; an async one may wait
+    for what the test needs before the agent goes on."""
 
     _verified_api_keys = True  # browser-use then skips checking an API key
     model = "scripted"
@@ -95,9 +96,11 @@ class ScriptedModel:
         self.received.append(list(messages))
         index = len(self.received) - 1
         step = self.steps[index] if index < len(self.steps) else _done("the script ran out", False)
-        if callable(step):
-            step = step(messages[-1].text)
-        body = {"evaluation_previous_goal": "as scripted", "memory": "", "next_goal": "the next step", **step}
+        answer = step(messages[-1].text) if callable(step) else step
+        if not isinstance(answer, dict):
+            answer = await answer
+        body = {"evaluation_previous_goal": "as scripted", "memory": "", "next_goal": "the next step",
+                **answer}
         return ChatInvokeCompletion(completion=output_format.model_validate(body), usage=None)
 
     def text(self, call: int) -> str:
@@ -228,18 +231,27 @@ async def test_a_known_overlay_is_dismissed_before_the_agent_clicks(
     await memory.record_quirk(site.base, "cookie banner covers the page", "click #accept-cookies")
     site_memory = BrowserUseMemory(memory, plugins=plugins)
     tools = site_memory.register(Tools())
-
-    def buy(state: str) -> dict[str, Any]:
-        if "id=accept-cookies" in state:  # the sweep has not run yet: look again
-            return act("wait", seconds=1)
-        return click("button id=buy")(state)
-
-    model = ScriptedModel([act("navigate", url=site.url("/cookie")), buy, buy, buy, _done("bought")])
     async with site_memory.recording(session) as recorder:
+
+        async def after_the_sweep(state: str) -> dict[str, Any]:
+            # The model waits until the recorder has clicked the banner away (the deadline only
+            # bounds a failure): its next state is of the page after the sweep.
+            async with asyncio.timeout(60):
+                while recorder.tally.dismissed == 0:
+                    await asyncio.sleep(0.05)
+            return act("wait", seconds=1)  # browser-use sleeps a second less: none
+
+        def buy(state: str) -> dict[str, Any]:
+            assert "id=accept-cookies" not in state, state
+            return click("button id=buy")(state)
+
+        model = ScriptedModel([act("navigate", url=site.url("/cookie")), after_the_sweep, buy,
+                               _done("bought")])
         history = await agent("Buy", model, session, tools).run(max_steps=6)
         status = await _text_of(session, "#status")
 
-    assert history.is_done()
+    assert history.is_done() and history.is_successful()
+    assert len(model.received) == 4
     assert recorder.tally.dismissed == 1
     assert status == "bought"
     assert site.hits("/cookie") == 1
