@@ -4,24 +4,28 @@ sent), against the local TestSite. The visits are the recorder's, over CDP."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar, overload
+from urllib.parse import urlsplit
 
 import pluggy
+import psutil  # type: ignore[import-untyped]  # browser-use depends on it; it has no stubs
 import pytest
 import pytest_asyncio
 from browser_use import Agent, BrowserProfile, BrowserSession, Tools
+from browser_use.filesystem.file_system import FileSystem
 from browser_use.llm.messages import BaseMessage
 from browser_use.llm.views import ChatInvokeCompletion
 from pydantic import BaseModel
 from pydantic_core import core_schema
 
-from sitememory_plugin import SiteMemory
+from sitememory_plugin import SiteMemory, hookimpl
 from sitememory_plugin.integrations.browser_use import (
     INSTRUCTIONS,
     BrowserUseMemory,
@@ -43,13 +47,14 @@ on_module_loop = pytest.mark.asyncio(loop_scope="module")
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "browser_use_agent.py"
 T = TypeVar("T", bound=BaseModel)
-Step = dict[str, Any] | Callable[[str], dict[str, Any]]
+Step = dict[str, Any] | Callable[[str], dict[str, Any] | Awaitable[dict[str, Any]]]
 
 
 class ScriptedModel:
     """A chat model that answers with fixed actions, one step each, and keeps every list of
     messages it was sent. A step may be a function of the last message's text (the browser
-    state): how a script finds an element's index, as a model reads it."""
+    state): how a script finds an element's index, as a model reads it; an async one may wait
+    for what the test needs before the agent goes on."""
 
     _verified_api_keys = True  # browser-use then skips checking an API key
     model = "scripted"
@@ -91,9 +96,11 @@ class ScriptedModel:
         self.received.append(list(messages))
         index = len(self.received) - 1
         step = self.steps[index] if index < len(self.steps) else _done("the script ran out", False)
-        if callable(step):
-            step = step(messages[-1].text)
-        body = {"evaluation_previous_goal": "as scripted", "memory": "", "next_goal": "the next step", **step}
+        answer = step(messages[-1].text) if callable(step) else step
+        if not isinstance(answer, dict):
+            answer = await answer
+        body = {"evaluation_previous_goal": "as scripted", "memory": "", "next_goal": "the next step",
+                **answer}
         return ChatInvokeCompletion(completion=output_format.model_validate(body), usage=None)
 
     def text(self, call: int) -> str:
@@ -127,19 +134,22 @@ def site() -> Iterator[TestSite]:
         yield served
 
 
-@pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def session() -> AsyncIterator[BrowserSession]:
-    """One browser-use browser for the module (kept alive across agents), on Debian's Chromium:
-    nothing downloaded, no extensions, no cloud."""
+def browser_profile(keep_alive: bool | None) -> BrowserProfile:
+    """A browser-use profile on Debian's Chromium: nothing downloaded, no extensions, no cloud."""
     try:
         executable = chromium_executable()  # None: Playwright's own, which browser-use finds too
     except RuntimeError as exc:
         unavailable(str(exc))
-    profile = BrowserProfile(
+    return BrowserProfile(
         executable_path=executable, headless=True, chromium_sandbox=os.geteuid() != 0,
-        enable_default_extensions=False, keep_alive=True, user_data_dir=None,
+        enable_default_extensions=False, keep_alive=keep_alive, user_data_dir=None,
     )
-    browser = BrowserSession(browser_profile=profile)
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def session() -> AsyncIterator[BrowserSession]:
+    """One browser-use browser for the module, kept alive across agents."""
+    browser = BrowserSession(browser_profile=browser_profile(keep_alive=True))
     await browser.start()
     yield browser
     await browser.kill()
@@ -221,18 +231,27 @@ async def test_a_known_overlay_is_dismissed_before_the_agent_clicks(
     await memory.record_quirk(site.base, "cookie banner covers the page", "click #accept-cookies")
     site_memory = BrowserUseMemory(memory, plugins=plugins)
     tools = site_memory.register(Tools())
-
-    def buy(state: str) -> dict[str, Any]:
-        if "id=accept-cookies" in state:  # the sweep has not run yet: look again
-            return act("wait", seconds=1)
-        return click("button id=buy")(state)
-
-    model = ScriptedModel([act("navigate", url=site.url("/cookie")), buy, buy, buy, _done("bought")])
     async with site_memory.recording(session) as recorder:
+
+        async def after_the_sweep(state: str) -> dict[str, Any]:
+            # The model waits until the recorder has clicked the banner away (the deadline only
+            # bounds a failure): its next state is of the page after the sweep.
+            async with asyncio.timeout(60):
+                while recorder.tally.dismissed == 0:
+                    await asyncio.sleep(0.05)
+            return act("wait", seconds=1)  # browser-use sleeps a second less: none
+
+        def buy(state: str) -> dict[str, Any]:
+            assert "id=accept-cookies" not in state, state
+            return click("button id=buy")(state)
+
+        model = ScriptedModel([act("navigate", url=site.url("/cookie")), after_the_sweep, buy,
+                               _done("bought")])
         history = await agent("Buy", model, session, tools).run(max_steps=6)
         status = await _text_of(session, "#status")
 
-    assert history.is_done()
+    assert history.is_done() and history.is_successful()
+    assert len(model.received) == 4
     assert recorder.tally.dismissed == 1
     assert status == "bought"
     assert site.hits("/cookie") == 1
@@ -262,6 +281,51 @@ async def test_bad_input_to_a_tool_is_an_error_for_the_model_and_writes_nothing(
     assert "nothing was written" in long.error and "selector" in long.error
     assert "nothing was written" in nowhere.error
     assert await memory.get_profile(site.base) is None
+    await memory.close()
+
+
+def test_registering_twice_on_one_tools_is_refused(tmp_path: Path, plugins: pluggy.PluginManager) -> None:
+    memory = SiteMemory(tmp_path / "store")
+    tools: Tools[Any] = Tools()
+    BrowserUseMemory(memory, plugins=plugins).register(tools)
+    act = tools.act
+    other = SiteMemory(tmp_path / "other")
+    for again in (BrowserUseMemory(memory, plugins=plugins), BrowserUseMemory(other, plugins=plugins)):
+        with pytest.raises(ValueError, match="already have recall_site_memory, remember_selector"):
+            again.register(tools)
+    assert tools.act is act  # not wrapped a second time
+    assert BrowserUseMemory(memory, plugins=plugins).register(Tools()) is not tools
+
+
+class NotALine:
+    """A plugin whose line is no text: the context fails with an AttributeError."""
+
+    @hookimpl
+    def sitememory_prompt_context(self, lines: list[Any]) -> None:
+        lines.append(42)
+
+
+@on_module_loop
+async def test_a_context_that_fails_leaves_the_action_result_intact(
+    session: BrowserSession, site: TestSite, tmp_path: Path, plugins: pluggy.PluginManager,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    memory = SiteMemory(tmp_path / "store")
+    plugins.register(NotALine(), name="not-a-line")
+    tools = BrowserUseMemory(memory, plugins=plugins, overlay_window=0).register(Tools())
+    plain: Tools[Any] = Tools()
+    url = site.url("/page/a")
+    expected = await plain.navigate(url=url, browser_session=session)
+    navigated = await tools.navigate(url=url, browser_session=session)
+    done = await tools.done(text="finished", success=True, browser_session=session,
+                            file_system=FileSystem(tmp_path / "files"))
+
+    assert navigated.model_dump() == expected.model_dump()
+    assert navigated.error is None and navigated.long_term_memory is not None
+    assert "Site memory" not in navigated.long_term_memory
+    assert (done.is_done, done.success, done.extracted_content) == (True, True, "finished")
+    failed = [r for r in caplog.records if r.getMessage().startswith("sitememory: no site context")]
+    assert len(failed) == 2 and all(r.exc_info and r.exc_info[0] is AttributeError for r in failed)
     await memory.close()
 
 
@@ -312,3 +376,91 @@ def test_the_example_runs_offline(tmp_path: Path) -> None:
     assert "visits recorded: 3 (3 succeeded)" in out, out
     assert re.search(r"Site memory for 127\.0\.0\.1:\d+:\n- 3 visits, 100% succeeded", out), out
     assert '- selector for "search box": "#q"' in out, out
+
+
+def _new_children(before: set[int], session: BrowserSession) -> tuple[list[psutil.Process], int]:
+    """The processes started since ``before`` (the browser, Playwright's driver), and how many
+    of them are ``session``'s browser (the one listening on its CDP port)."""
+    assert session.cdp_url is not None
+    flag = f"--remote-debugging-port={urlsplit(session.cdp_url).port}"
+    started = [p for p in psutil.Process().children() if p.pid not in before]
+    return started, sum(flag in p.cmdline() for p in started)
+
+
+def _alive(process: psutil.Process) -> bool:
+    try:
+        return bool(process.status() != psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _recorder_tasks() -> list[asyncio.Task[Any]]:
+    return [t for t in asyncio.all_tasks() if getattr(t.get_coro(), "__qualname__", "") == "CdpRecorder.run"]
+
+
+@on_module_loop
+async def test_a_block_that_raises_stops_the_browser_recording_started(
+    site: TestSite, tmp_path: Path, plugins: pluggy.PluginManager
+) -> None:
+    memory = SiteMemory(tmp_path / "store")
+    site_memory = BrowserUseMemory(memory, plugins=plugins, overlay_window=0)
+    before = {p.pid for p in psutil.Process().children()}
+    session = BrowserSession(browser_profile=browser_profile(keep_alive=None))
+    with pytest.raises(RuntimeError, match="before the agent ran"):
+        async with site_memory.recording(session) as recorder:
+            started, browsers = _new_children(before, session)
+            assert len(_recorder_tasks()) == 1
+            await session.navigate_to(site.url("/page/a"))
+            raise RuntimeError("before the agent ran")
+
+    assert browsers == 1 and [p for p in started if _alive(p)] == []
+    assert session.cdp_url is None
+    assert _recorder_tasks() == []
+    # The recorder was stopped, not dropped: the visit in flight was written.
+    assert (recorder.tally.visits, recorder.tally.failures) == (1, 0)
+    profile = await memory.get_profile(site.base)
+    assert profile is not None and profile.visit_count == 1
+    await memory.close()
+
+
+@on_module_loop
+async def test_a_cancelled_recording_stops_its_browser_and_its_recorder(
+    tmp_path: Path, plugins: pluggy.PluginManager
+) -> None:
+    memory = SiteMemory(tmp_path / "store")
+    site_memory = BrowserUseMemory(memory, plugins=plugins, overlay_window=0)
+    before = {p.pid for p in psutil.Process().children()}
+    session = BrowserSession(browser_profile=browser_profile(keep_alive=None))
+    inside = asyncio.Event()
+
+    async def record() -> None:
+        async with site_memory.recording(session):
+            inside.set()
+            await asyncio.Event().wait()  # until cancelled
+
+    task = asyncio.ensure_future(record())
+    await inside.wait()
+    started, browsers = _new_children(before, session)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    assert browsers == 1 and [p for p in started if _alive(p)] == []
+    assert session.cdp_url is None
+    assert _recorder_tasks() == []
+    await memory.close()
+
+
+@on_module_loop
+async def test_a_session_started_by_its_user_is_left_running(
+    session: BrowserSession, tmp_path: Path, plugins: pluggy.PluginManager
+) -> None:
+    memory = SiteMemory(tmp_path / "store")
+    endpoint = session.cdp_url
+    with pytest.raises(RuntimeError, match="the block failed"):
+        async with BrowserUseMemory(memory, plugins=plugins, overlay_window=0).recording(session):
+            raise RuntimeError("the block failed")
+    assert session.cdp_url == endpoint and endpoint is not None
+    assert _recorder_tasks() == []
+    assert await session.get_current_page_url() is not None
+    await memory.close()

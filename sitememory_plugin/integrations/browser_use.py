@@ -95,6 +95,7 @@ remember_selector when a CSS selector found the element for a purpose. recall_si
 the memory of the current site (or of a url) again.
 </site_memory>"""
 
+_ACTIONS = {"recall_site_memory", "remember_site_quirk", "remember_selector"}
 _URL = "A URL of the site (any page of it); default: the current page"
 
 
@@ -159,7 +160,17 @@ class BrowserUseMemory:
         ``recall_site_memory``, ``remember_site_quirk``, ``remember_selector``, and the site's
         context in the result of the first action after which the agent's tab shows a site it
         was not on before (``navigate``, a click, ``go_back``, ``switch``, the task's start URL).
+
+        :raises ValueError: ``tools`` has the memory's actions already (registered before).
         """
+        taken = _ACTIONS & set(tools.registry.registry.actions)
+        if taken:
+            # A second time would wrap Tools.act twice (the context given twice on arrival) and
+            # leave the first memory's actions replaced by the second's.
+            raise ValueError(
+                f"these Tools already have {', '.join(sorted(taken))}: register the site memory "
+                "once, on a Tools of its own for each Agent"
+            )
         # browser-use names an action after its function, and injects page_url by its name.
         async def recall_site_memory(params: RecallSiteMemory, page_url: str) -> ActionResult:
             return await self._recall(params, page_url)
@@ -204,11 +215,16 @@ class BrowserUseMemory:
                 key = plugin_site_key(self.plugins, url)
             except (ValueError, SiteMemoryError, AttributeError):
                 return result  # no web page (about:blank), or the session is gone
+            except Exception:
+                # Whatever fails here, the action itself did its work: its result is the agent's.
+                log.exception("sitememory: no page URL after the action")
+                return result
             if key == shown[0]:
                 return result
             try:
                 context = await self.site_context(url)
-            except (TypeError, ValueError, SiteMemoryError, OSError):
+            except Exception:
+                # A plugin's bad line, a store that fails: the action's result (even done) stands.
                 log.exception("sitememory: no site context for %s", key)
                 return result
             shown[0] = key
@@ -268,33 +284,77 @@ class BrowserUseMemory:
         """Record every navigation of ``session``'s browser while the block runs (starting the
         session if it is not yet); on exit the visits in flight are written. A browser that goes
         away meanwhile (``Agent.run()`` closes one without ``keep_alive=True``) ends the recording.
+        A session it started is stopped on exit (its browser killed) unless ``keep_alive=True``.
 
         :raises BrowserUnavailable: the recorder cannot connect to the session's browser.
         """
-        if session.cdp_url is None:
-            await session.start()
-        endpoint = session.cdp_url
-        if endpoint is None:
-            raise BrowserUnavailable("the browser-use session has no CDP URL after it started")
-        recorder = CdpRecorder(
-            endpoint, self.memory, plugins=self.plugins, overlay_window=self.overlay_window
-        )
-        running = asyncio.ensure_future(recorder.run())
-        connected = asyncio.ensure_future(recorder.connected())
-        await asyncio.wait([running, connected], return_when=asyncio.FIRST_COMPLETED)
-        if not connected.done():
-            connected.cancel()
-            await running  # raises why it could not connect
+        started = session.cdp_url is None
+        running: asyncio.Future[None] | None = None
+        recorder: CdpRecorder | None = None
         try:
-            yield recorder
-        finally:
-            recorder.stop()
+            if started:
+                await session.start()
+            endpoint = session.cdp_url
+            if endpoint is None:
+                raise BrowserUnavailable("the browser-use session has no CDP URL after it started")
+            recorder = CdpRecorder(
+                endpoint, self.memory, plugins=self.plugins, overlay_window=self.overlay_window
+            )
+            running = asyncio.ensure_future(recorder.run())
+            connected = asyncio.ensure_future(recorder.connected())
             try:
-                await running
-            except BrowserUnavailable:
-                # The browser went away after the recorder had connected: its visits so far
-                # are written, and there is nothing more to record.
-                log.info("sitememory: the browser-use browser closed; recording ended")
+                await asyncio.wait([running, connected], return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                connected.cancel()  # also when cancelled while waiting: nothing is left waiting
+            if not connected.done():
+                await running  # raises why it could not connect
+                raise BrowserUnavailable("the recorder ended before it connected")
+            yield recorder
+        except BaseException as exc:
+            if not isinstance(exc, Exception) and running is not None:
+                running.cancel()  # cancelled (or interrupted): the recorder is not waited for
+            raise
+        finally:
+            try:
+                if recorder is not None and running is not None:
+                    await _finish(recorder, running)
+            finally:
+                if started and not session.browser_profile.keep_alive:
+                    await _close(session)
+
+
+async def _finish(recorder: CdpRecorder, running: asyncio.Future[None]) -> None:
+    """Stop ``recorder`` and wait for its task, whatever state it is in; cancelled meanwhile,
+    it cancels the task, and waits for it once more."""
+    recorder.stop()
+    try:
+        # wait(), unlike await, does not pass this task's cancellation on to ``running``,
+        # which would then look cancelled by recording() itself.
+        await asyncio.wait([running])
+    except asyncio.CancelledError:
+        running.cancel()
+        await asyncio.wait([running])
+        raise
+    failed = None if running.cancelled() else running.exception()
+    if isinstance(failed, BrowserUnavailable):
+        if recorder.tally.connections:
+            # The browser went away after the recorder had connected: its visits so far are
+            # written, and there is nothing more to record.
+            log.info("sitememory: the browser-use browser closed; recording ended")
+    elif failed is not None:
+        raise failed
+
+
+async def _close(session: BrowserSession) -> None:
+    """Kill the browser of a session ``recording()`` started, unless it is gone already
+    (``Agent.run()`` kills it when done)."""
+    if session.cdp_url is None:
+        return
+    try:
+        await session.kill()
+    except Exception:
+        # An error here would hide the block's own (or its result): the browser is the user's loss.
+        log.exception("sitememory: could not stop the browser-use session")
 
 
 def _message(exc: BaseException, writes: bool = False) -> str:
