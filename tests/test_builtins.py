@@ -105,6 +105,19 @@ def test_politeness_gives_back_the_slot_of_a_navigation_that_did_not_start() -> 
     assert throttle.reserve("b.example", site) == pytest.approx(0.4, abs=0.05)
 
 
+def test_politeness_never_loses_a_booked_slot_when_several_are_given_back() -> None:
+    throttle = AutoThrottle()
+    site = profile((0.2, 0.2))
+    first, second, third = NavigationOptions(), NavigationOptions(), NavigationOptions()
+    for options in (first, second, third):
+        throttle.sitememory_before_navigation("a.example", site, options)
+    throttle.sitememory_navigation_abandoned("a.example", third)  # back to the second's slot
+    throttle.sitememory_navigation_abandoned("a.example", second)  # what came before is unknown now
+    # The first is still booked (in flight): the next one is spaced after a booked slot, never
+    # sent at once.
+    assert throttle.reserve("a.example", site) > 0.1
+
+
 def test_the_prompt_context_gives_the_timeout_and_pause_a_navigation_would_get() -> None:
     # For an agent that navigates by other means (MCP browser tools): the numbers it should use.
     def lines(plugin: AdaptiveTimeouts | AutoThrottle, site: SiteProfile | None) -> list[str]:

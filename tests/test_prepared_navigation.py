@@ -245,3 +245,30 @@ def test_the_sync_handle_records_a_page_closed_before_its_load(
         browser.close()
         profile = memory.get_profile_sync(web.url("/"))
     assert (profile.visit_count, profile.failure_count) == (1, 0)
+
+
+@IN_MODULE_LOOP
+async def test_a_timed_out_goto_whose_page_closes_is_one_failure_however_its_url_was_spelt(
+    browser: Browser, web: TestSite, tmp_path: Path, plugins: pluggy.PluginManager
+) -> None:
+    # Chromium requests "http://host/path" for "HTTP://HOST/path#top": the same navigation.
+    url = web.url("/cookie?load_ms=3000")
+    spelt = url.replace("http://", "HTTP://") + "#top"
+    async with SiteMemory(tmp_path / "store") as memory:
+        page = await browser.new_page()
+        async with attach(page, memory, plugins=plugins) as site:
+            with pytest.raises(PlaywrightTimeoutError):
+                await site.goto(spelt, timeout=800)
+            await page.close()  # before its late load: not a second visit
+            await site.settle()
+        profile = await memory.get_profile(url)
+    assert (profile.visit_count, profile.failure_count) == (1, 1)
+
+
+def test_the_url_a_caller_spelt_is_the_request_chromium_made() -> None:
+    from sitememory_plugin._playwright.handle import same_url
+
+    assert same_url("http://a.example/", "HTTP://A.example")
+    assert same_url("http://a.example/x?q=1", "http://a.example/x?q=1#frag")
+    assert not same_url("http://a.example/x?q=1", "http://a.example/x?q=2")
+    assert not same_url("http://a.example/x", "http://b.example/x")

@@ -80,9 +80,11 @@ class AutoThrottle:
         """Give back the slot booked at ``start`` for the site if it is still the latest one: the
         navigation did not take place."""
         with self._lock:
-            if self._started.get(key) != start:
-                return  # a later booking is spaced from this one already: keep the spacing
-            previous = self._before.pop(key, None)
+            if self._started.get(key) != start or key not in self._before:
+                # A later booking is spaced from this one already, or the one before this was
+                # given back too (unknown now): keep the spacing rather than lose a booked slot.
+                return
+            previous = self._before.pop(key)
             if previous is None:
                 del self._started[key]
             else:

@@ -16,6 +16,7 @@ import time
 import weakref
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import pluggy
 
@@ -219,7 +220,7 @@ class Handle:
             return
         state = self.state(page)  # a redirect's response is replaced by its target's, in turn
         state.response, state.dcl_at = response, None
-        if state.timed_out_url is not None and _first(request).url == state.timed_out_url:
+        if state.timed_out_url is not None and same_url(_first(request).url, state.timed_out_url):
             state.timed_out_response, state.timed_out_url = response, None
 
     def note_dom_content_loaded(self, page: Any) -> None:
@@ -298,7 +299,7 @@ class Handle:
     def timed_out(self, page: Any, url: str) -> None:
         """``goto(url)`` timed out on ``page``: its navigation's late load is no new visit."""
         state = self.state(page)
-        if state.response is not None and _first(state.response.request).url == url:
+        if state.response is not None and same_url(_first(state.response.request).url, url):
             state.timed_out_response, state.timed_out_url = state.response, None
         else:
             state.timed_out_url = url
@@ -330,6 +331,20 @@ def _content_length(headers: Any) -> float | None:
     except (TypeError, ValueError, AttributeError):
         return None
     return float(value) if value >= 0 else None
+
+
+def same_url(requested: str, given: str) -> bool:
+    """Whether the browser's request URL is the one a caller passed to ``goto``, as Chromium
+    normalises it: scheme and host in lower case, an empty path as ``/``, no fragment."""
+    if requested == given:
+        return True
+    try:
+        a, b = urlsplit(requested), urlsplit(given)
+        return (a.scheme.lower(), a.netloc.lower(), a.path or "/", a.query) == (
+            b.scheme.lower(), b.netloc.lower(), b.path or "/", b.query
+        )
+    except ValueError:
+        return False
 
 
 def _first(request: Any) -> Any:
