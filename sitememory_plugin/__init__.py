@@ -1,7 +1,5 @@
 """sitememory-plugin: a shared, durable memory of websites for browser agents."""
 
-import importlib.metadata as _metadata
-
 from ._browser import launch_kwargs as chromium_launch_options
 from ._builtins.politeness import AutoThrottle
 from ._builtins.timeouts import AdaptiveTimeouts
@@ -21,6 +19,7 @@ from ._core.locks import ReadWriteLock
 from ._core.models import ActionPattern, CandidateStats, Quirk, Selector, SiteProfile
 from ._core.stats import StoreStats
 from ._core.transfer import ImportResult
+from ._core.version import package_version as _package_version
 from ._hooktypes import Attempt, NavigationOptions, SiteUpdates, Visit
 from ._memory import SiteMemory, default_storage_path
 from ._playwright.async_site import AsyncSite
@@ -31,10 +30,7 @@ from ._playwright.sync_site import SyncSite
 from ._plugins import get_plugin_manager, make_plugin_manager
 from .hookspecs import hookimpl
 
-try:
-    __version__ = _metadata.version("sitememory-plugin")
-except _metadata.PackageNotFoundError:  # a source tree that was never installed
-    __version__ = "0+unknown"
+__version__ = _package_version()
 
 __all__ = [
     "ActionPattern",

@@ -7,7 +7,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -17,15 +16,9 @@ from types import TracebackType
 
 from ._browser import CHROMIUM_ARGS, chromium_executable
 from ._env import unavailable
+from ._net import free_port
 
-__all__ = ["CdpBrowser", "free_port"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+__all__ = ["CdpBrowser"]
 
 
 class CdpBrowser:

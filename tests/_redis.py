@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,8 @@ from urllib.parse import parse_qs, urlsplit
 import redis
 
 from scripts.apt import apt_install, can_install
+
+from ._net import free_port
 
 MISSING = ("redis-server not found: run 'make test' (installs Debian's redis-server as root) or "
            "'sudo apt-get install redis-server'")
@@ -40,12 +41,6 @@ def ensure_installed() -> str:
     if found is None:
         raise RuntimeError(MISSING)
     return found
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class RedisServer:

@@ -18,7 +18,9 @@ PACKAGE = Path(__file__).resolve().parent.parent / "sitememory_plugin"
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("core", ("_core",)),
     ("memory", ("_gates", "_memory")),
-    ("hooks", ("_drive", "_hooktypes", "hookspecs", "_hookcall", "_builtins", "_plugins", "_sitekeys")),
+    ("hooks", (
+        "_drive", "_hooktypes", "hookspecs", "_hookcall", "_builtins", "_plugins", "_sitekeys", "_context",
+    )),
     ("adapters", ("_browser", "_playwright", "integrations", "pytest_plugin")),
     ("cli", ("_cli", "_demo", "__main__")),
 ]

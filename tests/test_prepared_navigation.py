@@ -17,7 +17,7 @@ from playwright.sync_api import sync_playwright
 from sitememory_plugin import NavigationRefused, SiteMemory, attach, hookimpl
 from sitememory_plugin._browser import launch_kwargs
 
-from ._cdp import free_port
+from ._net import free_port
 from ._site import TestSite
 
 IN_MODULE_LOOP = pytest.mark.asyncio(loop_scope="module")

@@ -21,7 +21,8 @@ from playwright.async_api import Error as PlaywrightError
 
 from sitememory_plugin import BrowserUnavailable, CdpRecorder, SiteMemory, site_key
 
-from ._cdp import CdpBrowser, free_port
+from ._cdp import CdpBrowser
+from ._net import free_port
 from ._site import TestSite
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")

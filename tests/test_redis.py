@@ -48,7 +48,8 @@ from sitememory_plugin._core.redisscripts import KEEP_OPS
 from sitememory_plugin._core.redisstore import RedisStore
 from sitememory_plugin._core.updates import Forget, VisitSeen
 
-from ._redis import RedisServer, free_port, prefix_of
+from ._net import free_port
+from ._redis import RedisServer, prefix_of
 from ._redis_workers import (
     CANDIDATES,
     HOT,

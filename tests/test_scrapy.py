@@ -18,8 +18,8 @@ import pytest
 
 from sitememory_plugin import SiteMemory, SiteProfile, site_key
 
-from ._cdp import free_port
 from ._env import unavailable
+from ._net import free_port
 from ._site import TestSite
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -36,7 +36,8 @@ from sitememory_plugin._demo.messages import AgentArgs
 from sitememory_plugin._demo.scenario import Scenario
 
 from ._env import unavailable
-from ._redis import MISSING, RedisServer, executable, free_port
+from ._net import free_port
+from ._redis import MISSING, RedisServer, executable
 
 pytest_plugins = ["pytester"]
 

@@ -20,18 +20,19 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from .._context import site_context
 from .._core.errors import PluginError, SiteMemoryError
 from .._core.models import SiteProfile
-from .._core.prompt import DEFAULT_MAX_CHARS, bounded, check_max_chars
+from .._core.prompt import DEFAULT_MAX_CHARS, check_max_chars
 from .._core.storage import is_url
 from .._core.text import json_visible, visible
+from .._drive import run_sync
 from .._hookcall import call_sync
 from .._memory import SiteMemory, default_storage_path
 from .._plugins import make_plugin_manager, plugin_hooks
 from . import agents, render
+from .codes import INTERRUPTED, NOT_FOUND, STORE, USAGE
 from .doctor import run_checks
-
-NOT_FOUND, USAGE, STORE = 1, 2, 3
 
 
 class Cli:
@@ -165,9 +166,8 @@ def cmd_context(cli: Cli) -> int:
     profile = cli.profile(key)
     if profile is None:
         return NOT_FOUND
-    lines: list[str] = []
-    call_sync(plugins, "sitememory_prompt_context", key=profile.domain, profile=profile, lines=lines)
-    sys.stdout.write(bounded(lines, cli.args.max_chars) + "\n")  # plain text, for a prompt
+    text = run_sync(site_context(plugins, profile.domain, profile, cli.args.max_chars))
+    sys.stdout.write(text + "\n")  # plain text, for a prompt
     return 0
 
 
@@ -353,7 +353,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except KeyboardInterrupt:
-        return 130
+        return INTERRUPTED
     except (PluginError, ImportError) as exc:  # ImportError: the redis extra is missing
         cli.err.print(f"error: {exc}", markup=False, highlight=False)
         return USAGE

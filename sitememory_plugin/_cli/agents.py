@@ -22,11 +22,11 @@ from .._core.text import json_visible, visible
 from .._hooktypes import Visit
 from .._playwright.recorder import BrowserUnavailable, CdpRecorder, check_endpoint
 from .._plugins import make_plugin_manager
+from .codes import INTERRUPTED, NOT_FOUND, USAGE
 
 if TYPE_CHECKING:
     from . import Cli
 
-NOT_FOUND, USAGE = 1, 2
 
 
 def cmd_record(cli: Cli) -> int:
@@ -48,7 +48,7 @@ def cmd_record(cli: Cli) -> int:
         cli.err.print(f"error: {interrupted}; {summary}", markup=False, highlight=False)
         return NOT_FOUND
     cli.err.print(f"interrupted: {summary}", markup=False, highlight=False)
-    return 130
+    return INTERRUPTED
 
 
 async def _record(recorder: CdpRecorder) -> BrowserUnavailable | KeyboardInterrupt | None:
@@ -77,7 +77,7 @@ def _signals(
         if received and force:
             sys.stderr.write("sitememory: stopped at once, by a second signal\n")
             sys.stderr.flush()
-            os._exit(130 if interrupted else 1)
+            os._exit(INTERRUPTED if interrupted else 1)
         received.append(sig)
         stop()
 
@@ -135,10 +135,10 @@ def cmd_mcp(cli: Cli) -> int:
                 await cli.memory.close()
                 sys.stdout.flush()
                 sys.stderr.flush()
-                os._exit(130 if interrupted else 0)
+                os._exit(INTERRUPTED if interrupted else 0)
 
     asyncio.run(run())
-    return 130 if interrupted else 0
+    return INTERRUPTED if interrupted else 0
 
 
 def add_commands(command: Any) -> None:

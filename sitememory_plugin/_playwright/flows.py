@@ -28,9 +28,9 @@ from playwright.async_api import Error as PlaywrightError  # one class for both 
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
 from .._builtins.overlays import overlay_workaround
+from .._context import site_context
 from .._core.errors import PluginError
 from .._core.models import SiteProfile
-from .._core.prompt import bounded
 from .._core.redact import redact
 from .._drive import Flow
 from .._hookcall import call, call_sync, report
@@ -324,7 +324,7 @@ def overlays(h: Handle, page: Any, url: str, key: str, profile: SiteProfile | No
         except PlaywrightError as exc:
             if not _selector_error(exc):
                 installed.discard(selector)  # the page, not the selector: try again next time
-            log.warning("sitememory: no overlay handler for %r on %s: %s", selector, key, _first_line(exc))
+            log.warning("sitememory: no overlay handler for %r on %s: %s", selector, key, first_line(exc))
 
 
 #: Whether an element sits in a layer over the page: inside a fixed-position box or a dialog
@@ -371,7 +371,7 @@ def sweep_overlays(h: Handle, page: Any, window: float) -> Flow[int]:
             except PlaywrightError as exc:
                 if not _selector_error(exc):
                     return 0  # the page closed or navigated away: nothing left to sweep
-                log.warning("sitememory: overlay %r on %s: %s", selector, key, _first_line(exc))
+                log.warning("sitememory: overlay %r on %s: %s", selector, key, first_line(exc))
         if not valid:
             return 0
         combined = page.locator(valid[0])
@@ -391,7 +391,7 @@ def sweep_overlays(h: Handle, page: Any, window: float) -> Flow[int]:
         try:
             clicked += yield from _dismiss(handle, selector, key, window)
         except PlaywrightError as exc:
-            log.info("sitememory: could not dismiss %r on %s: %s", selector, key, _first_line(exc))
+            log.info("sitememory: could not dismiss %r on %s: %s", selector, key, first_line(exc))
         with contextlib.suppress(PlaywrightError):  # not in a finally: a closed flow must not yield
             yield handle.dispose()
     return clicked
@@ -418,10 +418,10 @@ def _closed(error: BaseException) -> bool:
 
 
 def _selector_error(exc: PlaywrightError) -> bool:
-    return "selector" in _first_line(exc).lower()
+    return "selector" in first_line(exc).lower()
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
@@ -459,9 +459,7 @@ def prompt_context(h: Handle, url: str | None, page: Any, max_chars: int) -> Flo
     key = h.key(url)
     yield from settle(h)
     profile = yield h._io.read(key)
-    lines: list[str] = []
-    yield from call(h.plugins, "sitememory_prompt_context", key=key, profile=profile, lines=lines)
-    return bounded(lines, max_chars)
+    return (yield from site_context(h.plugins, key, profile, max_chars))
 
 
 def settle(h: Handle) -> Flow[None]:

@@ -237,7 +237,7 @@ class CdpRecorder:
                 except PlaywrightError as exc:
                     self._attempted.set()
                     waited = time.monotonic() - down_since
-                    why = redact(_first_line(exc))
+                    why = redact(flows.first_line(exc))
                     if waited >= self.reconnect:
                         what = "went away" if self.tally.connections else "does not answer"
                         after = f" (tried for {waited:.0f} s)" if self.reconnect else ""
@@ -318,10 +318,3 @@ class CdpRecorder:
                 self.on_visit(visit)
             except Exception:
                 log.exception("sitememory: on_visit raised")
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-

@@ -30,9 +30,11 @@ from typing import Any
 
 import pluggy
 
+from .._context import nothing_known
+from .._context import site_context as context_text
 from .._core.errors import SiteMemoryError
 from .._core.prompt import DEFAULT_MAX_CHARS, bounded
-from .._hookcall import call_async
+from .._drive import run_async
 from .._hooktypes import SiteUpdates
 from .._memory import SiteMemory
 from .._playwright.recorder import OVERLAY_WINDOW, BrowserUnavailable, CdpRecorder
@@ -151,9 +153,8 @@ class BrowserUseMemory:
         """
         key = plugin_site_key(self.plugins, url)
         profile = await self.memory._profile(key)
-        lines: list[str] = []
-        await call_async(self.plugins, "sitememory_prompt_context", key=key, profile=profile, lines=lines)
-        return bounded(lines, self.max_chars) or f"The memory knows nothing about {key} yet."
+        text = await run_async(context_text(self.plugins, key, profile, self.max_chars))
+        return text or nothing_known(key)
 
     def register(self, tools: Tools[Any]) -> Tools[Any]:
         """Add the memory to ``tools`` (give it to one ``Agent``) and return it: the actions
