@@ -147,10 +147,11 @@ def _pattern(a: ActionPattern, b: ActionPattern) -> ActionPattern:
 def _first_origin(
     a_first: float | None, a_origin: str | None, b_first: float | None, b_origin: str | None
 ) -> str | None:
-    """Who reported an entry first: the origin of the earlier first sighting (ties: the smaller
-    name), so that any order of merges agrees."""
+    """Who reported an entry first: the origin of the earlier first sighting (ties: none named,
+    as a store from before origins knows it, else the smaller name), so that any order of merges
+    agrees, and importing a store's export into it names no new origin."""
     def key(first: float | None, origin: str | None) -> tuple[float, bool, str]:
-        return (float("inf") if first is None else first, origin is None, origin or "")
+        return (float("inf") if first is None else first, origin is not None, origin or "")
 
     return a_origin if key(a_first, a_origin) <= key(b_first, b_origin) else b_origin
 
