@@ -13,9 +13,10 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from urllib.parse import unquote
 
+import pluggy
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser
+from playwright.async_api import Browser, BrowserContext
 from playwright.async_api import Error as PlaywrightError
 
 from sitememory_plugin import ConsentDetector, SiteMemory, attach, make_plugin_manager
@@ -60,12 +61,12 @@ async def quirks(memory: SiteMemory, url: str) -> list[Quirk]:
     return list(await memory.get_quirks(url))
 
 
-async def consent_cookie(context: object, name: str) -> str | None:
-    cookies = await context.cookies()  # type: ignore[attr-defined]
+async def consent_cookie(context: BrowserContext, name: str) -> str | None:
+    cookies = await context.cookies()
     return next((unquote(c["value"]) for c in cookies if c["name"] == name), None)
 
 
-async def rejected(manager: str, context: object) -> bool:
+async def rejected(manager: str, context: BrowserContext) -> bool:
     """Whether the page's consent manager stored a refusal of the optional cookies."""
     if manager == "vanilla":
         stored = await consent_cookie(context, "cc_cookie")
@@ -118,16 +119,16 @@ async def test_a_cold_agent_teaches_the_banner_and_a_warm_one_is_never_blocked(
 
 
 async def test_a_known_banner_is_not_recorded_again_on_every_load(
-    browser: Browser, consent_site: ConsentSite, memory: SiteMemory, plugins: object
+    browser: Browser, consent_site: ConsentSite, memory: SiteMemory, plugins: pluggy.PluginManager
 ) -> None:
     context = await browser.new_context()
-    async with attach(context, memory, plugins=plugins) as site:  # type: ignore[arg-type]
+    async with attach(context, memory, plugins=plugins) as site:
         page = await context.new_page()
         await site.goto(consent_site.url("/osano"), page=page)
         await site.settle()
         for _ in range(3):  # a new context each time: the banner shows again, and is known
             fresh = await browser.new_context()
-            async with attach(fresh, memory, plugins=plugins) as other:  # type: ignore[arg-type]
+            async with attach(fresh, memory, plugins=plugins) as other:
                 await other.goto(consent_site.url("/osano"))
             await fresh.close()
     [quirk] = await quirks(memory, consent_site.url("/osano"))
@@ -136,11 +137,11 @@ async def test_a_known_banner_is_not_recorded_again_on_every_load(
 
 
 async def test_a_banner_that_shows_after_the_load_is_learned_when_it_intercepts_a_click(
-    browser: Browser, consent_site: ConsentSite, memory: SiteMemory, plugins: object
+    browser: Browser, consent_site: ConsentSite, memory: SiteMemory, plugins: pluggy.PluginManager
 ) -> None:
     url = consent_site.url("/vanilla?delay_ms=200")
     context = await browser.new_context()
-    async with attach(context, memory, plugins=plugins) as site:  # type: ignore[arg-type]
+    async with attach(context, memory, plugins=plugins) as site:
         page = await context.new_page()
         await site.goto(url, page=page)
         await site.settle()
@@ -159,12 +160,12 @@ async def test_a_banner_that_shows_after_the_load_is_learned_when_it_intercepts_
 
 
 async def test_an_unknown_overlay_is_not_learned(
-    browser: Browser, consent_site: ConsentSite, memory: SiteMemory, plugins: object
+    browser: Browser, consent_site: ConsentSite, memory: SiteMemory, plugins: pluggy.PluginManager
 ) -> None:
     # Its button even has the class of a known manager's reject button, outside that banner.
     url = consent_site.url("/unknown")
     context = await browser.new_context()
-    async with attach(context, memory, plugins=plugins) as site:  # type: ignore[arg-type]
+    async with attach(context, memory, plugins=plugins) as site:
         page = await context.new_page()
         await site.goto(url, page=page)
         with pytest.raises(PlaywrightError, match="intercepts pointer events") as blocked:
@@ -177,7 +178,7 @@ async def test_an_unknown_overlay_is_not_learned(
 
 
 async def test_a_banner_already_answered_is_not_learned(
-    browser: Browser, consent_site: ConsentSite, tmp_path: Path, plugins: object
+    browser: Browser, consent_site: ConsentSite, tmp_path: Path, plugins: pluggy.PluginManager
 ) -> None:
     # The consent manager keeps the visitor's choice: with it, no banner shows, none is learned.
     context = await browser.new_context()
@@ -185,7 +186,7 @@ async def test_a_banner_already_answered_is_not_learned(
     await page.goto(consent_site.url("/osano"))
     await page.click(".cc-window .cc-allow")
     async with SiteMemory(tmp_path / "fresh") as memory:
-        async with attach(context, memory, plugins=plugins) as site:  # type: ignore[arg-type]
+        async with attach(context, memory, plugins=plugins) as site:
             await site.goto(consent_site.url("/osano"), page=page)
             await site.settle()
             assert not await page.locator(".cc-window .cc-deny").is_visible()
