@@ -1,7 +1,8 @@
 """``make node``: Microsoft's Playwright MCP server (``@playwright/mcp``), pinned in ``node/``.
 
 ``python -m scripts.node`` (from the repository's root) prints ``node: `` and the server's pinned
-version, running ``npm ci`` in ``node/`` first unless that version is already installed there.
+version, running ``npm ci`` in ``node/`` first unless every package ``node/package.json`` pins
+is installed there at its version (the server, and the consent managers the consent tests serve).
 Without ``node`` or ``npm`` it installs Debian's ``nodejs`` and ``npm`` when it runs as root; when
 there is still no Node.js new enough it exits non-zero with ``node: `` and what to install.
 :func:`playwright_mcp_command` starts the installed server without npx and without the network.
@@ -33,12 +34,23 @@ def pinned_version() -> str:
     return str(read_json(NODE_DIR / "package.json")["dependencies"][PACKAGE])
 
 
-def installed_version() -> str | None:
-    """The version of ``@playwright/mcp`` in ``node/node_modules``, or None."""
+def pinned_versions() -> dict[str, str]:
+    """Every package ``node/package.json`` pins (the consent tests' consent managers too)."""
+    pinned = read_json(NODE_DIR / "package.json")["dependencies"]
+    return {name: str(version) for name, version in pinned.items()}
+
+
+def installed_version(package: str = PACKAGE) -> str | None:
+    """The version of ``package`` in ``node/node_modules``, or None."""
     try:
-        return str(read_json(NODE_DIR / "node_modules" / PACKAGE / "package.json")["version"])
+        return str(read_json(NODE_DIR / "node_modules" / package / "package.json")["version"])
     except (OSError, ValueError, KeyError):
         return None
+
+
+def all_installed() -> bool:
+    """Whether every pinned package is installed at its pinned version."""
+    return all(installed_version(name) == version for name, version in pinned_versions().items())
 
 
 def minimum_node() -> int:
@@ -76,19 +88,20 @@ def ensure_node() -> tuple[str, str]:
 
 
 def ensure_playwright_mcp() -> str:
-    """The pinned ``@playwright/mcp`` version, installed into ``node/`` with ``npm ci`` if it is not.
+    """The pinned ``@playwright/mcp`` version, installed into ``node/`` with ``npm ci`` (with every
+    other pinned package) if any is not.
 
     :raises RuntimeError: no usable Node.js (see :func:`ensure_node`).
     :raises subprocess.CalledProcessError: ``apt-get`` or ``npm ci`` failed.
     """
     pinned = pinned_version()
-    if installed_version() != pinned:
+    if not all_installed():
         _, npm = ensure_node()
         # No browser downloads: the tests drive a Chromium of their own over CDP.
         env = {**os.environ, "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1"}
         subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=NODE_DIR, env=env, check=True)
-        if installed_version() != pinned:
-            raise RuntimeError(f"npm ci did not install {PACKAGE} {pinned} into {NODE_DIR / 'node_modules'}")
+        if not all_installed():
+            raise RuntimeError(f"npm ci did not install {pinned_versions()} into {NODE_DIR / 'node_modules'}")
     return pinned
 
 

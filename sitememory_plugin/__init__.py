@@ -1,6 +1,8 @@
 """sitememory-plugin: a shared, durable memory of websites for browser agents."""
 
 from ._browser import launch_kwargs as chromium_launch_options
+from ._builtins.consent import ConsentDetector
+from ._builtins.consent_managers import CONSENT_MANAGERS, ConsentManager
 from ._builtins.politeness import AutoThrottle
 from ._builtins.timeouts import AdaptiveTimeouts
 from ._core.errors import (
@@ -21,7 +23,7 @@ from ._core.models import ActionPattern, CandidateStats, Quirk, Selector, SitePr
 from ._core.stats import StoreStats
 from ._core.transfer import ImportResult, Pruned
 from ._core.version import package_version as _package_version
-from ._hooktypes import Attempt, NavigationOptions, SiteUpdates, Visit
+from ._hooktypes import Attempt, NavigationOptions, OverlayProbe, SiteUpdates, Visit
 from ._memory import SiteMemory, default_storage_path
 from ._playwright.async_site import AsyncSite
 from ._playwright.attach import attach
@@ -34,6 +36,7 @@ from .hookspecs import hookimpl
 __version__ = _package_version()
 
 __all__ = [
+    "CONSENT_MANAGERS",
     "ActionPattern",
     "AdaptiveTimeouts",
     "AsyncSite",
@@ -43,6 +46,8 @@ __all__ = [
     "BrowserUnavailable",
     "CandidateStats",
     "CdpRecorder",
+    "ConsentDetector",
+    "ConsentManager",
     "Evidence",
     "ImportResult",
     "LockLost",
@@ -50,6 +55,7 @@ __all__ = [
     "Navigation",
     "NavigationOptions",
     "NavigationRefused",
+    "OverlayProbe",
     "PluginError",
     "Pruned",
     "Quirk",

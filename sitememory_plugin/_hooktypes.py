@@ -81,6 +81,26 @@ class Attempt:
     ok: bool
 
 
+@dataclass(frozen=True)
+class OverlayProbe:
+    """An overlay to recognise on a page (``sitememory_overlay_probes``): its ``roots`` (CSS
+    selectors of the elements that hold it) and the ``controls`` that dismiss it, best first.
+
+    Found when one of its controls is visible inside a root, in a layer over the page (or, after
+    an action failed, when the element that intercepted it is inside a root): recorded as the
+    quirk ``description`` with the workaround ``click <that control>``.
+    """
+
+    name: str
+    roots: tuple[str, ...]
+    controls: tuple[str, ...]
+    description: str
+
+    def to_json(self) -> dict[str, Any]:
+        """What the page's probe reads."""
+        return {"roots": list(self.roots), "controls": list(self.controls)}
+
+
 def unique(selectors: Iterable[object]) -> list[str]:
     """Non-empty string selectors in order, first occurrence kept."""
     return list(dict.fromkeys(s for s in selectors if isinstance(s, str) and s.strip()))

@@ -29,7 +29,7 @@ ENV_NO_AUTOLOAD = "SITEMEMORY_DISABLE_PLUGIN_AUTOLOAD"
 
 
 def _builtins() -> list[tuple[str, Callable[[], object]]]:
-    from ._builtins import overlays, politeness, prompt, recorder, selectors, timeouts
+    from ._builtins import consent, overlays, politeness, prompt, recorder, selectors, timeouts
 
     return [
         ("recorder", recorder.Recorder),
@@ -37,6 +37,7 @@ def _builtins() -> list[tuple[str, Callable[[], object]]]:
         ("politeness", politeness.AutoThrottle),
         ("selectors", selectors.SelectorResolver),
         ("overlays", overlays.OverlayHandlers),
+        ("consent", consent.ConsentDetector),
         ("prompt", prompt.PromptContext),
     ]
 

@@ -24,7 +24,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from ._core.models import SiteProfile
-    from ._hooktypes import Attempt, NavigationOptions, SiteUpdates, Visit
+    from ._hooktypes import Attempt, NavigationOptions, OverlayProbe, SiteUpdates, Visit
     from ._memory import SiteMemory
 
 PROJECT = "sitememory"
@@ -160,6 +160,27 @@ def sitememory_overlays(url: str, key: str, profile: SiteProfile | None, selecto
 
     :param url: the page's URL, or where it is about to go.
     :param selectors: selectors to click when they appear, mutable.
+    """
+
+
+@hookspec
+def sitememory_overlay_probes(
+    url: str, key: str, profile: SiteProfile | None, probes: list[OverlayProbe]
+) -> None:
+    """Name overlays the handle should recognise by itself: append to ``probes`` in place.
+
+    Called when an attached (or recorded) page loads, and when an action fails because another
+    element intercepts its pointer events. With probes named, the handle asks the page once (one
+    ``evaluate``) for the first probe whose control is visible inside its root in a layer over
+    the page (after a failed action: whose root holds the intercepting element), records its
+    quirk (``description``, workaround ``click <control>``) and dismisses it as
+    ``site.remember_overlay`` would; an overlay no probe names is not recorded. Name none for a
+    site whose profile knows the overlay already: then a load costs no round trip. The built-in
+    ``consent`` plugin names the banners of common consent managers.
+
+    :param url: the page's URL.
+    :param profile: what the memory knows of the site (may be cached).
+    :param probes: :class:`~sitememory_plugin.OverlayProbe` values, mutable.
     """
 
 

@@ -59,15 +59,20 @@ def test_second_run_does_better_with_what_the_first_learned(
             assert memory.get_profile_sync(key).visit_count == count, key
         [shop] = [key for key in reported if key.startswith("shop.localhost:")]
         quirks = memory.get_quirks_sync(shop)
-        assert [q.workaround for q in quirks] == ["click #cookie-accept"]
-        assert quirks[0].occurrences >= 1
+        # Learned by the memory itself (the agents never call remember_overlay), with the
+        # default choice: the banner's reject button.
+        assert [(q.description, q.workaround) for q in quirks] == [
+            ("consent banner (OneTrust) blocks the page", "click #onetrust-reject-all-handler")
+        ]
         search_box = memory.get_selector_sync(shop, "search box")
         assert search_box.primary == "input[name=q]"  # healed: the agents pass "#search" first
         assert "#search" in search_box.fallbacks
 
-    # Run 1 met the banner and the slow page with nothing known; run 2 had both handled.
-    assert first.total("overlay_blocks") >= 1 and first.total("timeouts") >= 1
-    assert second.total("failed_actions") < first.total("failed_actions")
+    # The banner was recognised at the first load of run 1: no agent of either run was blocked.
+    # Run 1 met the slow page with nothing known; run 2 had it handled.
+    assert first.total("overlay_blocks") == second.total("overlay_blocks") == 0
+    assert first.total("timeouts") >= 1
+    assert first.total("failed_actions") == second.total("failed_actions") == 0
     assert second.total("timeouts") < first.total("timeouts")
 
 

@@ -27,7 +27,7 @@ from sitememory_plugin._plugins import builtin_names, plugin_hooks, register
 from ._site import TestSite
 
 HERE = Path(__file__).parent
-BUILTINS = ["recorder", "timeouts", "politeness", "selectors", "overlays", "prompt"]
+BUILTINS = ["recorder", "timeouts", "politeness", "selectors", "overlays", "consent", "prompt"]
 
 
 @pytest.fixture
@@ -51,7 +51,7 @@ def test_builtins_are_registered_by_name_and_each_can_be_disabled(
     pm = make_plugin_manager(disable=["politeness"], entry_points=False)
     assert names(pm) == [n for n in BUILTINS if n != "politeness"]
     monkeypatch.setenv("SITEMEMORY_DISABLE_PLUGINS", "recorder, timeouts")
-    assert names(make_plugin_manager(entry_points=False)) == ["politeness", "selectors", "overlays", "prompt"]
+    assert names(make_plugin_manager(entry_points=False)) == BUILTINS[2:]
     # environment=False ignores the variables entirely
     assert names(make_plugin_manager(entry_points=False, environment=False)) == BUILTINS
 

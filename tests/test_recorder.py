@@ -22,6 +22,7 @@ from playwright.async_api import Error as PlaywrightError
 from sitememory_plugin import BrowserUnavailable, CdpRecorder, SiteMemory, site_key
 
 from ._cdp import CdpBrowser
+from ._consent_site import ConsentSite
 from ._net import free_port
 from ._site import TestSite
 
@@ -155,6 +156,29 @@ async def test_known_overlays_are_dismissed_for_the_agent_and_unknown_ones_are_n
     await running.stop()
     assert running.recorder.tally.dismissed == 3
     await page.close()
+    await memory.close()
+
+
+async def test_a_consent_banner_is_learned_and_dismissed_for_the_agent(
+    cdp: CdpBrowser, agent: Browser, tmp_path: Path, plugins: pluggy.PluginManager
+) -> None:
+    # Nobody names the banner: the recorder's handle recognises it at the load, records it, and
+    # sweeps it away before the agent's own client clicks (Osano's cookieconsent, from npm).
+    memory = SiteMemory(tmp_path / "store")
+    with ConsentSite() as consent:
+        running = await recording(cdp.endpoint, memory, plugins, overlay_window=5)
+        context = await agent.new_context()
+        page = await context.new_page()
+        await page.goto(consent.url("/osano"))
+        await page.click("#buy", timeout=10_000)
+        assert await page.text_content("#status") == "bought"
+        await until(lambda: running.recorder.tally.dismissed == 1)
+        await running.stop()
+        quirks = await memory.get_quirks(consent.url("/osano"))
+        assert [q.workaround for q in quirks] == ["click .cc-window .cc-deny"]
+        cookies = {c["name"]: c["value"] for c in await context.cookies()}
+        assert cookies["cookieconsent_status"] == "deny"  # the refusing control was clicked
+        await context.close()
     await memory.close()
 
 

@@ -14,14 +14,18 @@ from scripts import node
 from tests._env import unavailable
 
 
-def test_the_lockfile_holds_the_pinned_version() -> None:
+def test_the_lockfile_holds_the_pinned_versions() -> None:
     lock = json.loads((node.NODE_DIR / "package-lock.json").read_text(encoding="utf-8"))
-    assert lock["packages"][""]["dependencies"] == {node.PACKAGE: node.pinned_version()}
-    assert lock["packages"][f"node_modules/{node.PACKAGE}"]["version"] == node.pinned_version()
+    pinned = node.pinned_versions()
+    assert pinned[node.PACKAGE] == node.pinned_version()
+    assert {"vanilla-cookieconsent", "cookieconsent"} <= pinned.keys()  # the consent tests' managers
+    assert lock["packages"][""]["dependencies"] == pinned
+    for name, version in pinned.items():
+        assert lock["packages"][f"node_modules/{name}"]["version"] == version
 
 
 def test_the_pinned_version_installed_runs_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(node, "installed_version", node.pinned_version)
+    monkeypatch.setattr(node, "installed_version", lambda name=node.PACKAGE: node.pinned_versions()[name])
     monkeypatch.setattr(node, "ensure_node", lambda: pytest.fail("looked for npm"))
     monkeypatch.setattr(subprocess, "run", lambda *args, **kwargs: pytest.fail(f"ran {args}"))
     assert node.ensure_playwright_mcp() == node.pinned_version()
@@ -36,7 +40,7 @@ def test_another_version_or_none_runs_npm_ci(monkeypatch: pytest.MonkeyPatch, be
         commands.append((command, cwd, env["PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD"]))
         installed.append(node.pinned_version())
 
-    monkeypatch.setattr(node, "installed_version", lambda: installed[-1])
+    monkeypatch.setattr(node, "all_installed", lambda: installed[-1] == node.pinned_version())
     monkeypatch.setattr(node, "ensure_node", lambda: ("/usr/bin/node", "/usr/bin/npm"))
     monkeypatch.setattr(subprocess, "run", run)
     assert node.ensure_playwright_mcp() == node.pinned_version()

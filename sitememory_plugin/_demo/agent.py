@@ -7,8 +7,9 @@
 It launches its own Chromium, attaches the browser context to a :class:`SiteMemory` on the shared
 store, buys one product on the demo site, and prints its :class:`AgentReport` (see
 ``messages.py`` for the protocol). It knows what any script written against the site knows: the
-selectors it was written with (one of them out of date), how to accept the cookie banner, and a
-navigation timeout that is right for fast sites. Everything else it gets from the memory.
+selectors it was written with (one of them out of date), how to accept the cookie banner (which
+it never tells the memory: the memory recognises the banner itself), and a navigation timeout
+that is right for fast sites. Everything else it gets from the memory.
 Anything unexpected raises: a traceback on stderr and a non-zero exit status.
 """
 
@@ -27,8 +28,7 @@ from .. import AsyncSite, Attempt, SiteMemory, attach, hookimpl, make_plugin_man
 from .._browser import launch_kwargs
 from .messages import TASKS, AgentArgs, AgentReport, ready, report, task
 
-ACCEPT_COOKIES = "#cookie-accept"
-COOKIE_QUIRK = "cookie banner blocks clicks until accepted"
+ACCEPT_COOKIES = "#onetrust-accept-btn-handler"
 #: A navigation that timed out is tried once more, patiently.
 RETRY_TIMEOUT_MS = 20_000.0
 #: Waiting for the page a click leads to: the memory adapts only ``site.goto``'s timeout.
@@ -149,7 +149,8 @@ class Shopper:
         return await self.site.goto(url, page=page, timeout=RETRY_TIMEOUT_MS)
 
     async def click_to_navigate(self, purpose: str, *selectors: str) -> None:
-        """Click what leads to the next page; accept the cookie banner if it is in the way."""
+        """Click what leads to the next page; accept the cookie banner if it is in the way (the
+        agent does not tell the memory: it learns the banner by itself)."""
         for _ in range(2):
             try:
                 async with self.page.expect_navigation(timeout=CLICK_NAVIGATION_TIMEOUT_MS):
@@ -160,8 +161,6 @@ class Shopper:
                     raise
                 self.report.overlay_blocks += 1
                 await self.page.click(ACCEPT_COOKIES)
-                # Tell the memory, so that every agent sharing it has the banner handled for it.
-                await self.site.remember_overlay(ACCEPT_COOKIES, COOKIE_QUIRK, page=self.page)
                 continue
             self.count(self.page.url)
             return

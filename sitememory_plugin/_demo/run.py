@@ -136,16 +136,18 @@ def _intro(
         ("Store: ", "bold"), f"{where}\n",
         ("The site: ", "bold"),
         f"product pages take {scenario.product_delay:.1f} s; the search box lost its old id "
-        "#search; a cookie banner blocks clicks until accepted; the stock service answers 503 to "
+        "#search; a cookie banner (OneTrust's markup) blocks clicks until answered; the stock "
+        "service answers 503 to "
         "a client's lookup while it has another in flight.\n",
         ("The agents: ", "bold"),
-        f"scripted (selectors they were written with, how to accept the banner, a naive "
+        f"scripted (selectors they were written with, how to accept the banner, which they never "
+        f"tell the memory, a naive "
         f"{scenario.retry_pause:.1f} s pause after a 503), their own "
         f"{scenario.nav_timeout:.1f} s navigation timeout where the memory knows nothing, and "
         f"the built-in plugins with their defaults: a timeout of {timeouts.multiplier:g} x the "
         f"site's p95 load time ({timeouts.minimum:g}-{timeouts.maximum:g} s) once "
         f"{timeouts.min_visits} visits are known, AutoThrottle politeness, remembered selectors "
-        "first, remembered overlays handled.",
+        "first, consent banners recognised and remembered overlays handled.",
     ))
 
 

@@ -4,8 +4,8 @@ One threaded HTTP server on 127.0.0.1 answers for three host names (Chromium res
 ``*.localhost`` name to the loopback address, so no DNS is involved), each its own site key:
 
 - ``shop.localhost``: home page with a search form, search results, cart, checkout. Its search
-  box was redesigned: the old ``#search`` id is gone. A cookie banner covers every page until
-  it is accepted and blocks clicks meanwhile.
+  box was redesigned: the old ``#search`` id is gone. A cookie banner (OneTrust's markup)
+  covers every page until it is answered and blocks clicks meanwhile.
 - ``catalog.localhost``: product pages, slow (:attr:`Scenario.product_delay`).
 - ``stock.localhost``: stock lookups (:attr:`Scenario.stock_latency` each), one at a time per
   client (its User-Agent): a lookup while the client has another in flight gets a 503 at once.
@@ -42,15 +42,20 @@ PRODUCTS = (
     Product("mug-04", "Coffee mug", "8.90"),
 )
 
+# The banner uses the ids of OneTrust's banner (one of the consent managers the built-in
+# ``consent`` plugin knows), so the memory recognises it without any agent naming it.
 _BANNER_STYLE = (
-    "<style>#cookie-banner{position:fixed;inset:0;z-index:2147483647;display:flex;"
+    "<style>#onetrust-consent-sdk{position:fixed;inset:0;z-index:2147483647;display:flex;"
     "align-items:center;justify-content:center;background:rgba(0,0,0,.55)}"
-    "#cookie-banner div{background:#fff;padding:2em}</style>"
+    "#onetrust-banner-sdk{background:#fff;padding:2em}</style>"
 )
+_CHOOSE = "document.cookie='consent={}; path=/'; document.getElementById('onetrust-consent-sdk').remove()"
 _BANNER = (
-    '<div id="cookie-banner"><div><p>We use cookies.</p>'
-    "<button id=\"cookie-accept\" onclick=\"document.cookie='consent=yes; path=/';"
-    " document.getElementById('cookie-banner').remove()\">Accept</button></div></div>"
+    '<div id="onetrust-consent-sdk"><div id="onetrust-banner-sdk" role="region" aria-label="Cookie banner">'
+    "<p>We use cookies.</p>"
+    f'<button id="onetrust-accept-btn-handler" onclick="{_CHOOSE.format("yes")}">Accept All Cookies</button> '
+    f'<button id="onetrust-reject-all-handler" onclick="{_CHOOSE.format("no")}">Reject All</button>'
+    "</div></div>"
 )
 
 
@@ -112,7 +117,7 @@ class DemoSite:
         return 404, _page("Not found", "<h1>No such site</h1>"), {}
 
     def _shop(self, path: str, query: dict[str, list[str]], cookies: dict[str, str]) -> Response:
-        consented = cookies.get("consent") == "yes"
+        consented = cookies.get("consent") in ("yes", "no")
         head = "" if consented else _BANNER_STYLE
         banner = "" if consented else _BANNER
         if path == "/":

@@ -34,7 +34,7 @@ from .._core.models import SiteProfile
 from .._core.redact import redact
 from .._drive import Flow
 from .._hookcall import call, call_sync, report
-from .._hooktypes import Attempt, NavigationOptions, SiteUpdates, Visit, unique
+from .._hooktypes import Attempt, NavigationOptions, OverlayProbe, SiteUpdates, Visit, unique
 from .navigation import failed_visit, is_aborted
 
 if TYPE_CHECKING:
@@ -236,6 +236,8 @@ def act(
     except PlaywrightError as exc:
         error = exc
         exc.add_note(f"sitememory: {action} {purpose!r} on {key}, candidates {candidates}")
+        if chosen is not None and INTERCEPTED in str(exc):
+            yield from learn_interceptor(h, page, key, profile, chosen, exc)
     failed = yield from after_hook(
         h, AFTER_ACTION, key, h._io.write, page=page, action=action, purpose=purpose,
         profile=profile, candidates=candidates, selector=chosen, ok=error is None, error=error,
@@ -311,20 +313,25 @@ def overlay_selectors(h: Handle, url: str, key: str, profile: SiteProfile | None
 
 def overlays(h: Handle, page: Any, url: str, key: str, profile: SiteProfile | None) -> Flow[None]:
     """Install a locator handler on ``page`` for each overlay the plugins name that it lacks."""
-    installed = h.state(page).overlays
     for selector in (yield from overlay_selectors(h, url, key, profile)):
-        if selector in installed:
-            continue
-        installed.add(selector)
-        try:
-            # Playwright installs any selector, and one it cannot parse then fails every later
-            # action on the page: a bad stored quirk must not break the site for every agent.
-            yield page.locator(selector).count()
-            yield page.add_locator_handler(page.locator(selector).first, h._io.dismiss)
-        except PlaywrightError as exc:
-            if not _selector_error(exc):
-                installed.discard(selector)  # the page, not the selector: try again next time
-            log.warning("sitememory: no overlay handler for %r on %s: %s", selector, key, first_line(exc))
+        yield from install_overlay(h, page, key, selector)
+
+
+def install_overlay(h: Handle, page: Any, key: str, selector: str) -> Flow[None]:
+    """Install the locator handler that clicks ``selector`` away on ``page``, unless it has one."""
+    installed = h.state(page).overlays
+    if selector in installed:
+        return
+    installed.add(selector)
+    try:
+        # Playwright installs any selector, and one it cannot parse then fails every later
+        # action on the page: a bad stored quirk must not break the site for every agent.
+        yield page.locator(selector).count()
+        yield page.add_locator_handler(page.locator(selector).first, h._io.dismiss)
+    except PlaywrightError as exc:
+        if not _selector_error(exc):
+            installed.discard(selector)  # the page, not the selector: try again next time
+        log.warning("sitememory: no overlay handler for %r on %s: %s", selector, key, first_line(exc))
 
 
 #: Whether an element sits in a layer over the page: inside a fixed-position box or a dialog
@@ -406,6 +413,174 @@ def _dismiss(handle: Any, selector: str, key: str, window: float) -> Flow[int]:
         return 0
     yield handle.click(timeout=window)
     return 1
+
+
+# -- overlays the memory recognises by itself ------------------------------------------------
+
+#: What Playwright's call log says when another element would receive an action's click.
+INTERCEPTED = "intercepts pointer events"
+
+#: ``(target, probes) => found``: the first probe with a control that is visible inside one of
+#: its roots, in a layer over the page, as ``{index, control}``, or ``null``. With a ``target``
+#: (an element whose click was intercepted) only the probe whose root holds the element on top
+#: at the target's centre counts (``{index: -1}`` when no probe's does). Open shadow roots are
+#: searched too, as Playwright's CSS selectors pierce them. Read-only: it clicks nothing.
+#: A banner that is in the page but not shown yet at the load (it fades in, as most do) is
+#: looked at once more after :data:`PENDING_MS`: one timer in the page, no polling.
+_FIND_OVERLAY = """async (target, probes) => {
+  const inOverlay = IN_OVERLAY;
+  const up = n => n.parentNode instanceof ShadowRoot ? n.parentNode.host : n.parentElement;
+  const scopes = [document];
+  for (let i = 0; i < scopes.length; i++)
+    for (const el of scopes[i].querySelectorAll("*")) if (el.shadowRoot) scopes.push(el.shadowRoot);
+  const all = selector => {
+    const found = [];
+    try { for (const scope of scopes) found.push(...scope.querySelectorAll(selector)); }
+    catch (e) { return []; }  // not a selector the page can read
+    return found;
+  };
+  const matches = (el, selector) => { try { return el.matches(selector); } catch (e) { return false; } };
+  const within = (el, roots) => {
+    for (let node = el; node; node = up(node)) if (roots.some(r => matches(node, r))) return true;
+    return false;
+  };
+  const visible = el => {
+    const box = el.getBoundingClientRect();
+    return box.width > 0 && box.height > 0
+      && el.checkVisibility({opacityProperty: true, visibilityProperty: true});
+  };
+  let pending = false;
+  const control = probe => {
+    for (const selector of probe.controls)
+      for (const el of all(selector)) {
+        if (!el.isConnected || !within(el, probe.roots)) continue;
+        if (visible(el) && inOverlay(el)) return selector;
+        pending = true;
+      }
+    return null;
+  };
+  let hit = null;
+  if (target) {
+    const box = target.getBoundingClientRect();
+    const x = box.left + box.width / 2, y = box.top + box.height / 2;
+    hit = document.elementFromPoint(x, y);
+    while (hit && hit.shadowRoot) {
+      const inner = hit.shadowRoot.elementFromPoint(x, y);
+      if (!inner || inner === hit) break;
+      hit = inner;
+    }
+    if (!hit || target === hit || target.contains(hit)) return null;
+  }
+  const find = () => {
+    for (let index = 0; index < probes.length; index++) {
+      if (hit && !within(hit, probes[index].roots)) continue;
+      const selector = control(probes[index]);
+      if (selector || hit) return {index, control: selector};
+    }
+    return hit ? {index: -1, control: null} : null;
+  };
+  const found = find();
+  if (found || !pending) return found;
+  await new Promise(resolve => setTimeout(resolve, PENDING_MS));
+  return find();
+}""".replace("IN_OVERLAY", IN_OVERLAY)
+
+#: How long after a load a banner present but not shown yet is given to show (ms).
+PENDING_MS = 1000
+_FIND_OVERLAY = _FIND_OVERLAY.replace("PENDING_MS", str(PENDING_MS))
+FIND_ON_PAGE = f"probes => ({_FIND_OVERLAY})(null, probes)"
+FIND_OVER_TARGET = f"(target, probes) => ({_FIND_OVERLAY})(target, probes)"
+
+
+def overlay_probes(h: Handle, url: str, key: str, profile: SiteProfile | None) -> Flow[list[OverlayProbe]]:
+    """The overlays the plugins want recognised on the site."""
+    probes: list[OverlayProbe] = []
+    yield from call(h.plugins, "sitememory_overlay_probes", url=url, key=key, profile=profile, probes=probes)
+    return [p for p in probes if isinstance(p, OverlayProbe) and p.roots and p.controls]
+
+
+def detect_overlays(h: Handle, page: Any) -> Flow[None]:
+    """At a page's load: record and dismiss the first overlay the plugins name that it shows.
+
+    One ``evaluate``, none when no plugin names a probe (the site's banner is known already). Off
+    the navigation's path and never in its way: a page that closed or navigated meanwhile has
+    nothing to learn, and a store's or plugin's error is kept for ``settle()``.
+    """
+    try:
+        if page.is_closed():
+            return
+        url = page.url
+        key = h.web_key(url)
+        if key is None:
+            return
+        profile = yield h._io.read(key)
+        probes = yield from overlay_probes(h, url, key, profile)
+        if not probes:
+            return
+        found = yield page.evaluate(FIND_ON_PAGE, [p.to_json() for p in probes])
+        if found and found.get("control") and h.web_key(page.url) == key:
+            probe = probes[found["index"]]
+            yield from learn_overlay(h, page, key, probe, found["control"], h._io.write_later)
+    except PluginError as exc:
+        h.keep_error(exc)
+    except PlaywrightError:
+        return  # closed, navigated, or its context destroyed by a new document: nothing to learn
+    except Exception:
+        log.exception("sitememory: could not look for overlays on %s", redact(page.url))
+
+
+def learn_interceptor(
+    h: Handle, page: Any, key: str, profile: SiteProfile | None, chosen: str, error: PlaywrightError
+) -> Flow[None]:
+    """An action on ``chosen`` failed because another element intercepts its pointer events:
+    learn the overlay if a probe's root holds that element, else record nothing (the memory
+    cannot tell what the element is nor what dismisses it); either way ``error`` says so."""
+    try:
+        probes = yield from overlay_probes(h, page.url, key, profile)
+        if not probes:
+            return
+        found = yield page.locator(chosen).first.evaluate(
+            FIND_OVER_TARGET, [p.to_json() for p in probes], timeout=_NOW
+        )
+    except PluginError as exc:
+        h.keep_error(exc)
+        return
+    except PlaywrightError:
+        return  # the page went away: nothing to tell
+    if not found:
+        return
+    if found["index"] < 0 or not found.get("control"):
+        error.add_note(
+            "sitememory: the element over it is no overlay the plugins know: nothing learned; "
+            "site.remember_overlay(selector) once you know what dismisses it"
+        )
+        return
+    probe = probes[found["index"]]
+    try:
+        yield from learn_overlay(h, page, key, probe, found["control"], h._io.write)
+    except PluginError as exc:
+        h.keep_error(exc)
+        return
+    error.add_note(
+        f"sitememory: {probe.name} intercepted it; learned: {overlay_workaround(found['control'])} "
+        "dismisses it before the next action"
+    )
+
+
+def learn_overlay(
+    h: Handle, page: Any, key: str, probe: OverlayProbe, control: str, write: Callable[[SiteUpdates], Any]
+) -> Flow[None]:
+    """Record ``probe``'s quirk with the workaround that clicks ``control``, and dismiss it on
+    ``page`` as the handle does (a locator handler; the recorder sweeps it)."""
+    updates = SiteUpdates(key)
+    updates.record_quirk(probe.description, overlay_workaround(control))
+    updates.seal()
+    try:
+        yield write(updates)
+    except Exception as exc:
+        raise updates.failed(exc, "sitememory_overlay_probes") from exc
+    log.info("sitememory: learned %s on %s: %s", probe.name, key, overlay_workaround(control))
+    yield from h.overlay_learned(page, key, control)
 
 
 #: How long the sweep waits for an element it has seen shown already (ms).

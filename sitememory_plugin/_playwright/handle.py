@@ -179,6 +179,8 @@ class Handle:
         visit = self.loaded(page)
         if visit is not None:
             self._io.spawn(self._record(page, visit))
+        if not self._detached:
+            self._io.spawn(flows.detect_overlays(self, page))
 
     def _on_close(self, page: Any) -> None:
         visit = None if self._detached else self.unloaded(page)
@@ -189,6 +191,11 @@ class Handle:
         failed = self.failed(request)
         if failed is not None:
             self._io.spawn(self._record(*failed, counted=True))
+
+    def overlay_learned(self, page: Any, key: str, selector: str) -> Flow[None]:
+        """The flow that dismisses an overlay the handle has just recognised on ``page``: a
+        locator handler, as ``site.remember_overlay`` installs."""
+        return flows.install_overlay(self, page, key, selector)
 
     def _record(self, page: Any, visit: Visit, counted: bool = False) -> Flow[Any]:
         """The flow that records a visit the page's events made."""

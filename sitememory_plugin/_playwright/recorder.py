@@ -123,6 +123,15 @@ class RecordingSite(AsyncSite):
 
     def _on_load(self, page: Any) -> None:
         super()._on_load(page)
+        self._start_sweep(page)
+
+    def overlay_learned(self, page: Any, key: str, selector: str) -> Flow[None]:
+        # A locator handler here would never fire for the agent's clicks: sweep the page again,
+        # now that the site's profile names the overlay.
+        yield from ()
+        self._start_sweep(page)
+
+    def _start_sweep(self, page: Any) -> None:
         if self._recorder.overlay_window > 0 and not self._closing:
             self._cancel_sweep(page)
             task = asyncio.ensure_future(self._sweep(page))
