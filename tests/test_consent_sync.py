@@ -48,6 +48,10 @@ def test_a_cold_agent_teaches_the_banner_and_a_warm_one_is_never_blocked(
             # found once it has faded in) while this click waits for the page to take it.
             site.click("buy", "#buy", timeout=10_000)
             assert context.pages[0].text_content("#status") == "bought"
+            # A quick click may beat the fade-in: the second look (1 s after the load) runs while
+            # Playwright's next call waits, as an agent's next step would.
+            context.pages[0].wait_for_timeout(1500)
+            site.settle()
         context.close()
         assert [q.workaround for q in memory.get_quirks_sync(url)] == [f"click {REJECT}"]
 
