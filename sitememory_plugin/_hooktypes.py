@@ -10,7 +10,15 @@ from types import MappingProxyType
 from typing import Any
 
 from ._core.errors import PluginError
-from ._core.updates import CachePattern, CacheSelector, QuirkSeen, SelectorResult, Update, VisitSeen
+from ._core.updates import (
+    CachePattern,
+    CacheSelector,
+    QuirkSeen,
+    RateLimited,
+    SelectorResult,
+    Update,
+    VisitSeen,
+)
 
 
 @dataclass
@@ -51,6 +59,10 @@ class Visit:
     the navigation in seconds since its start (``ttfb``: first byte of the final response,
     ``dom_content_loaded``, ``load``) and ``transfer_bytes`` (the response's Content-Length, when
     it sends one), ``redirects``. The memory records it as one visit of the site.
+
+    ``retry_after`` is the seconds a 429 or 503 asked clients to wait with a valid
+    ``Retry-After`` (delay-seconds or an HTTP-date, at most a day), else ``None``; the built-in
+    recorder records it as a rate limit too (``SiteUpdates.record_rate_limit``).
     """
 
     url: str
@@ -58,6 +70,7 @@ class Visit:
     status: int | None = None
     error: str | None = None
     timings: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    retry_after: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -79,7 +92,7 @@ def unique(selectors: Iterable[object]) -> list[str]:
 
 _NOUNS = {
     VisitSeen: "a visit", CacheSelector: "a selector", SelectorResult: "a selector result",
-    QuirkSeen: "a quirk", CachePattern: "an action pattern",
+    QuirkSeen: "a quirk", CachePattern: "an action pattern", RateLimited: "a rate limit",
 }
 
 
@@ -139,6 +152,9 @@ class SiteUpdates:
 
     def cache_action_pattern(self, task_type: str, actions: Iterable[Any]) -> None:
         self.add(CachePattern.create(task_type, actions, time.time()))
+
+    def record_rate_limit(self, retry_after: float | str, *, status: int = 429) -> None:
+        self.add(RateLimited.create(retry_after, status, time.time()))
 
     def failed(self, error: BaseException, hook: str) -> PluginError:
         """The error to report when these updates could not be written."""
