@@ -8,11 +8,12 @@ store, its own plugins and browser context) waits for the pause before its navig
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import math
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from email.utils import formatdate
 from pathlib import Path
 from urllib.parse import quote
@@ -22,10 +23,12 @@ import pytest
 import pytest_asyncio
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from playwright.async_api import Browser, BrowserContext
+from mcp import Client
+from playwright.async_api import Browser, BrowserContext, async_playwright
 
 from sitememory_plugin import (
     AutoThrottle,
+    CdpRecorder,
     NavigationOptions,
     NavigationRefused,
     SiteMemory,
@@ -43,7 +46,9 @@ from sitememory_plugin._core.merge import equivalent, merge
 from sitememory_plugin._core.ratelimit import WORKAROUND, quirk_description, retry_after_seconds
 from sitememory_plugin._core.updates import Forget, RateLimited, Update, VisitSeen, apply_all
 from sitememory_plugin._core.validate import check_document
+from sitememory_plugin.integrations.mcp import build_server
 
+from ._cdp import CdpBrowser
 from ._site import TestSite
 from ._stores import fresh_profile
 from .conftest import Api
@@ -484,3 +489,77 @@ async def test_a_pause_longer_than_max_delay_refuses_the_navigation_before_any_r
         with pytest.raises(NavigationRefused, match="rate limited until"):
             await site.goto(site_server.url("/page/refused"))
     assert site_server.hits("/page/refused") == 0
+
+
+# -- the other ways in: the CDP recorder, the MCP tool, Scrapy's plain requests -----------------
+
+
+@pytest.fixture(scope="module")
+def cdp() -> Iterator[CdpBrowser]:
+    with CdpBrowser() as browser:
+        yield browser
+
+
+@in_browser
+async def test_the_cdp_recorder_records_a_rate_limit_it_sees(
+    cdp: CdpBrowser, site_server: TestSite, store_path: Path, plugins: pluggy.PluginManager
+) -> None:
+    async with SiteMemory(store_path) as memory, async_playwright() as playwright:
+        agent = await playwright.chromium.connect_over_cdp(cdp.endpoint)  # the agent's own client
+        recorder = CdpRecorder(cdp.endpoint, memory, plugins=plugins, overlay_window=0)
+        task = asyncio.ensure_future(recorder.run())
+        await asyncio.wait_for(recorder.connected(), 30)
+        page = await agent.contexts[0].new_page()
+        await page.goto(site_server.url("/limited?status=503&retry_after=120"))
+        deadline = time.monotonic() + 20
+        while recorder.tally.visits < 1:
+            assert time.monotonic() < deadline, "the recorder saw no visit"
+            await asyncio.sleep(0.05)
+        recorder.stop()
+        await asyncio.wait_for(task, 30)
+        await page.close()
+    profile = fresh_profile(store_path, site_server.url())
+    assert profile is not None and profile.paused_until is not None
+    assert 100 < profile.paused_until - time.time() <= 120
+    assert [q.description for q in profile.quirks] == [quirk_description(503)]
+
+
+@pytest.mark.asyncio
+async def test_the_mcp_record_visit_tool_takes_a_retry_after(
+    tmp_path: Path, plugins: pluggy.PluginManager
+) -> None:
+    async with SiteMemory(tmp_path / "store") as memory, \
+            Client(build_server(memory, plugins=plugins)) as client:
+        bad = await client.call_tool("record_visit", {"url": SITE, "duration": 0.1, "status": 200,
+                                                      "retry_after": 30})
+        assert bad.is_error and "429 or 503" in bad.content[0].text
+        junk = await client.call_tool("record_visit", {"url": SITE, "duration": 0.1, "status": 429,
+                                                       "retry_after": "soon"})
+        assert junk.is_error and "HTTP-date" in junk.content[0].text
+        assert await memory.list_sites() == []  # nothing written, the visit neither
+        done = await client.call_tool("record_visit", {"url": SITE, "duration": 0.1, "status": 429,
+                                                       "retry_after": "30"})
+        assert not done.is_error, done
+        profile = await memory.get_profile(SITE)
+    assert profile is not None and profile.visit_count == 1 and profile.paused_until is not None
+    assert 25 < profile.paused_until - time.time() <= 30
+
+
+@pytest.mark.asyncio
+async def test_scrapys_plain_responses_record_their_rate_limit(tmp_path: Path) -> None:
+    from scrapy import Request
+    from scrapy.http import HtmlResponse
+
+    from sitememory_plugin.integrations.scrapy import SiteMemoryMiddleware
+
+    async with SiteMemory(tmp_path / "store") as memory:
+        middleware = SiteMemoryMiddleware(memory, make_plugin_manager(entry_points=False, environment=False))
+        for status, headers in ((429, {"Retry-After": "90"}), (503, {"Retry-After": "junk"}), (200, {})):
+            request = Request(SITE)
+            middleware.request_reached_downloader(request)
+            response = HtmlResponse(SITE, status=status, headers=headers, body=b"<p>hi</p>", request=request)
+            assert await middleware.process_response(request, response) is response
+        profile = await memory.get_profile(SITE)
+    assert profile is not None and profile.visit_count == 3 and profile.paused_until is not None
+    assert 80 < profile.paused_until - time.time() <= 90
+    assert [(q.description, q.occurrences) for q in profile.quirks] == [(quirk_description(429), 1)]
