@@ -330,6 +330,8 @@ def test_a_navigation_waits_for_the_pause_and_a_pause_over_does_not_hold_it() ->
     over = NavigationOptions()
     AutoThrottle().sitememory_before_navigation("shop.example", paused(-1), over)
     assert over.delay == 0
+    assert 15 < AutoThrottle().reserve("shop.example", paused(20)) <= 20
+    assert AutoThrottle(max_delay=5).reserve("shop.example", paused(20)) == pytest.approx(5, abs=0.5)
 
 
 def test_a_pause_longer_than_max_delay_is_refused_or_waited_for_max_delay() -> None:

@@ -83,8 +83,9 @@ class AutoThrottle:
         return max(0.0, profile.paused_until - (time.time() if now is None else now))
 
     def reserve(self, key: str, profile: SiteProfile | None) -> float:
-        """Book the next start slot for the site; returns how long to wait for it."""
-        start, now = self._book(key, profile)
+        """Book the next start slot for the site (after its pause, at most ``max_delay`` of
+        it); returns how long to wait for it."""
+        start, now = self._book(key, profile, min(self.pause_for(profile), self.max_delay))
         return start - now
 
     def _book(self, key: str, profile: SiteProfile | None, pause: float = 0.0) -> tuple[float, float]:
