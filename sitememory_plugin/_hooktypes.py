@@ -6,13 +6,15 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any
 
 from ._core.errors import PluginError
+from ._core.frozen import FrozenDict
 from ._core.updates import (
     CachePattern,
     CacheSelector,
+    PatternResult,
+    QuirkResult,
     QuirkSeen,
     RateLimited,
     SelectorResult,
@@ -69,7 +71,7 @@ class Visit:
     duration: float
     status: int | None = None
     error: str | None = None
-    timings: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    timings: Mapping[str, float] = field(default_factory=lambda: FrozenDict({}))
     retry_after: float | None = None
 
     @property
@@ -92,7 +94,8 @@ def unique(selectors: Iterable[object]) -> list[str]:
 
 _NOUNS = {
     VisitSeen: "a visit", CacheSelector: "a selector", SelectorResult: "a selector result",
-    QuirkSeen: "a quirk", CachePattern: "an action pattern", RateLimited: "a rate limit",
+    QuirkSeen: "a quirk", CachePattern: "an action pattern", QuirkResult: "a quirk result",
+    PatternResult: "a pattern result", RateLimited: "a rate limit",
 }
 
 
@@ -141,8 +144,12 @@ class SiteUpdates:
     ) -> None:
         self.add(VisitSeen.create(duration, status, error, timings, time.time()))
 
-    def cache_selector(self, purpose: str, selector: str, fallbacks: Iterable[str] | None = None) -> None:
-        self.add(CacheSelector.create(purpose, selector, fallbacks, time.time()))
+    def cache_selector(
+        self, purpose: str, selector: str, fallbacks: Iterable[str] | None = None, *,
+        confirm: bool = True,
+    ) -> None:
+        """``confirm=False``: only name candidates, none of which is known to work yet."""
+        self.add(CacheSelector.create(purpose, selector, fallbacks, time.time(), confirm=confirm))
 
     def record_selector_result(self, purpose: str, selector: str, ok: bool) -> None:
         self.add(SelectorResult(purpose, selector, ok, time.time()))
@@ -150,8 +157,14 @@ class SiteUpdates:
     def record_quirk(self, description: str, workaround: str | None = None) -> None:
         self.add(QuirkSeen(description, workaround, time.time()))
 
+    def record_quirk_result(self, description: str, ok: bool) -> None:
+        self.add(QuirkResult(description, ok, time.time()))
+
     def cache_action_pattern(self, task_type: str, actions: Iterable[Any]) -> None:
         self.add(CachePattern.create(task_type, actions, time.time()))
+
+    def record_pattern_result(self, task_type: str, ok: bool) -> None:
+        self.add(PatternResult(task_type, ok, time.time()))
 
     def record_rate_limit(self, retry_after: float | str, *, status: int = 429) -> None:
         self.add(RateLimited.create(retry_after, status, time.time()))
