@@ -16,6 +16,7 @@ from ._core.updates import (
     PatternResult,
     QuirkResult,
     QuirkSeen,
+    RateLimited,
     SelectorResult,
     Update,
     VisitSeen,
@@ -60,6 +61,10 @@ class Visit:
     the navigation in seconds since its start (``ttfb``: first byte of the final response,
     ``dom_content_loaded``, ``load``) and ``transfer_bytes`` (the response's Content-Length, when
     it sends one), ``redirects``. The memory records it as one visit of the site.
+
+    ``retry_after`` is the seconds a 429 or 503 asked clients to wait with a valid
+    ``Retry-After`` (delay-seconds or an HTTP-date, at most a day), else ``None``; the built-in
+    recorder records it as a rate limit too (``SiteUpdates.record_rate_limit``).
     """
 
     url: str
@@ -67,6 +72,7 @@ class Visit:
     status: int | None = None
     error: str | None = None
     timings: Mapping[str, float] = field(default_factory=lambda: FrozenDict({}))
+    retry_after: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -109,7 +115,7 @@ def unique(selectors: Iterable[object]) -> list[str]:
 _NOUNS = {
     VisitSeen: "a visit", CacheSelector: "a selector", SelectorResult: "a selector result",
     QuirkSeen: "a quirk", CachePattern: "an action pattern", QuirkResult: "a quirk result",
-    PatternResult: "a pattern result",
+    PatternResult: "a pattern result", RateLimited: "a rate limit",
 }
 
 
@@ -179,6 +185,9 @@ class SiteUpdates:
 
     def record_pattern_result(self, task_type: str, ok: bool) -> None:
         self.add(PatternResult(task_type, ok, time.time()))
+
+    def record_rate_limit(self, retry_after: float | str, *, status: int = 429) -> None:
+        self.add(RateLimited.create(retry_after, status, time.time()))
 
     def failed(self, error: BaseException, hook: str) -> PluginError:
         """The error to report when these updates could not be written."""

@@ -42,6 +42,7 @@ from ._core.updates import (
     PatternResult,
     QuirkResult,
     QuirkSeen,
+    RateLimited,
     SelectorResult,
     Touch,
     Update,
@@ -256,6 +257,25 @@ class SiteMemory:
         timings: Mapping[str, float] | None = None,
     ) -> None:
         self._apply_now(site_key(url), (VisitSeen.create(duration, status, error, timings, time.time()),))
+
+    async def record_rate_limit(self, url: str, retry_after: float | str, *, status: int = 429) -> None:
+        """Record that the site rate limited a request: it answered ``status`` (429 or 503)
+        with a ``Retry-After`` of ``retry_after``, seconds or the field's text (delay-seconds or
+        an HTTP-date). The site is paused until then, for every agent sharing the store (the
+        ``politeness`` plugin waits for it), and its quirk counts one more occurrence.
+
+        More than a day counts as a day. The latest rate limit says when the pause ends,
+        sooner or later than the one before said. Not a visit: record that with
+        :meth:`record_visit`.
+
+        :raises TypeError: ``retry_after`` is neither a number nor a str, or ``status`` no int.
+        :raises ValueError: a negative or non-finite number, a text that is neither
+            delay-seconds nor an HTTP-date, a status other than 429 or 503.
+        """
+        await self._apply(site_key(url), (RateLimited.create(retry_after, status, time.time()),))
+
+    def record_rate_limit_sync(self, url: str, retry_after: float | str, *, status: int = 429) -> None:
+        self._apply_now(site_key(url), (RateLimited.create(retry_after, status, time.time()),))
 
     # -- selectors ---------------------------------------------------------------------------
 

@@ -62,7 +62,8 @@ def sitememory_before_navigation(
     """Adjust a navigation before it starts: change ``options`` in place.
 
     Called by ``site.goto(url)`` before the politeness delay and ``page.goto``. The built-in
-    plugins set ``options.timeout`` (adaptive timeouts) and ``options.delay`` (politeness);
+    plugins set ``options.timeout`` (adaptive timeouts) and ``options.delay`` (politeness, which
+    also refuses a site rate limited for longer than its ``max_delay``);
     ``options.explicit`` names what the caller set, which plugins should leave alone.
 
     :param page: the Playwright page about to navigate.

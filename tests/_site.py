@@ -11,7 +11,9 @@
 Routes: ``/``, ``/page/<any>``, ``/slow?ms=N``, ``/status/<code>``, ``/redirect?to=PATH``,
 ``/redirect-chain``, ``/flaky``, ``/form`` (markup set by ``site.version``), ``/results?q=``,
 ``/cookie?delay_ms=N&load_ms=M&history_ms=H``, ``/frames``, ``/popup``, ``/spa``, ``/download``
-(an attachment), ``/busy?ms=N`` (a fetch after load); anything else is a 404.
+(an attachment), ``/busy?ms=N`` (a fetch after load), ``/limited?status=S&retry_after=V`` (a rate
+limit: status S, 429 by default, with ``Retry-After: V`` exactly as given, none without it; every
+response carries the server's ``Date``); anything else is a 404.
 """
 
 from __future__ import annotations
@@ -310,6 +312,10 @@ class TestSite:
                 return 200, _doc(path, f'<h1 id="title">busy</h1>{again}{script}'), {}
             case "/download":
                 return 200, "hello", {"Content-Disposition": 'attachment; filename="hello.txt"'}
+            case "/limited":
+                code = _int_arg(query, "status", 429)
+                headers = {"Retry-After": query["retry_after"][0]} if "retry_after" in query else {}
+                return code, _doc(path, f'<h1 id="title">{code}: slow down</h1>'), headers
             case "/popup":
                 return 200, _popup_page(), {}
             case "/spa":

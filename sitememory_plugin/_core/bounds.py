@@ -48,6 +48,10 @@ MAX_ORIGIN_NAME = 100
 
 #: Seconds a stored time may lie ahead of the reader's clock before it is taken as "now".
 MAX_CLOCK_SKEW = 86_400.0
+#: The longest pause a rate limit sets (``Retry-After``), in seconds: a day. A site asking for
+#: more (a daily quota, or a value with a few zeros too many) is asked again after a day; a
+#: stored pause further ahead than this (and the clock skew) is read as this long from now.
+MAX_PAUSE = 86_400.0
 
 
 def check_text(name: str, value: object, limit: int, *, allow_empty: bool = False) -> str:

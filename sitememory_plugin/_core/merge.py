@@ -33,6 +33,7 @@ from .models import (
     most_confident,
     recency,
 )
+from .ratelimit import latest_pause
 
 T = TypeVar("T")
 
@@ -52,6 +53,11 @@ def merge(a: SiteProfile, b: SiteProfile) -> SiteProfile:
                     _since({q.description: q for q in b.quirks}, cut, _quirk_time), _quirk)
     patterns = _union(_since(a.patterns, cut, _pattern_time), _since(b.patterns, cut, _pattern_time),
                       _pattern)
+    # A rate limit's pause: the one the response received last set (a tie: the longer), as
+    # RateLimited.apply decides; one set before a forget is forgotten with the rest.
+    paused_at, paused_until = latest_pause((a.paused_at, a.paused_until), (b.paused_at, b.paused_until))
+    if paused_until is None or (cut is not None and recency(paused_at) < cut):
+        paused_at = paused_until = None
     merged = SiteProfile(
         domain=a.domain,
         last_visit=last.last_visit,
@@ -62,12 +68,14 @@ def merge(a: SiteProfile, b: SiteProfile) -> SiteProfile:
         quirks=tuple(most_confident(quirks, MAX_QUIRKS, _quirk_time).values()),
         patterns=FrozenDict(most_confident(patterns, MAX_PATTERNS, _pattern_time)),
         extra=freeze({**thaw(_older(a, b, newer).extra), **thaw(newer.extra)}),
+        paused_until=paused_until,
+        paused_at=paused_at,
     ).with_ledger(ledger)
     if cut is not None and merged.last_visit is not None and merged.last_visit < cut:
         merged = replace(merged, last_visit=None, last_status=None, last_error=None,
                          last_timings=EMPTY)
     if (a.gone or b.gone) and not has_knowledge(merged):
-        merged = replace(merged, gone=True, extra=EMPTY)
+        merged = replace(merged, gone=True, extra=EMPTY, paused_until=None, paused_at=None)
     return merged
 
 

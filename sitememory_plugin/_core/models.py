@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, TypeVar
 
-from .bounds import MAX_CLOCK_SKEW, MAX_ORIGIN_NAME, shorten
+from .bounds import MAX_CLOCK_SKEW, MAX_ORIGIN_NAME, MAX_PAUSE, shorten
 from .errors import StoreFormatError, VersionTooNew
 from .evidence import DEFAULT_HALF_LIFE, Evidence
 from .frozen import EMPTY, FrozenDict, FrozenList
@@ -69,6 +69,16 @@ class Reader:
         if t is not None and self.latest is not None and t > self.latest:
             self.clamped = True
             return self.now
+        return t
+
+    def until(self, value: Any) -> float | None:
+        """A pause's end: one further ahead than any pause is set (:data:`~.bounds.MAX_PAUSE`,
+        with the clock skew) is read as that bound from ``now``, not as ``now``, which would
+        lift it."""
+        t = number(value)
+        if t is not None and self.now is not None and t > self.now + MAX_PAUSE + MAX_CLOCK_SKEW:
+            self.clamped = True
+            return self.now + MAX_PAUSE
         return t
 
 
@@ -347,6 +357,11 @@ class SiteProfile:
     #: A forgotten site: what remains is its ledger, so that updates made before the forget,
     #: wherever they wait, are recognised (a tombstone; never returned by reads).
     gone: bool = False
+    #: Until when (seconds since the epoch) the site asked every client to wait: the
+    #: ``Retry-After`` of its latest 429 or 503 that had one (:mod:`.ratelimit`), else ``None``.
+    paused_until: float | None = None
+    #: When the response that set :attr:`paused_until` was received: a later one replaces it.
+    paused_at: float | None = None
 
     @property
     def mean_load_time(self) -> float | None:
@@ -432,6 +447,9 @@ class SiteProfile:
             doc["selectors"] = {p: s.to_dict() for p, s in self.selectors.items()}
             doc["quirks"] = [q.to_dict() for q in self.quirks]
             doc["patterns"] = {t: a.to_dict() for t, a in self.patterns.items()}
+        if self.paused_until is not None:
+            doc["paused_until"] = self.paused_until
+            doc["paused_at"] = self.paused_at
         if self.gone:
             doc["gone"] = True
         return doc
@@ -507,6 +525,8 @@ def read_document(data: Mapping[str, Any], read: Reader) -> tuple[SiteProfile, b
         }),
         extra=extra,
         gone=data.get("gone") is True,
+        paused_until=read.until(mine.get("paused_until")),
+        paused_at=read.time(mine.get("paused_at")),
     )
     if version > 1:
         profile = profile.with_ledger(Ledger.from_json(data, read.time))

@@ -12,6 +12,7 @@ an update made before that is skipped wherever it waited: a forget wins over eve
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -23,6 +24,7 @@ from .bounds import (
     MAX_ERROR,
     MAX_FALLBACKS,
     MAX_PATTERNS,
+    MAX_PAUSE,
     MAX_PURPOSE,
     MAX_QUIRKS,
     MAX_SELECTOR,
@@ -39,6 +41,7 @@ from .evidence import DEFAULT_HALF_LIFE
 from .frozen import FrozenDict, freeze
 from .ledger import earlier, later
 from .models import ActionPattern, Quirk, SiteProfile, recency, to_millis
+from .ratelimit import RATE_LIMIT_STATUSES, WORKAROUND, latest_pause, quirk_description, retry_after_seconds
 from .redact import redact
 
 #: Error texts of a timeout: Playwright's "Timeout 30000ms exceeded", net::ERR_TIMED_OUT.
@@ -283,6 +286,58 @@ class QuirkSeen(Attributed):
                 quirks.remove(min(quirks[:-1], key=lambda q: (q.confidence(self.at, self.half_life),
                                                               recency(q.last_seen))))
         return replace(profile, quirks=tuple(quirks))
+
+
+@dataclass(frozen=True)
+class RateLimited(Attributed):
+    """A rate limit: the site answered ``status`` (429 or 503) with a ``Retry-After`` of
+    ``retry_after`` seconds (at most :data:`~.bounds.MAX_PAUSE`; more is cut to it).
+
+    It counts an occurrence of the quirk :func:`~.ratelimit.quirk_description` names and pauses
+    the site until ``at + retry_after``. The latest response says when the pause ends: a rate
+    limit made later replaces the pause, longer or shorter; one made earlier (it waited, in a
+    write-behind buffer or another store) adds only to the quirk's count.
+    """
+
+    retry_after: float
+    status: int
+    at: float
+
+    @classmethod
+    def create(cls, retry_after: float | str, status: int, at: float) -> RateLimited:
+        """``retry_after`` as the public calls take it: seconds, or the text of a
+        ``Retry-After`` field (delay-seconds or an HTTP-date, counted from ``at``)."""
+        if isinstance(retry_after, str):
+            seconds = retry_after_seconds(retry_after, at)
+            if seconds is None:
+                raise ValueError(
+                    f"retry_after {retry_after[:60]!r} is neither a number of seconds nor an HTTP-date"
+                )
+            return cls(seconds, status, at)
+        return cls(retry_after, status, at)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.status, bool) or not isinstance(self.status, int):
+            raise TypeError(f"status must be an int HTTP status, not {type(self.status).__name__}")
+        if self.status not in RATE_LIMIT_STATUSES:
+            raise ValueError(f"status must be 429 or 503 for a rate limit, not {self.status}")
+        value = self.retry_after
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise TypeError(
+                f"retry_after must be seconds or a Retry-After value, not {type(value).__name__}"
+            )
+        # An int is compared as it is: float() of a huge one overflows, and it is finite anyway.
+        if not (value >= 0 and (isinstance(value, int) or math.isfinite(value))):  # NaN: false
+            raise ValueError(f"retry_after must be a finite number of seconds >= 0, not {value!r:.40}")
+        object.__setattr__(self, "retry_after", float(min(value, MAX_PAUSE)))
+
+    def apply(self, profile: SiteProfile, origin: str) -> SiteProfile:
+        quirk = QuirkSeen(quirk_description(self.status), WORKAROUND, self.at, by=self.by,
+                          half_life=self.half_life)
+        profile = quirk.apply(profile, origin)
+        at, until = latest_pause((self.at, self.at + self.retry_after),
+                                 (profile.paused_at, profile.paused_until))
+        return replace(profile, paused_at=at, paused_until=until)
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ def check_document(doc: Any) -> None:
         "domain": _text, "last_visit": _time, "last_status": _status, "last_error": _optional_text,
         "last_timings": _each(_name_ok, _seconds), "selectors": _each(_name_ok, _selector),
         "quirks": _list(_quirk), "patterns": _each(_name_ok, _pattern), "gone": _bool,
+        "paused_until": _time, "paused_at": _time,
     }
     if version == 1:
         fields.update(visit_count=_count, success_count=_count, failure_count=_count,

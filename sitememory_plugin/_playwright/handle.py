@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 import pluggy
 
 from .._core.errors import PluginError, UnknownPurpose
+from .._core.ratelimit import RATE_LIMIT_STATUSES, retry_after_seconds
 from .._drive import Flow
 from .._hookcall import report
 from .._hooktypes import NavigationOptions, Visit
@@ -276,6 +277,7 @@ class Handle:
             url=response.url, status=response.status, started_ms=started, ttfb_ms=ttfb,
             dcl_at=state.dcl_at, load_at=load_at,
             transfer_bytes=_content_length(response.headers), redirects=redirects,
+            retry_after=_retry_after(response),
         )
         state.visits += 1
         return visit
@@ -338,6 +340,20 @@ def _content_length(headers: Any) -> float | None:
     except (TypeError, ValueError, AttributeError):
         return None
     return float(value) if value >= 0 else None
+
+
+def _retry_after(response: Any) -> float | None:
+    """The seconds a rate-limited response (429, 503) asks to wait (its ``Retry-After``), or
+    ``None``: another status, no such header, or one that is junk."""
+    try:
+        if response.status not in RATE_LIMIT_STATUSES:
+            return None
+        headers = response.headers  # lower-cased names; the response's own, as received
+        value, date = headers.get("retry-after"), headers.get("date")
+    except Exception:
+        return None
+    return retry_after_seconds(value if isinstance(value, str) else None, time.time(),
+                               date if isinstance(date, str) else None)
 
 
 def same_url(requested: str, given: str) -> bool:

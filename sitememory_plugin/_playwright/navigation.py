@@ -14,7 +14,7 @@ ABORTED = ("net::ERR_ABORTED", "frame was detached", "Navigation interrupted")
 
 def loaded_visit(
     url: str, status: int | None, started_ms: float, ttfb_ms: float | None, dcl_at: float | None,
-    load_at: float | None, transfer_bytes: float | None, redirects: int,
+    load_at: float | None, transfer_bytes: float | None, redirects: int, retry_after: float | None = None,
 ) -> Visit:
     """A navigation that reached its load event, from what Playwright reports of it; with
     ``load_at`` ``None``, one whose page closed (or whose handle detached) before that: its
@@ -25,6 +25,7 @@ def loaded_visit(
     :param ttfb_ms: when the final response's first byte arrived, in ms since the epoch.
     :param dcl_at: when ``DOMContentLoaded`` was reported, seconds since the epoch.
     :param load_at: when the load event was reported, seconds since the epoch.
+    :param retry_after: seconds a rate limit's ``Retry-After`` asked for (see ``Visit``).
     """
     start = started_ms / 1000
     timings: dict[str, float] = {"redirects": float(redirects)}
@@ -40,7 +41,7 @@ def loaded_visit(
     return Visit(
         url=url, duration=duration,
         status=status if type(status) is int and 100 <= status <= 999 else None,
-        timings=FrozenDict(timings),
+        timings=FrozenDict(timings), retry_after=retry_after,
     )
 
 

@@ -41,6 +41,7 @@ from .._context import site_context as site_context_text
 from .._core.errors import SiteMemoryError
 from .._core.models import SiteProfile, thaw
 from .._core.prompt import DEFAULT_MAX_CHARS
+from .._core.ratelimit import RATE_LIMIT_STATUSES
 from .._core.redact import redact
 from .._core.version import package_version
 from .._drive import run_async
@@ -245,12 +246,24 @@ def build_server(memory: SiteMemory, *, plugins: pluggy.PluginManager | None = N
         duration: Annotated[float, Field(description="Seconds the page took to load (or to fail)", ge=0)],
         status: Annotated[int | None, Field(description="The HTTP status", ge=100, le=999)] = None,
         error: Annotated[str | None, Field(description="Why it failed, if it did")] = None,
+        retry_after: Annotated[float | str | None, Field(description=(
+            "The response's Retry-After, if it was a 429 or 503 with one: seconds, or the "
+            "header's text (an HTTP-date too); every agent then waits until then"
+        ))] = None,
     ) -> str:
         """Record a visit of `url` that you made without the recorder (a browser it does not see)."""
         if not math.isfinite(duration):
             raise ToolError("duration must be a finite number of seconds")
-        key = await write(url, lambda u: u.record_visit(duration, status=status, error=error))
-        return f"recorded a visit of {key}"
+
+        def add(updates: SiteUpdates) -> None:
+            updates.record_visit(duration, status=status, error=error)
+            if retry_after is not None:
+                if status not in RATE_LIMIT_STATUSES:
+                    raise ValueError("retry_after is recorded with a status of 429 or 503")
+                updates.record_rate_limit(retry_after, status=status)
+
+        key = await write(url, add)
+        return f"recorded a visit of {key}" + (", rate limited" if retry_after is not None else "")
 
     @server.resource(
         SITE_URI, name="site", mime_type="application/json",

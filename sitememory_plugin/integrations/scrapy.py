@@ -47,6 +47,7 @@ except ImportError as exc:  # pragma: no cover - depends on the extras installed
     ) from exc
 
 from .._core.errors import NavigationRefused, PluginError
+from .._core.ratelimit import RATE_LIMIT_STATUSES, retry_after_seconds
 from .._core.redact import redact
 from .._hooktypes import SiteUpdates
 from .._memory import SiteMemory
@@ -247,7 +248,8 @@ class SiteMemoryMiddleware:
             # it: a hop it follows is recorded at the chain's end, any other is a visit.
             self._hops[request] = _Visit(request.url, duration, response.status, timings)
             return response
-        await self._record(request.url, duration, status=response.status, timings=timings)
+        await self._record(request.url, duration, status=response.status, timings=timings,
+                           retry_after=_retry_after(response))
         return response
 
     async def process_exception(self, request: Request, exception: BaseException) -> None:
@@ -348,13 +350,16 @@ class SiteMemoryMiddleware:
 
     async def _record(
         self, url: str, duration: float, *, status: int | None = None, error: str | None = None,
-        timings: dict[str, float] | None = None,
+        timings: dict[str, float] | None = None, retry_after: float | None = None,
     ) -> None:
-        """Write the visit of a plain request, under the plugins' site key as a page's visits are."""
+        """Write the visit of a plain request, under the plugins' site key as a page's visits
+        are, and its rate limit (a 429 or 503's ``Retry-After``, in seconds) if it had one."""
         try:
             key = plugin_site_key(self.plugins, url)
             updates = SiteUpdates(key)
             updates.record_visit(max(0.0, duration), status=status, error=error, timings=timings)
+            if retry_after is not None and status is not None:
+                updates.record_rate_limit(retry_after, status=status)
         except (ValueError, PluginError) as exc:
             log.warning("sitememory: not recording %s: %s", redact(url), exc)
             return
@@ -382,3 +387,14 @@ class SiteMemoryMiddleware:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("sitememory: a write failed: %s", task.exception(), exc_info=task.exception())
+
+
+def _retry_after(response: Response) -> float | None:
+    """The seconds a plain 429 or 503 response asks to wait (its ``Retry-After``), else ``None``."""
+    if response.status not in RATE_LIMIT_STATUSES:
+        return None
+    value, date = response.headers.get(b"Retry-After"), response.headers.get(b"Date")
+    return retry_after_seconds(
+        None if value is None else value.decode("latin-1"), time.time(),
+        None if date is None else date.decode("latin-1"),
+    )
