@@ -10,7 +10,15 @@ from types import MappingProxyType
 from typing import Any
 
 from ._core.errors import PluginError
-from ._core.updates import CachePattern, CacheSelector, QuirkSeen, SelectorResult, Update, VisitSeen
+from ._core.updates import (
+    CachePattern,
+    CacheSelector,
+    PatternResult,
+    QuirkSeen,
+    SelectorResult,
+    Update,
+    VisitSeen,
+)
 
 
 @dataclass
@@ -79,7 +87,7 @@ def unique(selectors: Iterable[object]) -> list[str]:
 
 _NOUNS = {
     VisitSeen: "a visit", CacheSelector: "a selector", SelectorResult: "a selector result",
-    QuirkSeen: "a quirk", CachePattern: "an action pattern",
+    QuirkSeen: "a quirk", CachePattern: "an action pattern", PatternResult: "a pattern result",
 }
 
 
@@ -139,6 +147,9 @@ class SiteUpdates:
 
     def cache_action_pattern(self, task_type: str, actions: Iterable[Any]) -> None:
         self.add(CachePattern.create(task_type, actions, time.time()))
+
+    def record_pattern_result(self, task_type: str, ok: bool) -> None:
+        self.add(PatternResult(task_type, ok, time.time()))
 
     def failed(self, error: BaseException, hook: str) -> PluginError:
         """The error to report when these updates could not be written."""

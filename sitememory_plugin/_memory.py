@@ -34,6 +34,7 @@ from ._core.transfer import ImportResult
 from ._core.updates import (
     CachePattern,
     CacheSelector,
+    PatternResult,
     QuirkSeen,
     SelectorResult,
     Touch,
@@ -294,6 +295,14 @@ class SiteMemory:
     def get_action_pattern_sync(self, url: str, task_type: str) -> ActionPattern | None:
         profile = self.get_profile_sync(url)
         return None if profile is None else profile.patterns.get(task_type)
+
+    async def record_pattern_result(self, url: str, task_type: str, ok: bool) -> None:
+        """Record that replaying the pattern for ``task_type`` worked (a confirmation) or failed
+        (a contradiction); nothing for a pattern the site does not have."""
+        await self._apply(site_key(url), (PatternResult(task_type, ok, time.time()),))
+
+    def record_pattern_result_sync(self, url: str, task_type: str, ok: bool) -> None:
+        self._apply_now(site_key(url), (PatternResult(task_type, ok, time.time()),))
 
     # -- prompt context ----------------------------------------------------------------------
 

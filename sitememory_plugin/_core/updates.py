@@ -313,6 +313,38 @@ class CachePattern:
 
 
 @dataclass(frozen=True)
+class PatternResult:
+    """A replay of a pattern's steps worked (``ok``: a confirmation) or failed (a contradiction).
+
+    A result for a pattern the site no longer has (evicted, forgotten) changes nothing.
+    """
+
+    task_type: str
+    ok: bool
+    at: float
+
+    def __post_init__(self) -> None:
+        check_text("task_type", self.task_type, MAX_TASK_TYPE)
+        if not isinstance(self.ok, bool):
+            raise TypeError(f"ok must be a bool, not {type(self.ok).__name__}")
+
+    def apply(self, profile: SiteProfile, origin: str) -> SiteProfile:
+        old = profile.patterns.get(self.task_type)
+        if old is None:
+            return profile
+        if self.ok:
+            newer = old.updated_at is None or self.at >= old.updated_at
+            new = replace(old, times_cached=old.times_cached + 1,
+                          updated_at=self.at if newer else old.updated_at)
+        else:
+            # Until the pattern has fields for its evidence: kept with its other unknown fields.
+            count = old.extra.get("contradictions")
+            count = count if isinstance(count, int) and not isinstance(count, bool) and count > 0 else 0
+            new = replace(old, extra=MappingProxyType({**old.extra, "contradictions": count + 1}))
+        return replace(profile, patterns=MappingProxyType({**profile.patterns, self.task_type: new}))
+
+
+@dataclass(frozen=True)
 class Forget:
     """Forget everything known about the site, and every update made before ``at``."""
 
