@@ -9,15 +9,19 @@ from ._core.errors import (
     LockTimeout,
     NavigationRefused,
     PluginError,
+    ReplayFailed,
     SiteMemoryError,
     StoreFormatError,
     UnknownPurpose,
+    UnknownTask,
+    UnreplayableStep,
     VersionTooNew,
 )
 from ._core.keys import site_key
 from ._core.locks import ReadWriteLock
 from ._core.models import ActionPattern, CandidateStats, Quirk, Selector, SiteProfile
 from ._core.stats import StoreStats
+from ._core.steps import ReplayResult
 from ._core.transfer import ImportResult
 from ._core.version import package_version as _package_version
 from ._hooktypes import Attempt, NavigationOptions, SiteUpdates, Visit
@@ -51,6 +55,8 @@ __all__ = [
     "PluginError",
     "Quirk",
     "ReadWriteLock",
+    "ReplayFailed",
+    "ReplayResult",
     "Selector",
     "SiteMemory",
     "SiteMemoryError",
@@ -60,6 +66,8 @@ __all__ = [
     "StoreStats",
     "SyncSite",
     "UnknownPurpose",
+    "UnknownTask",
+    "UnreplayableStep",
     "VersionTooNew",
     "Visit",
     "__version__",

@@ -7,9 +7,10 @@ action's arguments in order: ``{"fill": ["search box", "{query}"]}``, ``{"press"
     fill   purpose, value, [selector | selectors]    the element for purpose filled with value
     click  purpose, [selector | selectors]            the element for purpose clicked
     press  key, [purpose, selector | selectors]       key pressed on that element, else on the page
-    wait   ms | for | url | load                      one of: ms to wait (at most MAX_WAIT_MS),
-                                                      a purpose to wait visible, a URL glob,
-                                                      a load state
+    wait   ms | for, [selector | selectors] | url | load
+                                                      one of: ms to wait (at most MAX_WAIT_MS),
+                                                      a purpose to wait visible (compact: a str),
+                                                      a URL glob, a load state
     goto   url                                        a URL of the same site, or a path ("/...")
 
 The selectors a step names are tried after the ones remembered for its purpose. ``{name}`` in a
@@ -41,7 +42,7 @@ _POSITIONAL: dict[str, tuple[str, ...]] = {
     "fill": ("purpose", "value", "selectors"),
     "click": ("purpose", "selectors"),
     "press": ("key", "purpose", "selectors"),
-    "wait": ("ms",),  # a number; a string is a purpose to wait for (see _compact)
+    "wait": ("ms",),  # a number; a str: a purpose to wait for, and its selectors (see _compact)
     "goto": ("url",),
 }
 _NAMES: dict[str, frozenset[str]] = {
@@ -221,8 +222,8 @@ def _compact(raw: Mapping[str, Any]) -> dict[str, Any]:
     given = raw[action]
     positional = list(given) if isinstance(given, Sequence) and not isinstance(given, str) else [given]
     names = _POSITIONAL[action]
-    if action == "wait" and isinstance(given, str):
-        names = ("for",)
+    if action == "wait" and positional and isinstance(positional[0], str):
+        names = ("for", "selectors")  # a purpose to wait for, not a number of ms
     if len(positional) > len(names) and names[-1] != "selectors":
         raise ValueError(f"{action} takes at most {len(names)} argument(s) in the compact form")
     for i, name in enumerate(names):

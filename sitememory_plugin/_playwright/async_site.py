@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Mapping
 from types import TracebackType
 from typing import Any
 
 from playwright.async_api import Locator, Page, Response
 
 from .._core.prompt import DEFAULT_MAX_CHARS
+from .._core.steps import ReplayResult
 from .._drive import run_async
 from . import flows
 from .handle import Handle
 from .io import AsyncIo
+from .replay import replay as replay_steps
 
 
 class AsyncSite(Handle):
@@ -128,6 +130,23 @@ class AsyncSite(Handle):
         """A locator for the first candidate for ``purpose`` that is visible (waits for one)."""
         found: Locator = await run_async(flows.locator(self, purpose, selectors, page, timeout))
         return found
+
+    async def replay(
+        self, task: str, *, values: Mapping[str, str | int | float] | None = None,
+        page: Page | None = None, timeout: float | None = None,
+    ) -> ReplayResult:
+        """Perform the steps remembered for ``task`` on the page's site (see README, "Replaying
+        steps"): each fill and click as :meth:`fill` and :meth:`click` do, remembered selectors
+        first; ``{name}`` in a value is filled from ``values``. ``timeout`` (ms) bounds each step.
+
+        A replay that works is recorded as a confirmation of the steps, one whose step fails on
+        the page as a contradiction.
+        :raises UnknownTask: no steps are remembered for ``task``.
+        :raises UnreplayableStep: a step is not in the schema or lacks its value (nothing ran).
+        :raises ReplayFailed: a step failed; ``.result`` says which, ``__cause__`` is its error.
+        """
+        result: ReplayResult = await run_async(replay_steps(self, task, values, page, timeout))
+        return result
 
     async def remember_overlay(
         self, selector: str, description: str = "an overlay blocks actions", *, page: Page | None = None
