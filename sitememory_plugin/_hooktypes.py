@@ -6,10 +6,10 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any
 
 from ._core.errors import PluginError
+from ._core.frozen import FrozenDict
 from ._core.updates import (
     CachePattern,
     CacheSelector,
@@ -65,7 +65,7 @@ class Visit:
     duration: float
     status: int | None = None
     error: str | None = None
-    timings: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    timings: Mapping[str, float] = field(default_factory=lambda: FrozenDict({}))
 
     @property
     def ok(self) -> bool:

@@ -17,5 +17,4 @@ SEARCH: list[dict[str, Any]] = [
 def evidence(pattern: ActionPattern | None) -> tuple[int, int]:
     """The pattern's confirmations (times cached or confirmed) and contradictions."""
     assert pattern is not None
-    contradictions = pattern.extra.get("contradictions", 0)
-    return pattern.times_cached, contradictions
+    return pattern.times_cached, pattern.contradictions

@@ -238,7 +238,7 @@ def test_1000_fallbacks_keep_16_candidates_and_only_their_stats(
     last = calls - 1
     newest = [f"#c{last}", *(f"#c{last}-f{k}" for k in range(15))]
     assert [selector["primary"], *selector["fallbacks"]] == newest
-    assert selector["candidates"] == {}, "an evicted candidate's stats stayed"
+    assert set(selector["candidates"]) == set(newest), "an evicted candidate's stats stayed"
     assert selector["success_count"] == 3  # the purpose's own counts are kept
 
 
@@ -256,7 +256,8 @@ def test_thousands_of_failed_candidates_keep_16_and_the_proven_one(
     ranked = [selector["primary"], *selector["fallbacks"]]
     assert len(ranked) == 16 and selector["primary"] == "#good"
     assert set(selector["candidates"]) <= set(ranked)
-    assert selector["candidates"]["#good"] == {"ok": 3, "failed": 0, "streak": 0}
+    good = selector["candidates"]["#good"]
+    assert (good["ok"], good["failed"], good["streak"]) == (3, 0, 0)
     assert (selector["success_count"], selector["failure_count"]) == (3, 3000)
 
 

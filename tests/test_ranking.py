@@ -2,7 +2,10 @@
 
 "A candidate that failed twice in a row drops behind every candidate that is not failing;
 otherwise the success rate, shrunk by two imaginary failures, decides (one lucky success does not
-outrank a proven selector, two do), and ties keep the current order."
+outrank a proven selector, two do; a remembered selector counts as one success until its own
+results say more), and ties keep the current order."
+
+(Evidence of one moment: the weighing of counts by age is pinned in ``test_evidence.py``.)
 
 The expected orders here are computed from that sentence, not from the code's constants.
 """
@@ -32,6 +35,7 @@ class Tally:
     ok: int = 0
     failed: int = 0
     in_a_row: int = 0  # failures since the last success
+    remembered: bool = False  # "counts as one success until its own results say more"
 
 
 class Documented:
@@ -40,6 +44,7 @@ class Documented:
     def __init__(self, cached: list[str]) -> None:
         self.order = list(cached)
         self.tallies = {c: Tally() for c in cached}
+        self.tallies[cached[0]].remembered = True
 
     def record(self, candidate: str, ok: bool) -> tuple[str, ...]:
         if candidate not in self.tallies:
@@ -56,7 +61,8 @@ class Documented:
 
         def shrunk_rate(c: str) -> Fraction:  # exact, so that ties are ties
             t = self.tallies[c]
-            return Fraction(t.ok, t.ok + t.failed + 2)
+            ok = max(t.ok, 1 if t.remembered else 0)
+            return Fraction(ok, ok + t.failed + 2)
 
         # sorted() is stable: equal keys keep the current order.
         self.order = sorted(self.order, key=lambda c: (failing(c), -shrunk_rate(c)))
@@ -76,7 +82,8 @@ def test_every_history_ranks_as_documented(cached: list[str], history: list[tupl
         sel = record_result(sel, PURPOSE, candidate, ok, float(at))
         assert sel.ranked() == model.record(candidate, ok), (candidate, ok, model.tallies)
         t = model.tallies[candidate]
-        assert sel.candidates[candidate] == CandidateStats(t.ok, t.failed, t.in_a_row)
+        s = sel.candidates[candidate]
+        assert (s.ok, s.failed, s.streak) == (t.ok, t.failed, t.in_a_row)
 
 
 @settings(max_examples=25, deadline=None)
@@ -182,8 +189,10 @@ def test_one_failure_of_a_good_primary_does_not_demote_it() -> None:
 def test_unknown_selector_that_worked_is_added() -> None:
     sel = with_candidates(None, "p", "#a", (), 0.0)
     sel = record_result(sel, "p", "#new", True, 1.0)
+    assert sel.ranked() == ("#a", "#new")  # a tie with the remembered one: behind it
+    sel = record_result(sel, "p", "#new", True, 2.0)
     assert sel.ranked() == ("#new", "#a")
-    assert sel.candidates["#new"] == CandidateStats(ok=1, failed=0, streak=0)
+    assert sel.candidates["#new"] == CandidateStats(ok=2, failed=0, streak=0, first_seen=1.0, last_ok=2.0)
 
 
 def test_result_for_unknown_purpose_creates_it() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ from sitememory_plugin._core.steps import MAX_WAIT_MS, Step, fill_steps, parse_s
 from sitememory_plugin._core.updates import CachePattern
 
 
-def stored(actions: list[Any]) -> tuple[Any, ...]:
+def stored(actions: list[Any]) -> Sequence[Any]:
     """``actions`` as the memory gives them back (read-only JSON values)."""
     return CachePattern.create("t", actions, 0.0).actions
 

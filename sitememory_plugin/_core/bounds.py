@@ -43,6 +43,9 @@ MAX_ACTIONS_BYTES = 16 * 1024  # a pattern's actions as JSON
 #: Stores a site keeps separate visit counts for (see :mod:`.ledger`).
 MAX_ORIGINS = 16
 
+#: Longest name of an agent or run kept as an entry's origin (``SiteMemory(agent=...)``).
+MAX_ORIGIN_NAME = 100
+
 #: Seconds a stored time may lie ahead of the reader's clock before it is taken as "now".
 MAX_CLOCK_SKEW = 86_400.0
 

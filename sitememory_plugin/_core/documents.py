@@ -16,13 +16,22 @@ import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from types import MappingProxyType
 from typing import Any, TypeVar
 
 from . import bounds
 from .bounds import MAX_DOC_BYTES, without_surrogates
 from .errors import StoreFormatError
-from .models import ActionPattern, Quirk, Reader, Selector, SiteProfile, most_recent, read_document, recency
+from .frozen import EMPTY, FrozenDict
+from .models import (
+    ActionPattern,
+    Quirk,
+    Reader,
+    Selector,
+    SiteProfile,
+    most_confident,
+    read_document,
+    recency,
+)
 
 log = logging.getLogger("sitememory.documents")
 
@@ -83,18 +92,24 @@ def _repaired(profile: SiteProfile) -> SiteProfile:
 
 
 def _within_budget(profile: SiteProfile, size: int) -> SiteProfile:
-    """Drop the least recently confirmed purposes, quirks and patterns until the document fits."""
-    entries: list[tuple[float, int, str, str]] = []  # (recency, size, kind, name)
+    """Drop the least confident purposes, quirks and patterns (as of the latest time the profile
+    knows; ties: the least recently confirmed) until the document fits."""
+    times = [recency(s.updated_at) for s in profile.selectors.values()]
+    times += [recency(q.last_seen) for q in profile.quirks]
+    times += [recency(p.updated_at) for p in profile.patterns.values()]
+    now = max((t for t in times if t != float("-inf")), default=0.0)
+    entries: list[tuple[float, float, int, str, str]] = []  # (confidence, recency, size, kind, name)
     for purpose, s in profile.selectors.items():
-        entries.append((recency(s.updated_at), _size(s) + len(purpose), "selector", purpose))
+        entries.append((s.confidence(now), recency(s.updated_at), _size(s) + len(purpose), "selector",
+                        purpose))
     for q in profile.quirks:
-        entries.append((recency(q.last_seen), _size(q), "quirk", q.description))
+        entries.append((q.confidence(now), recency(q.last_seen), _size(q), "quirk", q.description))
     for task, p in profile.patterns.items():
-        entries.append((recency(p.updated_at), _size(p) + len(task), "pattern", task))
+        entries.append((p.confidence(now), recency(p.updated_at), _size(p) + len(task), "pattern", task))
     entries.sort()
     drop: dict[str, set[str]] = {"selector": set(), "quirk": set(), "pattern": set()}
     excess = size - MAX_DOC_BYTES + 1024  # a margin for separators
-    for _, entry_size, kind, name in entries:
+    for _, _, entry_size, kind, name in entries:
         if excess <= 0:
             break
         drop[kind].add(name)
@@ -102,16 +117,16 @@ def _within_budget(profile: SiteProfile, size: int) -> SiteProfile:
     if profile.domain not in _WARNED:  # once per site and process: a flooded site stays full
         if len(_WARNED) < 1024:
             _WARNED.add(profile.domain)
-        log.warning("site %s grew to %d bytes: its least recently confirmed entries are dropped to "
+        log.warning("site %s grew to %d bytes: its least confident entries are dropped to "
                     "keep it within %d", profile.domain, size, MAX_DOC_BYTES)
     trimmed = replace(
         profile,
-        selectors=MappingProxyType({p: s for p, s in profile.selectors.items() if p not in drop["selector"]}),
+        selectors=FrozenDict({p: s for p, s in profile.selectors.items() if p not in drop["selector"]}),
         quirks=tuple(q for q in profile.quirks if q.description not in drop["quirk"]),
-        patterns=MappingProxyType({t: a for t, a in profile.patterns.items() if t not in drop["pattern"]}),
+        patterns=FrozenDict({t: a for t, a in profile.patterns.items() if t not in drop["pattern"]}),
     )
     if excess > 0:  # unknown fields (a newer version's, or a hand edit's) are what is left to drop
-        trimmed = replace(trimmed, extra=MappingProxyType({}))
+        trimmed = replace(trimmed, extra=EMPTY)
     return trimmed
 
 
@@ -218,20 +233,20 @@ def within_bounds(profile: SiteProfile) -> SiteProfile:
     if len(selectors) > bounds.MAX_PURPOSES or any(_selector_over(s) for s in selectors.values()):
         kept = {p: fixed for p, s in selectors.items()
                 if len(p) <= bounds.MAX_PURPOSE and (fixed := _selector_within(s)) is not None}
-        selectors = MappingProxyType(most_recent(kept, bounds.MAX_PURPOSES, lambda s: s.updated_at))
+        selectors = FrozenDict(most_confident(kept, bounds.MAX_PURPOSES, lambda s: s.updated_at))
     quirks = profile.quirks
     if len(quirks) > bounds.MAX_QUIRKS or any(_quirk_over(q) for q in quirks):
         shortened = [_quirk_within(q) for q in quirks]
-        recent = most_recent({str(i): q for i, q in enumerate(shortened)}, bounds.MAX_QUIRKS,
+        recent = most_confident({str(i): q for i, q in enumerate(shortened)}, bounds.MAX_QUIRKS,
                              lambda q: q.last_seen)
         quirks = tuple(q for i, q in enumerate(shortened) if str(i) in recent)
     patterns = profile.patterns
     if len(patterns) > bounds.MAX_PATTERNS or any(_pattern_over(t, p) for t, p in patterns.items()):
         good = {t: p for t, p in patterns.items() if not _pattern_over(t, p)}
-        patterns = MappingProxyType(most_recent(good, bounds.MAX_PATTERNS, lambda p: p.updated_at))
+        patterns = FrozenDict(most_confident(good, bounds.MAX_PATTERNS, lambda p: p.updated_at))
     timings = profile.last_timings
     if len(timings) > bounds.MAX_TIMINGS or any(len(k) > bounds.MAX_TIMING_NAME for k in timings):
-        timings = MappingProxyType(dict(list(
+        timings = FrozenDict(dict(list(
             (k, v) for k, v in timings.items() if len(k) <= bounds.MAX_TIMING_NAME)[:bounds.MAX_TIMINGS]))
     error = profile.last_error
     if error is not None and len(error) > bounds.MAX_ERROR:
@@ -253,7 +268,7 @@ def _selector_within(s: Selector) -> Selector | None:
     if not order:
         return None
     stats = {c: st for c, st in s.candidates.items() if c in order}
-    return replace(s, primary=order[0], fallbacks=tuple(order[1:]), candidates=MappingProxyType(stats))
+    return replace(s, primary=order[0], fallbacks=tuple(order[1:]), candidates=FrozenDict(stats))
 
 
 def _quirk_over(q: Quirk) -> bool:

@@ -28,10 +28,10 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from types import MappingProxyType
 from typing import Any
 
 from .bounds import MAX_ORIGINS
+from .frozen import FrozenDict
 
 #: How many recent load times a profile keeps for its mean and percentiles.
 LOAD_WINDOW = 100
@@ -44,7 +44,7 @@ MAX_FOLDED = 256
 #: Longest origin id kept (ours are 16 to 21 characters).
 MAX_ORIGIN_ID = 32
 
-_EMPTY: Mapping[str, Any] = MappingProxyType({})
+_EMPTY: Mapping[str, Any] = FrozenDict({})
 _NUMBERS = (int, float)  # exact types: bool is not a number here
 
 
@@ -216,20 +216,20 @@ class Ledger:
         elif self._before_cut(entry):
             # Its first visit since a forget it knows of: what it counted before stays forgotten.
             seen = forgotten.get(origin, _NONE).join(entry.counts())
-            forgotten = MappingProxyType({**forgotten, origin: seen})
+            forgotten = FrozenDict({**forgotten, origin: seen})
         ledger = replace(self, forgotten=forgotten)
         entry = entry.record(visits, ledger.hidden(origin))
         if ledger._before_cut(entry):
             # Counted after the forget, whatever the clock that stamped it said (see apply_all).
             entry = replace(entry, last_visit=ledger.forgotten_at)
-        return replace(ledger, origins=MappingProxyType({**self.origins, origin: entry}))
+        return replace(ledger, origins=FrozenDict({**self.origins, origin: entry}))
 
     def forget(self, at: float) -> Ledger:
         """Everything counted so far forgotten, at ``at``."""
         forgotten = dict(self.forgotten)
         for origin, entry in self.origins.items():
             forgotten[origin] = forgotten.get(origin, _NONE).join(entry.counts())
-        return replace(self, forgotten=MappingProxyType(forgotten),
+        return replace(self, forgotten=FrozenDict(forgotten),
                        forgotten_at=later(at, self.forgotten_at))
 
     def join(self, other: Ledger) -> Ledger:
@@ -244,9 +244,9 @@ class Ledger:
                 origins[name] = _joined_fold(a, b)
             else:
                 origins[name] = a if a.order() >= b.order() else b
-        return Ledger(MappingProxyType(origins), MappingProxyType(_joined(self.forgotten, other.forgotten)),
+        return Ledger(FrozenDict(origins), FrozenDict(_joined(self.forgotten, other.forgotten)),
                       later(self.forgotten_at, other.forgotten_at),
-                      MappingProxyType(_joined(self.folded, other.folded))).bounded()
+                      FrozenDict(_joined(self.folded, other.folded))).bounded()
 
     def bounded(self) -> Ledger:
         """At most :data:`MAX_ORIGINS` origins: the least recently active folded into ``*``."""
@@ -265,8 +265,8 @@ class Ledger:
             folded = dict(sorted(folded.items(), key=lambda item: (-item[1].visits, item[0]))[:MAX_FOLDED])
         origins = {o: e for o, e in self.origins.items() if o not in fold}
         origins[FOLDED] = total
-        return Ledger(MappingProxyType(origins), self.forgotten, self.forgotten_at,
-                      MappingProxyType(folded))
+        return Ledger(FrozenDict(origins), self.forgotten, self.forgotten_at,
+                      FrozenDict(folded))
 
     @cached_property
     def totals(self) -> Totals:
@@ -315,8 +315,8 @@ class Ledger:
             if isinstance(e, Mapping) and len(str(o)) <= MAX_ORIGIN_ID
         }
         return cls(
-            MappingProxyType(origins), MappingProxyType(_counts_of(doc.get("forgotten"))),
-            time(doc.get("forgotten_at")), MappingProxyType(_counts_of(doc.get("folded_origins"))),
+            FrozenDict(origins), FrozenDict(_counts_of(doc.get("forgotten"))),
+            time(doc.get("forgotten_at")), FrozenDict(_counts_of(doc.get("folded_origins"))),
         ).bounded()
 
 

@@ -14,10 +14,10 @@ import math
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 from .errors import StoreFormatError
+from .frozen import FrozenDict
 from .keys import site_key
 from .models import SiteProfile, mapping, to_millis
 from .storage import Storage
@@ -46,7 +46,7 @@ def import_file(store: Storage, path: str | Path) -> ImportResult:
         except (TypeError, ValueError, AttributeError) as exc:
             skipped[domain] = str(exc)
     imported, already = merge_into(store, incoming)
-    return ImportResult(tuple(imported), MappingProxyType({**skipped, **already}))
+    return ImportResult(tuple(imported), FrozenDict({**skipped, **already}))
 
 
 def read_legacy(path: str | Path) -> dict[str, dict[str, Any]]:

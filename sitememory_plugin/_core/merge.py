@@ -19,10 +19,10 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import replace
-from types import MappingProxyType
 from typing import Any, TypeVar
 
 from .bounds import MAX_CANDIDATES, MAX_PATTERNS, MAX_PURPOSES, MAX_QUIRKS
+from .frozen import EMPTY, FrozenDict, freeze, thaw
 from .ledger import earlier, later
 from .models import (
     ActionPattern,
@@ -30,10 +30,8 @@ from .models import (
     Quirk,
     Selector,
     SiteProfile,
-    freeze,
-    most_recent,
+    most_confident,
     recency,
-    thaw,
 )
 
 T = TypeVar("T")
@@ -60,16 +58,16 @@ def merge(a: SiteProfile, b: SiteProfile) -> SiteProfile:
         last_status=last.last_status,
         last_error=last.last_error,
         last_timings=last.last_timings,
-        selectors=MappingProxyType(most_recent(selectors, MAX_PURPOSES, _selector_time)),
-        quirks=tuple(most_recent(quirks, MAX_QUIRKS, _quirk_time).values()),
-        patterns=MappingProxyType(most_recent(patterns, MAX_PATTERNS, _pattern_time)),
+        selectors=FrozenDict(most_confident(selectors, MAX_PURPOSES, _selector_time)),
+        quirks=tuple(most_confident(quirks, MAX_QUIRKS, _quirk_time).values()),
+        patterns=FrozenDict(most_confident(patterns, MAX_PATTERNS, _pattern_time)),
         extra=freeze({**thaw(_older(a, b, newer).extra), **thaw(newer.extra)}),
     ).with_ledger(ledger)
     if cut is not None and merged.last_visit is not None and merged.last_visit < cut:
         merged = replace(merged, last_visit=None, last_status=None, last_error=None,
-                         last_timings=MappingProxyType({}))
+                         last_timings=EMPTY)
     if (a.gone or b.gone) and not has_knowledge(merged):
-        merged = replace(merged, gone=True, extra=MappingProxyType({}))
+        merged = replace(merged, gone=True, extra=EMPTY)
     return merged
 
 
@@ -102,11 +100,17 @@ def _selector(a: Selector, b: Selector) -> Selector:
         else:
             # The failing streak of the side that saw more of it: an order, so any grouping agrees.
             streak = max((x.ok + x.failed, x.streak), (y.ok + y.failed, y.streak))[1]
-            stats[name] = CandidateStats(max(x.ok, y.ok), max(x.failed, y.failed), streak)
+            stats[name] = CandidateStats(
+                max(x.ok, y.ok), max(x.failed, y.failed), streak, earlier(x.first_seen, y.first_seen),
+                later(x.last_ok, y.last_ok), later(x.last_failed, y.last_failed),
+                later(x.remembered, y.remembered),
+                _first_origin(x.first_seen, x.origin, y.first_seen, y.origin), x.imported and y.imported,
+                freeze({**thaw(y.extra), **thaw(x.extra)}),
+            )
     return Selector(
         newer.purpose, order[0], tuple(order[1:]),
         max(a.success_count, b.success_count), max(a.failure_count, b.failure_count),
-        MappingProxyType(stats), later(a.updated_at, b.updated_at),
+        FrozenDict(stats), later(a.updated_at, b.updated_at),
         freeze({**thaw(older.extra), **thaw(newer.extra)}),
     )
 
@@ -120,6 +124,10 @@ def _quirk(a: Quirk, b: Quirk) -> Quirk:
         max(a.occurrences, b.occurrences),
         earlier(a.first_seen, b.first_seen),
         later(a.last_seen, b.last_seen),
+        max(a.contradictions, b.contradictions),
+        later(a.last_contradicted, b.last_contradicted),
+        _first_origin(a.first_seen, a.origin, b.first_seen, b.origin),
+        a.imported and b.imported,
         freeze({**thaw(older.extra), **thaw(newer.extra)}),
     )
 
@@ -130,8 +138,21 @@ def _pattern(a: ActionPattern, b: ActionPattern) -> ActionPattern:
     return ActionPattern(
         newer.task_type, newer.actions, max(a.times_cached, b.times_cached),
         earlier(a.created_at, b.created_at), later(a.updated_at, b.updated_at),
+        max(a.contradictions, b.contradictions), later(a.last_contradicted, b.last_contradicted),
+        _first_origin(a.created_at, a.origin, b.created_at, b.origin), a.imported and b.imported,
         freeze({**thaw(older.extra), **thaw(newer.extra)}),
     )
+
+
+def _first_origin(
+    a_first: float | None, a_origin: str | None, b_first: float | None, b_origin: str | None
+) -> str | None:
+    """Who reported an entry first: the origin of the earlier first sighting (ties: the smaller
+    name), so that any order of merges agrees."""
+    def key(first: float | None, origin: str | None) -> tuple[float, bool, str]:
+        return (float("inf") if first is None else first, origin is None, origin or "")
+
+    return a_origin if key(a_first, a_origin) <= key(b_first, b_origin) else b_origin
 
 
 def _union(a: dict[str, T], b: dict[str, T], join: Any) -> dict[str, T]:

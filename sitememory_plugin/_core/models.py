@@ -9,15 +9,18 @@ from the future (a clock that was wrong) is read as the reader's "now".
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
-from types import MappingProxyType
 from typing import Any, TypeVar
 
-from .bounds import MAX_CLOCK_SKEW
+from .bounds import MAX_CLOCK_SKEW, MAX_ORIGIN_NAME, shorten
 from .errors import StoreFormatError, VersionTooNew
+from .evidence import DEFAULT_HALF_LIFE, Evidence
+from .frozen import EMPTY, FrozenDict, FrozenList
+from .frozen import freeze as freeze
+from .frozen import thaw as thaw
 from .ledger import LOAD_WINDOW as LOAD_WINDOW
-from .ledger import Ledger, OriginVisits, load_millis, outcomes, v1_origin
+from .ledger import Ledger, OriginVisits, later, load_millis, outcomes, v1_origin
 from .ledger import count as count
 from .ledger import number as number
 from .ledger import recency as recency
@@ -27,7 +30,7 @@ FORMAT = "sitememory.site"
 FORMAT_VERSION = 2
 
 JSON = Any
-_EMPTY: Mapping[str, Any] = MappingProxyType({})
+_EMPTY: Mapping[str, Any] = EMPTY
 #: Fields of a version-1 document that version 2 derives from its ledger (and writes only for
 #: readers).
 _V1_ONLY = frozenset({"visit_count", "success_count", "failure_count", "first_visit",
@@ -36,24 +39,6 @@ _V1_ONLY = frozenset({"visit_count", "success_count", "failure_count", "first_vi
 _OBSOLETE = frozenset({"jsonl_imports", "legacy_imports"})
 _LEDGER_FIELDS = frozenset({"visits", "forgotten", "forgotten_at", "folded_origins"})
 T = TypeVar("T")
-
-
-def freeze(value: JSON) -> JSON:
-    """Deep read-only copy of a JSON value: dicts become mapping proxies, lists become tuples."""
-    if isinstance(value, Mapping):
-        return MappingProxyType({str(k): freeze(v) for k, v in value.items()})
-    if isinstance(value, list | tuple):
-        return tuple(freeze(v) for v in value)
-    return value
-
-
-def thaw(value: JSON) -> JSON:
-    """Inverse of :func:`freeze`: plain dicts and lists, ready for :mod:`json`."""
-    if isinstance(value, Mapping):
-        return {k: thaw(v) for k, v in value.items()}
-    if isinstance(value, tuple | list):
-        return [thaw(v) for v in value]
-    return value
 
 
 def _known(cls: type) -> frozenset[str]:
@@ -90,19 +75,71 @@ class Reader:
 _LENIENT = Reader(None)
 
 
+def _origin(value: Any) -> str | None:
+    return shorten(value, MAX_ORIGIN_NAME) if isinstance(value, str) and value else None
+
+
+def _provenance(data: dict[str, Any], origin: str | None, imported: bool) -> dict[str, Any]:
+    """``data`` with who reported the entry, written only when known (documents stay small)."""
+    if origin is not None:
+        data["origin"] = origin
+    if imported:
+        data["imported"] = True
+    return data
+
+
 @dataclass(frozen=True)
 class CandidateStats:
-    """How one selector candidate has fared: successes, failures and the current failing streak."""
+    """How one selector candidate has fared: successes, failures (its contradictions), the current
+    failing streak, their times, and when an agent last remembered it as the one that worked."""
 
     ok: int = 0
     failed: int = 0
     streak: int = 0
+    first_seen: float | None = None
+    last_ok: float | None = None
+    last_failed: float | None = None
+    remembered: float | None = None
+    origin: str | None = None
+    imported: bool = False
+    extra: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
 
     @property
     def score(self) -> float:
         """Success rate shrunk by two imaginary failures: one lucky success (1/3) does not
-        outrank a proven selector (e.g. 2 of 3, 2/5), two successes in a row (2/4) do."""
+        outrank a proven selector (e.g. 2 of 3, 2/5), two successes in a row (2/4) do. (The
+        confidence of fresh evidence: :meth:`confidence` weighs the counts by age.)"""
         return self.ok / (self.ok + self.failed + 2)
+
+    @property
+    def evidence(self) -> Evidence:
+        """Its successes confirm it; being remembered counts as one success until its results
+        say more (the agent that remembered it saw it work, and usually reports that result)."""
+        confirmations = max(self.ok, 1 if self.remembered is not None else 0)
+        last = self.last_ok if self.remembered is None else later(self.last_ok, self.remembered)
+        return Evidence(self.first_seen, last, self.last_failed, confirmations, self.failed,
+                        self.origin, self.imported)
+
+    def confidence(self, now: float, half_life: float = DEFAULT_HALF_LIFE) -> float:
+        return self.evidence.confidence(now, half_life)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _provenance({
+            **thaw(self.extra), "ok": self.ok, "failed": self.failed, "streak": self.streak,
+            "first_seen": self.first_seen, "last_ok": self.last_ok, "last_failed": self.last_failed,
+            "remembered": self.remembered,
+        }, self.origin, self.imported)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], read: Reader = _LENIENT) -> CandidateStats:
+        mine, extra = _split(data, cls)
+        return cls(
+            count(mine.get("ok")), count(mine.get("failed")), count(mine.get("streak")),
+            read.time(mine.get("first_seen")), read.time(mine.get("last_ok")),
+            read.time(mine.get("last_failed")), read.time(mine.get("remembered")),
+            _origin(mine.get("origin")),
+            mine.get("imported") is True, extra,
+        )
 
 
 @dataclass(frozen=True)
@@ -119,8 +156,17 @@ class Selector:
     extra: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
 
     def ranked(self) -> tuple[str, ...]:
-        """Every selector to try, best first: the primary, then the fallbacks."""
+        """Every selector to try, best first: the primary, then the fallbacks (ranked by their
+        confidence when the last result came in; see :mod:`.ranking`)."""
         return (self.primary, *self.fallbacks)
+
+    def stats(self, candidate: str) -> CandidateStats:
+        """What is known of ``candidate`` (nothing yet: all zero)."""
+        return self.candidates.get(candidate) or CandidateStats()
+
+    def confidence(self, now: float, half_life: float = DEFAULT_HALF_LIFE) -> float:
+        """The confidence of the best candidate: how much the purpose's knowledge is worth."""
+        return max((self.stats(c).confidence(now, half_life) for c in self.ranked()), default=0.0)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -129,10 +175,7 @@ class Selector:
             "fallbacks": list(self.fallbacks),
             "success_count": self.success_count,
             "failure_count": self.failure_count,
-            "candidates": {
-                s: {"ok": c.ok, "failed": c.failed, "streak": c.streak}
-                for s, c in self.candidates.items()
-            },
+            "candidates": {s: c.to_dict() for s, c in self.candidates.items()},
             "updated_at": self.updated_at,
         }
 
@@ -150,8 +193,8 @@ class Selector:
             fallbacks=order[1:],
             success_count=count(mine.get("success_count")),
             failure_count=count(mine.get("failure_count")),
-            candidates=MappingProxyType({
-                str(s): CandidateStats(count(c.get("ok")), count(c.get("failed")), count(c.get("streak")))
+            candidates=FrozenDict({
+                str(s): CandidateStats.from_dict(c, read)
                 for s, c in (candidates.items() if isinstance(candidates, Mapping) else ())
                 if isinstance(c, Mapping)
             }),
@@ -162,24 +205,39 @@ class Selector:
 
 @dataclass(frozen=True)
 class Quirk:
-    """Something odd about a site, how to work around it, and how often it was seen."""
+    """Something odd about a site, how to work around it, and how often it was seen (each
+    occurrence confirms it) or contradicted."""
 
     description: str
     workaround: str | None = None
     occurrences: int = 1
     first_seen: float | None = None
     last_seen: float | None = None
+    contradictions: int = 0
+    last_contradicted: float | None = None
+    origin: str | None = None
+    imported: bool = False
     extra: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
 
+    @property
+    def evidence(self) -> Evidence:
+        return Evidence(self.first_seen, self.last_seen, self.last_contradicted, self.occurrences,
+                        self.contradictions, self.origin, self.imported)
+
+    def confidence(self, now: float, half_life: float = DEFAULT_HALF_LIFE) -> float:
+        return self.evidence.confidence(now, half_life)
+
     def to_dict(self) -> dict[str, Any]:
-        return {
+        return _provenance({
             **thaw(self.extra),
             "description": self.description,
             "workaround": self.workaround,
             "occurrences": self.occurrences,
             "first_seen": self.first_seen,
             "last_seen": self.last_seen,
-        }
+            "contradictions": self.contradictions,
+            "last_contradicted": self.last_contradicted,
+        }, self.origin, self.imported)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], read: Reader = _LENIENT) -> Quirk:
@@ -191,29 +249,50 @@ class Quirk:
             occurrences=max(1, count(mine.get("occurrences"))),
             first_seen=read.time(mine.get("first_seen")),
             last_seen=read.time(mine.get("last_seen")),
+            contradictions=count(mine.get("contradictions")),
+            last_contradicted=read.time(mine.get("last_contradicted")),
+            origin=_origin(mine.get("origin")),
+            imported=mine.get("imported") is True,
             extra=extra,
         )
 
 
 @dataclass(frozen=True)
 class ActionPattern:
-    """A sequence of actions that accomplished a task type on a site (JSON values, read-only)."""
+    """A sequence of actions that accomplished a task type on a site (JSON values, read-only).
+
+    Caching it again, or a replay that worked, confirms it (``times_cached``, ``updated_at``); a
+    replay that failed contradicts it."""
 
     task_type: str
-    actions: tuple[Any, ...] = ()
+    actions: Sequence[Any] = field(default_factory=lambda: _NO_ACTIONS)
     times_cached: int = 1
     created_at: float | None = None
     updated_at: float | None = None
+    contradictions: int = 0
+    last_contradicted: float | None = None
+    origin: str | None = None
+    imported: bool = False
     extra: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
 
+    @property
+    def evidence(self) -> Evidence:
+        return Evidence(self.created_at, self.updated_at, self.last_contradicted, self.times_cached,
+                        self.contradictions, self.origin, self.imported)
+
+    def confidence(self, now: float, half_life: float = DEFAULT_HALF_LIFE) -> float:
+        return self.evidence.confidence(now, half_life)
+
     def to_dict(self) -> dict[str, Any]:
-        return {
+        return _provenance({
             **thaw(self.extra),
             "actions": thaw(self.actions),
             "times_cached": self.times_cached,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
-        }
+            "contradictions": self.contradictions,
+            "last_contradicted": self.last_contradicted,
+        }, self.origin, self.imported)
 
     @classmethod
     def from_dict(cls, task_type: str, data: Mapping[str, Any], read: Reader = _LENIENT) -> ActionPattern:
@@ -221,12 +300,19 @@ class ActionPattern:
         actions = mine.get("actions")
         return cls(
             task_type=task_type,
-            actions=freeze(actions) if isinstance(actions, list | tuple) else (),
+            actions=freeze(actions) if isinstance(actions, list | tuple) else _NO_ACTIONS,
             times_cached=max(1, count(mine.get("times_cached"))),
             created_at=read.time(mine.get("created_at")),
             updated_at=read.time(mine.get("updated_at")),
+            contradictions=count(mine.get("contradictions")),
+            last_contradicted=read.time(mine.get("last_contradicted")),
+            origin=_origin(mine.get("origin")),
+            imported=mine.get("imported") is True,
             extra=extra,
         )
+
+
+_NO_ACTIONS: FrozenList[Any] = FrozenList()
 
 
 @dataclass(frozen=True)
@@ -317,7 +403,7 @@ class SiteProfile:
             self.first_visit, self.last_visit, tuple(to_millis(t) for t in self.load_times),
             self.recent_outcomes,
         )
-        return self.with_ledger(Ledger(MappingProxyType({origin: entry})))
+        return self.with_ledger(Ledger(FrozenDict({origin: entry})))
 
     def with_ledger(self, ledger: Ledger) -> SiteProfile:
         """This profile counting ``ledger``'s visits."""
@@ -401,12 +487,12 @@ def read_document(data: Mapping[str, Any], read: Reader) -> tuple[SiteProfile, b
         else None,
         last_error=None if error is None else str(error),
         load_times=_seconds(data.get("load_times_ms"))[-LOAD_WINDOW:] if version == 1 else (),
-        last_timings=MappingProxyType({
+        last_timings=FrozenDict({
             str(k): n for k, v in mapping(mine.get("last_timings")).items()
             if (n := number(v)) is not None
         }),
         recent_outcomes=outcomes(mine.get("recent_outcomes")) if version == 1 else (),
-        selectors=MappingProxyType({
+        selectors=FrozenDict({
             str(p): selector for p, s in selectors.items()
             if isinstance(s, Mapping) and str(p).strip()
             and (selector := Selector.from_dict(str(p), s, read)).primary
@@ -415,7 +501,7 @@ def read_document(data: Mapping[str, Any], read: Reader) -> tuple[SiteProfile, b
             quirk for q in (quirks if isinstance(quirks, list) else ())
             if isinstance(q, Mapping) and (quirk := Quirk.from_dict(q, read)).description.strip()
         ),
-        patterns=MappingProxyType({
+        patterns=FrozenDict({
             str(t): ActionPattern.from_dict(str(t), a, read) for t, a in patterns.items()
             if isinstance(a, Mapping) and str(t).strip()
         }),
@@ -442,6 +528,26 @@ def _strings(value: Any) -> tuple[str, ...]:
 
 def mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else _EMPTY
+
+
+def most_confident(
+    entries: Mapping[str, T], limit: int, when: Callable[[T], float | None],
+    half_life: float = DEFAULT_HALF_LIFE,
+) -> dict[str, T]:
+    """At most ``limit`` of ``entries``, the most confident (each has ``confidence(now, h)``) as of
+    the latest of their times (ties: the more recently confirmed by ``when``), in their order.
+    The reference time comes from the entries, so any reader cuts them the same way."""
+    if len(entries) <= limit:
+        return dict(entries)
+    now = max((recency(when(e)) for e in entries.values()), default=0.0)
+    now = 0.0 if now == float("-inf") else now
+
+    def key(k: str) -> tuple[float, float]:
+        entry: Any = entries[k]
+        return (entry.confidence(now, half_life), recency(when(entries[k])))
+
+    keep = set(sorted(entries, key=key)[-limit:])
+    return {k: v for k, v in entries.items() if k in keep}
 
 
 def most_recent(entries: Mapping[str, T], limit: int, when: Callable[[T], float | None]) -> dict[str, T]:

@@ -15,10 +15,10 @@ import json
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
 
 from .documents import within_bounds
 from .errors import StoreFormatError, VersionTooNew
+from .frozen import FrozenDict
 from .keys import site_key
 from .merge import equivalent, merge
 from .models import Reader, SiteProfile, read_document
@@ -31,7 +31,7 @@ class ImportResult:
     """What an import did: sites written, and entries skipped with the reason."""
 
     imported: tuple[str, ...]
-    skipped: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    skipped: Mapping[str, str] = field(default_factory=lambda: FrozenDict({}))
 
 
 def export_lines(store: Storage) -> Iterator[str]:
@@ -78,7 +78,7 @@ def import_lines(store: Storage, lines: Iterable[str], source: str = "<input>") 
     Every line is read and checked before anything is written (see :func:`read_lines`).
     """
     imported, skipped = merge_into(store, read_lines(lines, source))
-    return ImportResult(tuple(imported), MappingProxyType(skipped))
+    return ImportResult(tuple(imported), FrozenDict(skipped))
 
 
 def merge_into(store: Storage, incoming: Iterable[SiteProfile]) -> tuple[list[str], dict[str, str]]:
@@ -186,4 +186,4 @@ def copy_store(src: Storage, dst: Storage, *, replace: bool = False) -> ImportRe
                 copied.append(key)
             else:
                 skipped[key] = "already known"
-    return ImportResult(tuple(copied), MappingProxyType(skipped))
+    return ImportResult(tuple(copied), FrozenDict(skipped))

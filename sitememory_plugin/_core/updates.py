@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from types import MappingProxyType
 from typing import Any, Protocol
 
 from . import ranking
@@ -36,7 +35,10 @@ from .bounds import (
     check_text,
     shorten,
 )
-from .models import ActionPattern, Quirk, SiteProfile, freeze, recency, to_millis
+from .evidence import DEFAULT_HALF_LIFE
+from .frozen import FrozenDict, freeze
+from .ledger import earlier, later
+from .models import ActionPattern, Quirk, SiteProfile, recency, to_millis
 from .redact import redact
 
 #: Error texts of a timeout: Playwright's "Timeout 30000ms exceeded", net::ERR_TIMED_OUT.
@@ -177,25 +179,39 @@ class VisitBatch:
             if last is None or v.at >= last:
                 last, status, error = v.at, v.status, v.error
                 if v.timings is not None:
-                    timings = MappingProxyType({str(k): float(t) for k, t in v.timings.items()})
+                    timings = FrozenDict({str(k): float(t) for k, t in v.timings.items()})
         # One replace: the profile derives its counts from the ledger, none of the last_* fields.
         return replace(profile, ledger=ledger, last_visit=last, last_status=status, last_error=error,
                        last_timings=timings)
 
 
+@dataclass(frozen=True, kw_only=True)
+class Attributed:
+    """What every update of an entry carries besides its change: who made it (the memory's
+    ``agent``), and the half-life its memory weighs evidence with (which ranks and evicts)."""
+
+    by: str | None = None
+    half_life: float = DEFAULT_HALF_LIFE
+
+
 @dataclass(frozen=True)
-class CacheSelector:
+class CacheSelector(Attributed):
     purpose: str
     selector: str
     fallbacks: tuple[str, ...]
     at: float
+    #: The primary worked (an agent remembering it says so); ``False`` only names candidates.
+    confirm: bool = True
 
     @classmethod
-    def create(cls, purpose: str, selector: str, fallbacks: Iterable[str] | None, at: float) -> CacheSelector:
+    def create(
+        cls, purpose: str, selector: str, fallbacks: Iterable[str] | None, at: float, *,
+        confirm: bool = True,
+    ) -> CacheSelector:
         """``fallbacks`` as the public calls take them: any iterable of selectors but a ``str``."""
         if isinstance(fallbacks, str):
             raise TypeError("fallbacks must be a list of selectors, not a str")
-        return cls(purpose, selector, tuple(fallbacks or ()), at)
+        return cls(purpose, selector, tuple(fallbacks or ()), at, confirm)
 
     def __post_init__(self) -> None:
         check_text("purpose", self.purpose, MAX_PURPOSE)
@@ -207,12 +223,13 @@ class CacheSelector:
 
     def apply(self, profile: SiteProfile, origin: str) -> SiteProfile:
         current = profile.selectors.get(self.purpose)
-        new = ranking.with_candidates(current, self.purpose, self.selector, self.fallbacks, self.at)
-        return ranking.with_selector(profile, new)
+        new = ranking.with_candidates(current, self.purpose, self.selector, self.fallbacks, self.at,
+                                      confirm=self.confirm, by=self.by)
+        return ranking.with_selector(profile, new, self.at, self.half_life)
 
 
 @dataclass(frozen=True)
-class SelectorResult:
+class SelectorResult(Attributed):
     purpose: str
     selector: str
     ok: bool
@@ -221,17 +238,17 @@ class SelectorResult:
     def __post_init__(self) -> None:
         check_text("purpose", self.purpose, MAX_PURPOSE)
         check_text("selector", self.selector, MAX_SELECTOR)
-        if not isinstance(self.ok, bool):
-            raise TypeError(f"ok must be a bool, not {type(self.ok).__name__}")
+        _check_bool(self.ok)
 
     def apply(self, profile: SiteProfile, origin: str) -> SiteProfile:
         current = profile.selectors.get(self.purpose)
-        new = ranking.record_result(current, self.purpose, self.selector, self.ok, self.at)
-        return ranking.with_selector(profile, new)
+        new = ranking.record_result(current, self.purpose, self.selector, self.ok, self.at,
+                                    by=self.by, half_life=self.half_life)
+        return ranking.with_selector(profile, new, self.at, self.half_life)
 
 
 @dataclass(frozen=True)
-class QuirkSeen:
+class QuirkSeen(Attributed):
     """A quirk; its texts are kept without credentials."""
 
     description: str
@@ -256,19 +273,51 @@ class QuirkSeen:
                     workaround=self.workaround if self.workaround is not None and newer
                     else quirk.workaround,
                     last_seen=self.at if newer else quirk.last_seen,
+                    first_seen=earlier(quirk.first_seen, self.at),
+                    imported=False,
                 )
                 break
         else:
-            quirks.append(Quirk(self.description, self.workaround, 1, self.at, self.at))
+            quirks.append(Quirk(self.description, self.workaround, 1, self.at, self.at, origin=self.by))
             if len(quirks) > MAX_QUIRKS:
-                quirks.remove(min(quirks, key=lambda q: recency(q.last_seen)))
+                quirks.remove(min(quirks, key=lambda q: (q.confidence(self.at, self.half_life),
+                                                         recency(q.last_seen))))
         return replace(profile, quirks=tuple(quirks))
 
 
 @dataclass(frozen=True)
-class CachePattern:
+class QuirkResult(Attributed):
+    """A known quirk confirmed (it happened again) or contradicted (it did not hold: its
+    workaround failed, the oddity is gone); unknown quirks are left alone."""
+
+    description: str
+    ok: bool
+    at: float
+
+    def __post_init__(self) -> None:
+        check_text("description", self.description, MAX_DESCRIPTION)
+        object.__setattr__(self, "description", redact(self.description))
+        _check_bool(self.ok)
+
+    def apply(self, profile: SiteProfile, origin: str) -> SiteProfile:
+        quirks = list(profile.quirks)
+        for i, quirk in enumerate(quirks):
+            if quirk.description == self.description:
+                quirks[i] = (
+                    replace(quirk, occurrences=quirk.occurrences + 1,
+                            last_seen=later(quirk.last_seen, self.at), imported=False)
+                    if self.ok else
+                    replace(quirk, contradictions=quirk.contradictions + 1,
+                            last_contradicted=later(quirk.last_contradicted, self.at))
+                )
+                return replace(profile, quirks=tuple(quirks))
+        return profile
+
+
+@dataclass(frozen=True)
+class CachePattern(Attributed):
     task_type: str
-    actions: tuple[Any, ...]
+    actions: Sequence[Any]
     at: float
 
     def __post_init__(self) -> None:
@@ -300,24 +349,20 @@ class CachePattern:
     def apply(self, profile: SiteProfile, origin: str) -> SiteProfile:
         old = profile.patterns.get(self.task_type)
         if old is None:
-            new = ActionPattern(self.task_type, self.actions, 1, self.at, self.at)
+            new = ActionPattern(self.task_type, self.actions, 1, self.at, self.at, origin=self.by)
         elif old.updated_at is not None and self.at < old.updated_at:  # it waited: keep the newer
-            new = replace(old, times_cached=old.times_cached + 1)
+            new = replace(old, times_cached=old.times_cached + 1, imported=False,
+                          created_at=earlier(old.created_at, self.at))
         else:
             new = replace(old, actions=self.actions, times_cached=old.times_cached + 1,
-                          updated_at=self.at)
-        patterns = {**profile.patterns, self.task_type: new}
-        if len(patterns) > MAX_PATTERNS:
-            del patterns[min(patterns, key=lambda t: recency(patterns[t].updated_at))]
-        return replace(profile, patterns=MappingProxyType(patterns))
+                          updated_at=self.at, imported=False)
+        return with_pattern(profile, new, self.at, self.half_life)
 
 
 @dataclass(frozen=True)
-class PatternResult:
-    """A replay of a pattern's steps worked (``ok``: a confirmation) or failed (a contradiction).
-
-    A result for a pattern the site no longer has (evicted, forgotten) changes nothing.
-    """
+class PatternResult(Attributed):
+    """A replay of a known pattern worked (a confirmation) or failed (a contradiction); an
+    unknown task type is left alone."""
 
     task_type: str
     ok: bool
@@ -325,23 +370,31 @@ class PatternResult:
 
     def __post_init__(self) -> None:
         check_text("task_type", self.task_type, MAX_TASK_TYPE)
-        if not isinstance(self.ok, bool):
-            raise TypeError(f"ok must be a bool, not {type(self.ok).__name__}")
+        _check_bool(self.ok)
 
     def apply(self, profile: SiteProfile, origin: str) -> SiteProfile:
         old = profile.patterns.get(self.task_type)
         if old is None:
             return profile
-        if self.ok:
-            newer = old.updated_at is None or self.at >= old.updated_at
-            new = replace(old, times_cached=old.times_cached + 1,
-                          updated_at=self.at if newer else old.updated_at)
-        else:
-            # Until the pattern has fields for its evidence: kept with its other unknown fields.
-            count = old.extra.get("contradictions")
-            count = count if isinstance(count, int) and not isinstance(count, bool) and count > 0 else 0
-            new = replace(old, extra=MappingProxyType({**old.extra, "contradictions": count + 1}))
-        return replace(profile, patterns=MappingProxyType({**profile.patterns, self.task_type: new}))
+        new = (
+            replace(old, times_cached=old.times_cached + 1, updated_at=later(old.updated_at, self.at),
+                    imported=False)
+            if self.ok else
+            replace(old, contradictions=old.contradictions + 1,
+                    last_contradicted=later(old.last_contradicted, self.at))
+        )
+        return replace(profile, patterns=FrozenDict({**profile.patterns, self.task_type: new}))
+
+
+def with_pattern(
+    profile: SiteProfile, pattern: ActionPattern, at: float, half_life: float
+) -> SiteProfile:
+    """``profile`` with ``pattern``, the least confident one evicted beyond :data:`MAX_PATTERNS`."""
+    patterns = {**profile.patterns, pattern.task_type: pattern}
+    if len(patterns) > MAX_PATTERNS:
+        del patterns[min(patterns, key=lambda t: (patterns[t].confidence(at, half_life),
+                                                  recency(patterns[t].updated_at)))]
+    return replace(profile, patterns=FrozenDict(patterns))
 
 
 @dataclass(frozen=True)
@@ -374,3 +427,8 @@ def _check_number(name: str, value: object) -> None:
         raise TypeError(f"{name} must be a number of seconds, not {type(value).__name__}")
     if not 0 <= value <= MAX_SECONDS:  # also false for NaN
         raise ValueError(f"{name} must be a finite number of seconds in [0, 1e9], not {value!r:.40}")
+
+
+def _check_bool(ok: object) -> None:
+    if not isinstance(ok, bool):
+        raise TypeError(f"ok must be a bool, not {type(ok).__name__}")

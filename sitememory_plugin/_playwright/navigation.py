@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import math
-from types import MappingProxyType
 from typing import Any
 
+from .._core.frozen import FrozenDict
 from .._hooktypes import Visit
 
 #: Playwright's error text for a navigation cut short by another one: not the site's fault.
@@ -40,7 +40,7 @@ def loaded_visit(
     return Visit(
         url=url, duration=duration,
         status=status if type(status) is int and 100 <= status <= 999 else None,
-        timings=MappingProxyType(timings),
+        timings=FrozenDict(timings),
     )
 
 
