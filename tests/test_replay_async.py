@@ -112,6 +112,17 @@ async def test_a_changed_page_falls_back_to_the_other_selectors_and_heals(
     assert evidence(await memory.get_action_pattern(site_server.url(), "search")) == (2, 0)
 
 
+async def test_a_remembered_overlay_is_dismissed_during_a_replay(
+    site: AsyncSite, page: Page, memory: SiteMemory, site_server: TestSite
+) -> None:
+    await memory.record_quirk(site_server.url(), "cookie banner covers the page", "click #accept-cookies")
+    await memory.cache_action_pattern(site_server.url(), "buy", [{"click": ["buy", "#buy"]}])
+    await site.goto(site_server.url("/cookie"), page=page)  # the banner covers the button
+    result = await site.replay("buy", timeout=5000)
+    assert result.selectors == ("#buy",)
+    assert await page.text_content("#status") == "bought"
+
+
 async def test_a_failed_step_is_a_contradiction_and_raised_with_the_result(
     site: AsyncSite, page: Page, memory: SiteMemory, site_server: TestSite
 ) -> None:

@@ -117,6 +117,17 @@ def test_a_changed_page_falls_back_to_the_other_selectors_and_heals(
     assert evidence(memory.get_action_pattern_sync(site_server.url(), "search")) == (2, 0)
 
 
+def test_a_remembered_overlay_is_dismissed_during_a_replay(
+    site: SyncSite, page: Page, memory: SiteMemory, site_server: TestSite
+) -> None:
+    memory.record_quirk_sync(site_server.url(), "cookie banner covers the page", "click #accept-cookies")
+    memory.cache_action_pattern_sync(site_server.url(), "buy", [{"click": ["buy", "#buy"]}])
+    site.goto(site_server.url("/cookie"), page=page)  # the banner covers the button
+    result = site.replay("buy", timeout=5000)
+    assert result.selectors == ("#buy",)
+    assert page.text_content("#status") == "bought"
+
+
 def test_a_failed_step_is_a_contradiction_and_raised_with_the_result(
     site: SyncSite, page: Page, memory: SiteMemory, site_server: TestSite
 ) -> None:
