@@ -20,8 +20,9 @@ from .replay import replay as replay_steps
 class AsyncSite(Handle):
     """A Playwright ``BrowserContext`` or ``Page`` (async API) joined to a :class:`SiteMemory`.
 
-    Every main-frame navigation of the target is recorded; ``goto``, ``click``, ``fill`` and
-    ``locator`` consult the memory first. ``await attach(...)`` or ``async with attach(...)``.
+    Every main-frame navigation of the target is recorded; ``goto``, ``click``, ``fill``,
+    ``locator`` and ``replay`` consult the memory first. ``await attach(...)`` or
+    ``async with attach(...)``.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -25,8 +25,9 @@ from .replay import replay as replay_steps
 class SyncSite(Handle):
     """A Playwright ``BrowserContext`` or ``Page`` (sync API) joined to a :class:`SiteMemory`.
 
-    Every main-frame navigation of the target is recorded; ``goto``, ``click``, ``fill`` and
-    ``locator`` consult the memory first. Use as ``site = attach(...)`` or ``with attach(...)``.
+    Every main-frame navigation of the target is recorded; ``goto``, ``click``, ``fill``,
+    ``locator`` and ``replay`` consult the memory first. Use as ``site = attach(...)`` or
+    ``with attach(...)``.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
