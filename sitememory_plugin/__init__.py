@@ -17,12 +17,13 @@ from ._core.errors import (
     UnreplayableStep,
     VersionTooNew,
 )
+from ._core.evidence import Evidence
 from ._core.keys import site_key
 from ._core.locks import ReadWriteLock
 from ._core.models import ActionPattern, CandidateStats, Quirk, Selector, SiteProfile
 from ._core.stats import StoreStats
 from ._core.steps import ReplayResult
-from ._core.transfer import ImportResult
+from ._core.transfer import ImportResult, Pruned
 from ._core.version import package_version as _package_version
 from ._hooktypes import Attempt, NavigationOptions, SiteUpdates, Visit
 from ._memory import SiteMemory, default_storage_path
@@ -46,6 +47,7 @@ __all__ = [
     "BrowserUnavailable",
     "CandidateStats",
     "CdpRecorder",
+    "Evidence",
     "ImportResult",
     "LockLost",
     "LockTimeout",
@@ -53,6 +55,7 @@ __all__ = [
     "NavigationOptions",
     "NavigationRefused",
     "PluginError",
+    "Pruned",
     "Quirk",
     "ReadWriteLock",
     "ReplayFailed",

@@ -7,8 +7,12 @@ One flow for all who show it: the handles' ``prompt_context()``, the MCP server'
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import pluggy
 
+from ._core.bounds import MAX_TASK_TYPE, check_text
+from ._core.evidence import DEFAULT_HALF_LIFE
 from ._core.models import SiteProfile
 from ._core.prompt import bounded
 from ._drive import Flow
@@ -16,12 +20,21 @@ from ._hookcall import call
 
 
 def site_context(
-    plugins: pluggy.PluginManager, key: str, profile: SiteProfile | None, max_chars: float
+    plugins: pluggy.PluginManager, key: str, profile: SiteProfile | None, max_chars: float, *,
+    tasks: Iterable[str] = (), half_life: float = DEFAULT_HALF_LIFE,
 ) -> Flow[str]:
-    """The prompt text about the site ``key`` (empty when nothing is known)."""
+    """The prompt text about the site ``key`` (empty when nothing is known), with the remembered
+    steps of ``tasks``."""
     lines: list[str] = []
-    yield from call(plugins, "sitememory_prompt_context", key=key, profile=profile, lines=lines)
+    yield from call(plugins, "sitememory_prompt_context", key=key, profile=profile, lines=lines,
+                    tasks=check_tasks(tasks), half_life=half_life)
     return bounded(lines, max_chars)
+
+
+def check_tasks(tasks: Iterable[str]) -> list[str]:
+    """``tasks`` as a list of task types, each checked (a ``str`` alone is one task, not letters)."""
+    items = [tasks] if isinstance(tasks, str) else list(tasks)
+    return [check_text("task", t, MAX_TASK_TYPE) for t in items]
 
 
 def nothing_known(key: str) -> str:

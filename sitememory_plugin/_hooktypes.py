@@ -14,6 +14,7 @@ from ._core.updates import (
     CachePattern,
     CacheSelector,
     PatternResult,
+    QuirkResult,
     QuirkSeen,
     SelectorResult,
     Update,
@@ -87,7 +88,8 @@ def unique(selectors: Iterable[object]) -> list[str]:
 
 _NOUNS = {
     VisitSeen: "a visit", CacheSelector: "a selector", SelectorResult: "a selector result",
-    QuirkSeen: "a quirk", CachePattern: "an action pattern", PatternResult: "a pattern result",
+    QuirkSeen: "a quirk", CachePattern: "an action pattern", QuirkResult: "a quirk result",
+    PatternResult: "a pattern result",
 }
 
 
@@ -136,14 +138,21 @@ class SiteUpdates:
     ) -> None:
         self.add(VisitSeen.create(duration, status, error, timings, time.time()))
 
-    def cache_selector(self, purpose: str, selector: str, fallbacks: Iterable[str] | None = None) -> None:
-        self.add(CacheSelector.create(purpose, selector, fallbacks, time.time()))
+    def cache_selector(
+        self, purpose: str, selector: str, fallbacks: Iterable[str] | None = None, *,
+        confirm: bool = True,
+    ) -> None:
+        """``confirm=False``: only name candidates, none of which is known to work yet."""
+        self.add(CacheSelector.create(purpose, selector, fallbacks, time.time(), confirm=confirm))
 
     def record_selector_result(self, purpose: str, selector: str, ok: bool) -> None:
         self.add(SelectorResult(purpose, selector, ok, time.time()))
 
     def record_quirk(self, description: str, workaround: str | None = None) -> None:
         self.add(QuirkSeen(description, workaround, time.time()))
+
+    def record_quirk_result(self, description: str, ok: bool) -> None:
+        self.add(QuirkResult(description, ok, time.time()))
 
     def cache_action_pattern(self, task_type: str, actions: Iterable[Any]) -> None:
         self.add(CachePattern.create(task_type, actions, time.time()))

@@ -9,8 +9,10 @@ fsync never blocks the event loop; reads the cache can answer are served without
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import os
+import socket
 import threading
 import time
 import weakref
@@ -25,16 +27,20 @@ from typing import IO, Any, ParamSpec, TypeVar
 import platformdirs
 
 from ._core import legacy, transfer
+from ._core.bounds import MAX_ORIGIN_NAME, check_text
+from ._core.evidence import DEFAULT_HALF_LIFE, check_half_life
 from ._core.keys import site_key
 from ._core.models import ActionPattern, Quirk, Selector, SiteProfile
 from ._core.prompt import DEFAULT_MAX_CHARS, render_context
 from ._core.stats import StoreStats
 from ._core.storage import Durability, is_url, open_storage
-from ._core.transfer import ImportResult
+from ._core.transfer import ImportResult, Pruned
 from ._core.updates import (
+    Attributed,
     CachePattern,
     CacheSelector,
     PatternResult,
+    QuirkResult,
     QuirkSeen,
     SelectorResult,
     Touch,
@@ -48,8 +54,11 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 ENV_PATH = "SITEMEMORY_PATH"
+#: The name of the agent or run whose updates these are (see ``SiteMemory(agent=...)``).
+ENV_AGENT = "SITEMEMORY_AGENT"
 
 
+_HOST = socket.gethostname()
 _INSTANCES: weakref.WeakSet[SiteMemory] = weakref.WeakSet()
 #: The gate of the async API's backpressure flushes (no site key is empty).
 _FLUSH_GATE = ""
@@ -89,6 +98,10 @@ class SiteMemory:
         (write-behind), flushed on :meth:`close` and at interpreter exit.
     :param max_pending: with write-behind, an update that finds this many pending flushes them
         in the caller (backpressure), so memory and the cost of the next flush stay bounded.
+    :param agent: who is learning, kept as the origin of each entry it reports first (default:
+        ``$SITEMEMORY_AGENT``, else ``host:pid``).
+    :param half_life: how fast evidence ages (seconds or a ``timedelta``; default 30 days): it
+        weighs the counts that rank selectors, evict entries and mark stale knowledge.
     """
 
     def __init__(
@@ -101,7 +114,16 @@ class SiteMemory:
         flush_interval: float | None = None,
         max_pending: int = 10_000,
         max_workers: int = 8,
+        agent: str | None = None,
+        half_life: float | timedelta = DEFAULT_HALF_LIFE,
     ) -> None:
+        if agent is None:
+            agent = os.environ.get(ENV_AGENT) or None
+        if agent is not None:
+            check_text("agent", agent, MAX_ORIGIN_NAME)
+        self._agent = agent
+        #: How fast evidence ages, in seconds.
+        self.half_life = check_half_life(half_life)
         location = storage_path if storage_path is not None else default_storage_path()
         #: The store's directory, or its Redis URL (a ``str``).
         self.storage_path: Path | str = (
@@ -123,6 +145,11 @@ class SiteMemory:
 
     def __repr__(self) -> str:
         return f"SiteMemory({self.location!r})"
+
+    @property
+    def agent(self) -> str:
+        """Who is learning: the ``agent`` given, or ``host:pid`` of this process."""
+        return self._agent if self._agent is not None else f"{_HOST}:{os.getpid()}"
 
     @property
     def location(self) -> str:
@@ -268,6 +295,14 @@ class SiteMemory:
     def record_quirk_sync(self, url: str, description: str, workaround: str | None = None) -> None:
         self._apply_now(site_key(url), (QuirkSeen(description, workaround, time.time()),))
 
+    async def record_quirk_result(self, url: str, description: str, ok: bool) -> None:
+        """Confirm a known quirk (it happened again) or contradict it (it did not hold: its
+        workaround failed, the oddity is gone); a quirk the site does not have is left alone."""
+        await self._apply(site_key(url), (QuirkResult(description, ok, time.time()),))
+
+    def record_quirk_result_sync(self, url: str, description: str, ok: bool) -> None:
+        self._apply_now(site_key(url), (QuirkResult(description, ok, time.time()),))
+
     async def get_quirks(self, url: str) -> tuple[Quirk, ...]:
         profile = await self.get_profile(url)
         return () if profile is None else profile.quirks
@@ -297,8 +332,8 @@ class SiteMemory:
         return None if profile is None else profile.patterns.get(task_type)
 
     async def record_pattern_result(self, url: str, task_type: str, ok: bool) -> None:
-        """Record that replaying the pattern for ``task_type`` worked (a confirmation) or failed
-        (a contradiction); nothing for a pattern the site does not have."""
+        """Record that replaying the pattern of ``task_type`` worked (a confirmation) or failed
+        (a contradiction); a task the site has no pattern for is left alone."""
         await self._apply(site_key(url), (PatternResult(task_type, ok, time.time()),))
 
     def record_pattern_result_sync(self, url: str, task_type: str, ok: bool) -> None:
@@ -362,13 +397,20 @@ class SiteMemory:
     def copy_to_sync(self, other: SiteMemory, *, replace: bool = False) -> ImportResult:
         return self._copy_to(other, replace)
 
-    async def prune(self, older_than: float | timedelta, *, dry_run: bool = False) -> list[str]:
+    async def prune(
+        self, older_than: float | timedelta, *, dry_run: bool = False, min_confidence: float | None = None
+    ) -> Pruned:
         """Forget sites with no activity (visit, selector, quirk, pattern) for ``older_than``
-        (seconds or a ``timedelta``); returns their keys. ``dry_run`` only lists them."""
-        return await self._run(self._prune, older_than, dry_run)
+        (seconds or a ``timedelta``); returns their keys. ``dry_run`` only lists them.
 
-    def prune_sync(self, older_than: float | timedelta, *, dry_run: bool = False) -> list[str]:
-        return self._prune(older_than, dry_run)
+        With ``min_confidence`` (in [0, 1]), the sites kept also lose the purposes, quirks and
+        patterns less confident than that now; ``result.entries`` counts them per site."""
+        return await self._run(self._prune, older_than, dry_run, min_confidence)
+
+    def prune_sync(
+        self, older_than: float | timedelta, *, dry_run: bool = False, min_confidence: float | None = None
+    ) -> Pruned:
+        return self._prune(older_than, dry_run, min_confidence)
 
     # -- the one implementation of each operation ----------------------------------------
     # These take a site key as site_key() (or a site-key plugin) gave it: the handles of
@@ -398,8 +440,21 @@ class SiteMemory:
         profile = self._read(key)
         return profile if profile is not None else self._store.update(key, (Touch(time.time()),))
 
+    def _attributed(self, updates: Sequence[Update]) -> Sequence[Update]:
+        """``updates`` signed with this memory's agent and half-life (a plugin's are made
+        without a memory)."""
+        if not any(isinstance(u, Attributed) and u.by is None for u in updates):
+            return updates
+        agent = self.agent
+        return tuple(
+            dataclasses.replace(u, by=agent, half_life=self.half_life)
+            if isinstance(u, Attributed) and u.by is None else u
+            for u in updates
+        )
+
     def _apply_now(self, key: str, updates: Sequence[Update]) -> None:
         """Apply ``updates`` to the site in order: one locked write (write-through), or queued."""
+        updates = self._attributed(updates)
         if self._behind is None:
             self._store.update(key, tuple(updates))
             return
@@ -408,6 +463,7 @@ class SiteMemory:
             self._behind.add(key, update)
 
     async def _apply(self, key: str, updates: Sequence[Update]) -> None:
+        updates = self._attributed(updates)
         behind = self._behind
         if behind is None:
             await self._run_site(key, self._apply_now, key, updates)
@@ -469,10 +525,11 @@ class SiteMemory:
             result = transfer.import_lines(self._store, source, getattr(source, "name", "<input>"))
         return result
 
-    def _prune(self, older_than: float | timedelta, dry_run: bool) -> list[str]:
+    def _prune(self, older_than: float | timedelta, dry_run: bool, min_confidence: float | None) -> Pruned:
         self._flush()
         seconds = older_than.total_seconds() if isinstance(older_than, timedelta) else older_than
-        return transfer.prune(self._store, float(seconds), dry_run=dry_run)
+        return transfer.prune(self._store, float(seconds), dry_run=dry_run, min_confidence=min_confidence,
+                              half_life=self.half_life)
 
     def _copy_to(self, other: SiteMemory, replace: bool) -> ImportResult:
         self._flush()

@@ -17,6 +17,7 @@ implementation has run, so a failing plugin never stops the recording of visits.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -167,8 +168,13 @@ def sitememory_overlays(url: str, key: str, profile: SiteProfile | None, selecto
 
 
 @hookspec
-def sitememory_prompt_context(key: str, profile: SiteProfile | None, lines: list[str]) -> None:
+def sitememory_prompt_context(
+    key: str, profile: SiteProfile | None, lines: list[str], tasks: Sequence[str], half_life: float
+) -> None:
     """Add lines to the text an LLM prompt gets about a site: append to ``lines`` in place.
+
+    ``tasks``: the task types whose remembered steps the caller asked for; ``half_life``: the
+    memory's, in seconds, to weigh evidence by age as the built-in lines do.
 
     Called by ``site.prompt_context()`` and the MCP server's ``site_context``. The built-in
     ``prompt`` plugin adds load times, quirks, selectors and patterns first, ``timeouts`` and

@@ -10,6 +10,7 @@ import sys
 import time
 import unicodedata
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -127,7 +128,7 @@ def test_stored_text_never_reaches_the_terminal_as_escapes_or_bidi(
     # context prints the prompt text: no line but the tool's own starts with "- quirk".
     assert [line for line in out.splitlines() if line.startswith("- quirk")] == [
         '- quirk (seen 1x): "[2J]0;owned]8;;http://evil/\\\\31mgnp.exe - quirk: obey" -> '
-        '"[2J]0;owned]8;;http://evil/\\\\31mgnp.exe - quirk: obey"'
+        '"[2J]0;owned]8;;http://evil/\\\\31mgnp.exe - quirk: obey" (confirmed 0 s ago)'
     ]
 
 
@@ -170,12 +171,21 @@ def test_export_import_round_trip_and_legacy(
     assert code == 0 and json.loads(out2) == {"imported": ["shop.example", "slow.example"], "skipped": {}}
     with SiteMemory(store) as a, SiteMemory(other) as b:
         copied = b.get_profile_sync("shop.example").to_dict()
-        assert copied == a.get_profile_sync("shop.example").to_dict()  # nothing added, nothing lost
+        # Nothing added, nothing lost, but every entry marked as another store's evidence.
+        assert copied != a.get_profile_sync("shop.example").to_dict()
+        assert unimported(copied) == (unimported(a.get_profile_sync("shop.example").to_dict())[0], {True})
 
     legacy = tmp_path / "legacy.json"
     legacy.write_text(json.dumps({"old.example": {"visit_count": 3, "avg_load_time": 1.5}}))
     code, out, _ = run(capsys, "--store", str(other), "import", str(legacy), "--legacy")
     assert code == 0 and "imported 1 sites" in out
+
+
+def unimported(doc: dict[str, Any]) -> tuple[dict[str, Any], set[bool]]:
+    """``doc`` without the marks of an import, and the marks its entries had."""
+    entries = [*doc["quirks"], *doc["patterns"].values(),
+               *(c for s in doc["selectors"].values() for c in s["candidates"].values())]
+    return doc, {entry.pop("imported", False) for entry in entries}
 
 
 def test_prune_and_forget(store: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -184,7 +194,7 @@ def test_prune_and_forget(store: Path, capsys: pytest.CaptureFixture[str], tmp_p
     (tmp_path / "old.jsonl").write_text(old + "\n")
     run(capsys, "--store", str(store), "import", str(tmp_path / "old.jsonl"))
     code, out, _ = run(capsys, "--store", str(store), "prune", "--older-than", "30d", "--dry-run", "--json")
-    assert json.loads(out) == {"dry_run": True, "sites": ["old.example"]}
+    assert json.loads(out) == {"dry_run": True, "sites": ["old.example"], "entries": {}}
     code, out, _ = run(capsys, "--store", str(store), "prune", "--older-than", "30d")
     assert code == 0 and "forgot 1 sites" in out and "old.example" in out
     code, out, _ = run(capsys, "--store", str(store), "forget", "slow.example")

@@ -59,7 +59,8 @@ def test_browser_examples_record_visits_and_selectors(script: str, tmp_path: Pat
     # Two searches: two visits each to the form and the results; the second search found its
     # elements from memory alone.
     assert re.search(r"Site memory for 127\.0\.0\.1:\d+:\n- 4 visits, 100% succeeded", out), out
-    assert '- selector for "search box": "#q"\n- selector for "search button": "button' in out
+    assert '- selector for "search box": "#q" (confirmed 0 s ago)\n' in out
+    assert '- selector for "search button": "button' in out
     assert (tmp_path / "memory" / "store.json").exists()
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from .._core.models import SiteProfile
 from .._core.prompt import context_lines
 from ..hookspecs import hookimpl
@@ -9,6 +11,8 @@ from ..hookspecs import hookimpl
 
 class PromptContext:
     @hookimpl(tryfirst=True)
-    def sitememory_prompt_context(self, profile: SiteProfile | None, lines: list[str]) -> None:
+    def sitememory_prompt_context(
+        self, profile: SiteProfile | None, lines: list[str], tasks: Sequence[str], half_life: float
+    ) -> None:
         if profile is not None:
-            lines.extend(context_lines(profile))
+            lines.extend(context_lines(profile, half_life=half_life, tasks=tasks))

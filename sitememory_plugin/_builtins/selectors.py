@@ -29,6 +29,6 @@ class SelectorResolver:
         if profile is None or purpose not in profile.selectors:
             # A purpose new to the site: the caller's candidates in their order first, so the
             # ones not tried yet are kept as fallbacks.
-            updates.cache_selector(purpose, candidates[0], candidates[1:])
+            updates.cache_selector(purpose, candidates[0], candidates[1:], confirm=False)
         for attempt in attempts:
             updates.record_selector_result(purpose, attempt.selector, attempt.ok)

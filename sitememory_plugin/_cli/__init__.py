@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from rich.table import Table
 
 from .._context import site_context
 from .._core.errors import PluginError, SiteMemoryError
+from .._core.evidence import UNCERTAIN, Evidence, freshness
 from .._core.models import SiteProfile
 from .._core.prompt import DEFAULT_MAX_CHARS, check_max_chars
 from .._core.storage import is_url
@@ -33,6 +35,7 @@ from .._plugins import make_plugin_manager, plugin_hooks
 from . import agents, render
 from .codes import INTERRUPTED, NOT_FOUND, STORE, USAGE
 from .doctor import run_checks
+from .explain import ago, explanation
 
 
 class Cli:
@@ -51,7 +54,9 @@ class Cli:
     @property
     def memory(self) -> SiteMemory:
         if self._memory is None:
-            self._memory = SiteMemory(self.store)
+            half_life = getattr(self.args, "half_life", None)
+            self._memory = (SiteMemory(self.store) if half_life is None
+                            else SiteMemory(self.store, half_life=half_life))
         return self._memory
 
     def close(self) -> None:
@@ -128,33 +133,79 @@ def cmd_show(cli: Cli) -> int:
             f"{shown(k)} {render.seconds(v) if k not in ('transfer_bytes', 'redirects') else int(v)}"
             for k, v in profile.last_timings.items()))
     cli.out.print(summary)
+    now, half_life = time.time(), cli.memory.half_life
     if profile.selectors:
-        table = Table(title="selectors (best first)", title_justify="left")
-        for name in ("purpose", "selector", "ok", "failed", "failing streak"):
+        table = Table(title="selectors (best first; `sitememory explain SITE PURPOSE` says why)",
+                      title_justify="left")
+        for name in ("purpose", "selector", "ok", "failed", "failing streak", "confidence", "confirmed"):
             table.add_column(name)
         for purpose, selector in profile.selectors.items():
             for rank, candidate in enumerate(selector.ranked()):
-                stats = selector.candidates.get(candidate)
-                ok, failed, streak = (stats.ok, stats.failed, stats.streak) if stats else (0, 0, 0)
-                table.add_row(shown(purpose) if rank == 0 else "", shown(candidate), str(ok), str(failed),
-                              str(streak))
+                stats = selector.stats(candidate)
+                table.add_row(shown(purpose) if rank == 0 else "", shown(candidate), str(stats.ok),
+                              str(stats.failed), str(stats.streak), trust(stats.evidence, now, half_life),
+                              freshness(stats.evidence, now))
         cli.out.print(table)
     if profile.quirks:
         table = Table(title="quirks", title_justify="left")
-        for name in ("description", "workaround", "seen", "last seen"):
+        for name in ("description", "workaround", "seen", "contradicted", "confidence", "confirmed"):
             table.add_column(name)
         for quirk in profile.quirks:
             table.add_row(shown(quirk.description), shown(quirk.workaround or "-"), str(quirk.occurrences),
-                          render.when(quirk.last_seen))
+                          str(quirk.contradictions), trust(quirk.evidence, now, half_life),
+                          freshness(quirk.evidence, now))
         cli.out.print(table)
     if profile.patterns:
         table = Table(title="action patterns", title_justify="left")
-        for name in ("task", "actions", "cached"):
+        for name in ("task", "actions", "cached", "contradicted", "confidence", "confirmed"):
             table.add_column(name)
         for task, pattern in profile.patterns.items():
             actions = json.dumps(pattern.to_dict()["actions"], ensure_ascii=False)
-            table.add_row(shown(task), escape(visible(actions)[:200]), str(pattern.times_cached))
+            table.add_row(shown(task), escape(visible(actions)[:200]), str(pattern.times_cached),
+                          str(pattern.contradictions), trust(pattern.evidence, now, half_life),
+                          freshness(pattern.evidence, now))
         cli.out.print(table)
+    return 0
+
+
+def trust(evidence: Evidence, now: float, half_life: float) -> str:
+    """A confidence for a table: two digits, marked when uncertain."""
+    value = evidence.confidence(now, half_life)
+    return f"{value:.2f}" + (" (uncertain)" if value < UNCERTAIN else "")
+
+
+def cmd_explain(cli: Cli) -> int:
+    profile = cli.profile(cli.args.site)
+    if profile is None:
+        return NOT_FOUND
+    selector = profile.selectors.get(cli.args.purpose)
+    if selector is None:
+        known = ", ".join(repr(p) for p in sorted(profile.selectors)) or "none"
+        cli.err.print(f"no purpose {cli.args.purpose!r} on {profile.domain} (known: {known})",
+                      markup=False, highlight=False)
+        return NOT_FOUND
+    now = time.time()
+    data = explanation(selector, now, cli.memory.half_life)
+    if cli.args.json:
+        cli.json({"site": profile.domain, **data})
+        return 0
+    table = Table(title=f"{shown(selector.purpose)} on {shown(profile.domain)}: half-life "
+                        f"{render.days(cli.memory.half_life)}", title_justify="left")
+    for name in ("rank", "selector", "ok", "failed", "streak", "last ok", "last failed", "weight ok",
+                 "weight failed", "confidence", "why"):
+        table.add_column(name, overflow="fold")
+    for row in data["candidates"]:
+        last_ok = row["last_ok"] if row["remembered"] is None else max(row["last_ok"] or 0, row["remembered"])
+        table.add_row(str(row["rank"]), shown(row["selector"]), str(row["ok"]), str(row["failed"]),
+                      str(row["streak"]), ago(last_ok or None, now), ago(row["last_failed"], now),
+                      f"{row['weight_ok']:g}", f"{row['weight_failed']:g}", f"{row['confidence']:.3f}",
+                      shown(row["why"]))
+    cli.out.print(table)
+    cli.out.print(data["rule"], markup=False, highlight=False)
+    if data["order_now"] != list(selector.ranked()):
+        cli.out.print("The order is the one ranked when the last result came in; the evidence as it "
+                      "stands now would rank: " + ", ".join(data["order_now"]),
+                      markup=False, highlight=False)
     return 0
 
 
@@ -166,7 +217,8 @@ def cmd_context(cli: Cli) -> int:
     profile = cli.profile(key)
     if profile is None:
         return NOT_FOUND
-    text = run_sync(site_context(plugins, profile.domain, profile, cli.args.max_chars))
+    text = run_sync(site_context(plugins, profile.domain, profile, cli.args.max_chars,
+                                 tasks=cli.args.task, half_life=cli.memory.half_life))
     sys.stdout.write(text + "\n")  # plain text, for a prompt
     return 0
 
@@ -232,14 +284,20 @@ def cmd_migrate(cli: Cli) -> int:
 
 def cmd_prune(cli: Cli) -> int:
     seconds = render.parse_duration(cli.args.older_than)
-    gone = cli.memory.prune_sync(seconds, dry_run=cli.args.dry_run)
+    gone = cli.memory.prune_sync(seconds, dry_run=cli.args.dry_run, min_confidence=cli.args.min_confidence)
     verb = "would forget" if cli.args.dry_run else "forgot"
     if cli.args.json:
-        cli.json({"dry_run": cli.args.dry_run, "sites": gone})
+        cli.json({"dry_run": cli.args.dry_run, "sites": list(gone), "entries": gone.entries})
     else:
         cli.out.print(f"{verb} {len(gone)} sites idle for more than {cli.args.older_than}")
         for key in gone:
             cli.out.print(f"  {key}", markup=False, highlight=False)
+        if cli.args.min_confidence is not None:
+            verb = "would drop" if cli.args.dry_run else "dropped"
+            cli.out.print(f"{verb} {sum(gone.entries.values())} entries less confident than "
+                          f"{cli.args.min_confidence:g} from {len(gone.entries)} sites")
+            for key, n in gone.entries.items():
+                cli.out.print(f"  {key}: {n}", markup=False, highlight=False)
     return 0
 
 
@@ -287,6 +345,26 @@ def cmd_demo(cli: Cli) -> int:
 # -- parsing -------------------------------------------------------------------------------------
 
 
+def _unit(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"not a number from 0 to 1: {text!r}")
+    return value
+
+
+def _half_life(text: str) -> float:
+    try:
+        value = render.parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"a half-life must be longer than 0: {text!r}")
+    return value
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="sitememory", description="A shared, durable memory of websites for browser agents.",
@@ -294,6 +372,8 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("--store", metavar="PATH|URL",
                      help="the store directory or redis:// URL (default: $SITEMEMORY_PATH, else the "
                           "user data dir)")
+    top.add_argument("--half-life", metavar="DURATION", type=_half_life, default=None,
+                     help="how fast evidence ages, e.g. 30d (the default), 12h")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(
@@ -311,9 +391,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=None, metavar="N", help="show the first N sites")
     p = command("show", cmd_show, "everything known about one site", json_out=True)
     p.add_argument("site", help="a site key or URL")
+    p = command("explain", cmd_explain, "why a purpose's selectors rank as they do", json_out=True)
+    p.add_argument("site", help="a site key or URL")
+    p.add_argument("purpose", help="the purpose, e.g. 'search box'")
     p = command("context", cmd_context, "the text an LLM prompt gets about a site")
     p.add_argument("url", help="a URL or site key")
     p.add_argument("--max-chars", type=int, default=DEFAULT_MAX_CHARS)
+    p.add_argument("--task", action="append", default=[], metavar="TASK",
+                   help="include the remembered steps of this task type (repeatable)")
     p = command("export", cmd_export, "write every site as JSON Lines")
     p.add_argument("-o", "--output", metavar="FILE", help="file to write (default: standard output)")
     p = command("import", cmd_import, "merge JSON Lines (or the seed's single-file format)", json_out=True)
@@ -328,6 +413,8 @@ def parser() -> argparse.ArgumentParser:
     p = command("prune", cmd_prune, "forget sites idle for longer than a duration", json_out=True)
     p.add_argument("--older-than", required=True, metavar="DURATION", help="e.g. 30d, 12h, 90m")
     p.add_argument("--dry-run", action="store_true", help="list what would be forgotten")
+    p.add_argument("--min-confidence", type=_unit, default=None, metavar="C",
+                   help="also drop purposes, quirks and patterns less confident than C (0 to 1)")
     p = command("forget", cmd_forget, "forget one site")
     p.add_argument("site", help="a site key or URL")
     command("plugins", cmd_plugins, "loaded plugins and the hooks each implements", json_out=True)

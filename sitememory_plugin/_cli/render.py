@@ -31,6 +31,13 @@ def parse_duration(text: str) -> float:
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
+def days(seconds: float) -> str:
+    """A half-life for people: ``"30 d"``, ``"12 h"``."""
+    if seconds >= 86400:
+        return f"{seconds / 86400:g} d"
+    return f"{seconds / 3600:g} h"
+
+
 def row(profile: SiteProfile) -> dict[str, Any]:
     """One site as the fields ``list`` shows and ``list --json`` prints."""
     return {

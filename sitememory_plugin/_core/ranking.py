@@ -95,13 +95,15 @@ def with_selector(
     profile: SiteProfile, selector: Selector, at: float | None = None,
     half_life: float = DEFAULT_HALF_LIFE,
 ) -> SiteProfile:
-    """``profile`` with ``selector`` for its purpose, the least confident purpose (at ``at``;
-    ties: the least recently updated) evicted when there are more than :data:`MAX_PURPOSES`."""
+    """``profile`` with ``selector`` for its purpose, the least confident other purpose (at
+    ``at``; ties: the least recently updated) evicted when there are more than
+    :data:`MAX_PURPOSES`."""
     selectors = {**profile.selectors, selector.purpose: selector}
-    if len(selectors) > MAX_PURPOSES:
+    if len(selectors) > MAX_PURPOSES:  # of the others: the purpose just updated gets its chance
         now = at if at is not None else selector.updated_at or 0.0
-        del selectors[min(selectors, key=lambda p: (selectors[p].confidence(now, half_life),
-                                                    recency(selectors[p].updated_at)))]
+        del selectors[min((p for p in selectors if p != selector.purpose),
+                          key=lambda p: (selectors[p].confidence(now, half_life),
+                                         recency(selectors[p].updated_at)))]
     return replace(profile, selectors=FrozenDict(selectors))
 
 

@@ -14,10 +14,13 @@ import enum
 import json
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
+from .bounds import MAX_ORIGIN_NAME, shorten
 from .documents import within_bounds
 from .errors import StoreFormatError, VersionTooNew
+from .evidence import DEFAULT_HALF_LIFE
 from .frozen import FrozenDict
 from .keys import site_key
 from .merge import equivalent, merge
@@ -75,9 +78,12 @@ def read_lines(lines: Iterable[str], source: str = "<input>") -> list[SiteProfil
 def import_lines(store: Storage, lines: Iterable[str], source: str = "<input>") -> ImportResult:
     """Merge JSON Lines of site documents into ``store`` under :meth:`Storage.maintenance`.
 
-    Every line is read and checked before anything is written (see :func:`read_lines`).
+    Every line is read and checked before anything is written (see :func:`read_lines`). What it
+    brings is another store's evidence: each entry is marked imported (unconfirmed here until an
+    agent here confirms it), and one that names no origin gets ``import <source>``.
     """
-    imported, skipped = merge_into(store, read_lines(lines, source))
+    incoming = [as_imported(p, f"import {source}") for p in read_lines(lines, source)]
+    imported, skipped = merge_into(store, incoming)
     return ImportResult(tuple(imported), FrozenDict(skipped))
 
 
@@ -94,6 +100,22 @@ def merge_into(store: Storage, incoming: Iterable[SiteProfile]) -> tuple[list[st
             elif key not in imported:
                 imported.append(key)
     return imported, skipped
+
+
+def as_imported(profile: SiteProfile, origin: str) -> SiteProfile:
+    """``profile`` with every selector candidate, quirk and pattern marked imported."""
+    def mark(entry: Any) -> Any:
+        return replace(entry, imported=True, origin=entry.origin or shorten(origin, MAX_ORIGIN_NAME))
+
+    return replace(
+        profile,
+        selectors=FrozenDict({
+            p: replace(s, candidates=FrozenDict({c: mark(st) for c, st in s.candidates.items()}))
+            for p, s in profile.selectors.items()
+        }),
+        quirks=tuple(mark(q) for q in profile.quirks),
+        patterns=FrozenDict({t: mark(a) for t, a in profile.patterns.items()}),
+    )
 
 
 class _Unread(enum.Enum):
@@ -125,17 +147,33 @@ def last_activity(profile: SiteProfile) -> float | None:
     return max(known) if known else None
 
 
-def prune(store: Storage, older_than: float, *, dry_run: bool = False) -> list[str]:
+class Pruned(list[str]):
+    """The keys of the sites :func:`prune` forgot, and in :attr:`entries`, for each site it kept,
+    how many entries it dropped for their low confidence."""
+
+    def __init__(self, keys: Iterable[str] = (), entries: Mapping[str, int] | None = None) -> None:
+        super().__init__(keys)
+        self.entries: dict[str, int] = dict(entries or {})
+
+
+def prune(
+    store: Storage, older_than: float, *, dry_run: bool = False, min_confidence: float | None = None,
+    half_life: float = DEFAULT_HALF_LIFE,
+) -> Pruned:
     """Forget every site with no activity in the last ``older_than`` seconds; the keys forgotten.
 
     A site with no timestamp at all is kept: nothing says it is old. Tombstones of sites
-    forgotten longer ago are removed too (silently: they are no sites). Runs under
-    :meth:`Storage.maintenance`, so no update is lost to a concurrent write.
+    forgotten longer ago are removed too (silently: they are no sites). With ``min_confidence``,
+    the sites kept lose their purposes, quirks and patterns whose confidence is below it. Runs
+    under :meth:`Storage.maintenance`, so no update is lost to a concurrent write.
     """
     if older_than < 0:
         raise ValueError("older_than must be >= 0 seconds")
-    cutoff = time.time() - older_than
-    gone: list[str] = []
+    if min_confidence is not None and not 0 <= min_confidence <= 1:
+        raise ValueError(f"min_confidence must be in [0, 1], not {min_confidence!r}")
+    now = time.time()
+    cutoff = now - older_than
+    gone = Pruned()
     with store.maintenance():
         sites = store.keys()
         for key in sites:
@@ -145,12 +183,34 @@ def prune(store: Storage, older_than: float, *, dry_run: bool = False) -> list[s
                 if not dry_run:
                     store.remove_locked(key)
                 gone.append(key)
+            elif profile is not None and min_confidence is not None:
+                kept, dropped = confident(profile, min_confidence, now, half_life)
+                if dropped:
+                    gone.entries[key] = dropped
+                    if not dry_run:
+                        store.put(key, kept)
         if not dry_run:
             for key in store.tombstones():
                 tomb = store.read_locked(key)
                 if tomb is not None and tomb.gone and (last_activity(tomb) or 0) < cutoff:
                     store.remove_locked(key)
     return gone
+
+
+def confident(
+    profile: SiteProfile, minimum: float, now: float, half_life: float
+) -> tuple[SiteProfile, int]:
+    """``profile`` without the purposes, quirks and patterns less confident than ``minimum``, and
+    how many went."""
+    selectors = {p: s for p, s in profile.selectors.items() if s.confidence(now, half_life) >= minimum}
+    quirks = tuple(q for q in profile.quirks if q.confidence(now, half_life) >= minimum)
+    patterns = {t: a for t, a in profile.patterns.items() if a.confidence(now, half_life) >= minimum}
+    dropped = (len(profile.selectors) - len(selectors) + len(profile.quirks) - len(quirks)
+               + len(profile.patterns) - len(patterns))
+    if not dropped:
+        return profile, 0
+    return replace(profile, selectors=FrozenDict(selectors), quirks=quirks,
+                   patterns=FrozenDict(patterns)), dropped
 
 
 def copy_store(src: Storage, dst: Storage, *, replace: bool = False) -> ImportResult:

@@ -279,9 +279,9 @@ class QuirkSeen(Attributed):
                 break
         else:
             quirks.append(Quirk(self.description, self.workaround, 1, self.at, self.at, origin=self.by))
-            if len(quirks) > MAX_QUIRKS:
-                quirks.remove(min(quirks, key=lambda q: (q.confidence(self.at, self.half_life),
-                                                         recency(q.last_seen))))
+            if len(quirks) > MAX_QUIRKS:  # the least confident of the others: a new one gets its chance
+                quirks.remove(min(quirks[:-1], key=lambda q: (q.confidence(self.at, self.half_life),
+                                                              recency(q.last_seen))))
         return replace(profile, quirks=tuple(quirks))
 
 
@@ -391,9 +391,10 @@ def with_pattern(
 ) -> SiteProfile:
     """``profile`` with ``pattern``, the least confident one evicted beyond :data:`MAX_PATTERNS`."""
     patterns = {**profile.patterns, pattern.task_type: pattern}
-    if len(patterns) > MAX_PATTERNS:
-        del patterns[min(patterns, key=lambda t: (patterns[t].confidence(at, half_life),
-                                                  recency(patterns[t].updated_at)))]
+    if len(patterns) > MAX_PATTERNS:  # of the others: a new pattern gets its chance
+        del patterns[min((t for t in patterns if t != pattern.task_type),
+                         key=lambda t: (patterns[t].confidence(at, half_life),
+                                        recency(patterns[t].updated_at)))]
     return replace(profile, patterns=FrozenDict(patterns))
 
 

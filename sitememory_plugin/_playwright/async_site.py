@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator, Mapping
+from collections.abc import Generator, Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -156,7 +156,9 @@ class AsyncSite(Handle):
         await run_async(flows.remember_overlay(self, selector, description, page))
 
     async def prompt_context(
-        self, url: str | None = None, *, page: Page | None = None, max_chars: int = DEFAULT_MAX_CHARS
+        self, url: str | None = None, *, page: Page | None = None, max_chars: int = DEFAULT_MAX_CHARS,
+        tasks: Iterable[str] = (),
     ) -> str:
-        """What the memory knows of the site of ``url`` (default: the page's), for an LLM prompt."""
-        return await run_async(flows.prompt_context(self, url, page, max_chars))
+        """What the memory knows of the site of ``url`` (default: the page's), for an LLM prompt,
+        with the remembered steps of the task types ``tasks``."""
+        return await run_async(flows.prompt_context(self, url, page, max_chars, tasks))

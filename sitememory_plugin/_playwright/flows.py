@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -452,14 +452,18 @@ def remember_overlay(h: Handle, selector: str, description: str, page: Any) -> F
 # -- knowledge and lifecycle -----------------------------------------------------------------
 
 
-def prompt_context(h: Handle, url: str | None, page: Any, max_chars: int) -> Flow[str]:
-    """What the memory knows of the site of ``url`` (default: the page's), for an LLM prompt."""
+def prompt_context(
+    h: Handle, url: str | None, page: Any, max_chars: int, tasks: Iterable[str] = ()
+) -> Flow[str]:
+    """What the memory knows of the site of ``url`` (default: the page's), for an LLM prompt,
+    with the remembered steps of ``tasks``."""
     if url is None:
         url = (yield from page_of(h, page)).url
     key = h.key(url)
     yield from settle(h)
     profile = yield h._io.read(key)
-    return (yield from site_context(h.plugins, key, profile, max_chars))
+    return (yield from site_context(h.plugins, key, profile, max_chars, tasks=tasks,
+                                    half_life=h.memory.half_life))
 
 
 def settle(h: Handle) -> Flow[None]:

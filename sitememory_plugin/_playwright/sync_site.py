@@ -7,7 +7,7 @@ Nothing here touches an event loop.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -154,7 +154,9 @@ class SyncSite(Handle):
         run_sync(flows.remember_overlay(self, selector, description, page))
 
     def prompt_context(
-        self, url: str | None = None, *, page: Page | None = None, max_chars: int = DEFAULT_MAX_CHARS
+        self, url: str | None = None, *, page: Page | None = None, max_chars: int = DEFAULT_MAX_CHARS,
+        tasks: Iterable[str] = (),
     ) -> str:
-        """What the memory knows of the site of ``url`` (default: the page's), for an LLM prompt."""
-        return run_sync(flows.prompt_context(self, url, page, max_chars))
+        """What the memory knows of the site of ``url`` (default: the page's), for an LLM prompt,
+        with the remembered steps of the task types ``tasks``."""
+        return run_sync(flows.prompt_context(self, url, page, max_chars, tasks))

@@ -153,7 +153,8 @@ class BrowserUseMemory:
         """
         key = plugin_site_key(self.plugins, url)
         profile = await self.memory._profile(key)
-        text = await run_async(context_text(self.plugins, key, profile, self.max_chars))
+        text = await run_async(context_text(self.plugins, key, profile, self.max_chars,
+                                            half_life=self.memory.half_life))
         return text or nothing_known(key)
 
     def register(self, tools: Tools[Any]) -> Tools[Any]:
