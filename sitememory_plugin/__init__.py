@@ -11,9 +11,12 @@ from ._core.errors import (
     LockTimeout,
     NavigationRefused,
     PluginError,
+    ReplayFailed,
     SiteMemoryError,
     StoreFormatError,
     UnknownPurpose,
+    UnknownTask,
+    UnreplayableStep,
     VersionTooNew,
 )
 from ._core.evidence import Evidence
@@ -21,6 +24,7 @@ from ._core.keys import site_key
 from ._core.locks import ReadWriteLock
 from ._core.models import ActionPattern, CandidateStats, Quirk, Selector, SiteProfile
 from ._core.stats import StoreStats
+from ._core.steps import ReplayResult
 from ._core.transfer import ImportResult, Pruned
 from ._core.version import package_version as _package_version
 from ._hooktypes import Attempt, NavigationOptions, OverlayProbe, SiteUpdates, Visit
@@ -60,6 +64,8 @@ __all__ = [
     "Pruned",
     "Quirk",
     "ReadWriteLock",
+    "ReplayFailed",
+    "ReplayResult",
     "Selector",
     "SiteMemory",
     "SiteMemoryError",
@@ -69,6 +75,8 @@ __all__ = [
     "StoreStats",
     "SyncSite",
     "UnknownPurpose",
+    "UnknownTask",
+    "UnreplayableStep",
     "VersionTooNew",
     "Visit",
     "__version__",

@@ -117,11 +117,12 @@ def sitememory_before_action(
 ) -> None:
     """Order or add the selectors to try for ``purpose``: change ``candidates`` in place.
 
-    Called by ``site.click``, ``site.fill`` and ``site.locator`` before any selector is tried. The
-    built-in resolver runs first and puts the remembered selector and its fallbacks, best first,
-    ahead of the ones the caller passed.
+    Called by ``site.click``, ``site.fill``, ``site.locator`` and each step of ``site.replay`` that
+    acts on an element, before any selector is tried. The built-in resolver runs first and puts
+    the remembered selector and its fallbacks, best first, ahead of the ones the caller passed.
 
-    :param action: ``"click"``, ``"fill"`` or ``"locator"``.
+    :param action: ``"click"``, ``"fill"``, ``"locator"``, or ``"press"`` (a replayed step
+        pressing a key on the element).
     :param purpose: what the element is for, e.g. ``"search box"``.
     :param candidates: selectors to try in order, mutable.
     """

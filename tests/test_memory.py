@@ -102,6 +102,19 @@ async def test_action_patterns(api: Api) -> None:
     assert pattern.times_cached == 2 and len(pattern.actions) == 1
 
 
+async def test_a_pattern_result_confirms_or_contradicts_a_known_pattern(api: Api) -> None:
+    await api.cache_action_pattern("p.example", "search", [{"press": "Enter"}])
+    await api.record_pattern_result("p.example", "search", True)
+    await api.record_pattern_result("p.example", "search", False)
+    pattern = await api.get_action_pattern("p.example", "search")
+    assert (pattern.times_cached, pattern.contradictions) == (2, 1)
+    assert pattern.last_contradicted is not None
+    await api.record_pattern_result("p.example", "checkout", False)  # no such pattern: nothing
+    assert await api.get_action_pattern("p.example", "checkout") is None
+    with pytest.raises(TypeError):
+        await api.record_pattern_result("p.example", "search", 1)
+
+
 async def test_unserialisable_actions_raise_type_error_before_writing(api: Api) -> None:
     await api.record_visit("p.example", 1.0)
     before = await api.get_profile("p.example")

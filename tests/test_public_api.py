@@ -85,3 +85,14 @@ def test_every_async_method_has_a_sync_twin() -> None:
         assert not inspect.iscoroutinefunction(twin)
         async_params = list(inspect.signature(getattr(SiteMemory, name)).parameters)
         assert list(inspect.signature(twin).parameters) == async_params, name
+
+
+def test_every_error_the_package_raises_on_purpose_is_public() -> None:
+    # A user catches them by name: each is exported, and each is a SiteMemoryError.
+    from sitememory_plugin._core import errors
+
+    defined = {n for n, c in vars(errors).items()
+               if isinstance(c, type) and issubclass(c, BaseException) and c.__module__ == errors.__name__}
+    assert {"UnknownTask", "UnreplayableStep", "ReplayFailed"} <= defined
+    assert defined <= set(sitememory_plugin.__all__)
+    assert all(issubclass(getattr(errors, n), sitememory_plugin.SiteMemoryError) for n in defined)

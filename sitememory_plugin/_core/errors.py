@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .steps import ReplayResult
+
 
 class SiteMemoryError(Exception):
     """Base class of every error this package raises on purpose."""
@@ -52,3 +57,32 @@ class BackendUnavailable(SiteMemoryError, ConnectionError):
 
 class LockLost(SiteMemoryError):
     """A store-wide lock expired while held (its holder stalled longer than the lock's TTL)."""
+
+
+class UnknownTask(SiteMemoryError, LookupError):
+    """No steps (action pattern) are remembered for a task type on a site."""
+
+
+class UnreplayableStep(SiteMemoryError, ValueError):
+    """A remembered step that cannot be replayed: it is not in the action schema, or a
+    placeholder of it has no value. Raised before any step runs.
+
+    ``task`` is the task type, ``index`` the step's position in the pattern's actions (from 0).
+    """
+
+    def __init__(self, message: str, task: str, index: int) -> None:
+        super().__init__(message)
+        self.task = task
+        self.index = index
+
+
+class ReplayFailed(SiteMemoryError):
+    """A step of ``site.replay`` failed on the page (recorded as a contradiction of the steps).
+
+    ``result`` is the :class:`~sitememory_plugin.ReplayResult`: the steps done, the selectors
+    they used, the failed step and its error, which is also this error's ``__cause__``.
+    """
+
+    def __init__(self, message: str, result: ReplayResult) -> None:
+        super().__init__(message)
+        self.result = result

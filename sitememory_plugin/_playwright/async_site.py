@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterable
+from collections.abc import Generator, Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
 from playwright.async_api import Locator, Page, Response
 
 from .._core.prompt import DEFAULT_MAX_CHARS
+from .._core.steps import ReplayResult
 from .._drive import run_async
 from . import flows
 from .handle import Handle
 from .io import AsyncIo
+from .replay import replay as replay_steps
 
 
 class AsyncSite(Handle):
     """A Playwright ``BrowserContext`` or ``Page`` (async API) joined to a :class:`SiteMemory`.
 
-    Every main-frame navigation of the target is recorded; ``goto``, ``click``, ``fill`` and
-    ``locator`` consult the memory first. ``await attach(...)`` or ``async with attach(...)``.
+    Every main-frame navigation of the target is recorded; ``goto``, ``click``, ``fill``,
+    ``locator`` and ``replay`` consult the memory first. ``await attach(...)`` or
+    ``async with attach(...)``.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -128,6 +131,23 @@ class AsyncSite(Handle):
         """A locator for the first candidate for ``purpose`` that is visible (waits for one)."""
         found: Locator = await run_async(flows.locator(self, purpose, selectors, page, timeout))
         return found
+
+    async def replay(
+        self, task: str, *, values: Mapping[str, str | int | float] | None = None,
+        page: Page | None = None, timeout: float | None = None,
+    ) -> ReplayResult:
+        """Perform the steps remembered for ``task`` on the page's site (see README, "Replaying
+        steps"): each fill and click as :meth:`fill` and :meth:`click` do, remembered selectors
+        first; ``{name}`` in a value is filled from ``values``. ``timeout`` (ms) bounds each step.
+
+        A replay that works is recorded as a confirmation of the steps, one whose step fails on
+        the page as a contradiction.
+        :raises UnknownTask: no steps are remembered for ``task``.
+        :raises UnreplayableStep: a step is not in the schema or lacks its value (nothing ran).
+        :raises ReplayFailed: a step failed; ``.result`` says which, ``__cause__`` is its error.
+        """
+        result: ReplayResult = await run_async(replay_steps(self, task, values, page, timeout))
+        return result
 
     async def remember_overlay(
         self, selector: str, description: str = "an overlay blocks actions", *, page: Page | None = None

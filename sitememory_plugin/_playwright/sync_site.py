@@ -7,24 +7,27 @@ Nothing here touches an event loop.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
 from playwright.sync_api import Locator, Page, Response
 
 from .._core.prompt import DEFAULT_MAX_CHARS
+from .._core.steps import ReplayResult
 from .._drive import run_sync
 from . import flows
 from .handle import Handle
 from .io import SyncIo
+from .replay import replay as replay_steps
 
 
 class SyncSite(Handle):
     """A Playwright ``BrowserContext`` or ``Page`` (sync API) joined to a :class:`SiteMemory`.
 
-    Every main-frame navigation of the target is recorded; ``goto``, ``click``, ``fill`` and
-    ``locator`` consult the memory first. Use as ``site = attach(...)`` or ``with attach(...)``.
+    Every main-frame navigation of the target is recorded; ``goto``, ``click``, ``fill``,
+    ``locator`` and ``replay`` consult the memory first. Use as ``site = attach(...)`` or
+    ``with attach(...)``.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -126,6 +129,23 @@ class SyncSite(Handle):
         """A locator for the first candidate for ``purpose`` that is visible (waits for one)."""
         found: Locator = run_sync(flows.locator(self, purpose, selectors, page, timeout))
         return found
+
+    def replay(
+        self, task: str, *, values: Mapping[str, str | int | float] | None = None,
+        page: Page | None = None, timeout: float | None = None,
+    ) -> ReplayResult:
+        """Perform the steps remembered for ``task`` on the page's site (see README, "Replaying
+        steps"): each fill and click as :meth:`fill` and :meth:`click` do, remembered selectors
+        first; ``{name}`` in a value is filled from ``values``. ``timeout`` (ms) bounds each step.
+
+        A replay that works is recorded as a confirmation of the steps, one whose step fails on
+        the page as a contradiction.
+        :raises UnknownTask: no steps are remembered for ``task``.
+        :raises UnreplayableStep: a step is not in the schema or lacks its value (nothing ran).
+        :raises ReplayFailed: a step failed; ``.result`` says which, ``__cause__`` is its error.
+        """
+        result: ReplayResult = run_sync(replay_steps(self, task, values, page, timeout))
+        return result
 
     def remember_overlay(
         self, selector: str, description: str = "an overlay blocks actions", *, page: Page | None = None
