@@ -13,6 +13,17 @@ SEARCH: list[dict[str, Any]] = [
     {"action": "wait", "url": "**/results*"},
 ]
 
+#: Patterns whose second step cannot be replayed, the values given, and the error's message: the
+#: first step, which would work, must not run either.
+UNREPLAYABLE: list[tuple[list[object], dict[str, str], str]] = [
+    ([{"fill": ["search box", "x", "#search"]}, {"action": "jump"}], {},
+     r"step 2 of 'bad' .* cannot be replayed"),
+    ([{"fill": ["search box", "x", "#search"]}, {"fill": ["search box", "{query}"]}], {},
+     r"step 2 of 'bad' .* needs a value for \{query\}"),
+    ([{"fill": ["search box", "x", "#search"]}, {"goto": "http://elsewhere.example/"}], {},
+     r"step 2 of 'bad' \(goto 'http://elsewhere.example/'\) leaves 127\.0\.0\.1"),
+]
+
 
 def evidence(pattern: ActionPattern | None) -> tuple[int, int]:
     """The pattern's confirmations (times cached or confirmed) and contradictions."""

@@ -24,7 +24,7 @@ from typing import Any
 
 import pluggy
 import pytest
-from playwright.sync_api import Browser, BrowserContext, sync_playwright
+from playwright.sync_api import Browser, BrowserContext
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
@@ -42,18 +42,9 @@ from sitememory_plugin import (
     hookimpl,
     make_plugin_manager,
 )
-from sitememory_plugin._browser import launch_kwargs
 
+from ._browser import sync_browser as sync_browser
 from ._site import TestSite
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """Chromium through Playwright's sync API, one per test module (overrides conftest's async one)."""
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(**launch_kwargs())
-        yield launched
-        launched.close()
 
 
 @pytest.fixture

@@ -8,26 +8,17 @@ from functools import partial
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 from playwright.sync_api import Error as PlaywrightError
 
 from sitememory_plugin import SiteMemory, attach, make_plugin_manager
-from sitememory_plugin._browser import launch_kwargs
 
+from ._browser import sync_browser as sync_browser
 from ._consent_site import ConsentSite
 
 REJECT = "#cc-main .cm__btn[data-role='necessary']"
 PLUGINS = partial(make_plugin_manager, entry_points=False, environment=False)
 SHOWN = "s => !!document.querySelector(s)?.checkVisibility({opacityProperty: true})"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """Chromium through Playwright's sync API, one per test module (overrides conftest's async one)."""
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(**launch_kwargs())
-        yield launched
-        launched.close()
 
 
 @pytest.fixture(scope="module")

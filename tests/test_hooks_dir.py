@@ -22,7 +22,7 @@ from typing import Any
 
 import pluggy
 import pytest
-from playwright.sync_api import Browser, BrowserContext, sync_playwright
+from playwright.sync_api import Browser, BrowserContext
 from playwright.sync_api import Error as PlaywrightError
 
 from sitememory_plugin import (
@@ -36,7 +36,7 @@ from sitememory_plugin import (
     site_key,
 )
 
-from ._browser import launch_kwargs
+from ._browser import sync_browser as sync_browser
 from ._site import TestSite
 
 HOOKS = Path(__file__).resolve().parent.parent / "hooks"
@@ -74,14 +74,6 @@ def closed_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
     return port
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(**launch_kwargs())
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

@@ -4,28 +4,18 @@ the handle's write goes through the memory's worker threads there, and its waits
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 
 from sitememory_plugin import NavigationRefused, SiteMemory, attach
-from sitememory_plugin._browser import launch_kwargs
 from sitememory_plugin._core.ratelimit import quirk_description
 
+from ._browser import sync_browser as sync_browser
 from ._site import TestSite
 from ._stores import fresh_profile
 from .test_ratelimit import agent_plugins
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """Chromium through Playwright's sync API (overrides conftest's async one)."""
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(**launch_kwargs())
-        yield launched
-        launched.close()
 
 
 def test_a_rate_limit_one_agent_meets_holds_back_another_agents_navigation(

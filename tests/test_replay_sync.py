@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pluggy
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from sitememory_plugin import (
@@ -18,19 +18,10 @@ from sitememory_plugin import (
     UnreplayableStep,
     attach,
 )
-from sitememory_plugin._browser import launch_kwargs
 
-from ._replay import SEARCH, evidence
+from ._browser import sync_browser as sync_browser
+from ._replay import SEARCH, UNREPLAYABLE, evidence
 from ._site import TestSite
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """Chromium through Playwright's sync API, one per test module (overrides conftest's async one)."""
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(**launch_kwargs())
-        yield launched
-        launched.close()
 
 
 @pytest.fixture
@@ -160,14 +151,7 @@ def test_an_unknown_task_is_a_clear_error(
         site.replay("login")
 
 
-@pytest.mark.parametrize(("actions", "values", "message"), [
-    ([{"fill": ["search box", "x", "#search"]}, {"action": "jump"}], {},
-     r"step 2 of 'bad' .* cannot be replayed"),
-    ([{"fill": ["search box", "x", "#search"]}, {"fill": ["search box", "{query}"]}], {},
-     r"step 2 of 'bad' .* needs a value for \{query\}"),
-    ([{"fill": ["search box", "x", "#search"]}, {"goto": "http://elsewhere.example/"}], {},
-     r"step 2 of 'bad' \(goto 'http://elsewhere.example/'\) leaves 127\.0\.0\.1"),
-])
+@pytest.mark.parametrize(("actions", "values", "message"), UNREPLAYABLE)
 def test_a_step_that_cannot_be_replayed_stops_it_before_the_first_step(
     site: SyncSite, page: Page, memory: SiteMemory, site_server: TestSite,
     actions: list[object], values: dict[str, str], message: str,
