@@ -11,10 +11,9 @@ from collections.abc import Iterable
 
 import pluggy
 
-from ._core.bounds import MAX_TASK_TYPE, check_text
 from ._core.evidence import DEFAULT_HALF_LIFE
 from ._core.models import SiteProfile
-from ._core.prompt import bounded
+from ._core.prompt import bounded, check_tasks
 from ._drive import Flow
 from ._hookcall import call
 
@@ -29,12 +28,6 @@ def site_context(
     yield from call(plugins, "sitememory_prompt_context", key=key, profile=profile, lines=lines,
                     tasks=check_tasks(tasks), half_life=half_life)
     return bounded(lines, max_chars)
-
-
-def check_tasks(tasks: Iterable[str]) -> list[str]:
-    """``tasks`` as a list of task types, each checked (a ``str`` alone is one task, not letters)."""
-    items = [tasks] if isinstance(tasks, str) else list(tasks)
-    return [check_text("task", t, MAX_TASK_TYPE) for t in items]
 
 
 def nothing_known(key: str) -> str:

@@ -9,7 +9,6 @@ fsync never blocks the event loop; reads the cache can answer are served without
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import functools
 import os
 import socket
@@ -31,7 +30,7 @@ from ._core.bounds import MAX_ORIGIN_NAME, check_text
 from ._core.evidence import DEFAULT_HALF_LIFE, check_half_life
 from ._core.keys import site_key
 from ._core.models import ActionPattern, Quirk, Selector, SiteProfile
-from ._core.prompt import DEFAULT_MAX_CHARS, render_context
+from ._core.prompt import DEFAULT_MAX_CHARS, check_tasks, render_context
 from ._core.stats import StoreStats
 from ._core.storage import Durability, is_url, open_storage
 from ._core.transfer import ImportResult, Pruned
@@ -361,12 +360,19 @@ class SiteMemory:
 
     # -- prompt context ----------------------------------------------------------------------
 
-    async def get_context_for_prompt(self, url: str, max_chars: int = DEFAULT_MAX_CHARS) -> str:
-        """A compact text about the site for an LLM prompt, at most ``max_chars`` long."""
-        return render_context(await self.get_profile(url), max_chars)
+    async def get_context_for_prompt(
+        self, url: str, max_chars: int = DEFAULT_MAX_CHARS, *, tasks: Iterable[str] = ()
+    ) -> str:
+        """A compact text about the site for an LLM prompt, at most ``max_chars`` long, with the
+        remembered steps of the task types ``tasks``; evidence weighed by this memory's half-life."""
+        return render_context(await self.get_profile(url), max_chars, half_life=self.half_life,
+                              tasks=check_tasks(tasks))
 
-    def get_context_for_prompt_sync(self, url: str, max_chars: int = DEFAULT_MAX_CHARS) -> str:
-        return render_context(self.get_profile_sync(url), max_chars)
+    def get_context_for_prompt_sync(
+        self, url: str, max_chars: int = DEFAULT_MAX_CHARS, *, tasks: Iterable[str] = ()
+    ) -> str:
+        return render_context(self.get_profile_sync(url), max_chars, half_life=self.half_life,
+                              tasks=check_tasks(tasks))
 
     # -- store-wide --------------------------------------------------------------------------
 
@@ -461,16 +467,12 @@ class SiteMemory:
         return profile if profile is not None else self._store.update(key, (Touch(time.time()),))
 
     def _attributed(self, updates: Sequence[Update]) -> Sequence[Update]:
-        """``updates`` signed with this memory's agent and half-life (a plugin's are made
-        without a memory)."""
+        """``updates`` signed with this memory's agent and half-life (they are made, checked,
+        by calls and plugins that know no memory)."""
         if not any(isinstance(u, Attributed) and u.by is None for u in updates):
             return updates
-        agent = self.agent
-        return tuple(
-            dataclasses.replace(u, by=agent, half_life=self.half_life)
-            if isinstance(u, Attributed) and u.by is None else u
-            for u in updates
-        )
+        return tuple(u.signed(self.agent, self.half_life) if isinstance(u, Attributed) else u
+                     for u in updates)
 
     def _apply_now(self, key: str, updates: Sequence[Update]) -> None:
         """Apply ``updates`` to the site in order: one locked write (write-through), or queued."""

@@ -23,7 +23,7 @@ from rich.table import Table
 
 from .._context import site_context
 from .._core.errors import PluginError, SiteMemoryError
-from .._core.evidence import UNCERTAIN, Evidence, freshness
+from .._core.evidence import UNCERTAIN, Evidence, check_half_life, freshness
 from .._core.models import SiteProfile
 from .._core.prompt import DEFAULT_MAX_CHARS, check_max_chars
 from .._core.storage import is_url
@@ -195,9 +195,8 @@ def cmd_explain(cli: Cli) -> int:
                  "weight failed", "confidence", "why"):
         table.add_column(name, overflow="fold")
     for row in data["candidates"]:
-        last_ok = row["last_ok"] if row["remembered"] is None else max(row["last_ok"] or 0, row["remembered"])
         table.add_row(str(row["rank"]), shown(row["selector"]), str(row["ok"]), str(row["failed"]),
-                      str(row["streak"]), ago(last_ok or None, now), ago(row["last_failed"], now),
+                      str(row["streak"]), ago(row["last_confirmed"], now), ago(row["last_failed"], now),
                       f"{row['weight_ok']:g}", f"{row['weight_failed']:g}", f"{row['confidence']:.3f}",
                       shown(row["why"]))
     cli.out.print(table)
@@ -357,12 +356,9 @@ def _unit(text: str) -> float:
 
 def _half_life(text: str) -> float:
     try:
-        value = render.parse_duration(text)
+        return check_half_life(render.parse_duration(text))
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"a half-life must be longer than 0: {text!r}")
-    return value
+        raise argparse.ArgumentTypeError(f"{exc} (given: {text!r})") from None
 
 
 def parser() -> argparse.ArgumentParser:

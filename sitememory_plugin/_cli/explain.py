@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .._core.evidence import Evidence, age, decay
+from .._core.evidence import Evidence, age
 from .._core.models import Selector
 from .._core.ranking import DEMOTE_AFTER, rank
 
@@ -20,6 +20,7 @@ def explanation(selector: Selector, now: float, half_life: float) -> dict[str, A
     for position, candidate in enumerate(selector.ranked(), start=1):
         stats = selector.stats(candidate)
         evidence = stats.evidence
+        weight_ok, weight_failed = evidence.weights(now, half_life)
         rows.append({
             "rank": position,
             "selector": candidate,
@@ -28,12 +29,13 @@ def explanation(selector: Selector, now: float, half_life: float) -> dict[str, A
             "streak": stats.streak,
             "remembered": stats.remembered,
             "last_ok": stats.last_ok,
+            "last_confirmed": evidence.last_confirmed,
             "last_failed": stats.last_failed,
             "first_seen": stats.first_seen,
             "origin": stats.origin,
             "imported": stats.imported,
-            "weight_ok": _weight(evidence, now, half_life, ok=True),
-            "weight_failed": _weight(evidence, now, half_life, ok=False),
+            "weight_ok": round(weight_ok, 3),
+            "weight_failed": round(weight_failed, 3),
             "confidence": round(evidence.confidence(now, half_life), 4),
             "why": _why(stats.streak, evidence, now, half_life),
         })
@@ -51,14 +53,6 @@ def explanation(selector: Selector, now: float, half_life: float) -> dict[str, A
                  "counts as one success until its results say more; an imported candidate counts "
                  "no success until one here."),
     }
-
-
-def _weight(evidence: Evidence, now: float, half_life: float, *, ok: bool) -> float:
-    if ok:
-        if evidence.imported:
-            return 0.0
-        return round(evidence.confirmations * decay(evidence.last_confirmed, now, half_life), 3)
-    return round(evidence.contradictions * decay(evidence.last_contradicted, now, half_life), 3)
 
 
 def _why(streak: int, evidence: Evidence, now: float, half_life: float) -> str:

@@ -94,10 +94,11 @@ def _repaired(profile: SiteProfile) -> SiteProfile:
 def _within_budget(profile: SiteProfile, size: int) -> SiteProfile:
     """Drop the least confident purposes, quirks and patterns (as of the latest time the profile
     knows; ties: the least recently confirmed) until the document fits."""
-    times = [recency(s.updated_at) for s in profile.selectors.values()]
-    times += [recency(q.last_seen) for q in profile.quirks]
-    times += [recency(p.updated_at) for p in profile.patterns.values()]
-    now = max((t for t in times if t != float("-inf")), default=0.0)
+    seen = [q.evidence.last_seen for q in profile.quirks]
+    seen += [p.evidence.last_seen for p in profile.patterns.values()]
+    seen += [c.evidence.last_seen for s in profile.selectors.values() for c in s.candidates.values()]
+    seen += [s.updated_at for s in profile.selectors.values()]
+    now = max((t for t in seen if t is not None), default=0.0)
     entries: list[tuple[float, float, int, str, str]] = []  # (confidence, recency, size, kind, name)
     for purpose, s in profile.selectors.items():
         entries.append((s.confidence(now), recency(s.updated_at), _size(s) + len(purpose), "selector",

@@ -41,11 +41,20 @@ class Evidence:
     #: Imported from another store and not yet confirmed here: its confirmations do not count.
     imported: bool = False
 
+    def weights(self, now: float, half_life: float = DEFAULT_HALF_LIFE) -> tuple[float, float]:
+        """The confirmations and contradictions, each weighed by the age of its latest event."""
+        c = 0.0 if self.imported else self.confirmations * decay(self.last_confirmed, now, half_life)
+        return c, self.contradictions * decay(self.last_contradicted, now, half_life)
+
     def confidence(self, now: float, half_life: float = DEFAULT_HALF_LIFE) -> float:
         """Confidence at ``now`` (seconds since the epoch), in [0, 1)."""
-        c = 0.0 if self.imported else self.confirmations * decay(self.last_confirmed, now, half_life)
-        x = self.contradictions * decay(self.last_contradicted, now, half_life)
+        c, x = self.weights(now, half_life)
         return c / (c + x + 2)
+
+    def stale(self, minimum: float, now: float, half_life: float = DEFAULT_HALF_LIFE) -> bool:
+        """Whether this is knowledge gone stale: less confident than ``minimum``. An import not
+        yet confirmed here is not stale, only unconfirmed (its confidence is 0 by design)."""
+        return not self.imported and self.confidence(now, half_life) < minimum
 
     @property
     def last_seen(self) -> float | None:
@@ -63,13 +72,21 @@ def decay(at: float | None, now: float, half_life: float) -> float:
     return math.pow(0.5, steps / STEPS)
 
 
+#: Shortest and longest half-life: shorter would weigh a second's evidence as nothing (and
+#: overflow the weights), longer is no decay at all.
+MIN_HALF_LIFE = 1.0
+MAX_HALF_LIFE = 1e12
+
+
 def check_half_life(value: object) -> float:
-    """``value`` as a half-life in seconds; ``TypeError``/``ValueError`` if it is not positive."""
+    """``value`` as a half-life in seconds; ``TypeError``/``ValueError`` if it is not a duration
+    from :data:`MIN_HALF_LIFE` to :data:`MAX_HALF_LIFE` seconds."""
     seconds = value.total_seconds() if hasattr(value, "total_seconds") else value
     if isinstance(seconds, bool) or not isinstance(seconds, int | float):
         raise TypeError(f"half_life must be seconds or a timedelta, not {type(value).__name__}")
-    if not (math.isfinite(seconds) and seconds > 0):
-        raise ValueError(f"half_life must be a positive, finite duration, not {value!r}")
+    # An int is compared as it is: float() of a huge one overflows.
+    if not MIN_HALF_LIFE <= seconds <= MAX_HALF_LIFE:  # also false for NaN
+        raise ValueError(f"half_life must be a duration of 1 s to 1e12 s, not {value!r:.40}")
     return float(seconds)
 
 

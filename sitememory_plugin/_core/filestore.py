@@ -26,7 +26,7 @@ from .merge import merge
 from .models import SiteProfile
 from .stats import Counters
 from .storage import Backend, BatchId, Committed, Durability, note_forgotten
-from .updates import Update, apply_all
+from .updates import Update, apply_all, creates
 
 log = logging.getLogger("sitememory.filestore")
 
@@ -235,8 +235,10 @@ class FileStore(Backend):
             base = current or SiteProfile(key)
             profile = apply_all(base, updates, self._origin, waited=batch is not None)
             note_forgotten(self.stats, key, batch, current, updates)
-            if profile is base and current is not None:
-                return current, current  # nothing changed (updates that came after a forget)
+            if profile is base and (current is not None or not creates(updates)):
+                # Nothing changed (updates that came after a forget, a result for an entry the
+                # site does not have): nothing to write, and no site made of nothing.
+                return current, current or base
             profile = self._write(key, profile, from_tomb=current is not None and current.gone,
                                   renamed=None if batch is None else lambda: self._committed.add(batch, key))
         return current, profile

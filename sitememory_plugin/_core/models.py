@@ -570,15 +570,6 @@ def most_confident(
     return {k: v for k, v in entries.items() if k in keep}
 
 
-def most_recent(entries: Mapping[str, T], limit: int, when: Callable[[T], float | None]) -> dict[str, T]:
-    """At most ``limit`` of ``entries``, the most recently confirmed by ``when`` (ties: the later
-    in order), in their order."""
-    if len(entries) <= limit:
-        return dict(entries)
-    keep = set(sorted(entries, key=lambda k: recency(when(entries[k])))[-limit:])
-    return {k: v for k, v in entries.items() if k in keep}
-
-
 def percentile(values: tuple[float, ...], pct: float) -> float | None:
     """Nearest-rank percentile of ``values``; ``None`` when empty."""
     if not values:

@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterable
 from numbers import Real
 
+from .bounds import MAX_TASK_TYPE, check_text
 from .evidence import DEFAULT_HALF_LIFE, NEGLIGIBLE, UNCERTAIN, Evidence, freshness
 from .models import SiteProfile
 from .text import inert, quoted
@@ -59,11 +60,10 @@ def context_lines(
     def trust(evidence: Evidence) -> str | None:
         """How fresh, marked when uncertain; ``None`` to leave the entry out."""
         nonlocal left_out
-        value = evidence.confidence(now, half_life)
-        if value < NEGLIGIBLE and not evidence.imported:
+        if evidence.stale(NEGLIGIBLE, now, half_life):
             left_out += 1
             return None
-        mark = "uncertain, " if value < UNCERTAIN else ""
+        mark = "uncertain, " if evidence.confidence(now, half_life) < UNCERTAIN else ""
         return f"{mark}{freshness(evidence, now)}"
 
     for quirk in sorted(profile.quirks, key=lambda q: -q.confidence(now, half_life)):
@@ -131,6 +131,12 @@ def bounded(lines: list[str], max_chars: float = DEFAULT_MAX_CHARS) -> str:
         out.append(line)
         size += extra
     return "\n".join(out)
+
+
+def check_tasks(tasks: Iterable[str]) -> list[str]:
+    """``tasks`` as a list of task types, each checked (a ``str`` alone is one task, not letters)."""
+    items = [tasks] if isinstance(tasks, str) else list(tasks)
+    return [check_text("task", t, MAX_TASK_TYPE) for t in items]
 
 
 def check_max_chars(max_chars: object) -> None:

@@ -78,7 +78,7 @@ def record_result(
     )
     candidates = {**selector.candidates, candidate: new}
     current = _unique((*selector.ranked(), candidate))
-    order = rank(current, candidates, later(selector.updated_at, at) or at, half_life)[:MAX_CANDIDATES]
+    order = rank(current, candidates, max(selector.updated_at or at, at), half_life)[:MAX_CANDIDATES]
     return Selector(
         purpose,
         order[0],
@@ -92,17 +92,15 @@ def record_result(
 
 
 def with_selector(
-    profile: SiteProfile, selector: Selector, at: float | None = None,
-    half_life: float = DEFAULT_HALF_LIFE,
+    profile: SiteProfile, selector: Selector, at: float, half_life: float = DEFAULT_HALF_LIFE,
 ) -> SiteProfile:
     """``profile`` with ``selector`` for its purpose, the least confident other purpose (at
     ``at``; ties: the least recently updated) evicted when there are more than
     :data:`MAX_PURPOSES`."""
     selectors = {**profile.selectors, selector.purpose: selector}
     if len(selectors) > MAX_PURPOSES:  # of the others: the purpose just updated gets its chance
-        now = at if at is not None else selector.updated_at or 0.0
         del selectors[min((p for p in selectors if p != selector.purpose),
-                          key=lambda p: (selectors[p].confidence(now, half_life),
+                          key=lambda p: (selectors[p].confidence(at, half_life),
                                          recency(selectors[p].updated_at)))]
     return replace(profile, selectors=FrozenDict(selectors))
 

@@ -38,7 +38,7 @@ from .redisconn import RedisOptions, Retrying, connect, eviction_policy
 from .redislock import MAX_POLL, ExpiringLock
 from .stats import Counters
 from .storage import Backend, BatchId, Durability, live, new_origin, note_forgotten
-from .updates import Update, apply_all
+from .updates import Update, apply_all, creates
 
 log = logging.getLogger("sitememory.redisstore")
 
@@ -343,6 +343,8 @@ class RedisStore(Backend):
         while True:
             start = base or SiteProfile(key)
             applied = apply_all(start, updates, self._origin, waited=batch is not None)
+            if applied is start and base is None and not creates(updates):
+                return None, start  # nothing to write, and no site made of nothing
             if applied is start and base is not None and version:
                 # Nothing changed (updates that came after a forget): only check it is current.
                 reply = self._call("read", self._ready().fetch, keys=[self._site(key)], args=[version])

@@ -30,6 +30,7 @@ from urllib.parse import quote
 
 from .bounds import MAX_PURPOSE, MAX_SELECTOR, check_text
 from .errors import UnreplayableStep
+from .frozen import thaw
 
 ACTIONS = ("fill", "click", "press", "wait", "goto")
 #: The longest wait a step may ask for, in ms; a longer one waits this long.
@@ -297,15 +298,8 @@ def _kind(value: object) -> str:
 
 def _show(value: Any, limit: int = 120) -> str:
     """A step as JSON text, shortened, for an error message."""
-    def plain(v: Any) -> Any:
-        if isinstance(v, Mapping):
-            return {str(k): plain(x) for k, x in v.items()}
-        if isinstance(v, Sequence) and not isinstance(v, str):
-            return [plain(x) for x in v]
-        return v
-
     try:
-        text = json.dumps(plain(value), ensure_ascii=False)
+        text = json.dumps(thaw(value), ensure_ascii=False)
     except (TypeError, ValueError):
         text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."

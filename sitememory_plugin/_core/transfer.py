@@ -20,7 +20,7 @@ from typing import Any
 from .bounds import MAX_ORIGIN_NAME, shorten
 from .documents import within_bounds
 from .errors import StoreFormatError, VersionTooNew
-from .evidence import DEFAULT_HALF_LIFE
+from .evidence import DEFAULT_HALF_LIFE, Evidence
 from .frozen import FrozenDict
 from .keys import site_key
 from .merge import equivalent, merge
@@ -200,11 +200,16 @@ def prune(
 def confident(
     profile: SiteProfile, minimum: float, now: float, half_life: float
 ) -> tuple[SiteProfile, int]:
-    """``profile`` without the purposes, quirks and patterns less confident than ``minimum``, and
+    """``profile`` without the purposes, quirks and patterns gone stale (less confident than
+    ``minimum``: :meth:`~.evidence.Evidence.stale`; a purpose when all its candidates are), and
     how many went."""
-    selectors = {p: s for p, s in profile.selectors.items() if s.confidence(now, half_life) >= minimum}
-    quirks = tuple(q for q in profile.quirks if q.confidence(now, half_life) >= minimum)
-    patterns = {t: a for t, a in profile.patterns.items() if a.confidence(now, half_life) >= minimum}
+    def kept(evidence: Evidence) -> bool:
+        return not evidence.stale(minimum, now, half_life)
+
+    selectors = {p: s for p, s in profile.selectors.items()
+                 if any(kept(s.stats(c).evidence) for c in s.ranked())}
+    quirks = tuple(q for q in profile.quirks if kept(q.evidence))
+    patterns = {t: a for t, a in profile.patterns.items() if kept(a.evidence)}
     dropped = (len(profile.selectors) - len(selectors) + len(profile.quirks) - len(quirks)
                + len(profile.patterns) - len(patterns))
     if not dropped:

@@ -11,6 +11,7 @@ an update made before that is skipped wherever it waited: a forget wins over eve
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import re
@@ -71,10 +72,19 @@ def apply_all(
                 continue
             if isinstance(update, VisitBatch):  # some of it is as new as the forget: only that
                 update = VisitBatch(tuple(v for v in update.visits if v.at >= forgotten))
-        if profile.gone and not isinstance(update, Forget):
-            profile = replace(profile, gone=False)
-        profile = update.apply(profile, origin)
+        applied = update.apply(profile, origin)
+        # A forgotten site lives again by an update that changes it (or a Touch): one that finds
+        # nothing to change (a result for a quirk it no longer has) leaves it forgotten.
+        changed = applied is not profile or isinstance(update, Touch)
+        if applied.gone and changed and not isinstance(update, Forget):
+            applied = replace(applied, gone=False)
+        profile = applied
     return profile
+
+
+def creates(updates: Iterable[Update]) -> bool:
+    """Whether ``updates`` make a site exist even when they change nothing (a :class:`Touch`)."""
+    return any(isinstance(u, Touch) for u in updates)
 
 
 def before_forget(profile: SiteProfile | None, updates: Iterable[Update]) -> int:
@@ -195,6 +205,16 @@ class Attributed:
 
     by: str | None = None
     half_life: float = DEFAULT_HALF_LIFE
+
+    def signed(self, by: str, half_life: float) -> Any:
+        """This update made by ``by``, weighing evidence with ``half_life`` (itself if signed
+        already). A copy, not ``replace()``: its values were checked (and redacted) once."""
+        if self.by is not None:
+            return self
+        signed = copy.copy(self)
+        object.__setattr__(signed, "by", by)
+        object.__setattr__(signed, "half_life", half_life)
+        return signed
 
 
 @dataclass(frozen=True)
@@ -359,8 +379,9 @@ class QuirkResult(Attributed):
         for i, quirk in enumerate(quirks):
             if quirk.description == self.description:
                 quirks[i] = (
-                    replace(quirk, occurrences=quirk.occurrences + 1,
-                            last_seen=later(quirk.last_seen, self.at), imported=False)
+                    replace(quirk, occurrences=quirk.occurrences + 1, imported=False,
+                            first_seen=earlier(quirk.first_seen, self.at),
+                            last_seen=later(quirk.last_seen, self.at))
                     if self.ok else
                     replace(quirk, contradictions=quirk.contradictions + 1,
                             last_contradicted=later(quirk.last_contradicted, self.at))
@@ -432,8 +453,8 @@ class PatternResult(Attributed):
         if old is None:
             return profile
         new = (
-            replace(old, times_cached=old.times_cached + 1, updated_at=later(old.updated_at, self.at),
-                    imported=False)
+            replace(old, times_cached=old.times_cached + 1, imported=False,
+                    created_at=earlier(old.created_at, self.at), updated_at=later(old.updated_at, self.at))
             if self.ok else
             replace(old, contradictions=old.contradictions + 1,
                     last_contradicted=later(old.last_contradicted, self.at))

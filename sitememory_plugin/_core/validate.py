@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from .bounds import MAX_ORIGIN_NAME
 from .bounds import encodes as _encodes
 from .errors import StoreFormatError
 from .ledger import MAX_ORIGIN_ID
@@ -102,6 +103,13 @@ def _origin_id(v: str) -> str | None:
     return f"an origin id of 1 to {MAX_ORIGIN_ID} characters"
 
 
+def _agent(v: Any) -> str | None:
+    """An entry's origin: the name of the agent or run that reported it first."""
+    if v is None or (isinstance(v, str) and v and len(v) <= MAX_ORIGIN_NAME):
+        return None
+    return f"must be null or a string of 1 to {MAX_ORIGIN_NAME} characters"
+
+
 def _bool(v: Any) -> str | None:
     return None if isinstance(v, bool) else "must be true or false"
 
@@ -181,14 +189,21 @@ def _strings(v: Any) -> str | None:
     return None
 
 
-_candidate = _object({"ok": _count, "failed": _count, "streak": _count})
+#: Every entry's evidence beyond its counts (see .evidence): who reported it, and whether it was
+#: imported and not yet confirmed here.
+_provenance = {"origin": _agent, "imported": _bool}
+_contradicted = {"contradictions": _count, "last_contradicted": _time}
+_candidate = _object({"ok": _count, "failed": _count, "streak": _count, "first_seen": _time,
+                      "last_ok": _time, "last_failed": _time, "remembered": _time, **_provenance})
 _selector = _object({"primary": _text, "fallbacks": _strings, "success_count": _count,
                      "failure_count": _count, "candidates": _each(_name_ok, _candidate),
                      "updated_at": _time}, required=("primary",))
 _quirk = _object({"description": _text, "workaround": _optional_text, "occurrences": _positive,
-                  "first_seen": _time, "last_seen": _time}, required=("description",))
+                  "first_seen": _time, "last_seen": _time, **_contradicted, **_provenance},
+                 required=("description",))
 _pattern = _object({"actions": lambda v: None if isinstance(v, list) else "must be a list",
-                    "times_cached": _positive, "created_at": _time, "updated_at": _time},
+                    "times_cached": _positive, "created_at": _time, "updated_at": _time,
+                    **_contradicted, **_provenance},
                    required=("actions",))
 _counts = {"visits": _count, "succeeded": _count, "failed": _count, "measured": _count}
 _origin = _object({**_counts, "first_visit": _time, "last_visit": _time,

@@ -30,7 +30,7 @@ from types import FrameType
 from .errors import LockTimeout, StoreFormatError
 from .models import SiteProfile
 from .storage import BatchId, Storage, live
-from .updates import Update, apply_all, coalesce
+from .updates import Update, apply_all, coalesce, creates
 
 log = logging.getLogger("sitememory.writebehind")
 
@@ -122,7 +122,10 @@ class WriteBehind:
                     ops = list(self._pending.get(key, ()))
                     break
         if ops:
-            profile = apply_all(profile or SiteProfile(key), coalesce(ops), self.store.origin, waited=True)
+            base = profile or SiteProfile(key)
+            applied = apply_all(base, coalesce(ops), self.store.origin, waited=True)
+            # Updates that change nothing make no site of nothing, as the store will not write one.
+            profile = profile if applied is base and not creates(ops) else applied
         return live(profile)
 
     def keys(self) -> list[str]:
