@@ -5,10 +5,12 @@ vanilla-cookieconsent 3 (``disablePageInteraction: true``: a modal over a backdr
 every click) and Osano's open-source cookieconsent 3 (an opt-in bar fixed over the bottom of the
 page, where the page's button is). Their own files are served under ``/npm/<package>/``; the
 pages configure them as a site would. ``/unknown`` is blocked by an overlay no consent manager
-draws. Every page has a ``#buy`` button that writes "bought" into ``#status``.
+draws; ``/shadow`` by a banner in the open shadow root of its host, with Usercentrics' markup
+(the page draws it: Usercentrics is no npm package). Every page has a ``#buy`` button that
+writes "bought" into ``#status``.
 
 Routes: ``/vanilla?delay_ms=N`` (the manager starts N ms after the load event),
-``/osano``, ``/unknown``, ``/npm/<package>/<file>``.
+``/osano``, ``/unknown``, ``/shadow``, ``/npm/<package>/<file>``.
 """
 
 from __future__ import annotations
@@ -23,21 +25,18 @@ from urllib.parse import parse_qs, urlsplit
 from scripts.node import NODE_DIR
 
 from ._env import unavailable
+from ._site import _doc, _int_arg
 
 #: Each package's directory of files to serve, in node/node_modules.
 PACKAGES = {"vanilla-cookieconsent": "dist", "cookieconsent": "build"}
+
+#: Whether the element a selector names is shown, opaque, in the page (for ``wait_for_function``).
+SHOWN = "s => !!document.querySelector(s)?.checkVisibility({opacityProperty: true})"
 
 _BUY = (
     '<button id="buy" onclick="document.getElementById(\'status\').textContent = \'bought\'">Buy</button>'
     '<p id="status"></p>'
 )
-
-
-def _page(title: str, body: str, head: str = "") -> str:
-    return (
-        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}</title>{head}</head>\n'
-        f"<body>\n{body}\n</body></html>\n"
-    )
 
 
 def _vanilla(delay_ms: int) -> str:
@@ -53,7 +52,7 @@ def _vanilla(delay_ms: int) -> str:
     start = f"CookieConsent.run({config})"
     if delay_ms:
         start = f"window.addEventListener('load', () => setTimeout(() => {start}, {delay_ms}))"
-    return _page(
+    return _doc(
         "vanilla-cookieconsent",
         f'<h1>Shop</h1>{_BUY}\n<script src="/npm/vanilla-cookieconsent/cookieconsent.umd.js"></script>\n'
         f"<script>{start}</script>",
@@ -63,7 +62,7 @@ def _vanilla(delay_ms: int) -> str:
 
 def _osano() -> str:
     # The page's button sits where the bar is: at the bottom of the viewport.
-    return _page(
+    return _doc(
         "cookieconsent",
         '<h1>Shop</h1><div style="position:fixed;bottom:10px;left:10px">' + _BUY + "</div>\n"
         '<script src="/npm/cookieconsent/cookieconsent.min.js"></script>\n'
@@ -75,7 +74,7 @@ def _osano() -> str:
 
 def _unknown() -> str:
     # A blocking overlay that no consent manager draws; its button is not for the memory to guess.
-    return _page(
+    return _doc(
         "unknown overlay",
         f"<h1>Shop</h1>{_BUY}\n"
         '<div id="paywall" style="position:fixed;inset:0;z-index:99;background:rgba(0,0,0,.5)">'
@@ -83,6 +82,23 @@ def _unknown() -> str:
         '<button class="cc-deny" onclick="document.getElementById(\'paywall\').remove()">No thanks</button>'
         "</div></div>",
     )
+
+
+def _shadow() -> str:
+    banner = (
+        '<div style="position:fixed;inset:0;z-index:99;background:rgba(0,0,0,.5)">'
+        '<div style="background:#fff;margin:4em;padding:2em"><p>We use cookies.</p>'
+        '<button data-testid="uc-deny-all-button">Deny</button>'
+        '<button data-testid="uc-accept-all-button">Accept all</button></div></div>'
+    )
+    script = (
+        "const host = document.getElementById('usercentrics-root');"
+        "const root = host.attachShadow({mode: 'open'});"
+        f"root.innerHTML = {banner!r};"
+        "root.querySelectorAll('button').forEach(b => b.onclick = () => root.innerHTML = '');"
+    )
+    return _doc("shadow banner", f'<h1>Shop</h1>{_BUY}\n<div id="usercentrics-root"></div>'
+                 f"<script>{script}</script>")
 
 
 class ConsentSite:
@@ -100,8 +116,7 @@ class ConsentSite:
             if not root.is_dir():
                 unavailable(f"{package} is not installed in {NODE_DIR}: run 'make node'")
             self.roots[package] = root
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self._server.daemon_threads = True
+        self._server = _Quiet(("127.0.0.1", 0), _Handler)
         self._server.site = self  # type: ignore[attr-defined]
         self.port: int = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -119,9 +134,10 @@ class ConsentSite:
                 return 404, b"", "text/plain"
             return 200, file.read_bytes(), mimetypes.guess_type(file.name)[0] or "application/octet-stream"
         pages = {
-            "/vanilla": lambda: _vanilla(int(query.get("delay_ms", ["0"])[0])),
+            "/vanilla": lambda: _vanilla(_int_arg(query, "delay_ms", 0)),
             "/osano": _osano,
             "/unknown": _unknown,
+            "/shadow": _shadow,
         }
         page = pages.get(path)
         if page is None:
@@ -140,6 +156,13 @@ class ConsentSite:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+class _Quiet(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass  # a browser dropping a connection mid-response (see _site._Server)
 
 
 class _Handler(BaseHTTPRequestHandler):

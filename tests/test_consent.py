@@ -22,7 +22,7 @@ from playwright.async_api import Error as PlaywrightError
 from sitememory_plugin import ConsentDetector, SiteMemory, attach, make_plugin_manager
 from sitememory_plugin._core.models import Quirk
 
-from ._consent_site import ConsentSite
+from ._consent_site import SHOWN, ConsentSite
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -40,8 +40,6 @@ MANAGERS = {
 }
 
 
-#: Whether the element a selector names is shown, opaque, in the page.
-SHOWN = "s => !!document.querySelector(s)?.checkVisibility({opacityProperty: true})"
 
 
 @pytest.fixture(scope="module")
@@ -222,4 +220,37 @@ async def test_with_the_consent_plugin_disabled_nothing_is_learned(
         await site.goto(consent_site.url("/vanilla"))
         await site.settle()
     assert await quirks(memory, consent_site.url("/vanilla")) == []
+    await context.close()
+
+
+async def test_a_banner_in_a_shadow_root_is_learned(
+    browser: Browser, consent_site: ConsentSite, memory: SiteMemory, plugins: pluggy.PluginManager
+) -> None:
+    url = consent_site.url("/shadow")
+    context = await browser.new_context()
+    async with attach(context, memory, plugins=plugins) as site:
+        page = await context.new_page()
+        await site.goto(url, page=page)
+        await site.settle()
+        [quirk] = await quirks(memory, url)
+        assert quirk.workaround == "click [data-testid='uc-deny-all-button']"
+        await site.click("buy", "#buy", page=page, timeout=10_000)
+        assert await page.text_content("#status") == "bought"
+    await context.close()
+
+
+async def test_a_handler_learned_while_detaching_does_not_outlive_the_handle(
+    browser: Browser, consent_site: ConsentSite, memory: SiteMemory, plugins: pluggy.PluginManager
+) -> None:
+    # The banner fades in after the load, so the detection is still waiting for it at detach().
+    url = consent_site.url("/vanilla")
+    context = await browser.new_context()
+    page = await context.new_page()
+    async with attach(context, memory, plugins=plugins) as site:
+        await site.goto(url, page=page)
+    assert [q.workaround for q in await quirks(memory, url)] == [MANAGERS['vanilla'][2]]
+    await page.wait_for_function(SHOWN, arg="#cc-main .cm__btn[data-role='necessary']")
+    # No handler of the detached handle clicks the banner away: the page's own click is blocked.
+    with pytest.raises(PlaywrightError, match="intercepts pointer events"):
+        await page.click("#buy", timeout=1_500)
     await context.close()

@@ -29,6 +29,12 @@ def quirk_description(status: int) -> str:
     return f"rate limited: HTTP {status} with Retry-After"
 
 
+def retry_after_of(status: object, value: str | None, date: str | None, now: float) -> float | None:
+    """The seconds a response with ``status`` asks to wait: its ``Retry-After`` (``value``, with
+    its ``Date``) if it is a rate limit (:data:`RATE_LIMIT_STATUSES`), else ``None``."""
+    return retry_after_seconds(value, now, date) if status in RATE_LIMIT_STATUSES else None
+
+
 def retry_after_seconds(value: str | None, now: float, date: str | None = None) -> float | None:
     """Seconds to wait that a ``Retry-After`` field value asks for, at most :data:`MAX_PAUSE`;
     ``None`` for a value that is neither delay-seconds nor an HTTP-date (junk is ignored).

@@ -420,25 +420,28 @@ def _dismiss(handle: Any, selector: str, key: str, window: float) -> Flow[int]:
 #: What Playwright's call log says when another element would receive an action's click.
 INTERCEPTED = "intercepts pointer events"
 
-#: ``(target, probes) => found``: the first probe with a control that is visible inside one of
-#: its roots, in a layer over the page, as ``{index, control}``, or ``null``. With a ``target``
-#: (an element whose click was intercepted) only the probe whose root holds the element on top
-#: at the target's centre counts (``{index: -1}`` when no probe's does). Open shadow roots are
-#: searched too, as Playwright's CSS selectors pierce them. Read-only: it clicks nothing.
-#: A banner that is in the page but not shown yet at the load (it fades in, as most do) is
-#: looked at once more after :data:`PENDING_MS`: one timer in the page, no polling.
-_FIND_OVERLAY = """async (target, probes) => {
+#: ``(target, probes, wait) => found``: the first probe with a control that is visible inside
+#: one of its roots, in a layer over the page, as ``{index, control}``, or ``null``. With a
+#: ``target`` (an element whose click was intercepted) only the probe whose root holds the
+#: element on top at the target's centre counts (``{index: -1}`` when no probe's does). The open
+#: shadow roots of a probe's root (a banner drawn in a shadow host, as Usercentrics' is) are
+#: searched too, as Playwright's CSS selectors pierce them; the rest of the page is not walked.
+#: Read-only: it clicks nothing. With ``wait``, a banner that is in the page but not shown yet
+#: (it fades in, as most do) is looked at once more after :data:`PENDING_MS`: one timer in the
+#: page, no polling.
+_FIND_OVERLAY = """async (target, probes, wait) => {
   const inOverlay = IN_OVERLAY;
   const up = n => n.parentNode instanceof ShadowRoot ? n.parentNode.host : n.parentElement;
-  const scopes = [document];
-  for (let i = 0; i < scopes.length; i++)
-    for (const el of scopes[i].querySelectorAll("*")) if (el.shadowRoot) scopes.push(el.shadowRoot);
-  const all = selector => {
-    const found = [];
-    try { for (const scope of scopes) found.push(...scope.querySelectorAll(selector)); }
-    catch (e) { return []; }  // not a selector the page can read
-    return found;
+  const query = (scope, selector) => {
+    try { return [...scope.querySelectorAll(selector)]; } catch (e) { return []; }  // unreadable
   };
+  const scopes = [document];
+  const roots = probes.flatMap(p => p.roots);
+  for (let i = 0; i < scopes.length; i++)
+    for (const host of roots.flatMap(r => query(scopes[i], r)))
+      for (const el of [host, ...host.querySelectorAll("*")])
+        if (el.shadowRoot && !scopes.includes(el.shadowRoot)) scopes.push(el.shadowRoot);
+  const all = selector => scopes.flatMap(scope => query(scope, selector));
   const matches = (el, selector) => { try { return el.matches(selector); } catch (e) { return false; } };
   const within = (el, roots) => {
     for (let node = el; node; node = up(node)) if (roots.some(r => matches(node, r))) return true;
@@ -480,7 +483,7 @@ _FIND_OVERLAY = """async (target, probes) => {
     return hit ? {index: -1, control: null} : null;
   };
   const found = find();
-  if (found || !pending) return found;
+  if (found || !pending || !wait) return found;
   await new Promise(resolve => setTimeout(resolve, PENDING_MS));
   return find();
 }""".replace("IN_OVERLAY", IN_OVERLAY)
@@ -488,8 +491,8 @@ _FIND_OVERLAY = """async (target, probes) => {
 #: How long after a load a banner present but not shown yet is given to show (ms).
 PENDING_MS = 1000
 _FIND_OVERLAY = _FIND_OVERLAY.replace("PENDING_MS", str(PENDING_MS))
-FIND_ON_PAGE = f"probes => ({_FIND_OVERLAY})(null, probes)"
-FIND_OVER_TARGET = f"(target, probes) => ({_FIND_OVERLAY})(target, probes)"
+FIND_ON_PAGE = f"([probes, wait]) => ({_FIND_OVERLAY})(null, probes, wait)"
+FIND_OVER_TARGET = f"(target, probes) => ({_FIND_OVERLAY})(target, probes, false)"
 
 
 def overlay_probes(h: Handle, url: str, key: str, profile: SiteProfile | None) -> Flow[list[OverlayProbe]]:
@@ -502,9 +505,11 @@ def overlay_probes(h: Handle, url: str, key: str, profile: SiteProfile | None) -
 def detect_overlays(h: Handle, page: Any) -> Flow[None]:
     """At a page's load: record and dismiss the first overlay the plugins name that it shows.
 
-    One ``evaluate``, none when no plugin names a probe (the site's banner is known already). Off
-    the navigation's path and never in its way: a page that closed or navigated meanwhile has
-    nothing to learn, and a store's or plugin's error is kept for ``settle()``.
+    One ``evaluate``, none when no plugin names a probe (the site's banner is known already);
+    it waits for a banner that has not faded in yet at the first load of each site only, so a
+    banner kept hidden in every page does not hold up each ``settle()``. Off the navigation's
+    path and never in its way: a page that closed or navigated meanwhile has nothing to learn,
+    and a store's or plugin's error is kept for ``settle()``.
     """
     try:
         if page.is_closed():
@@ -517,7 +522,9 @@ def detect_overlays(h: Handle, page: Any) -> Flow[None]:
         probes = yield from overlay_probes(h, url, key, profile)
         if not probes:
             return
-        found = yield page.evaluate(FIND_ON_PAGE, [p.to_json() for p in probes])
+        wait = key not in h.probed
+        h.probed.add(key)
+        found = yield page.evaluate(FIND_ON_PAGE, [[p.to_json() for p in probes], wait])
         if found and found.get("control") and h.web_key(page.url) == key:
             probe = probes[found["index"]]
             yield from learn_overlay(h, page, key, probe, found["control"], h._io.write_later)
@@ -549,11 +556,15 @@ def learn_interceptor(
         return  # the page went away: nothing to tell
     if not found:
         return
-    if found["index"] < 0 or not found.get("control"):
+    if found["index"] < 0:
         error.add_note(
             "sitememory: the element over it is no overlay the plugins know: nothing learned; "
             "site.remember_overlay(selector) once you know what dismisses it"
         )
+        return
+    if not found.get("control"):
+        error.add_note(f"sitememory: {probes[found['index']].name} is in the way, but none of its "
+                       "controls is shown yet: nothing learned")
         return
     probe = probes[found["index"]]
     try:
@@ -572,15 +583,27 @@ def learn_overlay(
 ) -> Flow[None]:
     """Record ``probe``'s quirk with the workaround that clicks ``control``, and dismiss it on
     ``page`` as the handle does (a locator handler; the recorder sweeps it)."""
+    yield from record_overlay(h, page, key, probe.description, control, write, "sitememory_overlay_probes")
+    log.info("sitememory: learned %s on %s: %s", probe.name, key, overlay_workaround(control))
+
+
+def record_overlay(
+    h: Handle, page: Any, key: str, description: str, selector: str,
+    write: Callable[[SiteUpdates], Any], hook: str | None = None,
+) -> Flow[None]:
+    """Record the overlay quirk whose workaround clicks ``selector``, then dismiss it on ``page``
+    as the handle does (a locator handler; the recorder sweeps it). A failed write raises as it
+    is, or as a ``PluginError`` naming ``hook`` when a plugin asked for it."""
     updates = SiteUpdates(key)
-    updates.record_quirk(probe.description, overlay_workaround(control))
+    updates.record_quirk(description, overlay_workaround(selector))
     updates.seal()
     try:
         yield write(updates)
     except Exception as exc:
-        raise updates.failed(exc, "sitememory_overlay_probes") from exc
-    log.info("sitememory: learned %s on %s: %s", probe.name, key, overlay_workaround(control))
-    yield from h.overlay_learned(page, key, control)
+        if hook is None:
+            raise
+        raise updates.failed(exc, hook) from exc
+    yield from h.overlay_learned(page, key, selector)
 
 
 #: How long the sweep waits for an element it has seen shown already (ms).
@@ -617,11 +640,7 @@ def remember_overlay(h: Handle, selector: str, description: str, page: Any) -> F
     """Record that ``selector`` dismisses an overlay on the page's site, and handle it now."""
     page = yield from page_of(h, page)
     key = h.key(page.url)
-    updates = SiteUpdates(key)
-    updates.record_quirk(description, overlay_workaround(selector))
-    yield h._io.write(updates)
-    profile = yield h._io.read(key)
-    yield from overlays(h, page, page.url, key, profile)
+    yield from record_overlay(h, page, key, description, selector, h._io.write)
 
 
 # -- knowledge and lifecycle -----------------------------------------------------------------
@@ -658,8 +677,10 @@ def detach(h: Handle) -> Flow[None]:
             if visit is not None:
                 yield from h._record(page, visit)
         h.unsubscribe()
+        # First what is in flight (a page's overlay detection may still install a handler),
+        # then the handlers: none outlives the handle. Errors are logged and kept in .errors.
+        yield h._io.written()
         for page in h.pages_with_overlays():
             yield from remove_overlays(h, page)
-        yield h._io.written()  # errors are logged and kept in .errors already
     if h._owns_memory:
         yield h._io.close_memory()

@@ -3,8 +3,10 @@ per-page state, plugin errors kept for ``settle()``, and turning Playwright's ev
 
 A visit is built from events Playwright delivers anyway: the main frame's navigation response
 (status, the request's timing) and the page's ``domcontentloaded`` and ``load`` events. Nothing
-is injected into the page and nothing is asked of it, so recording costs no round trip to the
-browser (an exposed binding called at the load event added 5-10% to a local navigation).
+is injected into the page to record it, so recording costs no round trip to the browser (an
+exposed binding called at the load event added 5-10% to a local navigation); looking for the
+overlays the plugins name (``flows.detect_overlays``) is one ``evaluate`` after the load, off
+the navigation's path, and none once the site's banner is known.
 Nothing here waits on the browser or the store: the flows do (``flows``), through ``io``, the
 one part that differs between the two APIs, chosen once by ``attach()``.
 """
@@ -21,7 +23,7 @@ from urllib.parse import urlsplit
 import pluggy
 
 from .._core.errors import PluginError, UnknownPurpose
-from .._core.ratelimit import RATE_LIMIT_STATUSES, retry_after_seconds
+from .._core.ratelimit import retry_after_of
 from .._drive import Flow
 from .._hookcall import report
 from .._hooktypes import NavigationOptions, Visit
@@ -50,8 +52,8 @@ class PageState:
     #: DOMContentLoaded was reported (seconds since the epoch).
     response: Any = None
     dcl_at: float | None = None
-    #: Visits recorded on this page (load events), so a navigation another client made is known
-    #: to have loaded when a later step of that client fails.
+    #: Visits recorded on this page (at its load, or its close before the load), so a navigation
+    #: another client made is known to have loaded when a later step of that client fails.
     visits: int = 0
     #: Overlay selectors whose locator handler this handle installed on the page.
     overlays: set[str] = field(default_factory=set)
@@ -85,6 +87,9 @@ class Handle:
         #: The page actions go to by default (see ``flows.page_of``).
         self._current: Any = None
         self._pages: weakref.WeakKeyDictionary[Any, PageState] = weakref.WeakKeyDictionary()
+        #: Sites whose pages were looked at for overlays once with patience (see
+        #: ``flows.detect_overlays``).
+        self.probed: set[str] = set()
 
     def __repr__(self) -> str:
         state = "detached" if self._detached else "attached" if self._attached else "not attached"
@@ -181,7 +186,7 @@ class Handle:
         if visit is not None:
             self._io.spawn(self._record(page, visit))
         if not self._detached:
-            self._io.spawn(flows.detect_overlays(self, page))
+            self._io.spawn(flows.detect_overlays(self, page), recording=False)
 
     def _on_close(self, page: Any) -> None:
         visit = None if self._detached else self.unloaded(page)
@@ -346,14 +351,13 @@ def _retry_after(response: Any) -> float | None:
     """The seconds a rate-limited response (429, 503) asks to wait (its ``Retry-After``), or
     ``None``: another status, no such header, or one that is junk."""
     try:
-        if response.status not in RATE_LIMIT_STATUSES:
-            return None
+        status = response.status
         headers = response.headers  # lower-cased names; the response's own, as received
         value, date = headers.get("retry-after"), headers.get("date")
     except Exception:
         return None
-    return retry_after_seconds(value if isinstance(value, str) else None, time.time(),
-                               date if isinstance(date, str) else None)
+    return retry_after_of(status, value if isinstance(value, str) else None,
+                          date if isinstance(date, str) else None, time.time())
 
 
 def same_url(requested: str, given: str) -> bool:

@@ -37,14 +37,18 @@ class Io(Protocol):
 
     def sleep(self, seconds: float) -> Any: ...
 
-    def spawn(self, flow: Flow[Any]) -> None:
-        """Run a flow started by a browser event (sync: inline, its write queued; async: a task)."""
+    def spawn(self, flow: Flow[Any], *, recording: bool = True) -> None:
+        """Run a flow started by a browser event (sync: inline, its write queued; async: a task).
+
+        ``recording=False``: not a visit's recording (a look for overlays), which
+        :meth:`recorded` does not wait for: its ``evaluate`` may wait for the page's next
+        document, and a failed ``goto`` must not wait with it."""
 
     def recorded(self) -> Any:
-        """Wait until the flows spawned so far have run their hooks."""
+        """Wait until the recordings spawned so far have run their hooks."""
 
     def written(self) -> Any:
-        """Wait until what they recorded is written too."""
+        """Wait until every flow spawned so far is done and what they recorded is written."""
 
     def close_memory(self) -> Any: ...
 
@@ -72,7 +76,7 @@ class SyncIo:
     def sleep(self, seconds: float) -> None:
         time.sleep(seconds)
 
-    def spawn(self, flow: Flow[Any]) -> None:
+    def spawn(self, flow: Flow[Any], *, recording: bool = True) -> None:
         run_sync(flow)
 
     def recorded(self) -> None:
@@ -94,6 +98,8 @@ class AsyncIo:
     def __init__(self, memory: SiteMemory) -> None:
         self.memory = memory
         self.tasks: set[asyncio.Task[Any]] = set()
+        #: Spawned flows that record no visit (see :meth:`Io.spawn`).
+        self.others: set[asyncio.Task[Any]] = set()
 
     def read(self, key: str) -> Awaitable[SiteProfile | None]:
         return self.memory._profile(key)
@@ -106,22 +112,30 @@ class AsyncIo:
     def sleep(self, seconds: float) -> Awaitable[None]:
         return asyncio.sleep(seconds)
 
-    def spawn(self, flow: Flow[Any]) -> None:
+    def spawn(self, flow: Flow[Any], *, recording: bool = True) -> None:
         task = asyncio.ensure_future(run_async(flow))
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        tasks = self.tasks if recording else self.others
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
 
     async def recorded(self) -> None:
-        while pending := self.tasks - {asyncio.current_task()}:
-            await asyncio.gather(*pending, return_exceptions=True)
+        await _all_done(lambda: self.tasks)
 
-    written = recorded
+    async def written(self) -> None:
+        await _all_done(lambda: self.tasks | self.others)
 
     def close_memory(self) -> Awaitable[None]:
         return self.memory.close()
 
     async def dismiss(self, locator: Any) -> None:
         await locator.click()
+
+
+async def _all_done(spawned: Callable[[], set[asyncio.Task[Any]]]) -> None:
+    """Wait until the tasks ``spawned()`` names, and those they spawn meanwhile, are done (each
+    leaves its set when done)."""
+    while pending := spawned() - {asyncio.current_task()}:
+        await asyncio.gather(*pending, return_exceptions=True)
 
 
 class WriteQueue:
