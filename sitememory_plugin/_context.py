@@ -14,8 +14,10 @@ import pluggy
 from ._core.evidence import DEFAULT_HALF_LIFE
 from ._core.models import SiteProfile
 from ._core.prompt import bounded, check_tasks
-from ._drive import Flow
+from ._drive import Flow, run_async
 from ._hookcall import call
+from ._memory import SiteMemory
+from ._sitekeys import plugin_site_key
 
 
 def site_context(
@@ -28,6 +30,23 @@ def site_context(
     yield from call(plugins, "sitememory_prompt_context", key=key, profile=profile, lines=lines,
                     tasks=check_tasks(tasks), half_life=half_life)
     return bounded(lines, max_chars)
+
+
+async def context_for(
+    memory: SiteMemory, plugins: pluggy.PluginManager, url: str, max_chars: float, *,
+    tasks: Iterable[str] = (),
+) -> str:
+    """What an integration whose client is no handle (the MCP server, browser-use's tools) tells
+    an LLM about the site of ``url``: :func:`site_context` under the plugins' site key, weighed by
+    the memory's half-life, or :func:`nothing_known`.
+
+    :raises ValueError: ``url`` names no web site.
+    """
+    key = plugin_site_key(plugins, url)
+    profile = await memory._profile(key)
+    text = await run_async(site_context(plugins, key, profile, max_chars, tasks=tasks,
+                                        half_life=memory.half_life))
+    return text or nothing_known(key)
 
 
 def nothing_known(key: str) -> str:

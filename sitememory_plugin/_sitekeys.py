@@ -4,11 +4,28 @@ calls and the recorder of its browser file what they learn under the same key.""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pluggy
 
 from ._core.errors import PluginError
 from ._core.keys import site_key
 from ._hookcall import call_sync
+from ._hooktypes import SiteUpdates
+
+
+def site_updates(plugins: pluggy.PluginManager, url: str, add: Callable[[SiteUpdates], None]) -> SiteUpdates:
+    """The updates ``add`` makes for the site of ``url``, under the plugins' site key, sealed:
+    what an integration writes in one update (``memory._apply(updates.key, tuple(updates))``).
+
+    :raises ValueError, TypeError: ``url`` names no web site, or ``add`` gave a bad value (each
+        is checked as it is added: nothing is written).
+    :raises PluginError: a plugin's site key failed.
+    """
+    updates = SiteUpdates(plugin_site_key(plugins, url))
+    add(updates)
+    updates.seal()
+    return updates
 
 
 def plugin_site_key(plugins: pluggy.PluginManager, url: str) -> str:

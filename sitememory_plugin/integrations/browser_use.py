@@ -30,16 +30,15 @@ from typing import Any
 
 import pluggy
 
-from .._context import nothing_known
-from .._context import site_context as context_text
+from .._context import context_for
 from .._core.errors import SiteMemoryError
 from .._core.prompt import DEFAULT_MAX_CHARS, bounded
-from .._drive import run_async
 from .._hooktypes import SiteUpdates
 from .._memory import SiteMemory
 from .._playwright.recorder import OVERLAY_WINDOW, BrowserUnavailable, CdpRecorder
 from .._plugins import get_plugin_manager
-from .._sitekeys import plugin_site_key
+from .._sitekeys import plugin_site_key, site_updates
+from ._errors import error_text
 
 #: The browser-use releases this integration is tested with: ``>=`` the first, ``<`` the second.
 TESTED = ((0, 13, 11), (0, 14))
@@ -47,7 +46,7 @@ _PIP = "pip install 'sitememory-plugin[browser-use]'"
 
 
 class UnsupportedVersion(ImportError):
-    """The installed browser-use is outside the tested range."""
+    """The installed browser-use is outside the supported range."""
 
 
 def check_version(version: str) -> None:
@@ -151,11 +150,7 @@ class BrowserUseMemory:
 
         :raises ValueError: ``url`` names no web site.
         """
-        key = plugin_site_key(self.plugins, url)
-        profile = await self.memory._profile(key)
-        text = await run_async(context_text(self.plugins, key, profile, self.max_chars,
-                                            half_life=self.memory.half_life))
-        return text or nothing_known(key)
+        return await context_for(self.memory, self.plugins, url, self.max_chars)
 
     def register(self, tools: Tools[Any]) -> Tools[Any]:
         """Add the memory to ``tools`` (give it to one ``Agent``) and return it: the actions
@@ -245,7 +240,7 @@ class BrowserUseMemory:
         try:
             text = await self.site_context(params.url or page_url)
         except (TypeError, ValueError, SiteMemoryError, OSError) as exc:
-            return ActionResult(error=_message(exc))
+            return ActionResult(error=error_text(exc))
         return ActionResult(extracted_content=text, long_term_memory=text)
 
     async def _remember_quirk(self, params: RememberSiteQuirk, page_url: str) -> ActionResult:
@@ -270,14 +265,11 @@ class BrowserUseMemory:
         """Write what ``add`` records for the site of ``url`` (one update, under the plugins'
         site key, as the recorder files its visits); its key, or the error for the LLM."""
         try:
-            key = plugin_site_key(self.plugins, url)
-            updates = SiteUpdates(key)
-            add(updates)  # each value is checked here, before anything is written
-            updates.seal()
-            await self.memory._apply(key, tuple(updates))
+            updates = site_updates(self.plugins, url, add)
+            await self.memory._apply(updates.key, tuple(updates))
         except (TypeError, ValueError, SiteMemoryError, OSError) as exc:
-            return ActionResult(error=_message(exc, writes=True))
-        return key
+            return ActionResult(error=error_text(exc, writes=True))
+        return updates.key
 
     # -- what the browser does -------------------------------------------------------------------
 
@@ -358,8 +350,3 @@ async def _close(session: BrowserSession) -> None:
         # An error here would hide the block's own (or its result): the browser is the user's loss.
         log.exception("sitememory: could not stop the browser-use session")
 
-
-def _message(exc: BaseException, writes: bool = False) -> str:
-    if isinstance(exc, TypeError | ValueError) and not isinstance(exc, SiteMemoryError):
-        return str(exc) + (" (nothing was written)" if writes else "")
-    return f"{type(exc).__name__}: {exc}" + (" (nothing was written)" if writes else "")

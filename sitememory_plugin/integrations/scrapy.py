@@ -47,7 +47,7 @@ except ImportError as exc:  # pragma: no cover - depends on the extras installed
     ) from exc
 
 from .._core.errors import NavigationRefused, PluginError
-from .._core.ratelimit import RATE_LIMIT_STATUSES, retry_after_seconds
+from .._core.ratelimit import retry_after_of
 from .._core.redact import redact
 from .._hooktypes import SiteUpdates
 from .._memory import SiteMemory
@@ -55,7 +55,7 @@ from .._playwright.async_site import AsyncSite
 from .._playwright.attach import attach
 from .._playwright.flows import Navigation
 from .._plugins import get_plugin_manager
-from .._sitekeys import plugin_site_key
+from .._sitekeys import site_updates
 
 __all__ = ["MIDDLEWARE_PRIORITY", "SiteMemoryMiddleware", "click", "fill", "site_of"]
 
@@ -354,18 +354,18 @@ class SiteMemoryMiddleware:
     ) -> None:
         """Write the visit of a plain request, under the plugins' site key as a page's visits
         are, and its rate limit (a 429 or 503's ``Retry-After``, in seconds) if it had one."""
-        try:
-            key = plugin_site_key(self.plugins, url)
-            updates = SiteUpdates(key)
+        def add(updates: SiteUpdates) -> None:
             updates.record_visit(max(0.0, duration), status=status, error=error, timings=timings)
             if retry_after is not None and status is not None:
                 updates.record_rate_limit(retry_after, status=status)
+
+        try:
+            updates = site_updates(self.plugins, url, add)
         except (ValueError, PluginError) as exc:
             log.warning("sitememory: not recording %s: %s", redact(url), exc)
             return
-        updates.seal()
         try:
-            await self.memory._apply(key, tuple(updates))
+            await self.memory._apply(updates.key, tuple(updates))
         except Exception:
             log.exception("sitememory: could not record a visit to %s", redact(url))
 
@@ -391,10 +391,6 @@ class SiteMemoryMiddleware:
 
 def _retry_after(response: Response) -> float | None:
     """The seconds a plain 429 or 503 response asks to wait (its ``Retry-After``), else ``None``."""
-    if response.status not in RATE_LIMIT_STATUSES:
-        return None
     value, date = response.headers.get(b"Retry-After"), response.headers.get(b"Date")
-    return retry_after_seconds(
-        None if value is None else value.decode("latin-1"), time.time(),
-        None if date is None else date.decode("latin-1"),
-    )
+    return retry_after_of(response.status, None if value is None else value.decode("latin-1"),
+                          None if date is None else date.decode("latin-1"), time.time())
