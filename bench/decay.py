@@ -2,8 +2,9 @@
 
 A purpose has three candidates. ``#old`` worked 50 times a year ago, ``#mid`` worked 10 times and
 failed twice 40 days ago, ``#new`` worked twice yesterday. The script prints each one's counts,
-weighed counts and confidence as of now, and the order without decay (every count fresh, the
-rule before evidence aged) next to the order the memory keeps (half-lives of 7, 30 and 365 days).
+weighed counts (x 0.5^(age / half-life)) and confidence as of now, and the order without decay
+(every count fresh, the rule before evidence aged) next to the order the memory keeps
+(half-lives of 7, 30 and 365 days).
 
     python bench/decay.py
 """
@@ -11,6 +12,8 @@ rule before evidence aged) next to the order the memory keeps (half-lives of 7, 
 from __future__ import annotations
 
 from dataclasses import replace
+
+from _report import print_table
 
 from sitememory_plugin._core.models import SiteProfile
 from sitememory_plugin._core.ranking import rank
@@ -35,19 +38,19 @@ def main() -> None:
     print(__doc__.split("\n\n")[1].replace("\n", " "))
     print()
     base = apply_all(SiteProfile("shop.example"), history(), "bench")
-    stats = base.selectors[PURPOSE].candidates
-    fresh = rank(("#old", "#mid", "#new"), stats)  # no decay: the shrunk success rate alone
-    print(f"{'half-life':>10}  {'candidate':<6} {'ok':>3} {'failed':>6} {'confidence':>10}   order kept")
+    fresh = rank(("#old", "#mid", "#new"), base.selectors[PURPOSE].candidates)  # the rate alone
+    rows = [["no decay", "", "", "", "", "", "", " > ".join(fresh)]]
     for days in (7, 30, 365):
         weighed = [replace(u, half_life=days * DAY) for u in history()]  # type: ignore[type-var]
-        profile = apply_all(SiteProfile("shop.example"), weighed, "bench")
-        selector = profile.selectors[PURPOSE]
+        selector = apply_all(SiteProfile("shop.example"), weighed, "bench").selectors[PURPOSE]
         for i, name in enumerate(("#old", "#mid", "#new")):
             s = selector.stats(name)
+            c, x = s.evidence.weights(NOW, days * DAY)
             order = " > ".join(selector.ranked()) if i == 0 else ""
-            print(f"{f'{days} d' if i == 0 else '':>10}  {name:<6} {s.ok:>3} {s.failed:>6} "
-                  f"{s.confidence(NOW, days * DAY):>10.4f}   {order}")
-    print(f"{'no decay':>10}  {'':<6} {'':>3} {'':>6} {'':>10}   {' > '.join(fresh)}")
+            rows.append([f"{days} d" if i == 0 else "", name, str(s.ok), str(s.failed), f"{c:.3f}",
+                         f"{x:.3f}", f"{s.confidence(NOW, days * DAY):.4f}", order])
+    print_table(["half-life", "candidate", "ok", "failed", "weighed ok", "weighed failed", "confidence",
+                 "order kept"], rows)
 
 
 if __name__ == "__main__":

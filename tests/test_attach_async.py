@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -33,6 +32,7 @@ from sitememory_plugin import (
     make_plugin_manager,
 )
 
+from ._net import free_port
 from ._site import TestSite
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -58,12 +58,6 @@ async def site(
     handle = await attach(context, memory, plugins=plugins)
     yield handle
     await handle.detach()
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Spy:
@@ -136,7 +130,7 @@ async def test_http_errors_and_network_errors_are_failures(
     profile = await memory.get_profile(site_server.url())
     assert (profile.visit_count, profile.failure_count, profile.last_status) == (1, 1, 503)
 
-    dead = f"http://127.0.0.1:{closed_port()}/x"
+    dead = f"http://127.0.0.1:{free_port()}/x"
     with pytest.raises(PlaywrightError, match="ERR_CONNECTION_REFUSED"):
         await site.goto(dead)
     await site.settle()
@@ -149,7 +143,7 @@ async def test_a_navigation_not_through_the_handle_that_fails_is_recorded(
     site: AsyncSite, context: BrowserContext, memory: SiteMemory
 ) -> None:
     page = await context.new_page()
-    dead = f"http://127.0.0.1:{closed_port()}/x"
+    dead = f"http://127.0.0.1:{free_port()}/x"
     with pytest.raises(PlaywrightError):
         await page.goto(dead)
     await site.settle()

@@ -14,7 +14,6 @@ from __future__ import annotations
 import gc
 import logging
 import re
-import socket
 import threading
 import time
 import warnings
@@ -44,6 +43,7 @@ from sitememory_plugin import (
 )
 
 from ._browser import sync_browser as sync_browser
+from ._net import free_port
 from ._site import TestSite
 
 
@@ -65,12 +65,6 @@ def site(context: BrowserContext, memory: SiteMemory, plugins: pluggy.PluginMana
     handle = attach(context, memory, plugins=plugins)
     yield handle
     handle.detach()
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Spy:
@@ -143,7 +137,7 @@ def test_http_errors_and_network_errors_are_failures(
     profile = memory.get_profile_sync(site_server.url())
     assert (profile.visit_count, profile.failure_count, profile.last_status) == (1, 1, 503)
 
-    dead = f"http://127.0.0.1:{closed_port()}/x"
+    dead = f"http://127.0.0.1:{free_port()}/x"
     with pytest.raises(PlaywrightError, match="ERR_CONNECTION_REFUSED"):
         site.goto(dead)
     site.settle()
@@ -156,7 +150,7 @@ def test_a_navigation_not_through_the_handle_that_fails_is_recorded(
     site: SyncSite, context: BrowserContext, memory: SiteMemory
 ) -> None:
     page = context.new_page()
-    dead = f"http://127.0.0.1:{closed_port()}/x"
+    dead = f"http://127.0.0.1:{free_port()}/x"
     with pytest.raises(PlaywrightError):
         page.goto(dead)
     site.settle()

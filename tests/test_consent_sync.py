@@ -3,6 +3,7 @@ for them inside Playwright's event dispatch (``tests/test_consent.py`` has the a
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
@@ -14,11 +15,10 @@ from playwright.sync_api import Error as PlaywrightError
 from sitememory_plugin import SiteMemory, attach, make_plugin_manager
 
 from ._browser import sync_browser as sync_browser
-from ._consent_site import ConsentSite
+from ._consent_site import SHOWN, ConsentSite
 
 REJECT = "#cc-main .cm__btn[data-role='necessary']"
 PLUGINS = partial(make_plugin_manager, entry_points=False, environment=False)
-SHOWN = "s => !!document.querySelector(s)?.checkVisibility({opacityProperty: true})"
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +40,11 @@ def test_a_cold_agent_teaches_the_banner_and_a_warm_one_is_never_blocked(
             site.click("buy", "#buy", timeout=10_000)
             assert context.pages[0].text_content("#status") == "bought"
             # A quick click may beat the fade-in: the second look (1 s after the load) runs while
-            # Playwright's next call waits, as an agent's next step would.
-            context.pages[0].wait_for_timeout(1500)
+            # Playwright's next calls wait, as an agent's next steps would.
+            deadline = time.monotonic() + 20
+            while not memory.get_quirks_sync(url):
+                assert time.monotonic() < deadline, "the banner was not learned"
+                context.pages[0].wait_for_timeout(100)
             site.settle()
         context.close()
         assert [q.workaround for q in memory.get_quirks_sync(url)] == [f"click {REJECT}"]

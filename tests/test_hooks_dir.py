@@ -37,6 +37,7 @@ from sitememory_plugin import (
 )
 
 from ._browser import sync_browser as sync_browser
+from ._net import free_port
 from ._site import TestSite
 
 HOOKS = Path(__file__).resolve().parent.parent / "hooks"
@@ -66,14 +67,6 @@ def registrable_domain() -> Iterator[Any]:
     """hooks/registrable_domain.py as ``$SITEMEMORY_PLUGINS`` loads it, once for the many URL cases."""
     with pytest.MonkeyPatch.context() as patch:
         yield hook_module(patch, "registrable_domain")
-
-
-def closed_port() -> int:
-    """A local port nothing listens on (just released by the OS)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 @pytest.fixture
@@ -340,7 +333,7 @@ def test_audit_log_one_line_per_navigation(
     with TestSite() as web:
         site = attach(context, memory, plugins=pm)
         key = f"127.0.0.1:{web.port}"
-        down = f"http://127.0.0.1:{closed_port()}/nothing"
+        down = f"http://127.0.0.1:{free_port()}/nothing"
         site.goto(web.url("/page/a"))
         site.goto(web.url("/status/503"))
         site.goto(web.url("/redirect?to=/page/landing"))

@@ -24,6 +24,12 @@ def test_the_lockfile_holds_the_pinned_versions() -> None:
         assert lock["packages"][f"node_modules/{name}"]["version"] == version
 
 
+def test_the_hosts_example_runs_the_pinned_server() -> None:
+    # The example a user copies names a version: the one `make node` installs and tests.
+    hosts = json.loads((Path(__file__).parent.parent / "examples" / "mcp_hosts.json").read_text())
+    assert f"{node.PACKAGE}@{node.pinned_version()}" in hosts["mcpServers"]["playwright"]["args"]
+
+
 def test_the_pinned_version_installed_runs_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(node, "installed_version", lambda name=node.PACKAGE: node.pinned_versions()[name])
     monkeypatch.setattr(node, "ensure_node", lambda: pytest.fail("looked for npm"))
