@@ -29,9 +29,11 @@ def site_key(url: str) -> str:
 
     The host and port are the ones a browser would go to (the WHATWG URL standard: ``\\`` ends the
     authority like ``/``, userinfo ends at the last ``@``, ``0x7f.1`` is ``127.0.0.1``). A bare host
-    (``"example.com"``) is read as ``http://example.com``. Raises :class:`ValueError` for URLs that
-    name no web site (``about:``, ``data:``, ``blob:``, ``chrome:``, ``file:`` ...) and for malformed
-    hosts, and :class:`TypeError` for a non-string.
+    (``"example.com"``) is read as ``http://example.com``, but a port it names is kept: it is a key,
+    and a key names a port only where its URL's was not its scheme's default, so that every key
+    is its own key (``https://example.com:80`` is ``example.com:80``). Raises :class:`ValueError`
+    for URLs that name no web site (``about:``, ``data:``, ``blob:``, ``chrome:``, ``file:`` ...)
+    and for malformed hosts, and :class:`TypeError` for a non-string.
     """
     if not isinstance(url, str):
         raise TypeError(f"url must be a str, not {type(url).__name__}")
@@ -49,7 +51,7 @@ def site_key(url: str) -> str:
     elif "://" in text or scheme == "ftp":  # browsers read "ftp:x" as ftp://x/, no web site
         raise ValueError(f"unsupported URL scheme {scheme!r} (expected http or https): {_show(url)}")
     else:
-        scheme, rest = "http", text  # a bare host ("localhost:3000/x" names no scheme "localhost")
+        scheme, rest = "", text  # a bare host ("localhost:3000/x" names no scheme "localhost")
     try:
         host_text, port_text = urls.authority(rest)
         host = urls.host(host_text)
@@ -57,7 +59,7 @@ def site_key(url: str) -> str:
     except ValueError as exc:
         raise ValueError(f"{exc} in URL {_show(url)}") from None
     key = host if host.startswith("[") else _fold(host, url)
-    if port is not None and port != DEFAULT_PORTS[scheme]:
+    if port is not None and port != DEFAULT_PORTS.get(scheme):
         key = f"{key}:{port}"
     return key
 
