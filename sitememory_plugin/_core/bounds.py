@@ -43,6 +43,10 @@ MAX_ACTIONS_BYTES = 16 * 1024  # a pattern's actions as JSON
 #: Stores a site keeps separate visit counts for (see :mod:`.ledger`).
 MAX_ORIGINS = 16
 
+#: Visits a site's history keeps (see :mod:`.history`), and the longest line of it read.
+MAX_HISTORY = 500
+MAX_HISTORY_LINE = 2048
+
 #: Longest name of an agent or run kept as an entry's origin (``SiteMemory(agent=...)``).
 MAX_ORIGIN_NAME = 100
 
