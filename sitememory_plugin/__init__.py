@@ -20,6 +20,7 @@ from ._core.errors import (
     VersionTooNew,
 )
 from ._core.evidence import Evidence
+from ._core.history import VisitRecord
 from ._core.keys import site_key
 from ._core.locks import ReadWriteLock
 from ._core.models import ActionPattern, CandidateStats, Quirk, Selector, SiteProfile
@@ -79,6 +80,7 @@ __all__ = [
     "UnreplayableStep",
     "VersionTooNew",
     "Visit",
+    "VisitRecord",
     "__version__",
     "attach",
     "chromium_launch_options",

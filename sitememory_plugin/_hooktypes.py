@@ -160,9 +160,10 @@ class SiteUpdates:
 
     def record_visit(
         self, duration: float, *, status: int | None = None, error: str | None = None,
-        timings: Mapping[str, float] | None = None,
+        timings: Mapping[str, float] | None = None, url: str | None = None,
     ) -> None:
-        self.add(VisitSeen.create(duration, status, error, timings, time.time()))
+        """``url``: the page visited, whose path the site's visit history keeps."""
+        self.add(VisitSeen.create(duration, status, error, timings, time.time(), url))
 
     def cache_selector(
         self, purpose: str, selector: str, fallbacks: Iterable[str] | None = None, *,

@@ -15,7 +15,7 @@ import socket
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import timedelta
@@ -28,6 +28,7 @@ import platformdirs
 from ._core import legacy, transfer
 from ._core.bounds import MAX_ORIGIN_NAME, check_text
 from ._core.evidence import DEFAULT_HALF_LIFE, check_half_life
+from ._core.history import VisitRecord, check_limit, newest
 from ._core.keys import site_key
 from ._core.models import ActionPattern, Quirk, Selector, SiteProfile
 from ._core.prompt import DEFAULT_MAX_CHARS, check_tasks, render_context
@@ -249,13 +250,58 @@ class SiteMemory:
         The duration joins the site's load times when the visit succeeded or timed out (an
         ``error`` saying "timeout" or "timed out"), not for other failures.
         """
-        await self._apply(site_key(url), (VisitSeen.create(duration, status, error, timings, time.time()),))
+        visit = VisitSeen.create(duration, status, error, timings, time.time(), url)
+        await self._apply(site_key(url), (visit,))
 
     def record_visit_sync(
         self, url: str, duration: float, *, status: int | None = None, error: str | None = None,
         timings: Mapping[str, float] | None = None,
     ) -> None:
-        self._apply_now(site_key(url), (VisitSeen.create(duration, status, error, timings, time.time()),))
+        visit = VisitSeen.create(duration, status, error, timings, time.time(), url)
+        self._apply_now(site_key(url), (visit,))
+
+    async def visit_history(self, url: str, limit: int | None = None) -> list[VisitRecord]:
+        """The site's most recent visits, oldest first: the last ``limit`` (default: all it keeps,
+        at most :data:`MAX_HISTORY`). Visits still waiting in a write-behind buffer are not in it
+        until they are flushed.
+
+        :raises ValueError: a negative ``limit``.
+        """
+        key = site_key(url)
+        return await self._run(self._store.history, key, check_limit(limit))
+
+    def visit_history_sync(self, url: str, limit: int | None = None) -> list[VisitRecord]:
+        return self._store.history(site_key(url), check_limit(limit))
+
+    def follow_visits_sync(
+        self, url: str, *, last: int = 10, poll: float = 1.0
+    ) -> Iterator[VisitRecord]:
+        """The site's ``last`` visits, then each visit as any agent's store records it, for ever
+        (stop iterating to stop). Every ``poll`` seconds at most it looks again. A follower that
+        falls behind by more than the history keeps skips the visits it no longer keeps."""
+        key, last = site_key(url), check_limit(last) or 0
+        if not poll > 0:
+            raise ValueError(f"poll must be > 0 seconds, not {poll!r}")
+        records, cursor = self._store.history_since(key, None)
+        yield from newest(records, last)
+        while True:
+            records, cursor = self._store.history_since(key, cursor, poll)
+            yield from records
+
+    async def follow_visits(
+        self, url: str, *, last: int = 10, poll: float = 1.0
+    ) -> AsyncGenerator[VisitRecord, None]:
+        """:meth:`follow_visits_sync` for the async API (its waits run on a worker thread)."""
+        key, last = site_key(url), check_limit(last) or 0
+        if not poll > 0:
+            raise ValueError(f"poll must be > 0 seconds, not {poll!r}")
+        records, cursor = await self._run(self._store.history_since, key, None)
+        for record in newest(records, last):
+            yield record
+        while True:
+            records, cursor = await self._run(self._store.history_since, key, cursor, poll)
+            for record in records:
+                yield record
 
     async def record_rate_limit(self, url: str, retry_after: float | str, *, status: int = 429) -> None:
         """Record that the site rate limited a request: it answered ``status`` (429 or 503)

@@ -324,6 +324,8 @@ def test_an_update_whose_reply_is_lost_is_retried_but_applied_once(redis_server:
         assert stats.reads == 1  # the retry found it done, and read what it had committed
         truth = SiteMemory(redis_url, cache_ttl=0).get_profile_sync("https://lost.example/")
         assert (truth.visit_count, truth.load_times) == (2, (1.0, 2.0))
+        # The history is written by the same script: once, like the count.
+        assert [r.duration for r in SiteMemory(redis_url).visit_history_sync("lost.example")] == [1.0, 2.0]
         assert memory.get_profile_sync("https://lost.example/").visit_count == 2
     finally:
         proxy.close()
@@ -348,6 +350,7 @@ def test_write_behind_does_not_reapply_an_update_committed_before_its_reply_was_
         memory.close_sync()  # flushes what is still pending
         truth = SiteMemory(redis_url, cache_ttl=0).get_profile_sync("https://behind.example/")
         assert truth.visit_count == 1
+        assert len(SiteMemory(redis_url).visit_history_sync("behind.example")) == 1
     finally:
         proxy.close()
 

@@ -13,6 +13,7 @@ class Recorder:
 
     @hookimpl
     def sitememory_after_navigation(self, visit: Visit, updates: SiteUpdates) -> None:
-        updates.record_visit(visit.duration, status=visit.status, error=visit.error, timings=visit.timings)
+        updates.record_visit(visit.duration, status=visit.status, error=visit.error, timings=visit.timings,
+                             url=visit.url)
         if visit.retry_after is not None and visit.status in RATE_LIMIT_STATUSES:
             updates.record_rate_limit(visit.retry_after, status=visit.status)

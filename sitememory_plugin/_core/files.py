@@ -7,6 +7,7 @@
                                       exclusively, maintenance holds them all
     <root>/sites/XX/<site>.json       one document per site, in 256 shard directories
     <root>/sites/XX/<site>.gone       a forgotten site's tombstone (see :class:`~.updates.Forget`)
+    <root>/sites/XX/<site>.visits     its recent visits, JSON Lines (see :mod:`.historyfile`)
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ STORE_FORMAT = "sitememory.store"
 STORE_VERSION = 2
 TEMP_SUFFIX = ".tmp"
 TOMB_SUFFIX = ".gone"
+HISTORY_SUFFIX = ".visits"
 _PATH_MEMO = 4096
 
 
@@ -64,6 +66,10 @@ class Layout:
     def tomb_path(self, key: str) -> Path:
         """Where a forgotten site's tombstone lives (beside its document, so under its stripe)."""
         return self.site_path(key).with_suffix(TOMB_SUFFIX)
+
+    def history_path(self, key: str) -> Path:
+        """Where a site's visit history lives (beside its document, so under its stripe)."""
+        return self.site_path(key).with_suffix(HISTORY_SUFFIX)
 
     def stripe_path(self, index: int) -> Path:
         return self.locks / f"stripe-{index:02d}.lock"

@@ -15,20 +15,25 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from . import files
+from . import files, historyfile
 from .cache import ANY, Entry, TTLCache, is_racy, signature
 from .documents import Parsed, encode, parse
 from .errors import LockTimeout, StoreFormatError, VersionTooNew
 from .files import STRIPES, Layout
+from .history import VisitRecord
+from .historyfile import Cursor
 from .keys import key_from_file_name
 from .locks import ReadWriteLock
 from .merge import merge
 from .models import SiteProfile
 from .stats import Counters
 from .storage import Backend, BatchId, Committed, Durability, note_forgotten
-from .updates import Update, apply_all, creates
+from .updates import Update, apply_all, creates, history_of
 
 log = logging.getLogger("sitememory.filestore")
+
+#: Seconds between looks at a history file that a reader follows.
+_FOLLOW_POLL = 0.2
 
 
 class FileStore(Backend):
@@ -241,7 +246,52 @@ class FileStore(Backend):
                 return current, current or base
             profile = self._write(key, profile, from_tomb=current is not None and current.gone,
                                   renamed=None if batch is None else lambda: self._committed.add(batch, key))
+            self._add_history(key, base, updates, waited=batch is not None, gone=profile.gone)
         return current, profile
+
+    def _add_history(
+        self, key: str, base: SiteProfile, updates: Sequence[Update], *, waited: bool, gone: bool
+    ) -> None:
+        """Append the visits just counted to the site's history (clear it if they forgot the
+        site). After the document is in place, so never raised: the update has happened, and a
+        retry would count it twice. A history that cannot be written is logged and counted."""
+        cleared, records = history_of(base, updates, waited=waited)
+        if not (cleared or gone or records):
+            return
+        path = self.layout.history_path(key)
+        try:
+            if cleared or gone:
+                historyfile.remove(path)
+            if records and not gone:
+                historyfile.append(path, records, temp=files.temp_name(self.layout.site_path(key).name))
+        except OSError as exc:
+            self.stats.add("history_errors")
+            log.error("counted %d visits of %s but could not add them to its history %s: %s",
+                      len(records), key, path, exc)
+
+    # -- history -----------------------------------------------------------------------------
+
+    def history(self, key: str, limit: int | None = None) -> list[VisitRecord]:
+        """The site's last ``limit`` visits (all it keeps for ``None``), oldest first."""
+        self.open()
+        return historyfile.read(self.layout.history_path(key), limit)
+
+    def history_since(
+        self, key: str, cursor: object | None, wait: float = 0.0
+    ) -> tuple[list[VisitRecord], object | None]:
+        """Visits added after ``cursor`` (all for ``None``) and the cursor after them; waits up to
+        ``wait`` seconds for one, polling the file."""
+        self.open()
+        path = self.layout.history_path(key)
+        mine = cursor if isinstance(cursor, Cursor) else None
+        deadline = time.monotonic() + wait
+        while True:
+            records, after = historyfile.since(path, mine)
+            left = deadline - time.monotonic()
+            if records or left <= 0:
+                return records, after
+            mine = after
+            time.sleep(min(_FOLLOW_POLL, left))
 
     def _write(
         self, key: str, profile: SiteProfile, *, from_tomb: bool,
@@ -295,6 +345,7 @@ class FileStore(Backend):
         """Remove a site's document and tombstone; the caller holds :meth:`maintenance`."""
         removed = files.remove(self.layout.site_path(key), durable=self.durable)
         files.remove(self.layout.tomb_path(key), durable=self.durable)
+        historyfile.remove(self.layout.history_path(key))
         self.cache.drop(key)
         return removed
 

@@ -84,14 +84,14 @@ class VisitRecord:
 
     @classmethod
     def create(
-        cls, at: float, url: str, duration: float, status: int | None, error: str | None,
+        cls, at: float, path: str, duration: float, status: int | None, error: str | None,
         timings: Mapping[str, float] | None,
     ) -> VisitRecord:
-        """A record of a visit as an update carries it (its values already checked)."""
+        """A record of a visit as an update carries it (its values already checked; ``error``
+        the error's text, kept as its class)."""
         kept = FrozenDict({k: round(float(timings[k]), 4) for k in MAIN_TIMINGS
                            if timings and k in timings}) if timings else EMPTY
-        return cls(at, url_path(url) if "://" in url else shorten(url or "/", MAX_PATH),
-                   round(duration, 4), status, error_class(error), kept)
+        return cls(at, shorten(path or "/", MAX_PATH), round(duration, 4), status, error_class(error), kept)
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"at": self.at, "path": self.path, "duration": self.duration}

@@ -54,10 +54,14 @@ local function list(sites, gone, key, live)
 end
 """
 
-#: KEYS site, sites, clock, lock, client, gone. ARGV expected version ("" = absent), document, site
-#: key, operation id (32 hex digits), batch sequence ("" = not a write-behind batch), live ("1" or
-#: "0" for a tombstone), client TTL. Replies: ok version | done | locked pttl | conflict version
-#: document ("" "" = absent).
+#: KEYS site, sites, clock, lock, client, gone, history. ARGV expected version ("" = absent),
+#: document, site key, operation id (32 hex digits), batch sequence ("" = not a write-behind
+#: batch), live ("1" or "0" for a tombstone), client TTL, clear the history first ("1"/"0"), the
+#: history's length, then the visits to add to it (one record each). Replies: ok version | done |
+#: locked pttl | conflict version document ("" "" = absent).
+#:
+#: The history is a stream trimmed to its length; its records are added in the same script as the
+#: document that counts them, so a visit is in both or in neither, once. A tombstone has none.
 UPDATE = "#!lua" + _NEXT_VERSION + _LIST + f"""
 local ops = redis.call('HGET', KEYS[1], 'ops') or ''
 if string.find(ops, ' ' .. ARGV[4], 1, true) then return {{'done'}} end
@@ -76,6 +80,10 @@ local version = next_version(KEYS[3])
 ops = string.sub(ops .. ' ' .. ARGV[4], -{KEEP_OPS * 33})
 redis.call('HSET', KEYS[1], 'doc', ARGV[2], 'ver', version, 'ops', ops)
 list(KEYS[2], KEYS[6], ARGV[3], ARGV[6])
+if ARGV[8] == '1' or ARGV[6] == '0' then redis.call('DEL', KEYS[7]) end
+if ARGV[6] == '1' then
+  for i = 10, #ARGV do redis.call('XADD', KEYS[7], 'MAXLEN', ARGV[9], '*', 'v', ARGV[i]) end
+end
 if ARGV[5] ~= '' then
   redis.call('HSET', KEYS[5], ARGV[3], ARGV[5])
   redis.call('EXPIRE', KEYS[5], ARGV[7])
@@ -92,10 +100,10 @@ if current == ARGV[1] then return {current} end
 return {current, redis.call('HGET', KEYS[1], 'doc')}
 """
 
-#: KEYS site, sites, lock, clock, marker, gone. ARGV site key, lock token, marker TTL. Replies:
-#: ok removed(0/1) version | lost. Removes a site and its tombstone for good (prune, under the
-#: store-wide lock). The deletion takes a version too, so a client never caches an older state
-#: over it; the marker answers a retry after a lost reply with the first answer.
+#: KEYS site, sites, lock, clock, marker, gone, history. ARGV site key, lock token, marker TTL.
+#: Replies: ok removed(0/1) version | lost. Removes a site, its tombstone and its history for good
+#: (prune, under the store-wide lock). The deletion takes a version too, so a client never caches
+#: an older state over it; the marker answers a retry after a lost reply with the first answer.
 DELETE = "#!lua" + _NEXT_VERSION + """
 local done = redis.call('GET', KEYS[5])
 if done then
@@ -106,6 +114,7 @@ if redis.call('GET', KEYS[3]) ~= ARGV[2] then return {'lost'} end
 redis.call('SREM', KEYS[2], ARGV[1])
 redis.call('SREM', KEYS[6], ARGV[1])
 local removed = string.format('%d', redis.call('DEL', KEYS[1]))
+redis.call('DEL', KEYS[7])
 local version = next_version(KEYS[4])
 redis.call('SET', KEYS[5], removed .. ' ' .. version, 'EX', ARGV[3])
 return {'ok', removed, version}

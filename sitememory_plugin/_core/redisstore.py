@@ -30,15 +30,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import redisscripts
+from .bounds import MAX_HISTORY
 from .cache import ANY, Entry, TTLCache
 from .documents import Parsed, encode, parse
 from .errors import BackendUnavailable, LockLost, LockTimeout, StoreFormatError, VersionTooNew
+from .history import VisitRecord, newest
 from .models import SiteProfile
 from .redisconn import RedisOptions, Retrying, connect, eviction_policy
 from .redislock import MAX_POLL, ExpiringLock
 from .stats import Counters
 from .storage import Backend, BatchId, Durability, live, new_origin, note_forgotten
-from .updates import Update, apply_all, creates
+from .updates import Update, apply_all, creates, history_of
 
 log = logging.getLogger("sitememory.redisstore")
 
@@ -46,6 +48,8 @@ STORE_FORMAT = "sitememory-redis"
 STORE_VERSION = 2
 #: Oldest server with script flags (``#!lua``), which keep out-of-memory writes whole.
 MIN_SERVER = (7, 0)
+#: Longest a follower of a history blocks in one call, in seconds: well within the socket timeout.
+_MAX_BLOCK = 1.0
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,11 @@ def _version(signature: object) -> int:
 def _known(entry: Entry[SiteProfile] | None) -> str:
     """The version to send for a cached entry: "" for none or for a site known absent."""
     return str(entry.signature) if entry is not None and isinstance(entry.signature, int) else ""
+
+
+def _records(entries: list[Any]) -> list[VisitRecord]:
+    """The records of stream entries (id, {b"v": line}), junk skipped."""
+    return [r for _, fields in entries if (r := VisitRecord.from_line(fields.get(b"v", b"")))]
 
 
 class _Scripts:
@@ -210,6 +219,9 @@ class RedisStore(Backend):
     def _site(self, key: str) -> str:
         return f"{self.options.prefix}:site:{key}"
 
+    def _history(self, key: str) -> str:
+        return f"{self.options.prefix}:visits:{key}"
+
     def _ready(self) -> _Scripts:
         self.open()
         assert self._scripts is not None
@@ -316,6 +328,37 @@ class RedisStore(Backend):
                 return
             self.cache.put(key, profile, version, time.monotonic(), unless_changed_from=seen)
 
+    # -- history -----------------------------------------------------------------------------
+
+    def history(self, key: str, limit: int | None = None) -> list[VisitRecord]:
+        """The site's last ``limit`` visits (all it keeps for ``None``), oldest first."""
+        self._ready()
+        if limit == 0:
+            return []
+        name = self._history(key)
+        if limit is None:
+            entries = self._call("read", self._client.xrange, name)
+        else:
+            entries = self._call("read", self._client.xrevrange, name, count=limit)[::-1]
+        return newest(_records(entries), limit)
+
+    def history_since(
+        self, key: str, cursor: object | None, wait: float = 0.0
+    ) -> tuple[list[VisitRecord], object | None]:
+        """Visits added after ``cursor`` (all for ``None``), in the order they were added, and the
+        cursor after them (a stream id); waits up to ``wait`` seconds (at most one) for one."""
+        self._ready()
+        name = self._history(key)
+        if not isinstance(cursor, str):
+            entries = self._call("read", self._client.xrange, name)
+        else:
+            block = round(min(max(wait, 0.0), _MAX_BLOCK) * 1000)
+            reply = self._call("read", self._client.xread, {name: cursor}, count=MAX_HISTORY,
+                               **({"block": block} if block > 0 else {}))
+            entries = reply[0][1] if reply else []
+        last = entries[-1][0].decode() if entries else cursor if isinstance(cursor, str) else "0-0"
+        return _records(entries), last
+
     # -- writes ------------------------------------------------------------------------------
 
     def update(self, key: str, updates: Sequence[Update], batch: BatchId | None = None) -> SiteProfile:
@@ -355,7 +398,8 @@ class RedisStore(Backend):
                 version = reply[0].decode() if reply and base is not None else ""
                 continue
             profile, data = encode(applied)
-            reply = self._commit(key, version, data, op, batch, not profile.gone)
+            history = history_of(start, updates, waited=batch is not None)
+            reply = self._commit(key, version, data, op, batch, not profile.gone, history)
             status = reply[0]
             if status == b"ok":
                 self.stats.add("writes")
@@ -378,14 +422,18 @@ class RedisStore(Backend):
             self._wait_for_maintenance(int(reply[1]), deadline, key)
 
     def _commit(
-        self, key: str, version: str, data: bytes, op: str, batch: BatchId | None, live: bool
+        self, key: str, version: str, data: bytes, op: str, batch: BatchId | None, live: bool,
+        history: tuple[bool, list[VisitRecord]] = (False, []),
     ) -> list[bytes]:
         client = f"{self.options.prefix}:client:{batch.client}" if batch else self._clock
+        cleared, records = history
         return self._call(
             "update", self._ready().update,
-            keys=[self._site(key), self._sites, self._clock, self._lock_key, client, self._gone],
+            keys=[self._site(key), self._sites, self._clock, self._lock_key, client, self._gone,
+                  self._history(key)],
             args=[version, data, key, op, "" if batch is None else batch.seq, "1" if live else "0",
-                  redisscripts.MARKER_TTL],
+                  redisscripts.MARKER_TTL, "1" if cleared else "0", MAX_HISTORY,
+                  *(r.to_line().rstrip(b"\n") for r in records)],
         )
 
     def _back_off(self, conflicts: int, deadline: float | None, key: str) -> None:
@@ -428,7 +476,7 @@ class RedisStore(Backend):
         marker = f"{self.options.prefix}:op:{uuid.uuid4().hex}"
         reply = self._call("delete", self._ready().delete,
                            keys=[self._site(key), self._sites, self._lock_key, self._clock, marker,
-                                 self._gone],
+                                 self._gone, self._history(key)],
                            args=[key, self._token(), redisscripts.MARKER_TTL])
         if reply[0] != b"ok":
             raise self._lost()

@@ -33,6 +33,8 @@ class StoreStats:
     conflicts: int = 0
     #: Redis: calls repeated after a lost connection or a server still loading.
     backend_retries: int = 0
+    #: File store: visits counted that could not be added to their site's history.
+    history_errors: int = 0
 
 
 #: The fields of :class:`StoreStats` that are not counted but computed by :meth:`Counters.snapshot`.

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 from .cache import TTLCache, is_fresh
+from .history import VisitRecord
 from .models import SiteProfile
 from .stats import Counters
 from .updates import Forget, Update, before_forget
@@ -94,6 +95,15 @@ class Storage(Protocol):
 
     def delete(self, key: str, at: float) -> bool:
         """Forget a site and every update made before ``at``; ``True`` if anything was known."""
+
+    def history(self, key: str, limit: int | None = None) -> list[VisitRecord]:
+        """The site's last ``limit`` visits (all it keeps for ``None``), oldest first."""
+
+    def history_since(
+        self, key: str, cursor: object | None, wait: float = 0.0
+    ) -> tuple[list[VisitRecord], object | None]:
+        """Visits added after ``cursor`` (all for ``None``), in the order they were added, and
+        the cursor to pass next time; waits up to ``wait`` seconds for one."""
 
     def keys(self) -> list[str]:
         """Every site key, sorted."""

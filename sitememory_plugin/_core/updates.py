@@ -40,6 +40,7 @@ from .bounds import (
 )
 from .evidence import DEFAULT_HALF_LIFE
 from .frozen import FrozenDict, freeze
+from .history import VisitRecord, url_path
 from .ledger import earlier, later
 from .models import ActionPattern, Quirk, SiteProfile, recency, to_millis
 from .ratelimit import RATE_LIMIT_STATUSES, WORKAROUND, latest_pause, quirk_description, retry_after_seconds
@@ -82,6 +83,22 @@ def apply_all(
     return profile
 
 
+def history_of(
+    profile: SiteProfile, updates: Iterable[Update], *, waited: bool = False
+) -> tuple[bool, list[VisitRecord]]:
+    """What ``updates``, applied to ``profile`` by :func:`apply_all`, add to the site's history:
+    whether it is cleared first (they forget the site), and the records of the visits that count."""
+    cleared, kept = False, list[VisitRecord]()
+    forgotten = profile.forgotten_at
+    for update in updates:
+        if isinstance(update, Forget):
+            cleared, kept, forgotten = True, [], update.at
+        elif isinstance(update, VisitSeen | VisitBatch):
+            kept.extend(v.record() for v in update.visits
+                        if not (waited and forgotten is not None and v.at < forgotten))
+    return cleared, kept
+
+
 def creates(updates: Iterable[Update]) -> bool:
     """Whether ``updates`` make a site exist even when they change nothing (a :class:`Touch`)."""
     return any(isinstance(u, Touch) for u in updates)
@@ -115,21 +132,28 @@ def coalesce(updates: Iterable[Update]) -> list[Update]:
 
 @dataclass(frozen=True)
 class VisitSeen:
-    """A visit. Its error text is kept without credentials and at most :data:`MAX_ERROR` long."""
+    """A visit. Its error text is kept without credentials and at most :data:`MAX_ERROR` long;
+    ``path`` is the URL's path, for the site's history (:mod:`.history`)."""
 
     duration: float
     at: float
     status: int | None = None
     error: str | None = None
     timings: Mapping[str, float] | None = None
+    path: str = "/"
 
     @classmethod
     def create(
         cls, duration: float, status: int | None, error: object, timings: Mapping[str, float] | None,
-        at: float,
+        at: float, url: str | None = None,
     ) -> VisitSeen:
         """A visit as the public calls take it: ``error`` may be any object (its text is kept)."""
-        return cls(duration, at, status, None if error is None else str(error), timings)
+        return cls(duration, at, status, None if error is None else str(error), timings,
+                   "/" if url is None else url_path(url))
+
+    def record(self) -> VisitRecord:
+        """The visit as the site's history keeps it."""
+        return VisitRecord.create(self.at, self.path, self.duration, self.status, self.error, self.timings)
 
     def __post_init__(self) -> None:
         _check_number("duration", self.duration)
@@ -166,6 +190,10 @@ class VisitSeen:
 
     def apply(self, profile: SiteProfile, origin: str) -> SiteProfile:
         return VisitBatch((self,)).apply(profile, origin)
+
+    @property
+    def visits(self) -> tuple[VisitSeen, ...]:
+        return (self,)
 
 
 @dataclass(frozen=True)

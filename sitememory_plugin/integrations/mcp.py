@@ -249,7 +249,7 @@ def build_server(memory: SiteMemory, *, plugins: pluggy.PluginManager | None = N
             raise ToolError("duration must be a finite number of seconds")
 
         def add(updates: SiteUpdates) -> None:
-            updates.record_visit(duration, status=status, error=error)
+            updates.record_visit(duration, status=status, error=error, url=url)
             if retry_after is not None:
                 if status not in RATE_LIMIT_STATUSES:
                     raise ValueError("retry_after is recorded with a status of 429 or 503")

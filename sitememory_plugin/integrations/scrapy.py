@@ -355,7 +355,8 @@ class SiteMemoryMiddleware:
         """Write the visit of a plain request, under the plugins' site key as a page's visits
         are, and its rate limit (a 429 or 503's ``Retry-After``, in seconds) if it had one."""
         def add(updates: SiteUpdates) -> None:
-            updates.record_visit(max(0.0, duration), status=status, error=error, timings=timings)
+            updates.record_visit(max(0.0, duration), status=status, error=error, timings=timings,
+                                 url=url)
             if retry_after is not None and status is not None:
                 updates.record_rate_limit(retry_after, status=status)
 
