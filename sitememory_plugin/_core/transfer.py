@@ -87,8 +87,8 @@ def _decoded(lines: Iterable[str], source: str) -> Iterator[str]:
             return
         except UnicodeDecodeError as exc:
             # A text file decodes ahead of the line it hands out: which line is not known exactly.
-            raise InvalidInput(f"{source}: not UTF-8 text after line {count} ({exc.reason})",
-                               source, count + 1) from None
+            after = f" after line {count}" if count else ""
+            raise InvalidInput(f"{source}: not UTF-8 text{after} ({exc.reason})", source, count + 1) from None
         count += 1
         yield line
 
