@@ -7,6 +7,7 @@ from ._builtins.politeness import AutoThrottle
 from ._builtins.timeouts import AdaptiveTimeouts
 from ._core.errors import (
     BackendUnavailable,
+    InvalidInput,
     LockLost,
     LockTimeout,
     NavigationRefused,
@@ -55,6 +56,7 @@ __all__ = [
     "ConsentManager",
     "Evidence",
     "ImportResult",
+    "InvalidInput",
     "LockLost",
     "LockTimeout",
     "Navigation",

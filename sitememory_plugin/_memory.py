@@ -436,12 +436,13 @@ class SiteMemory:
     def stats_sync(self) -> StoreStats:
         return self._store.stats.snapshot(len(self._behind) if self._behind else 0)
 
-    async def import_legacy(self, path: str | os.PathLike[str]) -> ImportResult:
-        """Merge a seed-format single JSON file (``{domain: profile}``) into the store."""
-        return await self._run(self._import_legacy, Path(path))
+    async def import_legacy(self, path: str | os.PathLike[str] | IO[str]) -> ImportResult:
+        """Merge a seed-format single JSON file (``{domain: profile}``; a path or a text file)
+        into the store; a file that is not one is :class:`InvalidInput`, and nothing is written."""
+        return await self._run(self._import_legacy, path)
 
-    def import_legacy_sync(self, path: str | os.PathLike[str]) -> ImportResult:
-        return self._import_legacy(Path(path))
+    def import_legacy_sync(self, path: str | os.PathLike[str] | IO[str]) -> ImportResult:
+        return self._import_legacy(path)
 
     async def export(self, file: str | os.PathLike[str] | IO[str]) -> int:
         """Write every site's document as JSON Lines to a path or text file; returns the count."""
@@ -452,7 +453,8 @@ class SiteMemory:
 
     async def import_jsonl(self, file: str | os.PathLike[str] | IO[str]) -> ImportResult:
         """Merge an :meth:`export` into the store: new sites as they are, known ones merged;
-        importing the same file again counts nothing twice."""
+        importing the same file again counts nothing twice. Every line is checked first: a bad
+        one is :class:`InvalidInput` naming the line and field, and nothing is written."""
         return await self._run(self._import_jsonl, file)
 
     def import_jsonl_sync(self, file: str | os.PathLike[str] | IO[str]) -> ImportResult:
@@ -604,8 +606,8 @@ class SiteMemory:
         other._flush()
         return transfer.copy_store(self._store, other._store, replace=replace)
 
-    def _import_legacy(self, path: Path) -> ImportResult:
-        return legacy.import_file(self._store, path)
+    def _import_legacy(self, path: str | os.PathLike[str] | IO[str]) -> ImportResult:
+        return legacy.import_file(self._store, Path(path) if isinstance(path, str | os.PathLike) else path)
 
     # -- threads -----------------------------------------------------------------------------
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
 import pytest
 
-from sitememory_plugin import SiteMemory, StoreFormatError
+from sitememory_plugin import InvalidInput, SiteMemory, StoreFormatError
 
 SEED = {
     "www.shop.example": {
@@ -59,9 +60,19 @@ def test_bad_legacy_file_raises_and_writes_nothing(
     seed = tmp_path / "bad.json"
     seed.write_text(content)
     memory = SiteMemory(store_path)
-    with pytest.raises(StoreFormatError):
+    with pytest.raises(InvalidInput) as info:  # a StoreFormatError
         memory.import_legacy_sync(seed)
+    assert info.value.source == str(seed) and info.value.line is None
     assert memory.list_sites_sync() == []
+
+
+def test_a_legacy_file_may_be_a_text_file_object(store_path: Path) -> None:
+    source = io.StringIO(json.dumps({"shop.example": {"visit_count": 2}}))
+    with SiteMemory(store_path) as memory:
+        assert memory.import_legacy_sync(source).imported == ("shop.example",)
+        assert memory.get_profile_sync("shop.example").visit_count == 2
+        with pytest.raises(StoreFormatError, match="<input> is not valid JSON"):
+            memory.import_legacy_sync(io.StringIO("{"))
 
 
 def test_import_is_idempotent(store_path: Path, tmp_path: Path) -> None:

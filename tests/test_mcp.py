@@ -299,7 +299,7 @@ async def test_over_streamable_http_on_the_loopback_interface(tmp_path: Path) ->
         assert url.endswith("/mcp")
         async with Client(url) as client:
             await call(client, "record_visit", url=URL, duration=0.3, status=200)
-            assert "- 1 visits, 100% succeeded" in await call(client, "site_context", url=URL)
+            assert "- 1 visit, 100% succeeded" in await call(client, "site_context", url=URL)
         # DNS rebinding: a page of another origin that resolves its name to 127.0.0.1 is refused.
         initialize = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}}
         accept = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}

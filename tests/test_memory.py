@@ -132,7 +132,7 @@ async def test_context_for_prompt_is_bounded(api: Api) -> None:
     text = await api.get_context_for_prompt("c.example", max_chars=400)
     assert 0 < len(text) <= 400
     assert text.startswith("Site memory for c.example:")
-    assert "1 visits, 100% succeeded; load p50 2.00s" in text
+    assert "1 visit, 100% succeeded; load p50 2.00s" in text
     full = await api.get_context_for_prompt("c.example", max_chars=100_000)
     assert 'selector for "login": "#login" (else "text=Log in")' in full
 

@@ -111,13 +111,13 @@ def test_every_recorded_field_is_quoted_and_the_note_comes_once(memory: SiteMemo
 def test_no_note_without_recorded_text_and_a_tight_bound_keeps_the_numbers(memory: SiteMemory) -> None:
     memory.record_visit_sync("https://a.example/", 1.0, status=200)
     assert memory.get_context_for_prompt_sync("a.example") == (
-        "Site memory for a.example:\n- 1 visits, 100% succeeded; load p50 1.00s, p95 1.00s"
+        "Site memory for a.example:\n- 1 visit, 100% succeeded; load p50 1.00s, p95 1.00s"
     )
     memory.record_quirk_sync("https://a.example/", "slow")
     full = memory.get_context_for_prompt_sync("a.example")
     tight = memory.get_context_for_prompt_sync("a.example", max_chars=len(full) - 1)
     assert tight.split("\n") == [
-        "Site memory for a.example:", "- 1 visits, 100% succeeded; load p50 1.00s, p95 1.00s", DATA_NOTE
+        "Site memory for a.example:", "- 1 visit, 100% succeeded; load p50 1.00s, p95 1.00s", DATA_NOTE
     ]
     # Quoted text never comes without the note before it: bounded stops at the first line that
     # does not fit.

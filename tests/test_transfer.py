@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from sitememory_plugin import SiteMemory
+from sitememory_plugin import InvalidInput, SiteMemory
 
 from .conftest import Api
 
@@ -108,9 +108,22 @@ async def test_a_bad_line_is_refused_naming_it_and_nothing_is_imported(
     api: Api, bad: str, named: str
 ) -> None:
     text = "\n".join([doc("good.example", time.time()), bad, doc("later.example", time.time())])
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(InvalidInput) as info:  # a StoreFormatError, so a ValueError
         await api.import_jsonl(io.StringIO(text))
     assert str(info.value).startswith(named), str(info.value)
+    assert (info.value.source, info.value.line) == ("<input>", 2)
+    assert await api.list_sites() == []
+
+
+async def test_input_that_is_not_utf8_is_refused_and_nothing_is_imported(
+    api: Api, tmp_path: Path
+) -> None:
+    path = tmp_path / "latin1.jsonl"
+    latin1 = '{"domain": "caf\xe9.example"}'.encode("latin-1")
+    path.write_bytes(doc("good.example", time.time()).encode() + b"\n" + latin1)
+    with pytest.raises(InvalidInput, match="not UTF-8 text") as info:
+        await api.import_jsonl(path)
+    assert info.value.source == str(path)
     assert await api.list_sites() == []
 
 

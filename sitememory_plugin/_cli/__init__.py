@@ -1,14 +1,23 @@
 """The ``sitememory`` command: see what the memory knows, move it, keep it tidy, run the demo.
 
-Exit codes: 0 done, 1 nothing found (an unknown site, no browser at a CDP endpoint), a check
-failed or a demo run failed, 2 bad usage, input or configuration (a plugin that fails to load),
-3 the store failed (a lock timeout, an I/O error, a document from a newer version), 130
-interrupted.
+Exit codes: 0 done, 1 nothing there (no store where a command that reads one looked, an unknown
+site, no browser at a CDP endpoint), a check failed or a demo run failed, 2 bad usage, input or
+configuration (a bad line or file to import, a plugin that fails to load), 3 the store failed (a
+lock timeout, an I/O error, a store from a newer version), 130 interrupted.
+
+``sitememory`` alone prints the help to standard output and exits 0: asking what there is is no
+error. ``--store``, ``--half-life`` and ``--json`` may come before or after the command (each
+command's parser has them too, defaulting to "not given", so that a value given before the
+command is not overwritten). A command that only reads the store is registered with
+``command(..., read_only=True)``: it never creates one, and a store that is not there is exit 1,
+naming where it looked (:meth:`Cli.require_store`). An unknown site is said by :meth:`Cli.profile`
+(or :meth:`Cli.no_site`), with the known keys it may have meant.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import os
 import sys
@@ -22,12 +31,15 @@ from rich.markup import escape
 from rich.table import Table
 
 from .._context import site_context
-from .._core.errors import PluginError, SiteMemoryError
+from .._core.errors import InvalidInput, PluginError, SiteMemoryError
 from .._core.evidence import UNCERTAIN, Evidence, check_half_life, freshness
+from .._core.files import Layout
+from .._core.keys import site_key
 from .._core.models import SiteProfile
 from .._core.prompt import DEFAULT_MAX_CHARS, check_max_chars
 from .._core.storage import is_url
 from .._core.text import json_visible, visible
+from .._core.version import package_version
 from .._drive import run_sync
 from .._hookcall import call_sync
 from .._memory import SiteMemory, default_storage_path
@@ -36,6 +48,42 @@ from . import agents, render
 from .codes import INTERRUPTED, NOT_FOUND, STORE, USAGE
 from .doctor import run_checks
 from .explain import ago, explanation
+
+
+class NoStore(Exception):
+    """There is no store where a command that only reads one was told to look."""
+
+
+def store_exists(location: Path | str) -> tuple[bool, str]:
+    """Whether a store is at ``location`` (never creating one), and the location fit to print.
+
+    A directory is a store once it has its format marker; one with a marker that is not a
+    store's raises :class:`~.._core.errors.StoreFormatError`, a path through a file ``OSError``.
+    """
+    if isinstance(location, str):
+        return _redis_store(location)
+    return Layout(location).read_marker() is not None, str(location)
+
+
+def _redis_store(url: str) -> tuple[bool, str]:
+    """Whether the URL holds a store, and the URL fit to print (without its password)."""
+    from .._core.redisconn import RedisOptions
+    from .._core.redisconn import store_exists as redis_store_exists
+
+    options = RedisOptions.parse(url)
+    return redis_store_exists(options), options.display
+
+
+def suggestions(site: str, keys: Sequence[str], most: int = 3) -> list[str]:
+    """Known keys ``site`` may have meant: the same host with a port, then close spellings."""
+    try:
+        typed = site_key(site)
+    except ValueError:
+        typed = site
+    ported = [k for k in keys if k.startswith(typed + ":")]
+    # Stricter than difflib's 0.6, which takes shop.exampel for news.example.
+    close = difflib.get_close_matches(typed, keys, n=most, cutoff=0.8)
+    return list(dict.fromkeys([*ported, *close]))[:most]
 
 
 class Cli:
@@ -68,11 +116,26 @@ class Cli:
         # text may hold bidi overrides or C1 controls, which json.dumps leaves raw: escaped too.
         sys.stdout.write(json_visible(json.dumps(value, ensure_ascii=False, indent=2, default=str)) + "\n")
 
+    def require_store(self) -> None:
+        """Raise :class:`NoStore` unless there is a store at ``--store`` (none is created)."""
+        exists, where = store_exists(self.store)
+        if not exists:
+            raise NoStore(f"no store at {where} (the first write creates one; --store or "
+                          "$SITEMEMORY_PATH picks another)")
+
     def profile(self, site: str) -> SiteProfile | None:
+        """The profile of ``site`` (a key or URL), or ``None`` once :meth:`no_site` said so."""
         profile = self.memory.get_profile_sync(site)
         if profile is None:
-            self.err.print(f"no site {site!r} in {self.memory.location}")
+            self.no_site(site)
         return profile
+
+    def no_site(self, site: str) -> None:
+        """Say on standard error that the store knows no ``site``, and which keys it may mean."""
+        close = [visible(k) for k in suggestions(site, self.memory.list_sites_sync())]
+        hint = f"; did you mean {render.either(close)}?" if close else ""
+        self.err.print(f"no site {visible(repr(site))} in {self.memory.location}{hint}",
+                       markup=False, highlight=False)
 
 
 # -- commands ------------------------------------------------------------------------------------
@@ -93,15 +156,18 @@ def cmd_list(cli: Cli) -> int:
     if cli.args.json:
         cli.json([{**r, "last_visit": render.iso(r["last_visit"])} for r in rows])
         return 0
-    table = Table(title=f"{len(rows)} sites in {cli.memory.location}", title_justify="left")
-    for name, justify in (("site", "left"), ("visits", "right"), ("success", "right"),
-                          ("p50 load", "right"), ("p95 load", "right"), ("last visit", "left"),
-                          ("selectors", "right"), ("quirks", "right")):
-        # fold, never elide: a cut site name is useless
-        table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
-    for r in rows:
+    table = Table(title=escape(f"{render.plural(len(rows), 'site')} in {cli.memory.location}"),
+                  title_justify="left")
+    keys = [shown(r["site"]) for r in rows]
+    render.site_column(table, keys)
+    for name, justify in (("visits", "right"), ("success", "right"), ("p50 load", "right"),
+                          ("p95 load", "right"), ("last visit", "left"), ("selectors", "right"),
+                          ("quirks", "right")):
+        # These give way to the key when the terminal is narrow: wrapped, a long word cut short.
+        table.add_column(name, justify=justify, overflow="ellipsis")  # type: ignore[arg-type]
+    for key, r in zip(keys, rows, strict=True):
         table.add_row(
-            shown(r["site"]), str(r["visits"]), render.percent(r["success_rate"]),
+            key, str(r["visits"]), render.percent(r["success_rate"]),
             render.seconds(r["p50_load_s"]), render.seconds(r["p95_load_s"]), render.when(r["last_visit"]),
             str(r["selectors"]), str(r["quirks"]),
         )
@@ -123,11 +189,11 @@ def cmd_show(cli: Cli) -> int:
                     f"recent failures {render.percent(profile.recent_failure_rate)})")
     summary.add_row("load time", f"p50 {render.seconds(profile.p50_load_time)}, p95 "
                     f"{render.seconds(profile.p95_load_time)}, mean {render.seconds(profile.mean_load_time)} "
-                    f"over {len(profile.load_times)} visits")
-    summary.add_row(
-        "first / last visit", f"{render.iso(profile.first_visit)} / {render.iso(profile.last_visit)}"
-    )
-    summary.add_row("last status / error", shown(f"{profile.last_status} / {profile.last_error}"))
+                    f"over {render.plural(len(profile.load_times), 'visit')}")
+    summary.add_row("first / last visit", f"{render.known(render.iso(profile.first_visit))} / "
+                                          f"{render.known(render.iso(profile.last_visit))}")
+    summary.add_row("last status / error",
+                    shown(f"{render.known(profile.last_status)} / {render.known(profile.last_error)}"))
     if profile.last_timings:
         summary.add_row("last timings", ", ".join(
             f"{shown(k)} {render.seconds(v) if k not in ('transfer_bytes', 'redirects') else int(v)}"
@@ -209,16 +275,27 @@ def cmd_explain(cli: Cli) -> int:
 
 
 def cmd_context(cli: Cli) -> int:
-    check_max_chars(cli.args.max_chars)  # before the store is read: a bad bound is bad usage
     plugins = make_plugin_manager()
     answers = call_sync(plugins, "sitememory_site_key", firstresult=True, url=cli.args.url)
     key = answers[0][1] if answers else cli.args.url
     profile = cli.profile(key)
     if profile is None:
         return NOT_FOUND
-    text = run_sync(site_context(plugins, profile.domain, profile, cli.args.max_chars,
-                                 tasks=cli.args.task, half_life=cli.memory.half_life))
-    sys.stdout.write(text + "\n")  # plain text, for a prompt
+
+    def context(max_chars: int) -> str:
+        return run_sync(site_context(plugins, profile.domain, profile, max_chars,
+                                     tasks=cli.args.task, half_life=cli.memory.half_life))
+
+    text = context(cli.args.max_chars)
+    if not text and (first := context(sys.maxsize).partition("\n")[0]):
+        # Whole lines only: an empty answer would look like a site the memory knows nothing of.
+        cli.err.print(f"--max-chars {cli.args.max_chars} is too small: the context's first line "
+                      f"alone is {render.plural(len(first), 'character')}", markup=False, highlight=False)
+        return USAGE
+    if cli.args.json:
+        cli.json({"site": profile.domain, "text": text})
+    else:
+        sys.stdout.write(text + "\n")  # plain text, for a prompt
     return 0
 
 
@@ -228,38 +305,45 @@ def cmd_export(cli: Cli) -> int:
         sys.stdout.flush()
     else:
         count = cli.memory.export_sync(cli.args.output)
-    cli.err.print(f"exported {count} sites")
+        if cli.args.json:  # to standard output, the export is JSON already: no summary there
+            cli.json({"exported": count, "file": cli.args.output})
+            return 0
+    cli.err.print(f"exported {render.plural(count, 'site')}", markup=False, highlight=False)
     return 0
 
 
 def cmd_import(cli: Cli) -> int:
-    if cli.args.legacy:
-        if cli.args.file == "-":
-            cli.err.print("import --legacy reads a file, not standard input")
-            return USAGE
-        result = cli.memory.import_legacy_sync(cli.args.file)
-    else:
-        result = cli.memory.import_jsonl_sync(sys.stdin if cli.args.file == "-" else cli.args.file)
+    # The input is opened here, not by the store: a file that is not there is bad input (2), an
+    # I/O error of the store is the store's (3).
+    try:
+        source = sys.stdin if cli.args.file == "-" else open(cli.args.file, encoding="utf-8")  # noqa: SIM115
+    except OSError as exc:
+        cli.err.print(f"error: cannot read {cli.args.file}: {exc.strerror or exc}; nothing was imported",
+                      markup=False, highlight=False)
+        return USAGE
+    try:
+        # Either import reads the whole input and checks it before it writes anything.
+        result = (cli.memory.import_legacy_sync(source) if cli.args.legacy
+                  else cli.memory.import_jsonl_sync(source))
+    except InvalidInput as exc:
+        cli.err.print(f"error: {exc}; nothing was imported", markup=False, highlight=False)
+        return USAGE
+    finally:
+        if source is not sys.stdin:
+            source.close()
     if cli.args.json:
         cli.json({"imported": list(result.imported), "skipped": dict(result.skipped)})
     else:
-        cli.out.print(f"imported {len(result.imported)} sites, skipped {len(result.skipped)}")
+        cli.out.print(f"imported {render.plural(len(result.imported), 'site')}, skipped "
+                      f"{len(result.skipped)}", markup=False, highlight=False)
         for where, why in result.skipped.items():
             cli.out.print(f"  skipped {where}: {why}", markup=False, highlight=False)
     return 0
 
 
-def _redis_store(url: str) -> tuple[bool, str]:
-    """Whether the URL holds a store, and the URL fit to print (without its password)."""
-    from .._core.redisconn import RedisOptions, store_exists
-
-    options = RedisOptions.parse(url)
-    return store_exists(options), options.display
-
-
 def cmd_migrate(cli: Cli) -> int:
-    exists, where = (_redis_store(cli.args.source) if is_url(cli.args.source)
-                     else (Path(cli.args.source).expanduser().is_dir(), cli.args.source))
+    exists, where = store_exists(cli.args.source if is_url(cli.args.source)
+                                 else Path(cli.args.source).expanduser())
     if not exists:
         # Opening it would create an empty store and "copy" nothing: a typo must not pass.
         cli.err.print(f"no store at {where}", markup=False, highlight=False)
@@ -273,7 +357,7 @@ def cmd_migrate(cli: Cli) -> int:
     if cli.args.json:
         cli.json({"copied": list(result.imported), "skipped": dict(result.skipped)})
     else:
-        cli.out.print(f"copied {len(result.imported)} sites from {source.location} to "
+        cli.out.print(f"copied {render.plural(len(result.imported), 'site')} from {source.location} to "
                       f"{target.location}, skipped {len(result.skipped)}",
                       markup=False, highlight=False)
         for key, why in result.skipped.items():
@@ -283,28 +367,36 @@ def cmd_migrate(cli: Cli) -> int:
 
 def cmd_prune(cli: Cli) -> int:
     seconds = render.parse_duration(cli.args.older_than)
+    cli.require_store()  # pruning a store that is not there would create it, to find it empty
     gone = cli.memory.prune_sync(seconds, dry_run=cli.args.dry_run, min_confidence=cli.args.min_confidence)
     verb = "would forget" if cli.args.dry_run else "forgot"
     if cli.args.json:
         cli.json({"dry_run": cli.args.dry_run, "sites": list(gone), "entries": gone.entries})
     else:
-        cli.out.print(f"{verb} {len(gone)} sites idle for more than {cli.args.older_than}")
+        cli.out.print(f"{verb} {render.plural(len(gone), 'site')} idle for more than {cli.args.older_than}",
+                      markup=False, highlight=False)
         for key in gone:
             cli.out.print(f"  {key}", markup=False, highlight=False)
         if cli.args.min_confidence is not None:
             verb = "would drop" if cli.args.dry_run else "dropped"
-            cli.out.print(f"{verb} {sum(gone.entries.values())} entries less confident than "
-                          f"{cli.args.min_confidence:g} from {len(gone.entries)} sites")
+            cli.out.print(f"{verb} {render.plural(sum(gone.entries.values()), 'entry', 'entries')} less "
+                          f"confident than {cli.args.min_confidence:g} from "
+                          f"{render.plural(len(gone.entries), 'site')}")
             for key, n in gone.entries.items():
                 cli.out.print(f"  {key}: {n}", markup=False, highlight=False)
     return 0
 
 
 def cmd_forget(cli: Cli) -> int:
+    cli.require_store()  # a mistyped --store must not be created to forget nothing in it
     if not cli.memory.forget_sync(cli.args.site):
-        cli.err.print(f"no site {cli.args.site!r} in {cli.memory.location}")
+        cli.no_site(cli.args.site)
         return NOT_FOUND
-    cli.out.print(f"forgot {cli.args.site}")
+    key = site_key(cli.args.site)
+    if cli.args.json:
+        cli.json({"forgot": key})
+    else:
+        cli.out.print(f"forgot {visible(key)}", markup=False, highlight=False)
     return 0
 
 
@@ -361,61 +453,140 @@ def _half_life(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{exc} (given: {text!r})") from None
 
 
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"not a whole number >= 0: {text!r}")
+    return value
+
+
+def _max_chars(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    try:
+        check_max_chars(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
+
+
+def _global_options(p: argparse.ArgumentParser, *, top: bool, json_out: bool, json_help: str) -> None:
+    """``--store``, ``--half-life`` and ``--json`` on the top parser and on each command's."""
+    # A command's parser writes its defaults over the top one's values: "not given" instead.
+    default = None if top else argparse.SUPPRESS
+    p.add_argument("--store", metavar="PATH|URL", default=default,
+                   help="the store directory or redis:// URL (default: $SITEMEMORY_PATH, else the "
+                        "user data dir)")
+    p.add_argument("--half-life", metavar="DURATION", type=_half_life, default=default,
+                   help="how fast evidence ages, e.g. 30d (the default), 12h")
+    if top or json_out:
+        p.add_argument("--json", action="store_true", default=False if top else argparse.SUPPRESS,
+                       help=json_help)
+
+
+def _examples(lines: Sequence[str]) -> str:
+    return "examples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+#: Real command lines for the top ``--help``; each command's come with it (``examples=``).
+EXAMPLES = (
+    "sitememory list --sort p95",
+    "sitememory show shop.example --json",
+    "sitememory --store redis://localhost:6379/0 doctor",
+    "sitememory export -o memory.jsonl",
+)
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="sitememory", description="A shared, durable memory of websites for browser agents.",
+        epilog=_examples(EXAMPLES), formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    top.add_argument("--store", metavar="PATH|URL",
-                     help="the store directory or redis:// URL (default: $SITEMEMORY_PATH, else the "
-                          "user data dir)")
-    top.add_argument("--half-life", metavar="DURATION", type=_half_life, default=None,
-                     help="how fast evidence ages, e.g. 30d (the default), 12h")
-    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    top.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
+    _global_options(top, top=True, json_out=True,
+                    json_help="print JSON for scripts (for the commands that print data)")
+    sub = top.add_subparsers(dest="command", metavar="COMMAND")
 
     def command(
-        name: str, run: Callable[[Cli], int], text: str, json_out: bool = False
+        name: str, run: Callable[[Cli], int], text: str, json_out: bool = False, *,
+        read_only: bool = False, examples: Sequence[str] = (), json_help: str = "print JSON for scripts",
     ) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=text, description=text)
-        p.set_defaults(run=run)
-        if json_out:
-            p.add_argument("--json", action="store_true", help="print JSON for scripts")
+        """A command's parser. ``read_only``: it only reads the store, which must exist (exit 1
+        otherwise, naming where it looked) and is never created. ``examples``: 2 to 4 real
+        command lines, the end of its ``--help``."""
+        p = sub.add_parser(name, help=text, description=text,
+                           epilog=_examples(examples) if examples else None,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        p.set_defaults(run=run, read_only=read_only, json_out=json_out)
+        _global_options(p, top=False, json_out=json_out, json_help=json_help)
         return p
 
-    p = command("list", cmd_list, "a table of every site the memory knows", json_out=True)
+    p = command("list", cmd_list, "a table of every site the memory knows", json_out=True, read_only=True,
+                examples=("sitememory list", "sitememory list --sort p95 --limit 10",
+                          "sitememory list --sort last --json"))
     p.add_argument("--sort", choices=list(render.SORTS), default="site")
     p.add_argument("--reverse", action="store_true", help="reverse the sort order")
-    p.add_argument("--limit", type=int, default=None, metavar="N", help="show the first N sites")
-    p = command("show", cmd_show, "everything known about one site", json_out=True)
+    p.add_argument("--limit", type=_count, default=None, metavar="N", help="show the first N sites")
+    p = command("show", cmd_show, "everything known about one site", json_out=True, read_only=True,
+                examples=("sitememory show shop.example",
+                          "sitememory show https://www.shop.example/cart --json"))
     p.add_argument("site", help="a site key or URL")
-    p = command("explain", cmd_explain, "why a purpose's selectors rank as they do", json_out=True)
+    p = command("explain", cmd_explain, "why a purpose's selectors rank as they do", json_out=True,
+                read_only=True,
+                examples=('sitememory explain shop.example "search box"',
+                          'sitememory explain shop.example "search box" --half-life 7d --json'))
     p.add_argument("site", help="a site key or URL")
     p.add_argument("purpose", help="the purpose, e.g. 'search box'")
-    p = command("context", cmd_context, "the text an LLM prompt gets about a site")
+    p = command("context", cmd_context, "the text an LLM prompt gets about a site", json_out=True,
+                read_only=True, json_help='print {"site": ..., "text": ...}',
+                examples=("sitememory context https://shop.example/cart",
+                          "sitememory context shop.example --task search --max-chars 2000",
+                          "sitememory context shop.example --json"))
     p.add_argument("url", help="a URL or site key")
-    p.add_argument("--max-chars", type=int, default=DEFAULT_MAX_CHARS)
+    p.add_argument("--max-chars", type=_max_chars, default=DEFAULT_MAX_CHARS)
     p.add_argument("--task", action="append", default=[], metavar="TASK",
                    help="include the remembered steps of this task type (repeatable)")
-    p = command("export", cmd_export, "write every site as JSON Lines")
+    p = command("export", cmd_export, "write every site as JSON Lines", json_out=True, read_only=True,
+                json_help='with -o: print {"exported": N, "file": ...} (the export itself is JSON Lines)',
+                examples=("sitememory export -o memory.jsonl",
+                          "sitememory --store ./store export > memory.jsonl"))
     p.add_argument("-o", "--output", metavar="FILE", help="file to write (default: standard output)")
-    p = command("import", cmd_import, "merge JSON Lines (or the seed's single-file format)", json_out=True)
+    p = command("import", cmd_import, "merge JSON Lines (or the seed's single-file format)", json_out=True,
+                examples=("sitememory import memory.jsonl", "sitememory import - < memory.jsonl",
+                          "sitememory import site_memory.json --legacy",
+                          "sitememory --store ./other import memory.jsonl --json"))
     p.add_argument("file", help="file to read, - for standard input")
     p.add_argument("--legacy", action="store_true", help="the seed's {domain: profile} JSON file")
     p = command("migrate", cmd_migrate, "copy a store to another, e.g. a directory to Redis and back",
-                json_out=True)
+                json_out=True, examples=("sitememory migrate ./store redis://localhost:6379/0",
+                                         "sitememory migrate redis://localhost:6379/0 ./backup --replace"))
     p.add_argument("source", help="a store directory or redis:// URL")
     p.add_argument("destination", help="a store directory or redis:// URL")
     p.add_argument("--replace", action="store_true",
                    help="overwrite the sites the destination knows instead of merging into them")
-    p = command("prune", cmd_prune, "forget sites idle for longer than a duration", json_out=True)
-    p.add_argument("--older-than", required=True, metavar="DURATION", help="e.g. 30d, 12h, 90m")
+    p = command("prune", cmd_prune, "forget sites idle for longer than a duration", json_out=True,
+                examples=("sitememory prune --older-than 30d --dry-run", "sitememory prune --older-than 90d",
+                          "sitememory prune --older-than 1y --min-confidence 0.05 --json"))
+    p.add_argument("--older-than", required=True, metavar="DURATION", help="e.g. 30d, 12h, 90m, 1y")
     p.add_argument("--dry-run", action="store_true", help="list what would be forgotten")
     p.add_argument("--min-confidence", type=_unit, default=None, metavar="C",
                    help="also drop purposes, quirks and patterns less confident than C (0 to 1)")
-    p = command("forget", cmd_forget, "forget one site")
+    p = command("forget", cmd_forget, "forget one site", json_out=True, json_help='print {"forgot": KEY}',
+                examples=("sitememory forget shop.example", "sitememory forget shop.localhost:40103 --json"))
     p.add_argument("site", help="a site key or URL")
-    command("plugins", cmd_plugins, "loaded plugins and the hooks each implements", json_out=True)
-    command("doctor", cmd_doctor, "check the store, the locks, the browser and the plugins", json_out=True)
-    p = command("demo", cmd_demo, "run the demo: agents learn a local demo site, then use what they learned")
+    command("plugins", cmd_plugins, "loaded plugins and the hooks each implements", json_out=True,
+            examples=("sitememory plugins", "sitememory plugins --json"))
+    # Not read_only: a missing store is one of its failed checks, not an error before them.
+    command("doctor", cmd_doctor, "check the store, the locks, the browser and the plugins", json_out=True,
+            examples=("sitememory doctor", "sitememory --store redis://localhost:6379/0 doctor --json"))
+    p = command("demo", cmd_demo, "run the demo: agents learn a local demo site, then use what they learned",
+                examples=("sitememory demo", "sitememory demo --agents 2 --quick",
+                          "sitememory demo --store ./demo-store"))
     p.add_argument("--agents", type=int, default=3, help="agent processes (default 3)")
     p.add_argument("--quick", action="store_true", help="a shorter task list")
     agents.add_commands(command)
@@ -424,13 +595,25 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``sitememory`` with ``argv`` (default: the process's); returns the exit code."""
-    args = parser().parse_args(argv)
-    # Piped output gets room for the tables instead of rich's 80 columns.
-    width = None if sys.stdout.isatty() else 160
-    cli = Cli(args, Console(width=width), Console(stderr=True, width=width))
+    top = parser()
+    args = top.parse_args(argv)
+    if args.command is None:
+        top.print_help()
+        return 0
+    if args.json and not args.json_out:
+        top.error(f"{args.command} prints no JSON: --json is for the commands that print data")
+    # Piped output gets room for the tables instead of rich's 80 columns, unless COLUMNS says.
+    width = None if sys.stdout.isatty() or os.environ.get("COLUMNS", "").isdigit() else 160
+    # Messages are never broken into lines of the terminal's width: a script greps them.
+    cli = Cli(args, Console(width=width), Console(stderr=True, width=width, soft_wrap=True))
     try:
+        if args.read_only:
+            cli.require_store()
         code: int = args.run(cli)
         return code
+    except NoStore as exc:
+        cli.err.print(f"error: {exc}", markup=False, highlight=False)
+        return NOT_FOUND
     except BrokenPipeError:
         # The reader went away (`sitememory export | head`): not an error of ours.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -23,6 +23,7 @@ from .._hooktypes import Visit
 from .._playwright.recorder import BrowserUnavailable, CdpRecorder, check_endpoint
 from .._plugins import make_plugin_manager
 from .codes import INTERRUPTED, NOT_FOUND, USAGE
+from .render import plural
 
 if TYPE_CHECKING:
     from . import Cli
@@ -39,8 +40,8 @@ def cmd_record(cli: Cli) -> int:
                   markup=False, highlight=False)
     interrupted = asyncio.run(_record(recorder))
     tally = recorder.tally
-    summary = (f"recorded {tally.visits} visits ({tally.failures} failed), dismissed {tally.dismissed} "
-               f"overlays, {tally.errors} not written")
+    summary = (f"recorded {plural(tally.visits, 'visit')} ({tally.failures} failed), dismissed "
+               f"{plural(tally.dismissed, 'overlay')}, {tally.errors} not written")
     if interrupted is None:
         cli.err.print(f"stopped: {summary}", markup=False, highlight=False)
         return 0
@@ -142,8 +143,11 @@ def cmd_mcp(cli: Cli) -> int:
 
 
 def add_commands(command: Any) -> None:
-    """Add ``record`` and ``mcp`` with ``command`` (the parser's ``command(name, run, text)``)."""
-    p = command("record", cmd_record, "record every navigation of a running Chromium, over CDP")
+    """Add ``record`` and ``mcp`` with ``command`` (the parser's ``command(name, run, text, ...)``)."""
+    p = command("record", cmd_record, "record every navigation of a running Chromium, over CDP",
+                json_out=True, json_help="print each visit as a JSON line",
+                examples=("sitememory record --cdp http://127.0.0.1:9222",
+                          "sitememory record --cdp http://127.0.0.1:9222 --reconnect inf --json"))
     p.add_argument("--cdp", required=True, metavar="URL",
                    help="its DevTools endpoint, e.g. http://127.0.0.1:9222 (--remote-debugging-port=9222)")
     p.add_argument("--reconnect", type=_seconds, default=0.0, metavar="SECONDS",
@@ -151,8 +155,9 @@ def add_commands(command: Any) -> None:
                         "exit at once; 'inf' never gives up)")
     p.add_argument("--overlay-window", type=_seconds, default=5.0, metavar="SECONDS",
                    help="after each load, wait this long for a known overlay to click away (0: off)")
-    p.add_argument("--json", action="store_true", help="print each visit as a JSON line")
-    p = command("mcp", cmd_mcp, "serve the memory to LLM agents as MCP tools (stdio; extra 'mcp')")
+    p = command("mcp", cmd_mcp, "serve the memory to LLM agents as MCP tools (stdio; extra 'mcp')",
+                examples=("sitememory mcp", "sitememory mcp --cdp http://127.0.0.1:9222",
+                          "sitememory mcp --http --port 8765"))
     p.add_argument("--http", action="store_true",
                    help="streamable HTTP at http://HOST:PORT/mcp instead of stdio")
     p.add_argument("--host", default="127.0.0.1", choices=["127.0.0.1", "localhost", "::1"],

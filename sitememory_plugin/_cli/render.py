@@ -7,10 +7,13 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from rich.cells import cell_len
+from rich.table import Table
+
 from .._core.models import SiteProfile
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
-_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdwy]?)\s*$")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
 
 #: ``list --sort`` keys: what each sorts by, and whether its natural order is descending.
 SORTS: dict[str, tuple[str, bool]] = {
@@ -24,11 +27,27 @@ SORTS: dict[str, tuple[str, bool]] = {
 
 
 def parse_duration(text: str) -> float:
-    """Seconds in ``"30d"``, ``"12h"``, ``"90m"``, ``"45s"``, ``"2w"`` or plain seconds."""
+    """Seconds in ``"30d"``, ``"12h"``, ``"90m"``, ``"45s"``, ``"2w"``, ``"1y"`` (365 days) or
+    plain seconds."""
     match = _DURATION.match(text)
     if match is None:
-        raise ValueError(f"not a duration: {text!r} (e.g. 30d, 12h, 90m, 45s)")
+        raise ValueError(f"not a duration: {text!r} (e.g. 30d, 12h, 90m, 45s, 2w, 1y)")
     return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """``"1 site"``, ``"2 sites"``, ``"0 sites"``; ``nouns`` for a plural not made with ``s``."""
+    return f"{count} {noun if count == 1 else nouns or noun + 's'}"
+
+
+def either(items: list[str]) -> str:
+    """``"a"``, ``"a or b"``, ``"a, b or c"``."""
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} or {items[-1]}"
+
+
+def known(value: object) -> str:
+    """A value for people: ``"-"`` when it is unknown (``None`` or empty), never ``"None"``."""
+    return "-" if value is None or value == "" else str(value)
 
 
 def days(seconds: float) -> str:
@@ -50,6 +69,12 @@ def row(profile: SiteProfile) -> dict[str, Any]:
         "selectors": len(profile.selectors),
         "quirks": len(profile.quirks),
     }
+
+
+def site_column(table: Table, keys: list[str], header: str = "site") -> None:
+    """Add the column of site keys: never wrapped, as wide as the longest key, so that a narrow
+    terminal cuts the other columns first (a key cut in two is no key to copy)."""
+    table.add_column(header, no_wrap=True, min_width=max(map(cell_len, [header, *keys])))
 
 
 def sort_rows(rows: list[dict[str, Any]], by: str, reverse: bool = False) -> list[dict[str, Any]]:

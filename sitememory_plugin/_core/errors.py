@@ -31,6 +31,17 @@ class VersionTooNew(StoreFormatError):
     """The store or a document was written by a newer version of this library."""
 
 
+class InvalidInput(StoreFormatError):
+    """What an import was given is not valid (a line of JSON Lines, a seed-format file, the file
+    as text): nothing was written. ``source`` names the input, ``line`` its first bad line
+    (``None`` when the input as a whole is bad); the message names the field."""
+
+    def __init__(self, message: str, source: str, line: int | None = None) -> None:
+        super().__init__(message)
+        self.source = source
+        self.line = line
+
+
 class PluginError(SiteMemoryError):
     """A plugin failed to load, or raised inside a hook; ``plugin`` names it."""
 

@@ -14,9 +14,9 @@ import math
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from .errors import StoreFormatError
+from .errors import InvalidInput
 from .frozen import FrozenDict
 from .keys import site_key
 from .models import SiteProfile, mapping, to_millis
@@ -36,11 +36,13 @@ _ALIASES = {
 }
 
 
-def import_file(store: Storage, path: str | Path) -> ImportResult:
-    """Merge a seed-format file into ``store`` under :meth:`Storage.maintenance`."""
+def import_file(store: Storage, file: str | Path | IO[str]) -> ImportResult:
+    """Merge a seed-format file (a path, or a text file such as standard input) into ``store``
+    under :meth:`Storage.maintenance`; the file is read whole and checked before anything is
+    written (:func:`read_legacy`)."""
     incoming: list[SiteProfile] = []
     skipped: dict[str, str] = {}
-    for domain, data in read_legacy(path).items():
+    for domain, data in read_legacy(file).items():
         try:
             incoming.append(from_legacy(site_key(domain), data))
         except (TypeError, ValueError, AttributeError) as exc:
@@ -49,14 +51,16 @@ def import_file(store: Storage, path: str | Path) -> ImportResult:
     return ImportResult(tuple(imported), FrozenDict({**skipped, **already}))
 
 
-def read_legacy(path: str | Path) -> dict[str, dict[str, Any]]:
-    """The ``{domain: profile}`` mapping of a seed-format file; :class:`StoreFormatError` if not."""
+def read_legacy(file: str | Path | IO[str]) -> dict[str, dict[str, Any]]:
+    """The ``{domain: profile}`` mapping of a seed-format file; :class:`InvalidInput` if not."""
+    source = str(file) if isinstance(file, str | Path) else str(getattr(file, "name", "<input>"))
     try:
-        data = json.loads(Path(path).read_bytes())
-    except ValueError as exc:
-        raise StoreFormatError(f"{path} is not valid JSON: {exc}") from None
+        text = Path(file).read_bytes() if isinstance(file, str | Path) else file.read()
+        data = json.loads(text)
+    except ValueError as exc:  # UnicodeDecodeError too
+        raise InvalidInput(f"{source} is not valid JSON: {exc}", source) from None
     if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
-        raise StoreFormatError(f"{path} is not a legacy site-memory file ({{domain: profile}})")
+        raise InvalidInput(f"{source} is not a legacy site-memory file ({{domain: profile}})", source)
     return data
 
 

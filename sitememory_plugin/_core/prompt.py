@@ -51,7 +51,8 @@ def context_lines(
             timing = (f"; load p50 {profile.p50_load_time:.2f}s, "
                       f"p95 {profile.p95_load_time:.2f}s")
         lines.append(
-            f"- {profile.visit_count} visits, {0 if rate is None else rate:.0%} succeeded{timing}"
+            f"- {profile.visit_count} visit{'' if profile.visit_count == 1 else 's'}, "
+            f"{0 if rate is None else rate:.0%} succeeded{timing}"
         )
         if profile.last_error:
             recorded.append(f"- last error: {quoted(profile.last_error, 120)}")

@@ -19,7 +19,7 @@ from typing import Any
 
 from .bounds import MAX_ORIGIN_NAME, shorten
 from .documents import within_bounds
-from .errors import StoreFormatError, VersionTooNew
+from .errors import InvalidInput, StoreFormatError, VersionTooNew
 from .evidence import DEFAULT_HALF_LIFE, Evidence
 from .frozen import FrozenDict
 from .keys import site_key
@@ -49,11 +49,12 @@ def export_lines(store: Storage) -> Iterator[str]:
 
 
 def read_lines(lines: Iterable[str], source: str = "<input>") -> list[SiteProfile]:
-    """Every line's site document, checked; :class:`StoreFormatError` naming the first bad line
-    (and its field) if any is not a valid document of a valid site."""
+    """Every line's site document, checked; :class:`InvalidInput` naming the first bad line (and
+    its field) if any is not a valid document of a valid site, or the input is not UTF-8 text.
+    ``lines`` is iterated once, so standard input works as a file does."""
     out: list[SiteProfile] = []
     now = time.time()
-    for number, line in enumerate(lines, start=1):
+    for number, line in enumerate(_decoded(lines, source), start=1):
         if not line.strip():
             continue
         where = f"{source}:{number}"
@@ -70,9 +71,26 @@ def read_lines(lines: Iterable[str], source: str = "<input>") -> list[SiteProfil
         except VersionTooNew as exc:
             raise VersionTooNew(f"{where}: {exc}") from None
         except (ValueError, TypeError, RecursionError) as exc:  # StoreFormatError is a ValueError
-            raise StoreFormatError(f"{where}: {exc}") from None
+            raise InvalidInput(f"{where}: {exc}", source, number) from None
         out.append(profile)
     return out
+
+
+def _decoded(lines: Iterable[str], source: str) -> Iterator[str]:
+    """``lines``, with a file's decoding error as :class:`InvalidInput`."""
+    iterator = iter(lines)
+    count = 0
+    while True:
+        try:
+            line = next(iterator)
+        except StopIteration:
+            return
+        except UnicodeDecodeError as exc:
+            # A text file decodes ahead of the line it hands out: which line is not known exactly.
+            after = f" after line {count}" if count else ""
+            raise InvalidInput(f"{source}: not UTF-8 text{after} ({exc.reason})", source, count + 1) from None
+        count += 1
+        yield line
 
 
 def import_lines(store: Storage, lines: Iterable[str], source: str = "<input>") -> ImportResult:
