@@ -141,7 +141,7 @@ def test_migrate_merges_sites_the_destination_knows_unless_replace(
         in_source = src.get_profile_sync("slow.example").visit_count
     assert main(["migrate", str(source), redis_url]) == 0
     captured = capsys.readouterr()
-    assert "copied 1 sites" in captured.out and "skipped shop.example: identical" in captured.out
+    assert "copied 1 site from" in captured.out and "skipped shop.example: identical" in captured.out
     with SiteMemory(redis_url, cache_ttl=0) as dst:
         assert dst.get_profile_sync("slow.example").visit_count == in_source + 1
     assert main(["migrate", str(source), redis_url, "--json"]) == 0  # and again: nothing new

@@ -44,7 +44,7 @@ from .._drive import run_sync
 from .._hookcall import call_sync
 from .._memory import SiteMemory, default_storage_path
 from .._plugins import make_plugin_manager, plugin_hooks
-from . import agents, render
+from . import agents, render, visits
 from .codes import INTERRUPTED, NOT_FOUND, STORE, USAGE
 from .doctor import run_checks
 from .explain import ago, explanation
@@ -122,6 +122,11 @@ class Cli:
         if not exists:
             raise NoStore(f"no store at {where} (the first write creates one; --store or "
                           "$SITEMEMORY_PATH picks another)")
+
+    def key(self, site: str) -> str:
+        """The site key of ``site`` (a key or URL), as the plugins' ``sitememory_site_key`` says."""
+        answers = call_sync(make_plugin_manager(), "sitememory_site_key", firstresult=True, url=site)
+        return str(answers[0][1]) if answers else site
 
     def profile(self, site: str) -> SiteProfile | None:
         """The profile of ``site`` (a key or URL), or ``None`` once :meth:`no_site` said so."""
@@ -276,9 +281,7 @@ def cmd_explain(cli: Cli) -> int:
 
 def cmd_context(cli: Cli) -> int:
     plugins = make_plugin_manager()
-    answers = call_sync(plugins, "sitememory_site_key", firstresult=True, url=cli.args.url)
-    key = answers[0][1] if answers else cli.args.url
-    profile = cli.profile(key)
+    profile = cli.profile(cli.key(cli.args.url))
     if profile is None:
         return NOT_FOUND
 
@@ -590,6 +593,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--agents", type=int, default=3, help="agent processes (default 3)")
     p.add_argument("--quick", action="store_true", help="a shorter task list")
     agents.add_commands(command)
+    visits.add_commands(command)
     return top
 
 
