@@ -8,6 +8,14 @@ the function that runs the agents.
 from __future__ import annotations
 
 import io
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -15,19 +23,30 @@ from rich.console import Console
 
 import sitememory_plugin._demo.run as demo_run
 from sitememory_plugin import SiteMemory
+from sitememory_plugin._cli import main
 from sitememory_plugin._demo import run_demo
 from sitememory_plugin._demo.fleet import AgentFailed, RunResult, run_fleet
 from sitememory_plugin._demo.messages import AgentArgs
+from sitememory_plugin._demo.run import FOREIGN_STORE, cli_command, default_store
 
 
-def quiet_console() -> tuple[Console, io.StringIO]:
+def quiet_console(width: int = 120) -> tuple[Console, io.StringIO]:
     out = io.StringIO()
-    return Console(file=out, width=120), out
+    return Console(file=out, width=width), out
 
 
-def test_second_run_does_better_with_what_the_first_learned(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@dataclass(frozen=True)
+class DemoRun:
+    code: int
+    output: str
+    store: Path
+    results: list[RunResult]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoRun]:
+    """One real quick demo (two agent processes, two runs) on the demo's own store, which the
+    user data dir under a temporary XDG_DATA_HOME puts in a temporary directory."""
     results: list[RunResult] = []
 
     def recorded(number: int, args: list[AgentArgs], console: Console) -> RunResult:
@@ -35,24 +54,29 @@ def test_second_run_does_better_with_what_the_first_learned(
         results.append(result)
         return result
 
-    monkeypatch.setattr(demo_run, "run_fleet", recorded)
-    console, out = quiet_console()
-    store = tmp_path / "store"
-    code = run_demo(store=store, agents=2, quick=True, console=console)
-    output = out.getvalue()
-    assert code == 0, output
-    assert "What the memory learned, per site" in output
-    assert "Run 1 (empty memory) vs run 2 (what run 1 learned)" in output
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("data")))
+        store = default_store()
+        if not store.is_relative_to(os.environ["XDG_DATA_HOME"]):
+            pytest.skip("the user data dir does not follow XDG_DATA_HOME here")
+        patch.setattr(demo_run, "run_fleet", recorded)
+        # Wide: no table cell is wrapped, so each stays one line to look for.
+        console, out = quiet_console(width=400)
+        code = run_demo(agents=2, quick=True, console=console)
+    yield DemoRun(code, out.getvalue(), store, results)
 
-    first, second = results
+
+def test_second_run_does_better_with_what_the_first_learned(demo: DemoRun) -> None:
+    assert demo.code == 0, demo.output
+    assert "What the memory learned, per site" in demo.output
+    assert "Run 1 (empty memory) vs run 2 (what run 1 learned)" in demo.output
+
+    first, second = demo.results
     assert (first.run, second.run) == (1, 2)
     assert len(first.reports) == len(second.reports) == 2
-    reported: dict[str, int] = {}
-    for result in results:
-        for key, count in result.navigations().items():
-            reported[key] = reported.get(key, 0) + count
+    reported = navigations(demo.results)
 
-    with SiteMemory(store) as memory:
+    with SiteMemory(demo.store) as memory:
         # Every navigation of 4 agent processes is one visit, none lost and none twice.
         assert set(memory.list_sites_sync()) == set(reported)
         for key, count in reported.items():
@@ -76,23 +100,94 @@ def test_second_run_does_better_with_what_the_first_learned(
     assert second.total("timeouts") < first.total("timeouts")
 
 
-def test_no_browser_is_a_clear_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def missing() -> str | None:
-        raise RuntimeError("No Chromium found. Install Playwright's browser with ...")
-
-    monkeypatch.setattr(demo_run, "chromium_executable", missing)
-    console, out = quiet_console()
-    assert run_demo(store=tmp_path / "store", agents=1, quick=True, console=console) == 1
-    assert "No Chromium found" in out.getvalue()
-    assert not (tmp_path / "store").exists()  # nothing started
+def navigations(results: list[RunResult]) -> dict[str, int]:
+    """Navigations per site key, summed over runs and agents."""
+    out: dict[str, int] = {}
+    for result in results:
+        for key, count in result.navigations().items():
+            out[key] = out.get(key, 0) + count
+    return out
 
 
-def test_a_failed_agent_fails_the_demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def failing(number: int, args: list[AgentArgs], console: Console) -> RunResult:
-        raise AgentFailed("agent 1 (run 1, pid 4242) exited with status 1:\nRuntimeError: boom")
+def test_the_store_is_kept_and_the_next_commands_work(demo: DemoRun) -> None:
+    assert f"Store: {demo.store} (kept after the demo)" in demo.output
+    commands = [line.strip() for line in demo.output.splitlines() if " --store " in line]
+    [listing] = [c for c in commands if c.endswith(" list")]
+    argv = shlex.split(listing)
+    assert argv[argv.index("--store") + 1] == str(demo.store)
+    [shop] = [key for key in navigations(demo.results) if key.startswith("shop.localhost:")]
+    assert any(c.endswith(f" show {shop}") for c in commands)
+    # Run as printed, from where the demo ran: it lists the demo's sites.
+    done = subprocess.run([*argv, "--json"], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert {row["site"] for row in json.loads(done.stdout)} == set(navigations(demo.results))
 
-    monkeypatch.setattr(demo_run, "run_fleet", failing)
-    console, out = quiet_console()
-    assert run_demo(store=tmp_path / "store", agents=1, quick=True, console=console) == 1
-    assert "agent 1 (run 1, pid 4242) exited with status 1" in out.getvalue()
-    assert "RuntimeError: boom" in out.getvalue()
+
+def test_a_second_demo_on_its_store_starts_empty(
+    demo: DemoRun, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    store = default_store()
+    shutil.copytree(demo.store, store)  # the first demo's store, left as it was
+    earlier = sorted(navigations(demo.results))
+    seen: list[list[str]] = []
+
+    def first_run(number: int, args: list[AgentArgs], console: Console) -> RunResult:
+        with SiteMemory(args[0].store) as memory:
+            seen.append(memory.list_sites_sync())
+        raise AgentFailed("stopped by the test once run 1 was about to start")
+
+    monkeypatch.setattr(demo_run, "chromium_executable", lambda: "/usr/bin/chromium")
+    monkeypatch.setattr(demo_run, "run_fleet", first_run)
+    console, out = quiet_console(width=400)
+    assert run_demo(agents=1, quick=True, console=console) == 1
+    assert seen == [[]]
+    assert f"The store held 3 sites of an earlier demo ({', '.join(earlier)}): forgot them" in out.getvalue()
+
+
+def test_a_store_with_other_sites_is_refused_not_wiped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = tmp_path / "mine"
+    with SiteMemory(store) as memory:
+        memory.record_visit_sync("https://example.com/", 0.5, status=200)
+        memory.record_visit_sync("http://shop.localhost:4242/", 0.1, status=200)
+
+    def never(number: int, args: list[AgentArgs], console: Console) -> RunResult:
+        raise AssertionError("the demo ran on a store with other sites")
+
+    monkeypatch.setattr(demo_run, "chromium_executable", lambda: "/usr/bin/chromium")
+    monkeypatch.setattr(demo_run, "run_fleet", never)
+    console, out = quiet_console(width=400)
+    assert run_demo(store=store, agents=1, quick=True, console=console) == FOREIGN_STORE
+    assert "holds 1 site that is not the demo's (example.com)" in out.getvalue()
+    assert "nothing was changed" in out.getvalue()
+    with SiteMemory(store) as memory:
+        assert sorted(memory.list_sites_sync()) == ["example.com", "shop.localhost:4242"]
+
+
+def test_demo_help_says_where_the_store_is(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["demo", "--help"])
+    assert exited.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "'demo' in the user data directory (~/.local/share/sitememory/demo on Linux)" in text
+    assert "'sitememory --store DIR demo' uses DIR" in text
+    assert "never cleared" in text
+
+
+def test_cli_command_names_the_script_that_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    scripts = tmp_path / "checkout" / ".venv" / "bin"
+    scripts.mkdir(parents=True)
+    monkeypatch.setenv("PATH", str(tmp_path / "elsewhere"))
+    # No script installed: this interpreter runs the package.
+    python = shlex.quote(sys.executable)
+    assert cli_command(tmp_path / "checkout", scripts) == f"{python} -m sitememory_plugin"
+    script = scripts / "sitememory"
+    script.write_text("#!/bin/sh\n")
+    script.chmod(0o755)
+    assert cli_command(tmp_path / "checkout", scripts) == ".venv/bin/sitememory"
+    assert cli_command(scripts, scripts) == "./sitememory"
+    assert cli_command(tmp_path / "elsewhere", scripts) == str(script.resolve())
+    monkeypatch.setenv("PATH", str(scripts))
+    assert cli_command(tmp_path / "checkout", scripts) == "sitememory"
