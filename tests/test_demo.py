@@ -17,9 +17,11 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.console import Console
+from rich.table import Table
 
 import sitememory_plugin._demo.run as demo_run
 from sitememory_plugin import SiteMemory
@@ -28,6 +30,7 @@ from sitememory_plugin._demo import run_demo
 from sitememory_plugin._demo.fleet import AgentFailed, RunResult, run_fleet
 from sitememory_plugin._demo.messages import AgentArgs
 from sitememory_plugin._demo.run import FOREIGN_STORE, cli_command, default_store
+from sitememory_plugin._demo.tables import learned_table
 
 
 def quiet_console(width: int = 120) -> tuple[Console, io.StringIO]:
@@ -41,6 +44,7 @@ class DemoRun:
     output: str
     store: Path
     results: list[RunResult]
+    learned: Table
 
 
 @pytest.fixture(scope="module")
@@ -54,16 +58,23 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoRun]:
         results.append(result)
         return result
 
+    tables: list[Table] = []
+
+    def kept(*args: Any) -> Table:
+        tables.append(learned_table(*args))
+        return tables[-1]
+
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("data")))
         store = default_store()
         if not store.is_relative_to(os.environ["XDG_DATA_HOME"]):
             pytest.skip("the user data dir does not follow XDG_DATA_HOME here")
         patch.setattr(demo_run, "run_fleet", recorded)
+        patch.setattr(demo_run, "learned_table", kept)
         # Wide: no table cell is wrapped, so each stays one line to look for.
         console, out = quiet_console(width=400)
         code = run_demo(agents=2, quick=True, console=console)
-    yield DemoRun(code, out.getvalue(), store, results)
+    yield DemoRun(code, out.getvalue(), store, results, tables[0] if tables else Table())
 
 
 def test_second_run_does_better_with_what_the_first_learned(demo: DemoRun) -> None:
@@ -121,6 +132,31 @@ def test_the_store_is_kept_and_the_next_commands_work(demo: DemoRun) -> None:
     done = subprocess.run([*argv, "--json"], capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert {row["site"] for row in json.loads(done.stdout)} == set(navigations(demo.results))
+
+
+def test_the_learned_table_says_which_run_each_number_covers(demo: DemoRun) -> None:
+    first, second = demo.results
+    assert [str(c.header).split("\n") for c in demo.learned.columns] == [
+        ["site"], ["visits", "runs 1+2"], ["ok", "runs 1+2"], ["load p50 / p95", "runs 1+2"],
+        ["selectors after run 2:", "primary (then fallbacks)"], ["quirks -> workaround"],
+    ]
+    assert str(demo.learned.caption).startswith("visits, ok and load times: both runs")
+    with SiteMemory(demo.store) as memory:
+        [shop] = [k for k in memory.list_sites_sync() if k.startswith("shop.localhost:")]
+        [banner] = memory.get_quirks_sync(shop)
+        [stock] = [k for k in memory.list_sites_sync() if k.startswith("stock.localhost:")]
+        limits = memory.get_quirks_sync(stock)
+    # Known after run 1, the banner is not looked for, so not recorded, in run 2.
+    assert (f"consent banner (OneTrust) blocks the page (recorded {banner.occurrences}x in run 1, "
+            "0x in run 2)") in demo.output
+    # A rate limit is recorded at every 503 with Retry-After: as many as the agents counted.
+    answers = first.total("http_503"), second.total("http_503")
+    if any(answers):
+        assert [q.occurrences for q in limits] == [sum(answers)]
+        assert (f"rate limited: HTTP 503 with Retry-After (recorded {answers[0]}x in run 1, "
+                f"{answers[1]}x in run 2)") in demo.output
+    else:
+        assert not limits
 
 
 def test_a_second_demo_on_its_store_starts_empty(

@@ -149,6 +149,7 @@ def _demo(
             "run 1 starts with an empty memory.", style="yellow",
         ))
     results: list[RunResult] = []
+    after_run_1: dict[str, SiteProfile | None] = {}
     for number, title in RUNS:
         out.rule(title)
         args = [
@@ -169,9 +170,12 @@ def _demo(
             f"{_agents(agents)}, browsers up in {result.startup:.1f} s, "
             f"{len(TASKS)} tasks each, all done in {result.seconds:.1f} s"
         )
+        if number == 1:
+            # What run 2 starts from (every agent of run 1 has closed its memory: all written).
+            after_run_1 = {key: memory.get_profile_sync(key) for key in keys}
     profiles = [p for p in (memory.get_profile_sync(key) for key in keys) if p is not None]
     out.rule("report")
-    out.print(learned_table(profiles))
+    out.print(learned_table(profiles, after_run_1))
     shop = keys[0]
     out.print(Panel(
         Text(memory.get_context_for_prompt_sync(shop)),

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from rich.table import Table
 from rich.text import Text
 
 from .. import SiteProfile
+from .._core.ledger import LOAD_WINDOW
 from .fleet import RunResult
 from .messages import TASKS
 
@@ -26,14 +27,27 @@ def _seconds(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f} s"
 
 
-def learned_table(profiles: list[SiteProfile]) -> Table:
-    """One row per site: visits, success rate, load times, selectors and quirks."""
-    table = Table(title="What the memory learned, per site", title_justify="left", show_lines=True)
+def learned_table(profiles: list[SiteProfile], after_run_1: Mapping[str, SiteProfile | None]) -> Table:
+    """One row per site: visits, success rate, load times, selectors and quirks.
+
+    :param after_run_1: each site's profile as run 1 left it, to tell a quirk's count by run.
+    """
+    table = Table(
+        title="What the memory learned, per site", title_justify="left", show_lines=True,
+        caption=(
+            "visits, ok and load times: both runs (load times of the visits that loaded or timed "
+            f"out, a site's last {LOAD_WINDOW} at most); selectors: as ranked after run 2; quirks: "
+            "how often each was recorded, per run (a consent banner is recorded when the memory "
+            "recognises it, which it does only while the banner is unknown; a rate limit at each "
+            "503 with Retry-After)"
+        ),
+        caption_justify="left",
+    )
     table.add_column("site", no_wrap=True)
-    table.add_column("visits", justify="right")
-    table.add_column("ok", justify="right")
-    table.add_column("load p50 / p95", justify="right", no_wrap=True)
-    table.add_column("selectors: primary (then fallbacks)")
+    table.add_column("visits\nruns 1+2", justify="right")
+    table.add_column("ok\nruns 1+2", justify="right")
+    table.add_column("load p50 / p95\nruns 1+2", justify="right", no_wrap=True)
+    table.add_column("selectors after run 2:\nprimary (then fallbacks)")
     table.add_column("quirks -> workaround")
     for profile in profiles:
         rate = profile.success_rate
@@ -45,11 +59,14 @@ def learned_table(profiles: list[SiteProfile]) -> Table:
             selectors.append(selector.primary, style="green")
             if selector.fallbacks:
                 selectors.append(f" ({', '.join(selector.fallbacks)})", style="dim")
+        earlier = after_run_1.get(profile.domain)
         quirks = Text()
         for quirk in profile.quirks:
             if quirks:
                 quirks.append("\n")
-            quirks.append(f"{quirk.description} (seen {quirk.occurrences}x)")
+            first = _occurrences(earlier, quirk.description)
+            quirks.append(f"{quirk.description} (recorded {first}x in run 1, "
+                          f"{max(0, quirk.occurrences - first)}x in run 2)")
             if quirk.workaround:
                 quirks.append(f" -> {quirk.workaround}", style="green")
         table.add_row(
@@ -61,6 +78,13 @@ def learned_table(profiles: list[SiteProfile]) -> Table:
             quirks,
         )
     return table
+
+
+def _occurrences(profile: SiteProfile | None, description: str) -> int:
+    """How often the profile's quirk with ``description`` was recorded, 0 if it has none."""
+    if profile is None:
+        return 0
+    return next((q.occurrences for q in profile.quirks if q.description == description), 0)
 
 
 def comparison_table(first: RunResult, second: RunResult) -> Table:
