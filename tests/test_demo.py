@@ -24,13 +24,13 @@ from rich.console import Console
 from rich.table import Table
 
 import sitememory_plugin._demo.run as demo_run
-from sitememory_plugin import SiteMemory
+from sitememory_plugin import AutoThrottle, SiteMemory, SiteProfile
 from sitememory_plugin._cli import main
 from sitememory_plugin._demo import run_demo
 from sitememory_plugin._demo.fleet import AgentFailed, RunResult, run_fleet
-from sitememory_plugin._demo.messages import AgentArgs
+from sitememory_plugin._demo.messages import TASKS, AgentArgs, AgentReport
 from sitememory_plugin._demo.run import FOREIGN_STORE, cli_command, default_store
-from sitememory_plugin._demo.tables import learned_table
+from sitememory_plugin._demo.tables import learned_table, slower_note
 
 
 def quiet_console(width: int = 120) -> tuple[Console, io.StringIO]:
@@ -227,3 +227,58 @@ def test_cli_command_names_the_script_that_runs(tmp_path: Path, monkeypatch: pyt
     assert cli_command(tmp_path / "elsewhere", scripts) == str(script.resolve())
     monkeypatch.setenv("PATH", str(scripts))
     assert cli_command(tmp_path / "checkout", scripts) == "sitememory"
+
+
+def report(agent: int, run: int, **seconds: float) -> AgentReport:
+    """An agent's report with these task times (by task, spaces as underscores), others 0.1 s."""
+    times = {task: seconds.get(task.split(" (")[0].replace(" ", "_"), 0.1) for task in TASKS}
+    return AgentReport(agent=agent, run=run, task_seconds=times)
+
+
+def test_the_note_says_why_a_task_took_longer(tmp_path: Path) -> None:
+    throttle = AutoThrottle()
+    stock = SiteProfile(domain="stock.localhost:1", load_times=(0.4, 0.4, 0.5),
+                        recent_outcomes=(True, False, True, False, True))
+    first = RunResult(1, 10.0, 1.0, [report(1, 1, check_stock=2.0), report(2, 1, check_stock=5.0)])
+    second = RunResult(2, 9.0, 1.0, [
+        report(a, 2, visit_the_shop=0.3, check_stock=4.0, add_to_cart=0.4) for a in (1, 2)
+    ])
+    note = slower_note(first, second, stock, throttle, warehouses=4, cpus=2)
+    assert note is not None
+    text = " ".join(note.plain.split())
+    assert "visit the shop: run 2 installs the handler for the remembered cookie banner" in text
+    spacing = throttle.delay_for(stock)
+    assert (f"each agent's 4 lookups up to {spacing:.2f} s apart: the stock site's p50 load time "
+            f"(0.40 s), plus {spacing - 0.4:.2f} s because 2 of its last 5 visits had failed") in text
+    # Agent 2 got to "add to cart" 3 s after agent 1 in run 1, together with it in run 2.
+    assert ("add to cart: in run 2 the agents reached 'add to cart' within 0.0 s of each other "
+            "(run 1: 3.0 s)") in text
+    assert "no cause" not in text
+    assert slower_note(first, first, stock, throttle, warehouses=4, cpus=2) is None
+    # Slower without a cause the demo knows: said so.
+    odd = RunResult(2, 9.0, 1.0, [report(1, 2, search=0.9), report(2, 2, search=0.9)])
+    unexplained = slower_note(first, odd, stock, throttle, warehouses=4, cpus=2)
+    assert unexplained is not None
+    assert "search: no cause the demo can name" in " ".join(unexplained.plain.split())
+
+
+def test_no_browser_is_a_clear_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def missing() -> str | None:
+        raise RuntimeError("No Chromium found. Install Playwright's browser with ...")
+
+    monkeypatch.setattr(demo_run, "chromium_executable", missing)
+    console, out = quiet_console()
+    assert run_demo(store=tmp_path / "store", agents=1, quick=True, console=console) == 1
+    assert "No Chromium found" in out.getvalue()
+    assert not (tmp_path / "store").exists()  # nothing started
+
+
+def test_a_failed_agent_fails_the_demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def failing(number: int, args: list[AgentArgs], console: Console) -> RunResult:
+        raise AgentFailed("agent 1 (run 1, pid 4242) exited with status 1:\nRuntimeError: boom")
+
+    monkeypatch.setattr(demo_run, "run_fleet", failing)
+    console, out = quiet_console()
+    assert run_demo(store=tmp_path / "store", agents=1, quick=True, console=console) == 1
+    assert "agent 1 (run 1, pid 4242) exited with status 1" in out.getvalue()
+    assert "RuntimeError: boom" in out.getvalue()

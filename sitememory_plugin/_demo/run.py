@@ -24,7 +24,7 @@ from .fleet import AgentFailed, RunResult, run_fleet
 from .messages import TASKS, AgentArgs
 from .scenario import Scenario
 from .site import PRODUCTS, SITES, DemoSite
-from .tables import comparison_table, learned_table
+from .tables import comparison_table, learned_table, slower_note
 
 RUNS = ((1, "run 1: empty memory"), (2, "run 2: with what run 1 learned"))
 
@@ -184,6 +184,11 @@ def _demo(
     ))
     first, second = results
     out.print(comparison_table(first, second))
+    note = slower_note(
+        first, second, after_run_1.get(keys[2]), throttle, scenario.warehouses, os.cpu_count() or 1
+    )
+    if note is not None:
+        out.print(note)
     _gains(out, profiles, scenario, timeouts, throttle)
     verified = _verify(out, profiles, results)
     _next_steps(out, where, shop)
