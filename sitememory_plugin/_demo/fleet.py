@@ -47,6 +47,13 @@ class RunResult:
         times = [r.task_seconds.get(task, 0.0) for r in self.reports]
         return sum(times) / len(times) if times else 0.0
 
+    def start_spread(self, task: str) -> float:
+        """Seconds between the first and the last agent starting ``task`` (counted from each
+        agent's own start: they are told to start at the same moment)."""
+        index = TASKS.index(task)
+        starts = [sum(r.task_seconds.get(t, 0.0) for t in TASKS[:index]) for r in self.reports]
+        return max(starts) - min(starts) if starts else 0.0
+
     def navigations(self) -> dict[str, int]:
         out: dict[str, int] = {}
         for r in self.reports:

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import contextlib
-import tempfile
+import os
+import re
+import shlex
+import shutil
+import sys
+import sysconfig
 from pathlib import Path
 
+import platformdirs
 from rich.console import Console
 from rich.panel import Panel
 from rich.text import Text
@@ -18,9 +24,45 @@ from .fleet import AgentFailed, RunResult, run_fleet
 from .messages import TASKS, AgentArgs
 from .scenario import Scenario
 from .site import PRODUCTS, SITES, DemoSite
-from .tables import comparison_table, learned_table
+from .tables import comparison_table, learned_table, slower_note
 
 RUNS = ((1, "run 1: empty memory"), (2, "run 2: with what run 1 learned"))
+
+#: The site keys the demo's sites have (its port is new each time): what an earlier demo left.
+DEMO_KEY = re.compile(rf"(?:{'|'.join(SITES)})\.localhost:[0-9]+")
+
+#: run_demo()'s exit status when the store holds sites that are not the demo's.
+FOREIGN_STORE = 2
+
+
+def default_store() -> Path:
+    """The demo's own store: ``demo`` in the user data directory (``~/.local/share/sitememory/demo``
+    on Linux), whatever ``$SITEMEMORY_PATH`` says, so it never mixes with the memory agents use."""
+    return Path(platformdirs.user_data_dir("sitememory")).expanduser() / "demo"
+
+
+def cli_command(cwd: Path | None = None, scripts: Path | None = None) -> str:
+    """How to run this installation's ``sitememory`` from ``cwd`` (default: the current directory).
+
+    ``sitememory`` when that is the one on ``PATH``; else its script relative to ``cwd`` if it
+    lies below it (a checkout's ``.venv/bin/sitememory``), else its full path; else (no script
+    installed) ``python -m sitememory_plugin`` with this interpreter.
+
+    :param scripts: where this installation's scripts are (default: the interpreter's).
+    """
+    scripts = Path(sysconfig.get_path("scripts")) if scripts is None else scripts
+    script = scripts / ("sitememory.exe" if os.name == "nt" else "sitememory")
+    if not script.is_file():
+        return f"{shlex.quote(sys.executable)} -m sitememory_plugin"
+    found = shutil.which("sitememory")
+    if found is not None and Path(found).resolve() == script.resolve():
+        return "sitememory"
+    try:
+        relative = str(script.resolve().relative_to((Path.cwd() if cwd is None else cwd).resolve()))
+    except ValueError:
+        return shlex.quote(str(script.resolve()))
+    # A bare name would be looked up on PATH, where another sitememory may be.
+    return shlex.quote(relative if os.sep in relative else os.curdir + os.sep + relative)
 
 
 def run_demo(
@@ -28,12 +70,19 @@ def run_demo(
 ) -> int:
     """Run the demo and print its report; returns the exit status.
 
-    :param store: the store to use and keep; ``None``: a temporary one, deleted afterwards.
+    The store is kept: it ends holding the demo's three sites. Run 1 needs an empty memory, so
+    the sites an earlier demo left in it (its keys: ``shop``, ``catalog`` or ``stock``
+    ``.localhost:PORT``) are forgotten first; a store holding any other site is refused, never
+    cleared.
+
+    :param store: the store to use (a directory or ``redis://`` URL); ``None``: the demo's own,
+        :func:`default_store`.
     :param agents: how many agent processes, each with its own Chromium.
     :param quick: a shorter scenario (for tests).
     :returns: 0 when both runs finished and the store holds every navigation the agents made;
         1 when no browser is found, the store cannot be used, an agent failed, or the store
-        disagrees with the agents; 130 when interrupted.
+        disagrees with the agents; 2 (:data:`FOREIGN_STORE`) when the store holds sites that are
+        not the demo's; 130 when interrupted.
     """
     out = console if console is not None else Console()
     if agents < 1:
@@ -45,48 +94,62 @@ def run_demo(
         out.print(Text(f"sitememory demo: {exc}", style="bold red"))
         return 1
     scenario = Scenario.quick() if quick else Scenario.full()
+    path: Path | str = default_store() if store is None else (
+        str(store) if is_url(store) else Path(store).expanduser()
+    )
     try:
         with contextlib.ExitStack() as stack:
-            path: Path | str
-            if store is None:
-                path = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sitememory-demo-")))
-                where = f"{path} (temporary, deleted afterwards)"
-            else:
-                path = str(store) if is_url(store) else Path(store).expanduser()
-                where = str(path)
-            site = stack.enter_context(DemoSite(scenario))
             # Revalidate every read: the agents write the store behind this memory's back.
             memory = SiteMemory(path, cache_ttl=0)
-            where = where if isinstance(path, Path) else memory.location
+            where = str(path) if isinstance(path, Path) else memory.location
             try:
                 memory.initialize_sync()
+                stack.callback(memory.close_sync)
+                known = memory.list_sites_sync()
             except (OSError, SiteMemoryError) as exc:
                 out.print(Text(f"sitememory demo: cannot use the store {where}: {exc}", style="bold red"))
                 return 1
-            stack.callback(memory.close_sync)
-            return _demo(out, memory, site, scenario, agents, where, browser)
+            foreign = [key for key in known if not DEMO_KEY.fullmatch(key)]
+            if foreign:
+                out.print(Text(_refusal(where, foreign, store is None), style="bold red"))
+                return FOREIGN_STORE
+            site = stack.enter_context(DemoSite(scenario))
+            return _demo(out, memory, site, scenario, agents, where, browser, known)
     except KeyboardInterrupt:
         out.print(Text("sitememory demo: interrupted", style="bold red"))
         return 130
 
 
+def _refusal(where: str, foreign: list[str], own: bool) -> str:
+    shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+    text = (
+        f"sitememory demo: the store {where} holds {len(foreign)} site"
+        f"{'s that are' if len(foreign) != 1 else ' that is'} not the demo's ({shown}). The demo's first "
+        "run needs an empty memory and would add its sites to these: nothing was changed. "
+    )
+    if own:
+        return text + "Move or delete that directory, or give the demo another: sitememory --store DIR demo"
+    return text + (f"Leave out --store to use the demo's own store ({default_store()}), or give an "
+                   "empty or new directory.")
+
+
 def _demo(
     out: Console, memory: SiteMemory, site: DemoSite, scenario: Scenario, agents: int, where: str,
-    browser: str,
+    browser: str, earlier: list[str],
 ) -> int:
     keys = [site_key(site.base(name)) for name in SITES]
     timeouts, throttle = AdaptiveTimeouts(), AutoThrottle()
     _intro(out, site, scenario, agents, where, browser, timeouts)
-    known = [key for key in keys if memory.get_profile_sync(key) is not None]
-    if known:
-        for key in known:
+    if earlier:
+        for key in earlier:
             memory.forget_sync(key)
         out.print(Text(
-            f"The store knew {', '.join(known)} already (an earlier demo on this port): forgot "
-            f"{'it' if len(known) == 1 else 'them'}, so that run 1 starts with an empty memory.",
-            style="yellow",
+            f"The store held {len(earlier)} site{'s' if len(earlier) != 1 else ''} of an earlier demo "
+            f"({', '.join(sorted(earlier))}): forgot {'it' if len(earlier) == 1 else 'them'}, so that "
+            "run 1 starts with an empty memory.", style="yellow",
         ))
     results: list[RunResult] = []
+    after_run_1: dict[str, SiteProfile | None] = {}
     for number, title in RUNS:
         out.rule(title)
         args = [
@@ -107,9 +170,12 @@ def _demo(
             f"{_agents(agents)}, browsers up in {result.startup:.1f} s, "
             f"{len(TASKS)} tasks each, all done in {result.seconds:.1f} s"
         )
+        if number == 1:
+            # What run 2 starts from (every agent of run 1 has closed its memory: all written).
+            after_run_1 = {key: memory.get_profile_sync(key) for key in keys}
     profiles = [p for p in (memory.get_profile_sync(key) for key in keys) if p is not None]
     out.rule("report")
-    out.print(learned_table(profiles))
+    out.print(learned_table(profiles, after_run_1))
     shop = keys[0]
     out.print(Panel(
         Text(memory.get_context_for_prompt_sync(shop)),
@@ -118,8 +184,27 @@ def _demo(
     ))
     first, second = results
     out.print(comparison_table(first, second))
+    note = slower_note(
+        first, second, after_run_1.get(keys[2]), throttle, scenario.warehouses, os.cpu_count() or 1
+    )
+    if note is not None:
+        out.print(note)
     _gains(out, profiles, scenario, timeouts, throttle)
-    return 0 if _verify(out, profiles, results) else 1
+    verified = _verify(out, profiles, results)
+    _next_steps(out, where, shop)
+    return 0 if verified else 1
+
+
+def _next_steps(out: Console, where: str, key: str) -> None:
+    """The commands that show what the demo left in the store, ready to paste."""
+    command = f"{cli_command()} --store {shlex.quote(where)}"
+    out.print(Text.assemble(
+        ("Next: ", "bold"),
+        f"the store is kept in {where} (the next demo forgets its sites first). To look at it:",
+    ))
+    for rest in ("list", f"show {key}", f"visits {key}", "report -o demo-report.html", "serve"):
+        # Not wrapped: each must stay one line to paste.
+        out.print(f"  {command} {rest}", soft_wrap=True, markup=False, highlight=False)
 
 
 def _intro(
@@ -133,7 +218,7 @@ def _intro(
         f"{agents} process{'es' if agents != 1 else ''}, one Chromium each ({browser}), buying from a "
         f"demo shop on {len(SITES)} local sites ({sites}, port {site.port}), twice: first with an "
         f"empty memory, then with what the first run learned.\n",
-        ("Store: ", "bold"), f"{where}\n",
+        ("Store: ", "bold"), f"{where} (kept after the demo)\n",
         ("The site: ", "bold"),
         f"product pages take {scenario.product_delay:.1f} s; the search box lost its old id "
         "#search; a cookie banner (OneTrust's markup) blocks clicks until answered; the stock "
