@@ -244,3 +244,22 @@ async def test_following_with_the_async_api(store_location: str | Path) -> None:
 def test_poll_is_checked(store_path: Path) -> None:
     with pytest.raises(ValueError, match="poll"):
         next(SiteMemory(store_path).follow_visits_sync("a.example", poll=0))
+
+
+def test_migrate_copies_the_history_and_joins_it_with_the_destinations_once(
+    store_path: Path, redis_url: str, tmp_path: Path,
+) -> None:
+    source = SiteMemory(store_path, durability="none")
+    for i in range(3):
+        source.record_visit_sync(f"https://moved.example/{i}", 0.1)
+    target = SiteMemory(redis_url)
+    target.record_visit_sync("https://moved.example/there", 0.2)
+    for _ in range(2):  # again: nothing doubles
+        source.copy_to_sync(target)
+    assert [r.path for r in SiteMemory(redis_url).visit_history_sync("moved.example")] == [
+        "/0", "/1", "/2", "/there"]
+    back = SiteMemory(tmp_path / "back")
+    target.copy_to_sync(back)
+    assert [r.path for r in back.visit_history_sync("moved.example")] == ["/0", "/1", "/2", "/there"]
+    back.record_visit_sync("https://moved.example/after", 0.1)  # appends to the copied file
+    assert [r.path for r in back.visit_history_sync("moved.example", limit=2)] == ["/there", "/after"]

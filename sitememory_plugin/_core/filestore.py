@@ -276,6 +276,11 @@ class FileStore(Backend):
         self.open()
         return historyfile.read(self.layout.history_path(key), limit)
 
+    def put_history(self, key: str, records: Sequence[VisitRecord]) -> None:
+        """Make ``records`` the site's history; the caller holds :meth:`maintenance`."""
+        historyfile.write(self.layout.history_path(key), records,
+                          temp=files.temp_name(self.layout.site_path(key).name))
+
     def history_since(
         self, key: str, cursor: object | None, wait: float = 0.0
     ) -> tuple[list[VisitRecord], object | None]:

@@ -16,6 +16,7 @@ import errno
 import logging
 import os
 import stat
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,6 +81,11 @@ def _compact(path: Path, temp: str) -> None:
         return
     kept = b"\n".join(line for line in lines[-MAX_HISTORY - 1:] if line.strip()) + b"\n"
     files.write_atomic(path, kept, durable=False, temp=temp)
+
+
+def write(path: Path, records: Sequence[VisitRecord], *, temp: str) -> None:
+    """Replace the history at ``path`` with ``records``, atomically (a store being copied)."""
+    files.write_atomic(path, b"".join(r.to_line() for r in records), durable=False, temp=temp)
 
 
 def read(path: Path, limit: int | None) -> list[VisitRecord]:

@@ -342,6 +342,20 @@ class RedisStore(Backend):
             entries = self._call("read", self._client.xrevrange, name, count=limit)[::-1]
         return newest(_records(entries), limit)
 
+    def put_history(self, key: str, records: Sequence[VisitRecord]) -> None:
+        """Make ``records`` the site's history; the caller holds :meth:`maintenance`."""
+        self._token()  # held, so no update adds to it meanwhile
+        name = self._history(key)
+
+        def replace() -> None:
+            pipe = self._client.pipeline(transaction=True)
+            pipe.delete(name)
+            for record in records[-MAX_HISTORY:]:
+                pipe.xadd(name, {"v": record.to_line().rstrip(b"\n")}, maxlen=MAX_HISTORY)
+            pipe.execute()
+
+        self._call("write", replace)
+
     def history_since(
         self, key: str, cursor: object | None, wait: float = 0.0
     ) -> tuple[list[VisitRecord], object | None]:

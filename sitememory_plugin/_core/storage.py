@@ -124,6 +124,10 @@ class Storage(Protocol):
     def tombstones(self) -> list[str]:
         """The keys of forgotten sites whose tombstones are kept; the caller holds :meth:`maintenance`."""
 
+    def put_history(self, key: str, records: Sequence[VisitRecord]) -> None:
+        """Make ``records`` (oldest first, at most :data:`~.bounds.MAX_HISTORY`) the site's
+        history; the caller holds :meth:`maintenance`."""
+
 
 class CachedReads:
     """The cache-first half of a backend, written once: a fresh entry answers without I/O."""

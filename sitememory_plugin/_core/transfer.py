@@ -17,11 +17,12 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .bounds import MAX_ORIGIN_NAME, shorten
+from .bounds import MAX_HISTORY, MAX_ORIGIN_NAME, shorten
 from .documents import within_bounds
 from .errors import InvalidInput, StoreFormatError, VersionTooNew
 from .evidence import DEFAULT_HALF_LIFE, Evidence
 from .frozen import FrozenDict
+from .history import newest
 from .keys import site_key
 from .merge import equivalent, merge
 from .models import Reader, SiteProfile, read_document
@@ -236,6 +237,18 @@ def confident(
                    patterns=FrozenDict(patterns)), dropped
 
 
+def copy_history(src: Storage, dst: Storage, key: str) -> None:
+    """Join the site's visit history in ``src`` into ``dst``'s: both stores' visits, each once,
+    the most recent :data:`~.bounds.MAX_HISTORY` kept. The caller holds both stores."""
+    theirs = src.history(key)
+    if not theirs:
+        return
+    ours = dst.history(key)
+    joined = newest({r.to_line(): r for r in (*ours, *theirs)}.values(), MAX_HISTORY)
+    if joined != ours:
+        dst.put_history(key, joined)
+
+
 def copy_store(src: Storage, dst: Storage, *, replace: bool = False) -> ImportResult:
     """Copy every site from ``src`` to ``dst`` (any backend to any other).
 
@@ -259,6 +272,7 @@ def copy_store(src: Storage, dst: Storage, *, replace: bool = False) -> ImportRe
             profile = src.read_locked(key)
             if profile is None or profile.gone:
                 continue
+            copy_history(src, dst, key)
             existing = dst.read_locked(key)
             if existing is not None and existing.to_dict() == profile.to_dict():
                 skipped[key] = "identical"
