@@ -112,7 +112,7 @@ class VisitRecord:
         """The record ``data`` holds, or ``None`` if it is not one."""
         if not isinstance(data, dict):
             return None
-        at, duration = number(data.get("at")), number(data.get("duration"))
+        at, duration = _number(data.get("at")), _number(data.get("duration"))
         path, status, error = data.get("path"), data.get("status"), data.get("error")
         if at is None or duration is None or duration < 0 or not isinstance(path, str):
             return None
@@ -122,8 +122,7 @@ class VisitRecord:
             return None
         raw = data.get("timings")
         timings = {k: t for k, v in raw.items()
-                   if k in MAIN_TIMINGS and (t := number(v)) is not None and math.isfinite(t)
-                   } if isinstance(raw, dict) else {}
+                   if k in MAIN_TIMINGS and (t := _number(v)) is not None} if type(raw) is dict else {}
         return cls(at, shorten(path, MAX_PATH), duration, status,
                    None if error is None else shorten(error, MAX_ERROR_CLASS),
                    FrozenDict(timings) if timings else EMPTY)
@@ -138,9 +137,26 @@ class VisitRecord:
             return None
 
 
+def _number(value: Any) -> float | None:
+    # Most values are floats already: skip number()'s conversions for them.
+    if type(value) is float:
+        return value if math.isfinite(value) else None
+    return number(value)
+
+
 def parse_lines(data: bytes) -> list[VisitRecord]:
     """The records in a history file's bytes, in file order; junk lines skipped."""
-    return [r for line in data.split(b"\n") if line.strip() and (r := VisitRecord.from_line(line))]
+    lines = [line for line in data.split(b"\n") if line.strip()]
+    if all(len(line) <= MAX_HISTORY_LINE for line in lines):
+        try:
+            # One parse of the whole file as an array: several times faster than line by line.
+            values = json.loads(b"[" + b",".join(lines) + b"]")
+        except (ValueError, RecursionError):
+            pass  # some line is junk: find it below
+        else:
+            if len(values) == len(lines):  # else a line held "1, 2": read them one by one
+                return [r for v in values if (r := VisitRecord.from_dict(v))]
+    return [r for line in lines if (r := VisitRecord.from_line(line))]
 
 
 def newest(records: Iterable[VisitRecord], limit: int | None) -> list[VisitRecord]:
