@@ -21,6 +21,7 @@ import difflib
 import json
 import os
 import sys
+import textwrap
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -592,14 +593,14 @@ def parser() -> argparse.ArgumentParser:
                           "sitememory demo --store ./demo-store"))
     p.add_argument("--agents", type=int, default=3, help="agent processes (default 3)")
     p.add_argument("--quick", action="store_true", help="a shorter task list")
-    p.epilog = (
+    # Before the examples, which end every --help; wrapped here, as the raw formatter does not.
+    p.epilog = textwrap.fill(
         "The store is kept: by default the demo's own, 'demo' in the user data directory "
         "(~/.local/share/sitememory/demo on Linux), never $SITEMEMORY_PATH. Run 1 needs an empty "
         "memory: the sites an earlier demo left there are forgotten first. 'sitememory --store "
         "DIR demo' uses DIR (or a redis:// URL) instead; a store holding any site that is not the "
         "demo's is refused (exit 2), never cleared. The demo ends with the commands that show what "
-        "the memory kept."
-    )
+        "the memory kept.", 78) + "\n\n" + (p.epilog or "")
     agents.add_commands(command)
     visits.add_commands(command)
     return top
