@@ -48,8 +48,8 @@ td.site{overflow-wrap:anywhere}
 .totals div{min-width:7rem}.totals dt{color:var(--muted);font-size:.85rem}
 .totals dd{margin:0;font-size:1.2rem;font-weight:600}
 .legend dt{font-weight:600}.legend dd{margin:0 0 .5rem 1rem}
-section.site{border-top:2px solid var(--line);margin-top:2rem;content-visibility:auto;
-contain-intrinsic-size:auto 900px}
+section.site{border-top:2px solid var(--line);margin-top:2rem}
+.many section.site{content-visibility:auto;contain-intrinsic-size:auto 900px}
 .facts{margin:.25rem 0}
 .charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(420px,1fr));gap:.75rem 1.5rem}
 .charts .wide{grid-column:1/-1}
@@ -125,6 +125,11 @@ SCRIPT = """
   }
 })();
 """
+
+
+#: Beyond this many sites the browser lays out only the sections near the view (the table
+#: stays quick to sort); below, the whole page renders (as a screenshot or a printout shows).
+MANY = 50
 
 
 def _digest(source: str) -> str:
@@ -365,7 +370,8 @@ def render(report: Report, *, title: str = "sitememory report", live: float | No
         f'<meta http-equiv="Content-Security-Policy" content="{policy(bool(live))}">'
         '<meta name="referrer" content="no-referrer"><link rel="icon" href="data:,">'
         f"<title>{esc(title)}</title><style>{STYLE}</style></head><body>"
-        f'<header><h1>{esc(title)}</h1><p class="meta">{meta}</p></header><main>'
+        f'<header><h1>{esc(title)}</h1><p class="meta">{meta}</p></header>'
+        f'<main class="{"many" if sites > MANY else ""}">'
         f"{_fleet(report)}{_legend(report)}"
         + "".join(_section(s) for s in report.sites)
         + f"</main><script>{SCRIPT}</script></body></html>\n"
