@@ -188,12 +188,18 @@ async def test_the_served_page_follows_the_store(browser: Browser, served: Repor
         cell = page.locator('#fleet-table tr[data-site="alpha.example"] .c-visits')
         await expect(cell).to_have_text("3")
         await expect(page.locator("html")).to_have_attribute("data-live", "0.5")
+        visits = page.locator("#fleet-table thead th").nth(1)
+        await visits.get_by_role("button").click()
+        await expect(visits).to_have_attribute("aria-sort", "descending")
         with SiteMemory(store) as memory:
             memory.record_visit_sync("https://alpha.example/new", 0.4, status=200)
             memory.record_visit_sync("https://echo.example/", 0.4, status=200)
         # The page polls /version and reloads itself once the store changed.
         await expect(cell).to_have_text("4", timeout=20_000)
         await expect(page.locator('#fleet-table tr[data-site="echo.example"]')).to_have_count(1)
+        # the reloaded page keeps the reader's sort
+        await expect(visits).to_have_attribute("aria-sort", "descending")
+        assert (await order(page))[:2] == ["bravo.example", "delta.example"]
         assert {url.split("?")[0] for url in watch.requests} <= {served.url, served.url + "version"}
         assert served.url + "version" in watch.requests
         assert watch.errors == []

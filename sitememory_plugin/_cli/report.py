@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .._core.evidence import DEFAULT_HALF_LIFE
 from .._memory import SiteMemory
 from .._report.data import report_data
 from .._report.page import render
@@ -50,7 +51,7 @@ def cmd_report(cli: Cli) -> int:
         raise
     sites = len(snapshot.profiles)
     cli.out.print(f"wrote {path} ({sites} site{'s' if sites != 1 else ''}, {len(page.encode()):,} bytes)",
-                  markup=False, highlight=False)
+                  markup=False, highlight=False, soft_wrap=True)
     return 0
 
 
@@ -59,7 +60,8 @@ def cmd_serve(cli: Cli) -> int:
         cli.err.print(f"not a port: {cli.args.port}", markup=False, highlight=False)
         return USAGE
     # Its own memory: a short cache, so that what other processes write shows within seconds.
-    memory = SiteMemory(cli.store, cache_ttl=DEFAULT_TTL, half_life=cli.memory.half_life)
+    half_life = DEFAULT_HALF_LIFE if cli.args.half_life is None else cli.args.half_life
+    memory = SiteMemory(cli.store, cache_ttl=DEFAULT_TTL, half_life=half_life)
     try:
         live = LiveReport(memory, cli.args.site)
         try:
@@ -69,7 +71,7 @@ def cmd_serve(cli: Cli) -> int:
             return NOT_FOUND
         server = ReportServer(live, cli.args.port)
         cli.out.print(f"serving the report of {memory.location} at {server.url} (read-only; "
-                      "Ctrl-C stops)", markup=False, highlight=False)
+                      "Ctrl-C stops)", markup=False, highlight=False, soft_wrap=True)
         sys.stdout.flush()
         stopped_by = serve_until_signal(server)
     finally:
