@@ -147,6 +147,19 @@ async def test_the_headers_are_sort_buttons(browser: Browser, report_file: Path)
         await page.context.close()
 
 
+async def test_without_javascript_the_page_is_whole(browser: Browser, report_file: Path) -> None:
+    context = await browser.new_context(java_script_enabled=False)
+    page = await context.new_page()
+    try:
+        await page.goto(report_file.as_uri())
+        assert await order(page) == sorted(SITES)
+        await expect(page.locator("#fleet-table thead button")).to_have_count(0)  # no dead buttons
+        await expect(page.locator("#fleet-table thead th").nth(1)).to_have_text("Visits")
+        await expect(page.locator("section.site")).to_have_count(len(SITES))
+    finally:
+        await context.close()
+
+
 async def test_both_colour_schemes_render_and_are_kept_as_screenshots(
     browser: Browser, report_file: Path
 ) -> None:
