@@ -324,6 +324,7 @@ def test_a_thousand_sites_render_and_stay_small() -> None:
         histories[key] = history
     html = render(report_data(profiles, histories, NOW, 30 * DAY))
     assert html.count("<tr data-site=") == 1000 and len(sections(html)) == 1000
+    assert 'id="total-visits">500,000<' in html and '<main class="many">' in html
     # Bounded per site whatever the history's length: the charts plot at most MAX_SCATTER visits.
     assert len(html.encode()) < 12_000_000, len(html.encode())
 

@@ -161,7 +161,7 @@ def _row(site: SiteReport) -> str:
     key = esc(site.key)
     cells = [
         f'<td class="site c-site" data-v="{key}"><a href="#{anchor(site.key)}">{key}</a></td>',
-        _cell(str(site.visits), str(site.visits), "n c-visits"),
+        _cell(f"{site.visits:,}", str(site.visits), "n c-visits"),
         _cell(percent(site.success_rate), number(site.success_rate), "n c-success"),
         _cell(seconds(site.p50), number(site.p50), "n c-p50"),
         _cell(seconds(site.p95), number(site.p95), "n c-p95"),
@@ -184,10 +184,10 @@ def _fleet(report: Report) -> str:
     t = report.totals
     totals = "".join(
         f'<div><dt>{name}</dt><dd id="total-{ident}">{value}</dd></div>' for ident, name, value in (
-            ("sites", "Sites", str(t.sites)), ("visits", "Visits", str(t.visits)),
+            ("sites", "Sites", f"{t.sites:,}"), ("visits", "Visits", f"{t.visits:,}"),
             ("success", "Success rate", percent(t.success_rate)), ("p50", "p50 load", seconds(t.p50)),
-            ("p95", "p95 load", seconds(t.p95)), ("quirks", "Quirks", str(t.quirks)),
-            ("purposes", "Purposes", str(t.purposes)), ("healed", "Healed", str(t.healed)),
+            ("p95", "p95 load", seconds(t.p95)), ("quirks", "Quirks", f"{t.quirks:,}"),
+            ("purposes", "Purposes", f"{t.purposes:,}"), ("healed", "Healed", f"{t.healed:,}"),
         )
     )
     heads = "".join(
@@ -336,7 +336,7 @@ def _failures(site: SiteReport) -> str:
 
 def _section(site: SiteReport) -> str:
     ident = anchor(site.key)
-    facts = (f"{site.visits} visits ({site.successes} ok, {site.failures} failed), success rate "
+    facts = (f"{site.visits:,} visits ({site.successes} ok, {site.failures} failed), success rate "
              f"{percent(site.success_rate)}; p50 {seconds(site.p50)}, p95 {seconds(site.p95)} over "
              f"{site.measured} load times; first visit {when(site.first_visit)}, last "
              f"{when(site.last_visit)}; last status {'-' if site.last_status is None else site.last_status}")
