@@ -4,6 +4,7 @@ has them, hostile text escaped, one self-contained page, a read-only server on 1
 from __future__ import annotations
 
 import http.client
+import json
 import re
 import signal
 import subprocess
@@ -23,6 +24,7 @@ from sitememory_plugin._core.models import CandidateStats, Selector, SiteProfile
 from sitememory_plugin._report.data import MAX_SCATTER, healed, kind_of, report_data, rolling_success
 from sitememory_plugin._report.page import SCRIPT, STYLE, render
 from sitememory_plugin._report.serve import LiveReport, ReportServer
+from sitememory_plugin._report.source import StoreReader
 from sitememory_plugin._report.text import anchor, seconds
 
 from ._wait import until
@@ -215,6 +217,38 @@ def test_the_report_shows_the_store_s_figures(store: Path, tmp_path: Path,
     assert "healed</span>" in section
 
 
+def test_the_charts_and_failures_come_from_the_store_s_history(
+    store: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with SiteMemory(store) as memory:
+        assert len(memory.visit_history_sync(SHOP)) == 7
+    code, html, _ = run(capsys, "--store", str(store), "report", "-o", "-", "--site", "shop.example")
+    section = sections(html)[anchor("shop.example")]
+    chart = re.search(r'<svg class="chart"[^>]*aria-labelledby="site-shop.example-load">(.*?)</svg>', section)
+    assert code == 0 and chart
+    title = re.search(r"<title[^>]*>([^<]*)</title>", chart.group(1))
+    assert title and "the last 7 of 7 visits" in title.group(1)
+    assert "5 ok, 1 error status, 0 failed, 1 timed out" in title.group(1)
+    markers = dict(re.findall(r'<path class="k-(\w+)" d="([^"]*)"', chart.group(1)))
+    # one marker per visit, its shape by how the visit ended: dots, a triangle, a square
+    assert markers["ok"].count("h0") == 5 and markers["status"].count("z") == 1
+    assert markers["timeout"].count("z") == 1 and "failure" not in markers
+    failures = re.search(r"<caption>The 2 most recent failures, newest first</caption>.*?</table>", section)
+    assert failures
+    row = r"<tr><td[^>]*>[^<]*</td><td><code>([^<]*)</code></td><td[^>]*>([^<]*)</td><td>([^<]*)</td>"
+    rows = re.findall(row, failures.group(0))
+    assert rows == [("/", "-", "timeout"), ("/p/2", "503", "-")]
+    assert "token" not in html  # the history keeps no query
+
+
+def test_report_and_serve_never_create_a_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "nowhere"
+    for argv in (["report", "-o", str(tmp_path / "r.html")], ["serve", "--port", "0"]):
+        code, out, err = run(capsys, "--store", str(path), *argv)
+        assert (code, out) == (1, "") and f"no store at {path} " in err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_one_site_and_a_missing_one(store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "one.html"
     code, _, _ = run(capsys, "--store", str(store), "report", "--site", "https://www.shop.example/x", "-o",
@@ -234,6 +268,11 @@ def test_standard_output_and_the_default_file(store: Path, tmp_path: Path, monke
     monkeypatch.chdir(tmp_path)
     code, printed, _ = run(capsys, "--store", str(store), "report")
     assert code == 0 and (tmp_path / "report.html").is_file() and str(tmp_path / "report.html") in printed
+    code, printed, _ = run(capsys, "--store", str(store), "report", "-o", "two.html", "--json")
+    size = (tmp_path / "two.html").stat().st_size
+    assert (code, json.loads(printed)) == (0, {"file": str(tmp_path / "two.html"), "sites": 2, "bytes": size})
+    code, printed, err = run(capsys, "--store", str(store), "report", "-o", "-", "--json")
+    assert (code, printed) == (2, "") and "with -o - the page is the output" in err
 
 
 def hostile_store(path: Path) -> None:
@@ -343,6 +382,37 @@ def test_histogram_marks_the_percentiles_of_what_it_plots() -> None:
         assert f'role="img" aria-labelledby="site-a.example-{chart}"' in html
 
 
+def test_the_reader_reads_a_history_again_only_when_its_site_changed(
+    store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    memory = SiteMemory(store, cache_ttl=0)
+    real, calls = memory.visit_history_sync, []
+
+    def counted(url: str, limit: int | None = None) -> list[VisitRecord]:
+        calls.append(url)
+        return real(url, limit)
+
+    monkeypatch.setattr(memory, "visit_history_sync", counted)
+    reader = StoreReader(memory)
+    first = reader.read()
+    assert sorted(calls) == ["shop.example", "slow.example"]
+    calls.clear()
+    assert reader.read().fingerprint == first.fingerprint and calls == []
+    with SiteMemory(store) as writer:
+        writer.record_visit_sync("https://slow.example/", 1.0, status=200)
+    changed = reader.read()
+    assert calls == ["slow.example"] and changed.fingerprint != first.fingerprint
+    assert len(changed.histories["slow.example"]) == 2
+    assert changed.histories["shop.example"] is first.histories["shop.example"]
+    calls.clear()
+    reader.read()
+    assert calls == ["slow.example"]  # once more: a history may lag its document
+    calls.clear()
+    reader.read()
+    assert calls == []
+    memory.close_sync()
+
+
 # -- the server --------------------------------------------------------------------------------
 
 
@@ -405,14 +475,18 @@ async def test_the_server_listens_on_loopback_and_only_reads(server: tuple[Repor
 
 
 def test_serve_prints_its_url_and_stops_on_sigterm_and_sigint(store: Path) -> None:
-    for sig, code in ((signal.SIGTERM, 0), (signal.SIGINT, 130)):
+    for sig, code, json_out in ((signal.SIGTERM, 0, False), (signal.SIGINT, 130, True)):
         proc = subprocess.Popen(
-            [sys.executable, "-m", "sitememory_plugin", "--store", str(store), "serve", "--port", "0"],
+            [sys.executable, "-m", "sitememory_plugin", "--store", str(store), "serve", "--port", "0",
+             *(["--json"] if json_out else [])],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
         try:
             assert proc.stdout is not None
-            line = proc.stdout.readline()
+            # The JSON is indented over lines: read up to its closing brace.
+            line = "".join(iter(proc.stdout.readline, "}\n")) + "}" if json_out else proc.stdout.readline()
+            if json_out:
+                assert json.loads(line)["store"] == str(store)
             match = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
             assert match, line
             conn = http.client.HTTPConnection("127.0.0.1", int(match.group(1)), timeout=10)

@@ -113,6 +113,17 @@ async def test_the_file_loads_nothing_else_and_shows_the_store(browser: Browser,
         bravo = page.locator("#site-bravo\\.example")
         await expect(page.locator('tr[data-site="bravo.example"] .c-healed')).to_have_text("1")
         await expect(bravo.get_by_role("row", name="cookie banner <covers> the page")).to_contain_text("2")
+        # bravo's history: 7 visits, all ok but one (a 500), then a timeout
+        chart = bravo.get_by_role("img", name="Load time of the last 8 of 8 visits")
+        await expect(chart).to_have_count(1)
+        title = await chart.locator("title").text_content() or ""
+        assert "6 ok, 1 error status, 0 failed, 1 timed out" in title
+        await expect(bravo.get_by_role("img", name="Distribution of the last 7 load times")).to_have_count(1)
+        await expect(bravo.get_by_role("img", name="Success rate over the 20 visits")).to_have_count(1)
+        failures = bravo.get_by_role("table", name="The 2 most recent failures")
+        await expect(failures.locator("tbody tr")).to_have_count(2)
+        await expect(failures.locator("tbody tr").first).to_contain_text("timeout")
+        await expect(failures.locator("tbody tr").nth(1)).to_contain_text("/page/1")
         await page.get_by_role("link", name="bravo.example").click()
         assert page.url.endswith("#site-bravo.example")
         await expect(bravo.get_by_role("heading", level=2)).to_have_text("bravo.example")

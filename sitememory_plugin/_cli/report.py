@@ -22,16 +22,21 @@ from .._report.page import render
 from .._report.serve import DEFAULT_PORT, DEFAULT_TTL, LiveReport, ReportServer, serve_until_signal
 from .._report.source import UnknownSite, read
 from .codes import INTERRUPTED, NOT_FOUND, USAGE
+from .render import plural
 
 if TYPE_CHECKING:
     from . import Cli
 
 
 def cmd_report(cli: Cli) -> int:
+    if cli.args.output == "-" and cli.args.json:
+        cli.err.print("error: --json says what was written to a file; with -o - the page is the output",
+                      markup=False, highlight=False)
+        return USAGE
     try:
         snapshot = read(cli.memory, cli.args.site)
-    except UnknownSite as exc:
-        cli.err.print(str(exc), markup=False, highlight=False)
+    except UnknownSite:
+        cli.no_site(cli.args.site)
         return NOT_FOUND
     page = render(report_data(snapshot.profiles, snapshot.histories, time.time(), cli.memory.half_life))
     if cli.args.output == "-":
@@ -49,9 +54,12 @@ def cmd_report(cli: Cli) -> int:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    sites = len(snapshot.profiles)
-    cli.out.print(f"wrote {path} ({sites} site{'s' if sites != 1 else ''}, {len(page.encode()):,} bytes)",
-                  markup=False, highlight=False, soft_wrap=True)
+    sites, size = len(snapshot.profiles), len(page.encode())
+    if cli.args.json:
+        cli.json({"file": str(path), "sites": sites, "bytes": size})
+    else:
+        cli.out.print(f"wrote {path} ({plural(sites, 'site')}, {size:,} bytes)",
+                      markup=False, highlight=False, soft_wrap=True)
     return 0
 
 
@@ -66,12 +74,15 @@ def cmd_serve(cli: Cli) -> int:
         live = LiveReport(memory, cli.args.site)
         try:
             live.current()  # an unknown site, a store that cannot be read: said before listening
-        except UnknownSite as exc:
-            cli.err.print(str(exc), markup=False, highlight=False)
+        except UnknownSite:
+            cli.no_site(cli.args.site)
             return NOT_FOUND
         server = ReportServer(live, cli.args.port)
-        cli.out.print(f"serving the report of {memory.location} at {server.url} (read-only; "
-                      "Ctrl-C stops)", markup=False, highlight=False, soft_wrap=True)
+        if cli.args.json:
+            cli.json({"url": server.url, "store": memory.location})
+        else:
+            cli.out.print(f"serving the report of {memory.location} at {server.url} (read-only; "
+                          "Ctrl-C stops)", markup=False, highlight=False, soft_wrap=True)
         sys.stdout.flush()
         stopped_by = serve_until_signal(server)
     finally:
@@ -81,12 +92,18 @@ def cmd_serve(cli: Cli) -> int:
 
 
 def add_commands(command: Any) -> None:
-    """Add ``report`` and ``serve`` with ``command`` (the parser's ``command(name, run, text)``)."""
-    p = command("report", cmd_report, "write what the memory knows as one self-contained HTML page")
+    """Add ``report`` and ``serve`` with ``command`` (the parser's ``command(name, run, text, ...)``)."""
+    p = command("report", cmd_report, "write what the memory knows as one self-contained HTML page",
+                json_out=True, json_help='with -o FILE: print {"file": ..., "sites": N, "bytes": N}',
+                read_only=True, examples=("sitememory report", "sitememory report -o fleet.html --json",
+                                          "sitememory report --site shop.example -o - > shop.html"))
     p.add_argument("-o", "--output", default="report.html", metavar="FILE",
                    help="the file to write (default: report.html here; - for standard output)")
     p.add_argument("--site", metavar="KEY", help="only this site (a site key or URL)")
-    p = command("serve", cmd_serve, "serve the report on 127.0.0.1, live as the store changes (read-only)")
+    p = command("serve", cmd_serve, "serve the report on 127.0.0.1, live as the store changes (read-only)",
+                json_out=True, json_help='print {"url": ..., "store": ...} once listening',
+                read_only=True, examples=("sitememory serve", "sitememory serve --port 0 --json",
+                                          "sitememory --store ./store serve --site shop.example"))
     p.add_argument("--port", type=int, default=DEFAULT_PORT,
                    help=f"the port on 127.0.0.1 (default {DEFAULT_PORT}; 0 picks a free one)")
     p.add_argument("--site", metavar="KEY", help="only this site (a site key or URL)")

@@ -18,7 +18,7 @@ from .._core.ledger import LOAD_WINDOW, RECENT_WINDOW
 from .._core.models import percentile
 from .data import KINDS, Report, SiteReport
 from .svg import KIND_GLYPHS, KIND_NAMES, histogram, rolling, scatter, sparkline
-from .text import anchor, esc, iso, number, percent, seconds, when
+from .text import anchor, esc, iso, number, percent, plural, seconds, when
 
 STYLE = """
 :root{color-scheme:light dark;--bg:#ffffff;--fg:#1b1b1b;--muted:#4f4f4f;--line:#c4c4c4;--grid:#e2e2e2;
@@ -243,18 +243,18 @@ def _charts(site: SiteReport) -> str:
     n = len(points)
     counts = ", ".join(f"{site.kind_counts[k]} {KIND_NAMES[k]}" for k in KINDS)
     figures = [("wide",
-        scatter(f"{ident}-load", f"Load time of the last {n} of {site.history_size} visits, "
+        scatter(f"{ident}-load", f"Load time of the last {n} of {plural(site.history_size, 'visit')}, "
                 f"{when(points[0].at)} to {when(points[-1].at)}: {counts}; longest "
                 f"{seconds(max(p.duration for p in points))}", points),
-        f"Load time per visit ({n} of {site.history_size} visits): {_kind_counts(site)}",
+        f"Load time per visit ({n} of {plural(site.history_size, 'visit')}): {_kind_counts(site)}",
     )]
     if site.loads:
         p50, p95 = percentile(site.loads, 50) or 0.0, percentile(site.loads, 95) or 0.0
         figures.append(("",
-            histogram(f"{ident}-dist", f"Distribution of the last {len(site.loads)} load times: "
+            histogram(f"{ident}-dist", f"Distribution of the last {plural(len(site.loads), 'load time')}: "
                       f"p50 {seconds(p50)}, p95 {seconds(p95)}, fastest {seconds(min(site.loads))}, "
                       f"slowest {seconds(max(site.loads))}", site.loads, (("p50", p50), ("p95", p95))),
-            f"Load times of the last {len(site.loads)} loads: p50 {seconds(p50)}, p95 {seconds(p95)}",
+            f"The last {plural(len(site.loads), 'load time')}: p50 {seconds(p50)}, p95 {seconds(p95)}",
         ))
     rates = [r for _, r in site.rolling]
     figures.append(("",
@@ -336,9 +336,9 @@ def _failures(site: SiteReport) -> str:
 
 def _section(site: SiteReport) -> str:
     ident = anchor(site.key)
-    facts = (f"{site.visits:,} visits ({site.successes} ok, {site.failures} failed), success rate "
-             f"{percent(site.success_rate)}; p50 {seconds(site.p50)}, p95 {seconds(site.p95)} over "
-             f"{site.measured} load times; first visit {when(site.first_visit)}, last "
+    facts = (f"{plural(site.visits, 'visit')} ({site.successes:,} ok, {site.failures:,} failed), success "
+             f"rate {percent(site.success_rate)}; p50 {seconds(site.p50)}, p95 {seconds(site.p95)} over "
+             f"{plural(site.measured, 'load time')}; first visit {when(site.first_visit)}, last "
              f"{when(site.last_visit)}; last status {'-' if site.last_status is None else site.last_status}")
     if site.last_error:
         facts += f", last error {esc(site.last_error)}"
@@ -360,7 +360,7 @@ def render(report: Report, *, title: str = "sitememory report", live: float | No
     and reloads when it no longer answers ``version``."""
     live_attrs = f' data-live="{live:g}" data-version="{esc(version)}"' if live else ""
     sites = report.totals.sites
-    meta = (f"{sites} site{'s' if sites != 1 else ''}, generated <time datetime=\"{iso(report.now)}\">"
+    meta = (f"{plural(sites, 'site')}, generated <time datetime=\"{iso(report.now)}\">"
             f"{when(report.now)}</time>. Self-contained: this page loads nothing.")
     if live:
         meta += " Live: it reloads when the store changes."

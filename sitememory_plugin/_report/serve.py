@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from .._memory import SiteMemory
 from .data import report_data
 from .page import policy, render
-from .source import read
+from .source import StoreReader
 
 #: The only address the server listens on.
 HOST = "127.0.0.1"
@@ -35,7 +35,8 @@ class LiveReport:
 
     def __init__(self, memory: SiteMemory, site: str | None = None, *, ttl: float = DEFAULT_TTL,
                  poll: float = DEFAULT_POLL, clock: Callable[[], float] = time.monotonic) -> None:
-        self.memory, self.site, self.ttl, self.poll, self._clock = memory, site, ttl, poll, clock
+        self.memory, self.ttl, self.poll, self._clock = memory, ttl, poll, clock
+        self._reader = StoreReader(memory, site)
         self._lock = threading.Lock()
         self._read_at: float | None = None
         self._version = ""
@@ -46,7 +47,7 @@ class LiveReport:
         when the fingerprint changed)."""
         with self._lock:
             if self._read_at is None or self._clock() - self._read_at >= self.ttl:
-                snapshot = read(self.memory, self.site)
+                snapshot = self._reader.read()
                 version = snapshot.fingerprint
                 if version != self._version or not self._page:
                     data = report_data(snapshot.profiles, snapshot.histories, time.time(),

@@ -136,7 +136,8 @@ def histogram(chart_id: str, title: str, values: Sequence[float], marks: Sequenc
     for n, (name, value) in enumerate(marks):
         x = frame.x(min(value, top), 0.0, top)
         lines.append(f"M{x} {frame.top - 4}V{frame.plot_bottom}")
-        end = n % 2 == 0  # alternate sides and rows, so that two close marks stay apart
+        # Each label on its own row, on the side of its line with room for it.
+        end = x > frame.left + frame.plot_width / 2
         labels.append(f'<text class="mk" x="{x - 3 if end else x + 3}" y="{11 + 12 * (n % 2)}" '
                       f'text-anchor="{"end" if end else "start"}">{name} {seconds(value)}</text>')
     return (frame.open(chart_id, title) + frame.y_axis(str(highest), f"{highest / 2:g}")

@@ -33,6 +33,11 @@ def seconds(value: float | None) -> str:
     return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
 
 
+def plural(count: int, noun: str) -> str:
+    """``"1 visit"``, ``"2,000 visits"``."""
+    return f"{count:,} {noun if count == 1 else noun + 's'}"
+
+
 def percent(value: float | None) -> str:
     return "-" if value is None else f"{value:.1%}"
 
