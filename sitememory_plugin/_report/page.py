@@ -63,7 +63,7 @@ svg.spark{display:block}
 .k-failure{stroke:var(--fail);stroke-width:1.8;fill:none}
 .k-timeout{stroke:var(--to);stroke-width:1.6;fill:none}
 .bar{fill:var(--bar)}.mark{stroke:var(--mark);stroke-width:1.5;stroke-dasharray:4 3;fill:none}
-.line{stroke:var(--ok);stroke-width:1.6;fill:none}
+.line{stroke:var(--ok);stroke-width:1.6;fill:none}.end{stroke:var(--ok);stroke-width:4;stroke-linecap:round}
 .g-ok{color:var(--ok)}.g-status{color:var(--st)}.g-failure{color:var(--fail)}.g-timeout{color:var(--to)}
 .healed{font-size:.8rem;font-weight:600;color:var(--ok)}
 .none{color:var(--muted)}

@@ -162,12 +162,11 @@ def sparkline(values: Sequence[float], width: int = 120, height: int = 24) -> st
         return '<span class="none">no loads</span>'
     top = max(values) or 1.0
     n = len(values)
-    pts = " ".join(
-        f"{round(2 + (i / (n - 1) if n > 1 else 0.5) * (width - 4))},"
-        f"{round(2 + (1 - v / top) * (height - 4))}"
-        for i, v in enumerate(values)
-    )
+    xy = [(round(2 + (i / (n - 1) if n > 1 else 1.0) * (width - 4)), round(2 + (1 - v / top) * (height - 4)))
+          for i, v in enumerate(values)]
+    pts = " ".join(f"{x},{y}" for x, y in xy)
     label = (f"last {n} load times: {seconds(min(values))} to {seconds(max(values))}, "
              f"latest {seconds(values[-1])}")
     return (f'<svg class="spark" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
-            f'role="img" aria-label="{label}"><polyline class="line" points="{pts}"/></svg>')
+            f'role="img" aria-label="{label}"><polyline class="line" points="{pts}"/>'
+            f'<path class="end" d="M{xy[-1][0]} {xy[-1][1]}h0"/></svg>')  # the latest: a dot
