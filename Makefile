@@ -44,6 +44,7 @@ bench: setup browser redis
 	$(BIN)/python bench/mcp_server.py
 	$(BIN)/python bench/decay.py
 	$(BIN)/python bench/history.py
+	$(BIN)/python bench/report.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -21,7 +21,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("hooks", (
         "_drive", "_hooktypes", "hookspecs", "_hookcall", "_builtins", "_plugins", "_sitekeys", "_context",
     )),
-    ("adapters", ("_browser", "_playwright", "integrations", "pytest_plugin")),
+    ("adapters", ("_browser", "_playwright", "integrations", "pytest_plugin", "_report")),
     ("cli", ("_cli", "_demo", "__main__")),
 ]
 

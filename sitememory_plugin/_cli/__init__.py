@@ -45,7 +45,7 @@ from .._drive import run_sync
 from .._hookcall import call_sync
 from .._memory import SiteMemory, default_storage_path
 from .._plugins import make_plugin_manager, plugin_hooks
-from . import agents, render, visits
+from . import agents, render, report, visits
 from .codes import INTERRUPTED, NOT_FOUND, STORE, USAGE
 from .doctor import run_checks
 from .explain import ago, explanation
@@ -603,6 +603,7 @@ def parser() -> argparse.ArgumentParser:
         "the memory kept.", 78) + "\n\n" + (p.epilog or "")
     agents.add_commands(command)
     visits.add_commands(command)
+    report.add_commands(command)
     return top
 
 
