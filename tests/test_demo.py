@@ -31,6 +31,7 @@ from sitememory_plugin._demo.fleet import AgentFailed, RunResult, run_fleet
 from sitememory_plugin._demo.messages import TASKS, AgentArgs, AgentReport
 from sitememory_plugin._demo.run import FOREIGN_STORE, cli_command, default_store
 from sitememory_plugin._demo.tables import learned_table, slower_note
+from sitememory_plugin._report.text import anchor
 
 
 def quiet_console(width: int = 120) -> tuple[Console, io.StringIO]:
@@ -132,6 +133,23 @@ def test_the_store_is_kept_and_the_next_commands_work(demo: DemoRun) -> None:
     done = subprocess.run([*argv, "--json"], capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert {row["site"] for row in json.loads(done.stdout)} == set(navigations(demo.results))
+
+
+def test_the_demo_ends_with_its_report_and_every_visit_in_the_history(demo: DemoRun) -> None:
+    report = demo.store.parent / "demo-report.html"
+    assert f"The report: {report.as_uri()}" in demo.output
+    page = report.read_text()
+    reported = navigations(demo.results)
+    for key, count in reported.items():  # a section per site, with the visits the store counted
+        assert f'<h2 id="h-{anchor(key)}">{key}</h2><p class="facts">{count} visits (' in page, key
+    commands = [line.strip() for line in demo.output.splitlines() if " --store " in line]
+    assert any(shlex.split(c)[-3:] == ["report", "-o", str(report)] for c in commands)
+    [visits] = [c for c in commands if " visits " in c]
+    done = subprocess.run([*shlex.split(visits), "--json", "--limit", "500"], capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    [shop] = [key for key in reported if key.startswith("shop.localhost:")]
+    assert len(json.loads(done.stdout)) == reported[shop]  # every navigation, once
 
 
 def test_the_learned_table_says_which_run_each_number_covers(demo: DemoRun) -> None:

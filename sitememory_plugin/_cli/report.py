@@ -7,20 +7,15 @@ only read the store.
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
-import tempfile
-import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._core.evidence import DEFAULT_HALF_LIFE
 from .._memory import SiteMemory
-from .._report.data import report_data
-from .._report.page import render
+from .._report.file import page_of, write_report
 from .._report.serve import DEFAULT_PORT, DEFAULT_TTL, LiveReport, ReportServer, serve_until_signal
-from .._report.source import UnknownSite, read
+from .._report.source import UnknownSite
 from .codes import INTERRUPTED, NOT_FOUND, USAGE
 from .render import plural
 
@@ -34,27 +29,17 @@ def cmd_report(cli: Cli) -> int:
                       markup=False, highlight=False)
         return USAGE
     try:
-        snapshot = read(cli.memory, cli.args.site)
+        if cli.args.output == "-":
+            page, _ = page_of(cli.memory, cli.args.site)
+            sys.stdout.write(page)
+            sys.stdout.flush()
+            return 0
+        written = write_report(cli.memory, cli.args.output, cli.args.site)
     except UnknownSite:
         cli.no_site(cli.args.site)
         return NOT_FOUND
-    page = render(report_data(snapshot.profiles, snapshot.histories, time.time(), cli.memory.half_life))
-    if cli.args.output == "-":
-        sys.stdout.write(page)
-        sys.stdout.flush()
-        return 0
-    path = Path(cli.args.output).expanduser().resolve()
-    # Written beside its destination and renamed: a reader never sees half a page.
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as file:
-            file.write(page)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    sites, size = len(snapshot.profiles), len(page.encode())
+    path = written.path
+    sites, size = written.sites, written.size
     if cli.args.json:
         cli.json({"file": str(path), "sites": sites, "bytes": size})
     else:

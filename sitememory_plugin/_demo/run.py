@@ -20,6 +20,7 @@ from .. import AdaptiveTimeouts, AutoThrottle, SiteMemory, SiteMemoryError, Site
 from .._browser import chromium_executable
 from .._builtins.overlays import overlay_selector
 from .._core.storage import is_url
+from .._report.file import write_report
 from .fleet import AgentFailed, RunResult, run_fleet
 from .messages import TASKS, AgentArgs
 from .scenario import Scenario
@@ -191,18 +192,32 @@ def _demo(
         out.print(note)
     _gains(out, profiles, scenario, timeouts, throttle)
     verified = _verify(out, profiles, results)
-    _next_steps(out, where, shop)
+    report = report_path(memory.storage_path)
+    written = write_report(memory, report)
+    out.print(Text.assemble(
+        ("The report: ", "bold"),
+        f"{written.path.as_uri()} (every site's load times, selectors, quirks and failures; "
+        f"{written.size:,} bytes, self-contained: open it in a browser)",
+    ), soft_wrap=True)
+    _next_steps(out, where, shop, report)
     return 0 if verified else 1
 
 
-def _next_steps(out: Console, where: str, key: str) -> None:
+def report_path(store: Path | str) -> Path:
+    """Where the demo writes its report: ``demo-report.html`` beside a directory store (the user
+    data directory for the demo's own), in the current directory for a Redis store."""
+    return (store.parent if isinstance(store, Path) else Path.cwd()) / "demo-report.html"
+
+
+def _next_steps(out: Console, where: str, key: str, report: Path) -> None:
     """The commands that show what the demo left in the store, ready to paste."""
     command = f"{cli_command()} --store {shlex.quote(where)}"
     out.print(Text.assemble(
         ("Next: ", "bold"),
         f"the store is kept in {where} (the next demo forgets its sites first). To look at it:",
     ))
-    for rest in ("list", f"show {key}", f"visits {key}", "report -o demo-report.html", "serve"):
+    for rest in ("list", f"show {key}", f"visits {key}", f"report -o {shlex.quote(str(report))}",
+                 "serve"):
         # Not wrapped: each must stay one line to paste.
         out.print(f"  {command} {rest}", soft_wrap=True, markup=False, highlight=False)
 
