@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .data import KINDS, Kind, Point
-from .text import seconds, when
+from .text import seconds, span
 
 #: Words for each kind of visit, and the glyph the page's legends use for its marker.
 KIND_NAMES: dict[Kind, str] = {
@@ -112,7 +112,7 @@ def scatter(chart_id: str, title: str, points: Sequence[Point], frame: Frame = W
         if d:
             series.append(f'<path class="k-{kind}" d="{d}"/>')
     return (frame.open(chart_id, title) + frame.y_axis(seconds(top), seconds(top / 2))
-            + frame.x_labels(when(t0), when(t1)) + "".join(series) + "</svg>")
+            + frame.x_labels(*span(t0, t1)) + "".join(series) + "</svg>")
 
 
 def histogram(chart_id: str, title: str, values: Sequence[float], marks: Sequence[tuple[str, float]],
@@ -152,7 +152,7 @@ def rolling(chart_id: str, title: str, series: Sequence[tuple[float, float]], fr
     t0, t1 = series[0][0], series[-1][0]
     pts = " ".join(f"{frame.x(t, t0, t1)},{frame.y(rate, 1.0)}" for t, rate in series)
     return (frame.open(chart_id, title) + frame.y_axis("100%", "50%")
-            + frame.x_labels(when(t0), when(t1)) + f'<polyline class="line" points="{pts}"/></svg>')
+            + frame.x_labels(*span(t0, t1)) + f'<polyline class="line" points="{pts}"/></svg>')
 
 
 def sparkline(values: Sequence[float], width: int = 120, height: int = 24) -> str:

@@ -49,6 +49,16 @@ def when(timestamp: float | None) -> str:
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%MZ")
 
 
+def span(first: float, last: float) -> tuple[str, str]:
+    """A time axis's two ends: to the minute, or to the second when they are within an hour
+    (to the minute both would often read the same)."""
+    if last - first >= 3600:
+        return when(first), when(last)
+    stamp = "%Y-%m-%d %H:%M:%SZ"
+    return (datetime.fromtimestamp(first, UTC).strftime(stamp),
+            datetime.fromtimestamp(last, UTC).strftime("%H:%M:%SZ"))
+
+
 def iso(timestamp: float) -> str:
     """A machine-readable time, for ``<time datetime=...>``."""
     return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
