@@ -233,8 +233,10 @@ def test_doctor_does_not_create_a_store_under_a_mistyped_prefix(
     main(["--store", url(server.port, prefix), "doctor", "--json"])
     out = capsys.readouterr().out
     checks = {c["check"]: c for c in json.loads(out)}
-    assert checks["store"]["ok"] and f"no store under prefix {prefix} yet" in checks["store"]["detail"]
-    assert checks["locks and writes"]["detail"] == "not checked: the store does not exist yet"
+    assert not checks["store"]["ok"]  # nothing there is a failed check, and it says where it looked
+    assert f"no store at redis://:***@127.0.0.1:{server.port}/0?prefix={prefix}" in checks["store"]["detail"]
+    assert f"holds no store under prefix {prefix}" in checks["store"]["detail"]
+    assert checks["locks and writes"]["detail"] == "not checked: there is no store"
     with server.client() as client:
         assert client.keys(f"{prefix}:*") == []
     assert SECRET not in out
