@@ -518,10 +518,10 @@ def test_show_says_dash_for_what_is_unknown_and_counts_right(
     assert code == 0 and "None" not in out
     lines = {line.split("  ")[0]: line.split("  ", 1)[1].strip() for line in out.splitlines()}
     assert lines["first / last visit"] == "- / -" and lines["last status / error"] == "- / -"
-    assert lines["load time"] == "p50 -, p95 -, mean - over 0 visits"
+    assert lines["load time"] == "p50 -, p95 -, mean - over 0 load times"
     _, out, _ = run(capsys, "--store", str(path), "show", "once.example")
     assert "None" not in out
-    assert "mean 250 ms over 1 visit" in [line.rstrip()[-24:] for line in out.splitlines()]
+    assert "mean 250 ms over 1 load time" in [line.rstrip()[-28:] for line in out.splitlines()]
     assert "last status / error  200 / -" in out
     _, out, _ = run(capsys, "--store", str(path), "list")
     assert out.startswith(f"2 sites in {path}")

@@ -78,6 +78,16 @@ def test_bad_usage_unknown_sites_and_missing_stores(store: Path, tmp_path: Path,
     assert (code, f"no store at {missing}" in err, missing.exists()) == (1, True, False)
 
 
+def test_a_planted_record_with_an_impossible_time_is_skipped(store: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    [history] = store.glob("sites/*/*.visits")
+    with history.open("ab") as f:
+        f.write(b'{"at":1e300,"path":"/planted","duration":1.0,"status":200}\n')
+    code, out, _ = run(capsys, "--store", str(store), "visits", "shop.localhost:40103", "--json")
+    assert code == 0 and "/planted" not in out and len(json.loads(out)) == 20
+    assert main(["--store", str(store), "report", "-o", str(store.parent / "r.html")]) == 0
+
+
 def test_a_site_whose_visits_predate_the_history_says_so(tmp_path: Path,
                                                            capsys: pytest.CaptureFixture[str]) -> None:
     with SiteMemory(tmp_path / "s") as memory:

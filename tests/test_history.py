@@ -57,6 +57,8 @@ def test_junk_lines_are_skipped_never_an_error() -> None:
             b'{"at": 1, "path": 3, "duration": 1}', b'{"at": 1, "path": "/", "duration": -1}',
             b'{"at": 1, "path": "/", "duration": 1, "status": true}',
             b'{"at": 1, "path": "/", "duration": 1, "error": {}}', b"[" * 100_000,
+            b'{"at": 1e300, "path": "/", "duration": 1}', b'{"at": -5, "path": "/", "duration": 1}',
+            b'{"at": 1, "path": "/", "duration": 1e300}',
             b'{"at": 1, "path": "' + b"p" * MAX_HISTORY_LINE + b'", "duration": 1}', b"\xff\xfe"]
     assert parse_lines(b"\n".join([good, *junk, good])) == [VisitRecord(1.0, "/a", 0.5, 200)] * 2
 

@@ -18,13 +18,14 @@ import pytest
 
 from sitememory_plugin import SiteMemory
 from sitememory_plugin._cli import main
+from sitememory_plugin._core.evidence import DEFAULT_HALF_LIFE
 from sitememory_plugin._core.history import VisitRecord
 from sitememory_plugin._core.ledger import LOAD_WINDOW
 from sitememory_plugin._core.models import CandidateStats, Selector, SiteProfile, percentile
 from sitememory_plugin._report.data import MAX_SCATTER, healed, kind_of, report_data, rolling_success
 from sitememory_plugin._report.page import SCRIPT, STYLE, render
 from sitememory_plugin._report.serve import LiveReport, ReportServer
-from sitememory_plugin._report.source import StoreReader
+from sitememory_plugin._report.source import StoreReader, read
 from sitememory_plugin._report.text import anchor, seconds
 
 from ._wait import until
@@ -126,19 +127,29 @@ def test_visit_kinds_tell_timeouts_failures_and_error_statuses_apart() -> None:
     assert kind_of(record(None, "net::ERR_CONNECTION_REFUSED")) == "failure"
 
 
-def test_healed_means_another_candidate_succeeded_after_a_failure() -> None:
+def test_healed_means_a_failing_candidate_gave_way_to_one_that_worked_since() -> None:
     def selector(**stats: CandidateStats) -> Selector:
         names = list(stats)
         return Selector("p", names[0], tuple(names[1:]), candidates=stats)
 
     failed, worked = CandidateStats(0, 1, 1, last_failed=NOW - 10), CandidateStats(1, last_ok=NOW)
-    assert healed(selector(a=failed, b=worked)) and healed(selector(b=worked, a=failed))
+    assert healed(selector(b=worked, a=failed))  # the one that works is tried first now
+    assert not healed(selector(a=failed, b=worked))  # the failing one is still first: not healed
+    # the primary failed, a fallback failed, the primary worked again: the primary recovered by
+    # itself, but the fallback fails and ranks below one that works: healed (the review's case)
+    primary = CandidateStats(2, 1, 0, last_ok=NOW, last_failed=NOW - 20)
+    fallback = CandidateStats(0, 1, 1, last_failed=NOW - 10)
+    assert healed(selector(q=primary, q2=fallback))
+    # a fallback that fails now, below a primary that has not worked since that failure
+    assert not healed(selector(a=CandidateStats(3, last_ok=NOW - 40),
+                               b=CandidateStats(1, 1, 1, last_ok=NOW - 50, last_failed=NOW - 35)))
     # the fallback worked before the primary failed: nothing rescued the purpose since
     late_failure, early_success = CandidateStats(0, 1, 1, last_failed=NOW), CandidateStats(1, last_ok=NOW - 1)
-    assert not healed(selector(a=late_failure, b=early_success))
+    assert not healed(selector(b=early_success, a=late_failure))
     # the same candidate failing then working is no fallback's rescue
     recovered = CandidateStats(1, 1, 0, last_ok=NOW, last_failed=NOW - 10)
     assert not healed(selector(a=recovered, b=CandidateStats()))
+    assert not healed(selector(b=CandidateStats(), a=recovered))
     assert not healed(selector(a=CandidateStats(3, last_ok=NOW), b=CandidateStats(2, last_ok=NOW)))
 
 
@@ -224,7 +235,7 @@ def test_the_charts_and_failures_come_from_the_store_s_history(
         assert len(memory.visit_history_sync(SHOP)) == 7
     code, html, _ = run(capsys, "--store", str(store), "report", "-o", "-", "--site", "shop.example")
     section = sections(html)[anchor("shop.example")]
-    chart = re.search(r'<svg class="chart"[^>]*aria-labelledby="site-shop.example-load">(.*?)</svg>', section)
+    chart = re.search(r'<svg class="chart"[^>]*aria-labelledby="load-site-shop.example">(.*?)</svg>', section)
     assert code == 0 and chart
     title = re.search(r"<title[^>]*>([^<]*)</title>", chart.group(1))
     assert title and "the last 7 of 7 visits" in title.group(1)
@@ -376,10 +387,10 @@ def test_histogram_marks_the_percentiles_of_what_it_plots() -> None:
     loads = report_data([profile], {"a.example": history}, NOW, 30 * DAY).sites[0].loads
     p50, p95 = percentile(loads, 50), percentile(loads, 95)
     assert p50 == profile.p50_load_time and p95 == profile.p95_load_time  # the same window, same figures
-    title = re.search(r'<title id="site-a\.example-dist">([^<]*)</title>', html)
+    title = re.search(r'<title id="dist-site-a\.example">([^<]*)</title>', html)
     assert title and f"p50 {seconds(p50)}, p95 {seconds(p95)}" in title.group(1)
     for chart in ("load", "dist", "rate"):
-        assert f'role="img" aria-labelledby="site-a.example-{chart}"' in html
+        assert f'role="img" aria-labelledby="{chart}-site-a.example"' in html
 
 
 def test_the_reader_reads_a_history_again_only_when_its_site_changed(
@@ -504,3 +515,49 @@ def test_serve_prints_its_url_and_stops_on_sigterm_and_sigint(store: Path) -> No
 def test_serve_refuses_a_missing_site(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "--store", str(store), "serve", "--port", "0", "--site", "nowhere.example")
     assert code == 1 and "no site 'nowhere.example'" in err
+
+
+def test_every_id_in_the_page_is_unique_even_for_keys_that_look_like_chart_ids(tmp_path: Path) -> None:
+    """The review's case: a site "a.example-load" must not share an id with a.example's chart."""
+    memory = SiteMemory(tmp_path / "store", durability="none")
+    for key in ("a.example", "a.example-load", "a.example-dist", "load-site-a.example"):
+        memory.record_visit_sync(f"https://{key}/", 0.5, status=200)
+    snapshot = read(memory)
+    page = render(report_data(snapshot.profiles, snapshot.histories, NOW, DEFAULT_HALF_LIFE))
+    ids = re.findall(r'\bid="([^"]*)"', page)
+    assert len(ids) == len(set(ids)) and len(ids) > 12
+
+
+@pytest.mark.asyncio
+async def test_a_store_moved_away_is_no_store_not_an_empty_one(server: tuple[ReportServer, Path]) -> None:
+    srv, store = server
+    assert request(srv, "GET", "/").status == 200
+    store.rename(store.with_name("moved"))
+    await until(lambda: request(srv, "GET", "/version").status == 503, what="a 503")
+    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
+    conn.request("GET", "/")
+    answer = conn.getresponse()
+    assert (answer.status, f"no store at {store}" in answer.read().decode()) == (503, True)
+    conn.close()
+    assert not store.exists()  # and nothing made a new one there
+
+
+def test_output_errors_are_bad_usage_and_a_new_page_is_private(
+    store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(capsys, "--store", str(store), "report", "-o", str(tmp_path / "nodir" / "r.html"))
+    assert code == 2 and f"cannot write {tmp_path / 'nodir' / 'r.html'}: No such file" in err
+    assert run(capsys, "--store", str(store), "report", "-o", str(tmp_path))[0] == 2
+    assert run(capsys, "--store", str(store), "export", "-o", str(tmp_path / "nodir" / "x.jsonl"))[0] == 2
+    page = tmp_path / "r.html"
+    assert run(capsys, "--store", str(store), "report", "-o", str(page))[0] == 0
+    assert page.stat().st_mode & 0o777 == 0o600
+    page.chmod(0o644)  # the user's choice is kept
+    assert run(capsys, "--store", str(store), "report", "-o", str(page))[0] == 0
+    assert page.stat().st_mode & 0o777 == 0o644
+
+
+def test_a_taken_port_is_bad_usage(server: tuple[ReportServer, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    srv, store = server
+    code, _, err = run(capsys, "--store", str(store), "serve", "--port", str(srv.port))
+    assert code == 2 and "--port 0 picks a free port" in err

@@ -195,7 +195,7 @@ def cmd_show(cli: Cli) -> int:
                     f"recent failures {render.percent(profile.recent_failure_rate)})")
     summary.add_row("load time", f"p50 {render.seconds(profile.p50_load_time)}, p95 "
                     f"{render.seconds(profile.p95_load_time)}, mean {render.seconds(profile.mean_load_time)} "
-                    f"over {render.plural(len(profile.load_times), 'visit')}")
+                    f"over {render.plural(len(profile.load_times), 'load time')}")
     summary.add_row("first / last visit", f"{render.known(render.iso(profile.first_visit))} / "
                                           f"{render.known(render.iso(profile.last_visit))}")
     summary.add_row("last status / error",
@@ -308,7 +308,16 @@ def cmd_export(cli: Cli) -> int:
         count = cli.memory.export_sync(sys.stdout)
         sys.stdout.flush()
     else:
-        count = cli.memory.export_sync(cli.args.output)
+        # Opened here: an output that cannot be written is bad usage (2), not a store failure (3).
+        try:
+            output = open(cli.args.output, "w", encoding="utf-8", newline="\n",  # noqa: SIM115
+                          opener=lambda path, flags: os.open(path, flags, 0o600))
+        except OSError as exc:
+            cli.err.print(f"error: cannot write {cli.args.output}: {exc.strerror or exc}",
+                          markup=False, highlight=False)
+            return USAGE
+        with output:
+            count = cli.memory.export_sync(output)
         if cli.args.json:  # to standard output, the export is JSON already: no summary there
             cli.json({"exported": count, "file": cli.args.output})
             return 0

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._core.evidence import DEFAULT_HALF_LIFE
 from .._memory import SiteMemory
-from .._report.file import page_of, write_report
+from .._report.file import OutputError, page_of, write_report
 from .._report.serve import DEFAULT_PORT, DEFAULT_TTL, LiveReport, ReportServer, serve_until_signal
 from .._report.source import UnknownSite
 from .codes import INTERRUPTED, NOT_FOUND, USAGE
@@ -35,6 +35,9 @@ def cmd_report(cli: Cli) -> int:
             sys.stdout.flush()
             return 0
         written = write_report(cli.memory, cli.args.output, cli.args.site)
+    except OutputError as exc:
+        cli.err.print(f"error: {exc}", markup=False, highlight=False)
+        return USAGE
     except UnknownSite:
         cli.no_site(cli.args.site)
         return NOT_FOUND
@@ -62,7 +65,12 @@ def cmd_serve(cli: Cli) -> int:
         except UnknownSite:
             cli.no_site(cli.args.site)
             return NOT_FOUND
-        server = ReportServer(live, cli.args.port)
+        try:
+            server = ReportServer(live, cli.args.port)
+        except OSError as exc:  # the port is taken, or one below 1024 without the right
+            cli.err.print(f"error: cannot listen on 127.0.0.1:{cli.args.port}: {exc.strerror or exc} "
+                          "(--port 0 picks a free port)", markup=False, highlight=False)
+            return USAGE
         if cli.args.json:
             cli.json({"url": server.url, "store": memory.location})
         else:

@@ -31,6 +31,12 @@ MAX_ERROR_CLASS = 80
 #: The timings a record keeps, of those a visit reports.
 MAIN_TIMINGS = ("ttfb", "dom_content_loaded", "load")
 
+#: The latest time a record may have: the end of year 9999, the last a date can show (a planted
+#: 1e300 would make every reader that prints it fail).
+_LATEST = 253_402_300_799.0
+#: The longest duration a record may have, as a visit's (about 30 years).
+_LONGEST = 1e9
+
 _TIMEOUT = re.compile(r"time(?:d)?[ _-]?out", re.IGNORECASE)
 _NET_ERROR = re.compile(r"\b(?:net|NS)::?[A-Z_]+|\bNS_ERROR_[A-Z_]+")
 _EXCEPTION = re.compile(r"^\s*([A-Za-z_][\w.]*(?:Error|Exception|Timeout|Refused))\b")
@@ -114,7 +120,8 @@ class VisitRecord:
             return None
         at, duration = _number(data.get("at")), _number(data.get("duration"))
         path, status, error = data.get("path"), data.get("status"), data.get("error")
-        if at is None or duration is None or duration < 0 or not isinstance(path, str):
+        if (at is None or not 0 <= at <= _LATEST or duration is None or not 0 <= duration <= _LONGEST
+                or not isinstance(path, str)):
             return None
         if status is not None and (type(status) is not int or not 0 <= status <= 999):
             return None

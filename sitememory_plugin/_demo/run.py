@@ -204,9 +204,12 @@ def _demo(
 
 
 def report_path(store: Path | str) -> Path:
-    """Where the demo writes its report: ``demo-report.html`` beside a directory store (the user
-    data directory for the demo's own), in the current directory for a Redis store."""
-    return (store.parent if isinstance(store, Path) else Path.cwd()) / "demo-report.html"
+    """Where the demo writes its report: beside a directory store, named after it
+    (``demo-report.html`` in the user data directory for the demo's own); in the current
+    directory for a Redis store."""
+    if isinstance(store, Path):
+        return store.with_name(f"{store.name}-report.html")
+    return Path.cwd() / "demo-report.html"
 
 
 def _next_steps(out: Console, where: str, key: str, report: Path) -> None:

@@ -43,12 +43,14 @@ def kind_of(record: VisitRecord) -> Kind:
 
 
 def healed(selector: Selector) -> bool:
-    """Whether a fallback rescued the purpose: one of its candidates failed, and another
-    candidate succeeded after that failure."""
-    stats = [selector.stats(c) for c in selector.ranked()]
+    """Whether the purpose healed: one of its candidates fails (its latest result is a failure),
+    and another that has worked since that failure is now tried before it."""
+    ranked = [selector.stats(c) for c in selector.ranked()]
     return any(
-        a.last_failed is not None and b.last_ok is not None and b.last_ok > a.last_failed
-        for i, a in enumerate(stats) for j, b in enumerate(stats) if i != j
+        broken.last_failed is not None
+        and (broken.last_ok is None or broken.last_failed >= broken.last_ok)
+        and working.last_ok is not None and working.last_ok > broken.last_failed
+        for j, broken in enumerate(ranked) for working in ranked[:j]
     )
 
 

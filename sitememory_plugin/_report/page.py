@@ -215,8 +215,8 @@ def _legend(report: Report) -> str:
          "below 400."),
         ("p50, p95 load", f"nearest-rank percentiles of the last {LOAD_WINDOW} load times (visits that "
          "succeeded, and timeouts, whose time is a lower bound); the fleet's over all sites' together."),
-        ("Healed", "purposes a fallback rescued: one of the purpose's selectors failed, and another of "
-         "its selectors succeeded after that failure."),
+        ("Healed", "purposes whose selectors healed: one of them fails (its latest result is a "
+         "failure), and another that has worked since that failure is now tried before it."),
         ("Confidence", "how much an entry's evidence is worth now, from 0 to 1: confirmations against "
          f"contradictions, each weighed by its age (half-life {report.half_life / 86400:g} days); below "
          f"{UNCERTAIN:g} it is marked uncertain."),
@@ -243,22 +243,24 @@ def _charts(site: SiteReport) -> str:
     n = len(points)
     counts = ", ".join(f"{site.kind_counts[k]} {KIND_NAMES[k]}" for k in KINDS)
     figures = [("wide",
-        scatter(f"{ident}-load", f"Load time of the last {n} of {plural(site.history_size, 'visit')}, "
+        scatter(f"load-{ident}", f"Load time of the last {n} of {plural(site.history_size, 'visit')}, "
                 f"{when(points[0].at)} to {when(points[-1].at)}: {counts}; longest "
                 f"{seconds(max(p.duration for p in points))}", points),
-        f"Load time per visit ({n} of {plural(site.history_size, 'visit')}): {_kind_counts(site)}",
+        f"Load time per visit ({n} of the {plural(site.history_size, 'visit')} in its history): "
+        f"{_kind_counts(site)}",
     )]
     if site.loads:
         p50, p95 = percentile(site.loads, 50) or 0.0, percentile(site.loads, 95) or 0.0
         figures.append(("",
-            histogram(f"{ident}-dist", f"Distribution of the last {plural(len(site.loads), 'load time')}: "
+            histogram(f"dist-{ident}", f"Distribution of the last {plural(len(site.loads), 'load time')}: "
                       f"p50 {seconds(p50)}, p95 {seconds(p95)}, fastest {seconds(min(site.loads))}, "
                       f"slowest {seconds(max(site.loads))}", site.loads, (("p50", p50), ("p95", p95))),
-            f"The last {plural(len(site.loads), 'load time')}: p50 {seconds(p50)}, p95 {seconds(p95)}",
+            f"The last {plural(len(site.loads), 'load time')} in its history: p50 {seconds(p50)}, "
+            f"p95 {seconds(p95)}",
         ))
     rates = [r for _, r in site.rolling]
     figures.append(("",
-        rolling(f"{ident}-rate", f"Success rate over the {RECENT_WINDOW} visits up to each visit: "
+        rolling(f"rate-{ident}", f"Success rate over the {RECENT_WINDOW} visits up to each visit: "
                 f"latest {percent(rates[-1])}, lowest {percent(min(rates))}, highest {percent(max(rates))}",
                 site.rolling),
         f"Success over the last {RECENT_WINDOW} visits, at each visit: now {percent(rates[-1])}, "
@@ -330,7 +332,9 @@ def _failures(site: SiteReport) -> str:
         f'</code></td><td class="n">{"-" if r.status is None else r.status}</td>'
         f"<td>{esc(r.error) if r.error else '-'}</td></tr>" for r in site.recent_failures
     )
-    return _table(f"The {len(site.recent_failures)} most recent failures, newest first", (
+    count = len(site.recent_failures)
+    latest = "The most recent failure" if count == 1 else f"The {count} most recent failures, newest first"
+    return _table(latest, (
         ("Time", True), ("Path", False), ("Status", True), ("Error class", False)), f"<tbody>{rows}</tbody>")
 
 

@@ -2,7 +2,8 @@
 
 ``/`` is the page, ``/version`` the fingerprint of the store's sites; the page polls it and
 reloads when it changes. The store is re-read at most every ``ttl`` seconds, however many
-pages poll. GET and HEAD only: any other method is 405, and no request writes to the store. A
+pages poll; a store that went away is 503 "no store at PATH", not an empty report. GET and HEAD
+only: any other method is 405, and no request writes what the store knows. A
 ``Host`` other than the server's own address is refused (421), so a web page cannot reach the
 report through a DNS name rebound to 127.0.0.1.
 """
@@ -20,7 +21,7 @@ from urllib.parse import urlsplit
 from .._memory import SiteMemory
 from .data import report_data
 from .page import policy, render
-from .source import StoreReader
+from .source import StoreReader, check_store
 
 #: The only address the server listens on.
 HOST = "127.0.0.1"
@@ -47,6 +48,7 @@ class LiveReport:
         when the fingerprint changed)."""
         with self._lock:
             if self._read_at is None or self._clock() - self._read_at >= self.ttl:
+                check_store(self.memory)
                 snapshot = self._reader.read()
                 version = snapshot.fingerprint
                 if version != self._version or not self._page:

@@ -1,6 +1,7 @@
 """Reading what a report shows from a store: every site's profile and visit history.
 
-Only reads: nothing here writes to the store. :class:`StoreReader` reads again and again (what
+Only reads: nothing here writes what the store knows (like every reader, a read moves a corrupt
+document aside). :class:`StoreReader` reads again and again (what
 ``sitememory serve`` does) and re-reads a site's history only when its profile changed, the
 costly part of a read; :func:`read` reads once.
 """
@@ -12,6 +13,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from .._core.files import Layout
 from .._core.history import VisitRecord
 from .._core.models import SiteProfile
 from .._memory import SiteMemory
@@ -19,6 +21,24 @@ from .._memory import SiteMemory
 
 class UnknownSite(LookupError):
     """The store knows no such site."""
+
+
+class NoStore(LookupError):
+    """There is no store (any more) where the memory looks: moved, deleted, a prefix emptied."""
+
+
+def check_store(memory: SiteMemory) -> None:
+    """Raise :class:`NoStore` unless the memory's store is there (checked without creating it:
+    a store moved away must not read as an empty one)."""
+    location = memory.storage_path
+    if isinstance(location, str):
+        from .._core.redisconn import RedisOptions, store_exists
+
+        options = RedisOptions.parse(location)
+        if not store_exists(options):
+            raise NoStore(f"no store at {options.display}")
+    elif Layout(location).read_marker() is None:
+        raise NoStore(f"no store at {location}")
 
 
 @dataclass(frozen=True)
