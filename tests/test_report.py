@@ -557,7 +557,8 @@ def test_output_errors_are_bad_usage_and_a_new_page_is_private(
     assert page.stat().st_mode & 0o777 == 0o644
 
 
-def test_a_taken_port_is_bad_usage(server: tuple[ReportServer, Path], capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_taken_port_is_bad_usage(server: tuple[ReportServer, Path],
+                                   capsys: pytest.CaptureFixture[str]) -> None:
     srv, store = server
     code, _, err = run(capsys, "--store", str(store), "serve", "--port", str(srv.port))
     assert code == 2 and "--port 0 picks a free port" in err
