@@ -463,10 +463,17 @@ def test_list_limit_and_context_bounds_are_checked(store: Path, capsys: pytest.C
     first = "Site memory for shop.example:"
     code, out, err = run(capsys, "--store", str(store), "context", "shop.example", "--max-chars", "10")
     assert (code, out) == (2, "")
-    assert f"--max-chars 10 is too small: the context's first line alone is {len(first)} characters" in err
+    assert f"--max-chars 10 is too small: the context's first line needs {len(first)} characters" in err
+    # Room for the heading alone would look like a site the memory knows nothing of: said too.
+    whole = run(capsys, "--store", str(store), "context", "shop.example")[1]
+    fact = whole.splitlines()[1]
+    code, out, err = run(capsys, "--store", str(store), "context", "shop.example",
+                         "--max-chars", str(len(first)))
+    assert (code, out) == (2, "")
+    assert f"the context's first fact needs {len(first) + 1 + len(fact)} characters" in err
     code, out, _ = run(capsys, "--store", str(store), "context", "shop.example",
-                       "--max-chars", str(len(first)))
-    assert (code, out) == (0, first + "\n")
+                       "--max-chars", str(len(first) + 1 + len(fact)))
+    assert (code, out) == (0, f"{first}\n{fact}\n")
 
 
 @pytest.fixture

@@ -291,10 +291,15 @@ def cmd_context(cli: Cli) -> int:
                                      tasks=cli.args.task, half_life=cli.memory.half_life))
 
     text = context(cli.args.max_chars)
-    if not text and (first := context(sys.maxsize).partition("\n")[0]):
-        # Whole lines only: an empty answer would look like a site the memory knows nothing of.
-        cli.err.print(f"--max-chars {cli.args.max_chars} is too small: the context's first line "
-                      f"alone is {render.plural(len(first), 'character')}", markup=False, highlight=False)
+    whole = context(sys.maxsize)
+    head, _, rest = whole.partition("\n")
+    if whole and (not text or (text == head and rest)):
+        # Whole lines only: an empty answer, or the heading alone, would look like a site the
+        # memory knows nothing of.
+        needed = len(head) if not text else len(head) + 1 + len(rest.partition("\n")[0])
+        cli.err.print(f"--max-chars {cli.args.max_chars} is too small: the context's first "
+                      f"{'line' if not text else 'fact'} needs {render.plural(needed, 'character')}",
+                      markup=False, highlight=False)
         return USAGE
     if cli.args.json:
         cli.json({"site": profile.domain, "text": text})
