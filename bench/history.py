@@ -2,7 +2,7 @@
 
 Two file stores hold the same site: 4 purposes, 3 quirks, 2 patterns and 500 visits. In
 ``beside`` the last 500 visits are in the site's ``.visits`` file (the shipped design: a visit
-appends one line). In ``inside`` the document itself carries the same 500 records (about 45 KB of
+appends one line). In ``inside`` the document itself carries the same 500 records (about 68 KB of
 JSON more) and no history file: every update rewrites them and every uncached read parses them. The
 ``inside`` figures are a lower bound of that design: its updates skip appending to and trimming
 the list, which it would also do.

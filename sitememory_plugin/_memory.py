@@ -73,6 +73,22 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+def _count(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, not {value}")
+    return value
+
+
+def _seconds(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number of seconds, not {type(value).__name__}")
+    if not 0 < value < float("inf"):
+        raise ValueError(f"{name} must be > 0 seconds, not {value!r}")
+    return float(value)
+
+
 def default_storage_path() -> Path | str:
     """``$SITEMEMORY_PATH`` if set (a directory or a ``redis://`` URL), else the user data
     directory for ``sitememory``."""
@@ -278,30 +294,38 @@ class SiteMemory:
     ) -> Iterator[VisitRecord]:
         """The site's ``last`` visits, then each visit as any agent's store records it, for ever
         (stop iterating to stop). Every ``poll`` seconds at most it looks again. A follower that
-        falls behind by more than the history keeps skips the visits it no longer keeps."""
-        key, last = site_key(url), check_limit(last) or 0
-        if not poll > 0:
-            raise ValueError(f"poll must be > 0 seconds, not {poll!r}")
+        falls behind by more than the history keeps skips the visits it no longer keeps.
+
+        :raises ValueError: a bad URL, a negative ``last``, a ``poll`` that is not > 0.
+        """
+        key, last, poll = site_key(url), _count("last", last), _seconds("poll", poll)
+        return self._follow(key, last, poll)
+
+    def _follow(self, key: str, last: int, poll: float) -> Iterator[VisitRecord]:
         records, cursor = self._store.history_since(key, None)
         yield from newest(records, last)
         while True:
             records, cursor = self._store.history_since(key, cursor, poll)
             yield from records
 
-    async def follow_visits(
+    def follow_visits(
         self, url: str, *, last: int = 10, poll: float = 1.0
     ) -> AsyncGenerator[VisitRecord, None]:
-        """:meth:`follow_visits_sync` for the async API (its waits run on a worker thread)."""
-        key, last = site_key(url), check_limit(last) or 0
-        if not poll > 0:
-            raise ValueError(f"poll must be > 0 seconds, not {poll!r}")
+        """:meth:`follow_visits_sync` for the async API. Between looks it sleeps in the event
+        loop, so followers hold no worker thread while they wait."""
+        key, last, poll = site_key(url), _count("last", last), _seconds("poll", poll)
+        return self._follow_async(key, last, poll)
+
+    async def _follow_async(self, key: str, last: int, poll: float) -> AsyncGenerator[VisitRecord, None]:
         records, cursor = await self._run(self._store.history_since, key, None)
         for record in newest(records, last):
             yield record
         while True:
-            records, cursor = await self._run(self._store.history_since, key, cursor, poll)
+            records, cursor = await self._run(self._store.history_since, key, cursor)
             for record in records:
                 yield record
+            if not records:
+                await asyncio.sleep(poll)
 
     async def record_rate_limit(self, url: str, retry_after: float | str, *, status: int = 429) -> None:
         """Record that the site rate limited a request: it answered ``status`` (429 or 503)

@@ -264,7 +264,7 @@ class FileStore(Backend):
                 historyfile.remove(path)
             if records and not gone:
                 historyfile.append(path, records, temp=files.temp_name(self.layout.site_path(key).name))
-        except OSError as exc:
+        except (OSError, StoreFormatError) as exc:  # StoreFormatError: something planted there
             self.stats.add("history_errors")
             log.error("counted %d visits of %s but could not add them to its history %s: %s",
                       len(records), key, path, exc)
@@ -336,8 +336,11 @@ class FileStore(Backend):
         return profile
 
     def put(self, key: str, profile: SiteProfile) -> None:
-        """Write ``profile`` as is; the caller holds :meth:`maintenance`."""
+        """Write ``profile`` as is (a tombstone takes the site's history with it); the caller
+        holds :meth:`maintenance`."""
         self._write(key, profile, from_tomb=self.layout.tomb_path(key).exists())
+        if profile.gone:
+            historyfile.remove(self.layout.history_path(key))
 
     def _cache(
         self, key: str, profile: SiteProfile, st: os.stat_result, pin: int | None = None, *,

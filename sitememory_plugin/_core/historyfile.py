@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import files
-from .bounds import MAX_HISTORY
+from .bounds import MAX_HISTORY, MAX_READ_BYTES
 from .files import NotADocument, ShardDir
 from .history import VisitRecord, newest, parse_lines
 
@@ -54,6 +54,8 @@ def _append(dir_fd: int, name: str, data: bytes) -> int:
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise NotADocument(f"{name} is a symbolic link") from None
+        if exc.errno in (errno.EISDIR, errno.ENXIO):  # a directory, a socket
+            raise NotADocument(f"{name} is not a regular file") from None
         raise
     try:
         st = os.fstat(fd)
@@ -72,7 +74,12 @@ def _append(dir_fd: int, name: str, data: bytes) -> int:
 
 
 def _compact(path: Path, temp: str) -> None:
-    got = files.read_file(path)
+    try:
+        got = files.read_file(path)
+    except NotADocument as exc:  # grown past any history (planted): start it anew
+        moved = files.quarantine(path)
+        log.warning("%s; moved aside to %s", exc, moved.name)
+        return
     if got is None:
         return
     data = got[0]
@@ -107,17 +114,22 @@ def remove(path: Path) -> None:
 
 @dataclass(frozen=True)
 class Cursor:
-    """Where a reader following a history is: the file it read, how far, the newest time seen."""
+    """Where a reader following a history is: the file it read (its inode), how far, and the
+    last line it read there, which finds its place again in a file rewritten since."""
 
     inode: int
     offset: int
-    latest: float
+    last: bytes
 
 
 def since(path: Path, cursor: Cursor | None) -> tuple[list[VisitRecord], Cursor | None]:
     """Records added after ``cursor`` (all of them for ``None``), in the order they were added,
-    and the cursor after them. A file rewritten since (compacted) is read anew from records
-    newer than the newest one seen; a file removed (the site forgotten) starts over."""
+    and the cursor after them.
+
+    The file is in the order the visits were committed and a rewrite keeps its last lines, so in
+    a file that is not the one the cursor read (compacted, or a new one after a forget, perhaps
+    with the same inode), what follows the cursor's last line is new, and all of it is when
+    that line is gone. Something other than a history there reads as nothing new."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
     except FileNotFoundError:
@@ -128,16 +140,39 @@ def since(path: Path, cursor: Cursor | None) -> tuple[list[VisitRecord], Cursor 
         raise
     try:
         st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_READ_BYTES:
             return [], cursor
-        same = cursor is not None and cursor.inode == st.st_ino and cursor.offset <= st.st_size
-        start = cursor.offset if same and cursor is not None else 0
-        chunk = os.pread(fd, max(0, st.st_size - start), start)
+        if cursor is not None and _still_at(fd, st, cursor):
+            start = cursor.offset
+            chunk = os.pread(fd, st.st_size - start, start)
+        else:
+            data = os.pread(fd, st.st_size, 0)
+            start = _after(data, cursor.last) if cursor is not None and cursor.last else 0
+            chunk = data[start:]
     finally:
         os.close(fd)
     end = chunk.rfind(b"\n") + 1  # a line still being written is read next time, whole
-    records = parse_lines(chunk[:end])
-    if cursor is not None and not same:
-        records = [r for r in records if r.at > cursor.latest]
-    latest = max((r.at for r in records), default=cursor.latest if cursor else float("-inf"))
-    return records, Cursor(st.st_ino, start + end, latest)
+    if not end:
+        return [], Cursor(st.st_ino, start, cursor.last if cursor is not None and start else b"")
+    lines = chunk[:end]
+    last = lines[:-1].rsplit(b"\n", 1)[-1]
+    return parse_lines(lines), Cursor(st.st_ino, start + end, last)
+
+
+def _still_at(fd: int, st: os.stat_result, cursor: Cursor) -> bool:
+    """Whether the open file is the one ``cursor`` read: the same inode, and its last line
+    where it read it (an inode is reused at once after a forget removed the file)."""
+    if cursor.inode != st.st_ino or cursor.offset > st.st_size:
+        return False
+    if not cursor.last:
+        return cursor.offset == 0
+    size = len(cursor.last) + 1
+    return cursor.offset >= size and os.pread(fd, size, cursor.offset - size) == cursor.last + b"\n"
+
+
+def _after(data: bytes, last: bytes) -> int:
+    """Where what follows the line ``last`` begins in ``data``; 0 if it is not there."""
+    found = data.rfind(b"\n" + last + b"\n")
+    if found >= 0:
+        return found + 1 + len(last) + 1
+    return len(last) + 1 if data.startswith(last + b"\n") else 0

@@ -57,8 +57,9 @@ end
 #: KEYS site, sites, clock, lock, client, gone, history. ARGV expected version ("" = absent),
 #: document, site key, operation id (32 hex digits), batch sequence ("" = not a write-behind
 #: batch), live ("1" or "0" for a tombstone), client TTL, clear the history first ("1"/"0"), the
-#: history's length, then the visits to add to it (one record each). Replies: ok version | done |
-#: locked pttl | conflict version document ("" "" = absent).
+#: history's length, then the visits to add to it (one record each). Replies: ok version
+#: planted (the type of a non-stream value found at the history's key and replaced, else "") |
+#: done | locked pttl | conflict version document ("" "" = absent).
 #:
 #: The history is a stream trimmed to its length; its records are added in the same script as the
 #: document that counts them, so a visit is in both or in neither, once. A tombstone has none.
@@ -76,19 +77,23 @@ local current = redis.call('HGET', KEYS[1], 'ver')
 if (current or '') ~= ARGV[1] then
   return {{'conflict', current or '', redis.call('HGET', KEYS[1], 'doc') or ''}}
 end
+-- Something else planted at the history's key would make XADD fail after the document is
+-- written (a script's writes are not undone): it is checked before any write, and replaced.
+local planted = redis.call('TYPE', KEYS[7])['ok']
+planted = (planted ~= 'none' and planted ~= 'stream') and planted or ''
 local version = next_version(KEYS[3])
 ops = string.sub(ops .. ' ' .. ARGV[4], -{KEEP_OPS * 33})
 redis.call('HSET', KEYS[1], 'doc', ARGV[2], 'ver', version, 'ops', ops)
 list(KEYS[2], KEYS[6], ARGV[3], ARGV[6])
-if ARGV[8] == '1' or ARGV[6] == '0' then redis.call('DEL', KEYS[7]) end
-if ARGV[6] == '1' then
-  for i = 10, #ARGV do redis.call('XADD', KEYS[7], 'MAXLEN', ARGV[9], '*', 'v', ARGV[i]) end
-end
 if ARGV[5] ~= '' then
   redis.call('HSET', KEYS[5], ARGV[3], ARGV[5])
   redis.call('EXPIRE', KEYS[5], ARGV[7])
 end
-return {{'ok', version}}
+if ARGV[8] == '1' or ARGV[6] == '0' or planted ~= '' then redis.call('DEL', KEYS[7]) end
+if ARGV[6] == '1' then
+  for i = 10, #ARGV do redis.call('XADD', KEYS[7], 'MAXLEN', ARGV[9], '*', 'v', ARGV[i]) end
+end
+return {{'ok', version, planted}}
 """
 
 #: KEYS site. ARGV the version the caller has ("" = none). Replies: {} absent | {version}
@@ -120,13 +125,14 @@ redis.call('SET', KEYS[5], removed .. ' ' .. version, 'EX', ARGV[3])
 return {'ok', removed, version}
 """
 
-#: KEYS site, sites, clock, lock, gone. ARGV document, site key, lock token, live ("1"/"0").
-#: Replies: ok version | lost.
+#: KEYS site, sites, clock, lock, gone, history. ARGV document, site key, lock token, live
+#: ("1"/"0"). Replies: ok version | lost. A tombstone takes the site's history with it.
 PUT = "#!lua" + _NEXT_VERSION + _LIST + """
 if redis.call('GET', KEYS[4]) ~= ARGV[3] then return {'lost'} end
 local version = next_version(KEYS[3])
 redis.call('HSET', KEYS[1], 'doc', ARGV[1], 'ver', version)
 list(KEYS[2], KEYS[5], ARGV[2], ARGV[4])
+if ARGV[4] == '0' then redis.call('DEL', KEYS[6]) end
 return {'ok', version}
 """
 

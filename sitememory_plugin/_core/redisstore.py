@@ -48,7 +48,8 @@ STORE_FORMAT = "sitememory-redis"
 STORE_VERSION = 2
 #: Oldest server with script flags (``#!lua``), which keep out-of-memory writes whole.
 MIN_SERVER = (7, 0)
-#: Longest a follower of a history blocks in one call, in seconds: well within the socket timeout.
+#: Longest a follower of a history blocks in one call, in seconds (at most half the socket
+#: timeout, so that a block never reads as a dead server).
 _MAX_BLOCK = 1.0
 
 
@@ -336,11 +337,13 @@ class RedisStore(Backend):
         if limit == 0:
             return []
         name = self._history(key)
-        if limit is None:
-            entries = self._call("read", self._client.xrange, name)
-        else:
-            entries = self._call("read", self._client.xrevrange, name, count=limit)[::-1]
-        return newest(_records(entries), limit)
+        if limit is not None:
+            entries = self._call("read", self._client.xrevrange, name, count=limit)
+            records = _records(entries[::-1])
+            if len(records) == limit or len(entries) < limit:
+                return newest(records, limit)
+            # Junk among the last entries (planted): read them all, so that limit good ones come.
+        return newest(_records(self._call("read", self._client.xrange, name)), limit)
 
     def put_history(self, key: str, records: Sequence[VisitRecord]) -> None:
         """Make ``records`` the site's history; the caller holds :meth:`maintenance`."""
@@ -366,7 +369,9 @@ class RedisStore(Backend):
         if not isinstance(cursor, str):
             entries = self._call("read", self._client.xrange, name)
         else:
-            block = round(min(max(wait, 0.0), _MAX_BLOCK) * 1000)
+            timeout = self._client.connection_pool.connection_kwargs.get("socket_timeout")
+            longest = _MAX_BLOCK if not timeout else min(_MAX_BLOCK, timeout / 2)
+            block = round(min(max(wait, 0.0), longest) * 1000)
             reply = self._call("read", self._client.xread, {name: cursor}, count=MAX_HISTORY,
                                **({"block": block} if block > 0 else {}))
             entries = reply[0][1] if reply else []
@@ -417,6 +422,10 @@ class RedisStore(Backend):
             status = reply[0]
             if status == b"ok":
                 self.stats.add("writes")
+                if len(reply) > 2 and reply[2]:
+                    self.stats.add("history_errors")
+                    log.warning("a %s planted at the history %s was replaced by the site's visits",
+                                reply[2].decode(errors="replace"), self._history(key))
                 note_forgotten(self.stats, key, batch, base, updates)
                 self._remember(key, profile, int(reply[1]))
                 return base, profile
@@ -479,7 +488,8 @@ class RedisStore(Backend):
     def put(self, key: str, profile: SiteProfile) -> None:
         profile, data = encode(profile)
         reply = self._call("write", self._ready().put,
-                           keys=[self._site(key), self._sites, self._clock, self._lock_key, self._gone],
+                           keys=[self._site(key), self._sites, self._clock, self._lock_key, self._gone,
+                                 self._history(key)],
                            args=[data, key, self._token(), "0" if profile.gone else "1"])
         if reply[0] != b"ok":
             raise self._lost()

@@ -33,7 +33,8 @@ class StoreStats:
     conflicts: int = 0
     #: Redis: calls repeated after a lost connection or a server still loading.
     backend_retries: int = 0
-    #: File store: visits counted that could not be added to their site's history.
+    #: Visits counted that could not be added to their site's history (a file that could not be
+    #: written; on Redis, something planted at its key, which was replaced).
     history_errors: int = 0
 
 

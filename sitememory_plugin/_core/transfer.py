@@ -153,7 +153,20 @@ def merged_in(
     if current is not None and equivalent(merged, current):
         return False
     store.put(profile.domain, merged)
+    trim_history(store, merged)
     return True
+
+
+def trim_history(store: Storage, profile: SiteProfile) -> None:
+    """Drop from the site's history the visits its forget (perhaps just merged in) discarded;
+    a tombstone's history went with it when it was put."""
+    cut = profile.forgotten_at
+    if cut is None or profile.gone:
+        return
+    history = store.history(profile.domain)
+    kept = [r for r in history if r.at >= cut]
+    if len(kept) != len(history):
+        store.put_history(profile.domain, kept)
 
 
 def last_activity(profile: SiteProfile) -> float | None:
@@ -238,13 +251,17 @@ def confident(
 
 
 def copy_history(src: Storage, dst: Storage, key: str) -> None:
-    """Join the site's visit history in ``src`` into ``dst``'s: both stores' visits, each once,
-    the most recent :data:`~.bounds.MAX_HISTORY` kept. The caller holds both stores."""
-    theirs = src.history(key)
-    if not theirs:
+    """Join the site's visit history in ``src`` into ``dst``'s, once ``dst`` holds the site as
+    copied: both stores' visits, each once, but none a forget discarded (none at all for a
+    forgotten site), the most recent :data:`~.bounds.MAX_HISTORY` kept. The caller holds both
+    stores."""
+    state = dst.read_locked(key)
+    if state is None or state.gone:
         return
+    cut = float("-inf") if state.forgotten_at is None else state.forgotten_at
+    theirs = [r for r in src.history(key) if r.at >= cut]
     ours = dst.history(key)
-    joined = newest({r.to_line(): r for r in (*ours, *theirs)}.values(), MAX_HISTORY)
+    joined = newest({r.to_line(): r for r in (*ours, *theirs) if r.at >= cut}.values(), MAX_HISTORY)
     if joined != ours:
         dst.put_history(key, joined)
 
@@ -272,7 +289,6 @@ def copy_store(src: Storage, dst: Storage, *, replace: bool = False) -> ImportRe
             profile = src.read_locked(key)
             if profile is None or profile.gone:
                 continue
-            copy_history(src, dst, key)
             existing = dst.read_locked(key)
             if existing is not None and existing.to_dict() == profile.to_dict():
                 skipped[key] = "identical"
@@ -283,4 +299,5 @@ def copy_store(src: Storage, dst: Storage, *, replace: bool = False) -> ImportRe
                 copied.append(key)
             else:
                 skipped[key] = "already known"
+            copy_history(src, dst, key)
     return ImportResult(tuple(copied), FrozenDict(skipped))
