@@ -96,7 +96,7 @@ def test_a_site_whose_visits_predate_the_history_says_so(tmp_path: Path,
         history.unlink()  # as a store from before the history was kept
     code, out, _ = run(capsys, "--store", str(tmp_path / "s"), "visits", "old.example")
     assert code == 0
-    assert "0 visits of old.example" in out and "its 1 visit were recorded before" in out
+    assert "0 visits of old.example" in out and "its 1 visit was recorded before" in out
 
 
 class Lines:

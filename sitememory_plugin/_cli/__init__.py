@@ -471,16 +471,6 @@ def _half_life(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{exc} (given: {text!r})") from None
 
 
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"not a whole number >= 0: {text!r}")
-    return value
-
-
 def _max_chars(text: str) -> int:
     try:
         value = int(text)
@@ -549,7 +539,7 @@ def parser() -> argparse.ArgumentParser:
                           "sitememory list --sort last --json"))
     p.add_argument("--sort", choices=list(render.SORTS), default="site")
     p.add_argument("--reverse", action="store_true", help="reverse the sort order")
-    p.add_argument("--limit", type=_count, default=None, metavar="N", help="show the first N sites")
+    p.add_argument("--limit", type=render.count_arg, default=None, metavar="N", help="show the first N sites")
     p = command("show", cmd_show, "everything known about one site", json_out=True, read_only=True,
                 examples=("sitememory show shop.example",
                           "sitememory show https://www.shop.example/cart --json"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import re
 import time
 from datetime import UTC, datetime
@@ -33,6 +34,17 @@ def parse_duration(text: str) -> float:
     if match is None:
         raise ValueError(f"not a duration: {text!r} (e.g. 30d, 12h, 90m, 45s, 2w, 1y)")
     return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def count_arg(text: str) -> int:
+    """An option's whole number >= 0 (``--limit``), or argparse's error naming what was given."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"not a whole number >= 0: {text!r}")
+    return value
 
 
 def plural(count: int, noun: str, nouns: str | None = None) -> str:

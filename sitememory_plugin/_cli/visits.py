@@ -51,7 +51,8 @@ def cmd_visits(cli: Cli) -> int:
         table.add_row(*(escape(c) for c in cells(r)))
     cli.out.print(table)
     if not records and profile.visit_count:
-        cli.out.print(f"(its {render.plural(profile.visit_count, 'visit')} were recorded before the "
+        were = "was" if profile.visit_count == 1 else "were"
+        cli.out.print(f"(its {render.plural(profile.visit_count, 'visit')} {were} recorded before the "
                       "store kept a history of visits)", markup=False, highlight=False)
     return 0
 
@@ -79,18 +80,6 @@ def json_line(record: VisitRecord) -> str:
     return json_visible(json.dumps(as_json(record), ensure_ascii=False))
 
 
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        import argparse
-
-        raise argparse.ArgumentTypeError(f"not a whole number >= 0: {text!r}")
-    return value
-
-
 def add_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
     p = command("visits", cmd_visits, "a site's recent visits; --follow streams new ones", json_out=True,
                 read_only=True, json_help="print JSON (JSON Lines with --follow)",
@@ -98,7 +87,7 @@ def add_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
                           "sitememory visits shop.example --limit 100 --json",
                           "sitememory visits https://shop.example/ --follow"))
     p.add_argument("site", help="a site key or URL")
-    p.add_argument("--limit", type=_count, default=20, metavar="N",
+    p.add_argument("--limit", type=render.count_arg, default=20, metavar="N",
                    help=f"the last N visits (default 20; the history keeps {MAX_HISTORY})")
     p.add_argument("--follow", "-f", action="store_true",
                    help="then print each new visit as agents record it, until Ctrl-C")
