@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pluggy
@@ -19,7 +19,7 @@ import pytest_asyncio
 from playwright.async_api import Browser, async_playwright
 from playwright.async_api import Error as PlaywrightError
 
-from sitememory_plugin import BrowserUnavailable, CdpRecorder, SiteMemory, site_key
+from sitememory_plugin import BrowserUnavailable, CdpRecorder, SiteMemory, Visit, site_key
 
 from ._cdp import CdpBrowser
 from ._consent_site import ConsentSite
@@ -72,10 +72,11 @@ class Running:
 
 async def recording(
     endpoint: str, memory: SiteMemory, plugins: pluggy.PluginManager, *, reconnect: float = 0.0,
-    overlay_window: float = 5.0,
+    overlay_window: float = 5.0, on_visit: Callable[[Visit], None] | None = None,
 ) -> Running:
     running = Running(CdpRecorder(
-        endpoint, memory, plugins=plugins, reconnect=reconnect, overlay_window=overlay_window
+        endpoint, memory, plugins=plugins, reconnect=reconnect, overlay_window=overlay_window,
+        on_visit=on_visit,
     ))
     await running.connected()
     return running
@@ -85,7 +86,8 @@ async def test_every_navigation_of_every_page_and_context_is_a_visit(
     cdp: CdpBrowser, agent: Browser, site: TestSite, tmp_path: Path, plugins: pluggy.PluginManager
 ) -> None:
     memory = SiteMemory(tmp_path / "store")
-    running = await recording(cdp.endpoint, memory, plugins, overlay_window=0)
+    recorded: list[Visit] = []  # each visit the recorder wrote, in the order it was written
+    running = await recording(cdp.endpoint, memory, plugins, overlay_window=0, on_visit=recorded.append)
     seen: list[int] = []
     page = agent.contexts[0].pages[0]  # the tab that was open before anyone connected
     for path in ("/", "/page/a", "/status/404", "/redirect?to=/page/b"):
@@ -105,8 +107,16 @@ async def test_every_navigation_of_every_page_and_context_is_a_visit(
     await other.close()
     await new_page.close()
 
-    profile = await memory.get_profile(site.base)
     assert seen == [200, 200, 404, 200, 200, 200]
+    # What the recorder wrote, before what the store holds: a visit missed or recorded twice
+    # fails here, one the store lost fails below.
+    assert sorted((v.url, v.status, v.ok) for v in recorded) == sorted([
+        (site.url("/"), 200, True), (site.url("/page/a"), 200, True),
+        (site.url("/status/404"), 404, False), (site.url("/page/b"), 200, True),
+        (site.url("/page/c"), 200, True), (site.url("/slow?ms=300"), 200, True), (dead, None, False),
+    ]), recorded
+    assert running.recorder.tally.visits == 7 and running.recorder.tally.failures == 2
+    profile = await memory.get_profile(site.base)
     assert (profile.visit_count, profile.success_count, profile.failure_count) == (6, 5, 1)
     assert profile.last_status == 200
     assert max(profile.load_times) >= 0.3  # the slow page, timed from the browser's own events
@@ -114,7 +124,6 @@ async def test_every_navigation_of_every_page_and_context_is_a_visit(
     failed = await memory.get_profile(dead)
     assert (failed.visit_count, failed.failure_count) == (1, 1)
     assert "ERR_CONNECTION_REFUSED" in (failed.last_error or "")
-    assert running.recorder.tally.visits == 7 and running.recorder.tally.failures == 2
     assert sorted(await memory.list_sites()) == sorted([site_key(site.base), site_key(dead)])
     await memory.close()
 
