@@ -25,7 +25,7 @@ STYLE = """
 --head:#f1f3f5;--link:#0b57d0;--ok:#0068a8;--st:#a65300;--fail:#c0271b;--to:#7a3b9e;--bar:#3f7fb5;--mark:#1b1b1b}
 @media (prefers-color-scheme:dark){:root{--bg:#15171a;--fg:#e8e8e8;--muted:#b6b6b6;--line:#4a4e54;
 --grid:#30343a;--head:#22262b;--link:#8ab4f8;--ok:#5cb8ee;--st:#f0a040;--fail:#ff8474;--to:#d9a6f2;
---bar:#4f98cf;--mark:#e8e8e8}}
+--bar:#3575a8;--mark:#e8e8e8}}
 *{box-sizing:border-box}
 body{margin:0 auto;max-width:1120px;padding:1rem 1.25rem 3rem;background:var(--bg);color:var(--fg);
 font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}
