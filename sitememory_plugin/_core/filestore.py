@@ -238,7 +238,8 @@ class FileStore(Backend):
             if batch is not None and self._committed.done(batch, key):
                 return current, current or SiteProfile(key)
             base = current or SiteProfile(key)
-            profile = apply_all(base, updates, self._origin, waited=batch is not None)
+            kept: list[Update] = []
+            profile = apply_all(base, updates, self._origin, waited=batch is not None, kept=kept)
             note_forgotten(self.stats, key, batch, current, updates)
             if profile is base and (current is not None or not creates(updates)):
                 # Nothing changed (updates that came after a forget, a result for an entry the
@@ -246,16 +247,14 @@ class FileStore(Backend):
                 return current, current or base
             profile = self._write(key, profile, from_tomb=current is not None and current.gone,
                                   renamed=None if batch is None else lambda: self._committed.add(batch, key))
-            self._add_history(key, base, updates, waited=batch is not None, gone=profile.gone)
+            self._add_history(key, kept, gone=profile.gone)
         return current, profile
 
-    def _add_history(
-        self, key: str, base: SiteProfile, updates: Sequence[Update], *, waited: bool, gone: bool
-    ) -> None:
+    def _add_history(self, key: str, applied: list[Update], *, gone: bool) -> None:
         """Append the visits just counted to the site's history (clear it if they forgot the
         site). After the document is in place, so never raised: the update has happened, and a
         retry would count it twice. A history that cannot be written is logged and counted."""
-        cleared, records = history_of(base, updates, waited=waited)
+        cleared, records = history_of(applied)
         if not (cleared or gone or records):
             return
         path = self.layout.history_path(key)

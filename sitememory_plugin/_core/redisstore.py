@@ -404,7 +404,8 @@ class RedisStore(Backend):
         conflicts = 0
         while True:
             start = base or SiteProfile(key)
-            applied = apply_all(start, updates, self._origin, waited=batch is not None)
+            kept: list[Update] = []
+            applied = apply_all(start, updates, self._origin, waited=batch is not None, kept=kept)
             if applied is start and base is None and not creates(updates):
                 return None, start  # nothing to write, and no site made of nothing
             if applied is start and base is not None and version:
@@ -417,7 +418,7 @@ class RedisStore(Backend):
                 version = reply[0].decode() if reply and base is not None else ""
                 continue
             profile, data = encode(applied)
-            history = history_of(start, updates, waited=batch is not None)
+            history = history_of(kept)
             reply = self._commit(key, version, data, op, batch, not profile.gone, history)
             status = reply[0]
             if status == b"ok":

@@ -61,11 +61,15 @@ class Update(Protocol):
 
 
 def apply_all(
-    profile: SiteProfile, updates: Iterable[Update], origin: str, *, waited: bool = False
+    profile: SiteProfile, updates: Iterable[Update], origin: str, *, waited: bool = False,
+    kept: list[Update] | None = None,
 ) -> SiteProfile:
     """``updates`` applied in order. Those that ``waited`` (write-behind) and were made before the
     site was forgotten are skipped: a forget wins over updates made before it, wherever they
-    waited. An update applied as it is made is as new as the forget, whatever the clocks say."""
+    waited. An update applied as it is made is as new as the forget, whatever the clocks say.
+
+    ``kept``: gets each update as it was applied (what a forget skipped left out), for
+    :func:`history_of`."""
     for update in updates:
         forgotten = profile.forgotten_at
         if waited and forgotten is not None:
@@ -73,6 +77,8 @@ def apply_all(
                 continue
             if isinstance(update, VisitBatch):  # some of it is as new as the forget: only that
                 update = VisitBatch(tuple(v for v in update.visits if v.at >= forgotten))
+        if kept is not None:
+            kept.append(update)
         applied = update.apply(profile, origin)
         # A forgotten site lives again by an update that changes it (or a Touch): one that finds
         # nothing to change (a result for a quirk it no longer has) leaves it forgotten.
@@ -83,20 +89,16 @@ def apply_all(
     return profile
 
 
-def history_of(
-    profile: SiteProfile, updates: Iterable[Update], *, waited: bool = False
-) -> tuple[bool, list[VisitRecord]]:
-    """What ``updates``, applied to ``profile`` by :func:`apply_all`, add to the site's history:
-    whether it is cleared first (they forget the site), and the records of the visits that count."""
-    cleared, kept = False, list[VisitRecord]()
-    forgotten = profile.forgotten_at
-    for update in updates:
+def history_of(applied: Iterable[Update]) -> tuple[bool, list[VisitRecord]]:
+    """What the updates :func:`apply_all` applied (its ``kept``) add to the site's history:
+    whether it is cleared first (they forget the site), and the records of the visits after."""
+    cleared, records = False, list[VisitRecord]()
+    for update in applied:
         if isinstance(update, Forget):
-            cleared, kept, forgotten = True, [], update.at
+            cleared, records = True, []
         elif isinstance(update, VisitSeen | VisitBatch):
-            kept.extend(v.record() for v in update.visits
-                        if not (waited and forgotten is not None and v.at < forgotten))
-    return cleared, kept
+            records.extend(v.record() for v in update.visits)
+    return cleared, records
 
 
 def creates(updates: Iterable[Update]) -> bool:
