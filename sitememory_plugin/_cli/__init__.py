@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import functools
 import json
 import os
 import sys
@@ -27,6 +28,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import pluggy
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -124,9 +126,14 @@ class Cli:
             raise NoStore(f"no store at {where} (the first write creates one; --store or "
                           "$SITEMEMORY_PATH picks another)")
 
+    @functools.cached_property
+    def plugins(self) -> pluggy.PluginManager:
+        """The plugins, loaded once per invocation."""
+        return make_plugin_manager()
+
     def key(self, site: str) -> str:
         """The site key of ``site`` (a key or URL), as the plugins' ``sitememory_site_key`` says."""
-        answers = call_sync(make_plugin_manager(), "sitememory_site_key", firstresult=True, url=site)
+        answers = call_sync(self.plugins, "sitememory_site_key", firstresult=True, url=site)
         return str(answers[0][1]) if answers else site
 
     def profile(self, site: str) -> SiteProfile | None:
@@ -281,17 +288,17 @@ def cmd_explain(cli: Cli) -> int:
 
 
 def cmd_context(cli: Cli) -> int:
-    plugins = make_plugin_manager()
     profile = cli.profile(cli.key(cli.args.url))
     if profile is None:
         return NOT_FOUND
 
     def context(max_chars: int) -> str:
-        return run_sync(site_context(plugins, profile.domain, profile, max_chars,
+        return run_sync(site_context(cli.plugins, profile.domain, profile, max_chars,
                                      tasks=cli.args.task, half_life=cli.memory.half_life))
 
     text = context(cli.args.max_chars)
-    whole = context(sys.maxsize)
+    # The whole text only when the bounded one may be too short to be of use (none, or one line).
+    whole = context(sys.maxsize) if "\n" not in text else text
     head, _, rest = whole.partition("\n")
     if whole and (not text or (text == head and rest)):
         # Whole lines only: an empty answer, or the heading alone, would look like a site the
@@ -419,7 +426,7 @@ def cmd_forget(cli: Cli) -> int:
 
 
 def cmd_plugins(cli: Cli) -> int:
-    hooks = plugin_hooks(make_plugin_manager())
+    hooks = plugin_hooks(cli.plugins)
     if cli.args.json:
         cli.json(hooks)
         return 0
